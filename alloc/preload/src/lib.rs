@@ -1,0 +1,1 @@
+//! slabscope-preload: the LD_PRELOAD shim.

@@ -1,0 +1,1 @@
+//! slabscope: the host SuperSlab allocator.

@@ -1,0 +1,592 @@
+//! Event kinds of the ring and their arguments.
+//!
+//! An event on the wire is a kind code, the emitting thread's tid, a monotonic time and
+//! up to [`EVENT_ARGS`] `u64` arguments. [`EventKind`] is the typed form. A newer minor
+//! version may add kinds; a reader decodes them as [`EventKind::Unknown`].
+
+use crate::layout::{EVENT_ARGS, NO_CLASS};
+
+/// Why a magazine was drained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum DrainReason {
+    /// The magazine was full on free: half went back to the slots.
+    Overflow,
+    /// `drain_interval` frees since the last drain.
+    Interval,
+    /// The thread exited.
+    ThreadExit,
+    /// Requested (API call, control channel, or before an OOM report).
+    Requested,
+    /// A code this reader does not know.
+    Other,
+}
+
+impl DrainReason {
+    /// Wire code.
+    pub const fn code(self) -> u64 {
+        match self {
+            Self::Overflow => 1,
+            Self::Interval => 2,
+            Self::ThreadExit => 3,
+            Self::Requested => 4,
+            Self::Other => 0,
+        }
+    }
+
+    /// Decodes a wire code (unknown codes become `Other`).
+    pub const fn from_code(c: u64) -> Self {
+        match c {
+            1 => Self::Overflow,
+            2 => Self::Interval,
+            3 => Self::ThreadExit,
+            4 => Self::Requested,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// A decoded event. Addresses are in the writer's address space; `class` is `None` where
+/// the event concerns no size class (large allocations).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(tag = "kind", rename_all = "snake_case")
+)]
+pub enum EventKind {
+    /// A magazine gave `blocks` blocks of `class` back to their slots.
+    MagazineDrain {
+        /// Size class.
+        class: u32,
+        /// Blocks returned.
+        blocks: u64,
+        /// Why.
+        reason: DrainReason,
+    },
+    /// A slot was acquired for `class` at `stage` (1 EMPTY reuse, 2 UNUSED, 3 new SuperSlab).
+    SlotAcquire {
+        /// SuperSlab base address.
+        superslab: u64,
+        /// Slot index (0..32).
+        slot: u32,
+        /// Size class.
+        class: u32,
+        /// Acquire stage, 1..=3.
+        stage: u8,
+    },
+    /// Every block of a slot came back: the slot became EMPTY.
+    SlotEmpty {
+        /// SuperSlab base address.
+        superslab: u64,
+        /// Slot index.
+        slot: u32,
+        /// Size class.
+        class: u32,
+    },
+    /// An EMPTY slot was released (decommitted, back to UNUSED).
+    SlotRelease {
+        /// SuperSlab base address.
+        superslab: u64,
+        /// Slot index.
+        slot: u32,
+        /// Size class it had.
+        class: u32,
+    },
+    /// A new SuperSlab was mapped.
+    SuperSlabMap {
+        /// Base address.
+        superslab: u64,
+        /// Total mapped bytes after the map.
+        mapped_bytes: u64,
+    },
+    /// Every slot of a SuperSlab is EMPTY or UNUSED.
+    SuperSlabEmpty {
+        /// Base address.
+        superslab: u64,
+    },
+    /// An empty SuperSlab was returned to the OS (`munmap`).
+    SuperSlabReturn {
+        /// Base address.
+        superslab: u64,
+        /// Total mapped bytes after the return.
+        mapped_bytes: u64,
+    },
+    /// A large allocation was mapped directly.
+    LargeMap {
+        /// Address returned to the user.
+        addr: u64,
+        /// Bytes mapped.
+        bytes: u64,
+        /// Requested alignment.
+        align: u64,
+    },
+    /// A large allocation was unmapped.
+    LargeUnmap {
+        /// Address that was freed.
+        addr: u64,
+        /// Bytes unmapped.
+        bytes: u64,
+    },
+    /// An allocation failed for lack of memory (mmap failure or `SLABSCOPE_LIMIT`).
+    Oom {
+        /// Requested size.
+        request: u64,
+        /// Requested alignment.
+        align: u64,
+        /// Size class, `None` for a large request.
+        class: Option<u32>,
+        /// Mapped bytes when it failed.
+        mapped_bytes: u64,
+        /// The limit in force (0 = none).
+        limit_bytes: u64,
+    },
+    /// A GPU pool allocation missed its bucket's cache and went to the device.
+    GpuMiss {
+        /// Pool id.
+        pool: u32,
+        /// Bucket size.
+        bucket_bytes: u64,
+        /// Requested size.
+        request: u64,
+    },
+    /// A GPU pool request above the ceiling went straight to the device.
+    GpuOversize {
+        /// Pool id.
+        pool: u32,
+        /// Requested size.
+        request: u64,
+    },
+    /// A GPU pool released cached buffers.
+    GpuTrim {
+        /// Pool id.
+        pool: u32,
+        /// Bytes released.
+        bytes: u64,
+        /// Buffers released.
+        buffers: u64,
+    },
+    /// A GPU pool allocation failed after trimming and retrying.
+    GpuOom {
+        /// Pool id.
+        pool: u32,
+        /// Requested size.
+        request: u64,
+        /// Live bytes in the pool.
+        live_bytes: u64,
+        /// Cached bytes in the pool.
+        cached_bytes: u64,
+        /// Free device memory reported by the device.
+        device_free_bytes: u64,
+    },
+    /// A thread exited and drained its magazines.
+    ThreadExit {
+        /// Blocks drained.
+        blocks: u64,
+    },
+    /// A kind this reader does not know (written by a newer minor version).
+    Unknown {
+        /// Kind code.
+        code: u16,
+        /// Raw arguments.
+        args: [u64; EVENT_ARGS],
+    },
+}
+
+/// Wire codes of the event kinds.
+pub mod code {
+    /// [`super::EventKind::MagazineDrain`].
+    pub const MAGAZINE_DRAIN: u16 = 1;
+    /// [`super::EventKind::SlotAcquire`].
+    pub const SLOT_ACQUIRE: u16 = 2;
+    /// [`super::EventKind::SlotEmpty`].
+    pub const SLOT_EMPTY: u16 = 3;
+    /// [`super::EventKind::SlotRelease`].
+    pub const SLOT_RELEASE: u16 = 4;
+    /// [`super::EventKind::SuperSlabMap`].
+    pub const SUPERSLAB_MAP: u16 = 5;
+    /// [`super::EventKind::SuperSlabEmpty`].
+    pub const SUPERSLAB_EMPTY: u16 = 6;
+    /// [`super::EventKind::SuperSlabReturn`].
+    pub const SUPERSLAB_RETURN: u16 = 7;
+    /// [`super::EventKind::LargeMap`].
+    pub const LARGE_MAP: u16 = 8;
+    /// [`super::EventKind::LargeUnmap`].
+    pub const LARGE_UNMAP: u16 = 9;
+    /// [`super::EventKind::Oom`].
+    pub const OOM: u16 = 10;
+    /// [`super::EventKind::GpuMiss`].
+    pub const GPU_MISS: u16 = 11;
+    /// [`super::EventKind::GpuOversize`].
+    pub const GPU_OVERSIZE: u16 = 12;
+    /// [`super::EventKind::GpuTrim`].
+    pub const GPU_TRIM: u16 = 13;
+    /// [`super::EventKind::GpuOom`].
+    pub const GPU_OOM: u16 = 14;
+    /// [`super::EventKind::ThreadExit`].
+    pub const THREAD_EXIT: u16 = 15;
+    /// Highest code this version knows.
+    pub const MAX_KNOWN: u16 = 15;
+}
+
+fn class_arg(v: u64) -> Option<u32> {
+    if v == NO_CLASS {
+        None
+    } else {
+        Some(v as u32)
+    }
+}
+
+impl EventKind {
+    /// The wire code of this kind.
+    pub const fn code(&self) -> u16 {
+        match self {
+            Self::MagazineDrain { .. } => code::MAGAZINE_DRAIN,
+            Self::SlotAcquire { .. } => code::SLOT_ACQUIRE,
+            Self::SlotEmpty { .. } => code::SLOT_EMPTY,
+            Self::SlotRelease { .. } => code::SLOT_RELEASE,
+            Self::SuperSlabMap { .. } => code::SUPERSLAB_MAP,
+            Self::SuperSlabEmpty { .. } => code::SUPERSLAB_EMPTY,
+            Self::SuperSlabReturn { .. } => code::SUPERSLAB_RETURN,
+            Self::LargeMap { .. } => code::LARGE_MAP,
+            Self::LargeUnmap { .. } => code::LARGE_UNMAP,
+            Self::Oom { .. } => code::OOM,
+            Self::GpuMiss { .. } => code::GPU_MISS,
+            Self::GpuOversize { .. } => code::GPU_OVERSIZE,
+            Self::GpuTrim { .. } => code::GPU_TRIM,
+            Self::GpuOom { .. } => code::GPU_OOM,
+            Self::ThreadExit { .. } => code::THREAD_EXIT,
+            Self::Unknown { code, .. } => *code,
+        }
+    }
+
+    /// A short stable name (`"magazine_drain"`, ...) for filters, logs and JSON.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::MagazineDrain { .. } => "magazine_drain",
+            Self::SlotAcquire { .. } => "slot_acquire",
+            Self::SlotEmpty { .. } => "slot_empty",
+            Self::SlotRelease { .. } => "slot_release",
+            Self::SuperSlabMap { .. } => "superslab_map",
+            Self::SuperSlabEmpty { .. } => "superslab_empty",
+            Self::SuperSlabReturn { .. } => "superslab_return",
+            Self::LargeMap { .. } => "large_map",
+            Self::LargeUnmap { .. } => "large_unmap",
+            Self::Oom { .. } => "oom",
+            Self::GpuMiss { .. } => "gpu_miss",
+            Self::GpuOversize { .. } => "gpu_oversize",
+            Self::GpuTrim { .. } => "gpu_trim",
+            Self::GpuOom { .. } => "gpu_oom",
+            Self::ThreadExit { .. } => "thread_exit",
+            Self::Unknown { .. } => "unknown",
+        }
+    }
+
+    /// Encodes the arguments for the wire.
+    pub fn args(&self) -> [u64; EVENT_ARGS] {
+        match *self {
+            Self::MagazineDrain {
+                class,
+                blocks,
+                reason,
+            } => [class as u64, blocks, reason.code(), 0, 0],
+            Self::SlotAcquire {
+                superslab,
+                slot,
+                class,
+                stage,
+            } => [superslab, slot as u64, class as u64, stage as u64, 0],
+            Self::SlotEmpty {
+                superslab,
+                slot,
+                class,
+            }
+            | Self::SlotRelease {
+                superslab,
+                slot,
+                class,
+            } => [superslab, slot as u64, class as u64, 0, 0],
+            Self::SuperSlabMap {
+                superslab,
+                mapped_bytes,
+            }
+            | Self::SuperSlabReturn {
+                superslab,
+                mapped_bytes,
+            } => [superslab, mapped_bytes, 0, 0, 0],
+            Self::SuperSlabEmpty { superslab } => [superslab, 0, 0, 0, 0],
+            Self::LargeMap { addr, bytes, align } => [addr, bytes, align, 0, 0],
+            Self::LargeUnmap { addr, bytes } => [addr, bytes, 0, 0, 0],
+            Self::Oom {
+                request,
+                align,
+                class,
+                mapped_bytes,
+                limit_bytes,
+            } => [
+                request,
+                align,
+                class.map_or(NO_CLASS, |c| c as u64),
+                mapped_bytes,
+                limit_bytes,
+            ],
+            Self::GpuMiss {
+                pool,
+                bucket_bytes,
+                request,
+            } => [pool as u64, bucket_bytes, request, 0, 0],
+            Self::GpuOversize { pool, request } => [pool as u64, request, 0, 0, 0],
+            Self::GpuTrim {
+                pool,
+                bytes,
+                buffers,
+            } => [pool as u64, bytes, buffers, 0, 0],
+            Self::GpuOom {
+                pool,
+                request,
+                live_bytes,
+                cached_bytes,
+                device_free_bytes,
+            } => [
+                pool as u64,
+                request,
+                live_bytes,
+                cached_bytes,
+                device_free_bytes,
+            ],
+            Self::ThreadExit { blocks } => [blocks, 0, 0, 0, 0],
+            Self::Unknown { args, .. } => args,
+        }
+    }
+
+    /// Decodes a kind code and its arguments.
+    ///
+    /// Returns `Err` with a reason when a known kind carries an argument out of range
+    /// (a corrupt or hostile segment); unknown codes decode as `Unknown`.
+    pub fn decode(code: u16, a: [u64; EVENT_ARGS]) -> Result<Self, &'static str> {
+        let u32_arg = |v: u64, what: &'static str| u32::try_from(v).map_err(|_| what);
+        Ok(match code {
+            code::MAGAZINE_DRAIN => Self::MagazineDrain {
+                class: u32_arg(a[0], "drain class out of range")?,
+                blocks: a[1],
+                reason: DrainReason::from_code(a[2]),
+            },
+            code::SLOT_ACQUIRE => {
+                let stage = match a[3] {
+                    1..=3 => a[3] as u8,
+                    _ => return Err("slot acquire stage not in 1..=3"),
+                };
+                Self::SlotAcquire {
+                    superslab: a[0],
+                    slot: slot_arg(a[1])?,
+                    class: u32_arg(a[2], "slot class out of range")?,
+                    stage,
+                }
+            }
+            code::SLOT_EMPTY => Self::SlotEmpty {
+                superslab: a[0],
+                slot: slot_arg(a[1])?,
+                class: u32_arg(a[2], "slot class out of range")?,
+            },
+            code::SLOT_RELEASE => Self::SlotRelease {
+                superslab: a[0],
+                slot: slot_arg(a[1])?,
+                class: u32_arg(a[2], "slot class out of range")?,
+            },
+            code::SUPERSLAB_MAP => Self::SuperSlabMap {
+                superslab: a[0],
+                mapped_bytes: a[1],
+            },
+            code::SUPERSLAB_EMPTY => Self::SuperSlabEmpty { superslab: a[0] },
+            code::SUPERSLAB_RETURN => Self::SuperSlabReturn {
+                superslab: a[0],
+                mapped_bytes: a[1],
+            },
+            code::LARGE_MAP => Self::LargeMap {
+                addr: a[0],
+                bytes: a[1],
+                align: a[2],
+            },
+            code::LARGE_UNMAP => Self::LargeUnmap {
+                addr: a[0],
+                bytes: a[1],
+            },
+            code::OOM => Self::Oom {
+                request: a[0],
+                align: a[1],
+                class: class_arg(a[2]),
+                mapped_bytes: a[3],
+                limit_bytes: a[4],
+            },
+            code::GPU_MISS => Self::GpuMiss {
+                pool: u32_arg(a[0], "gpu pool id out of range")?,
+                bucket_bytes: a[1],
+                request: a[2],
+            },
+            code::GPU_OVERSIZE => Self::GpuOversize {
+                pool: u32_arg(a[0], "gpu pool id out of range")?,
+                request: a[1],
+            },
+            code::GPU_TRIM => Self::GpuTrim {
+                pool: u32_arg(a[0], "gpu pool id out of range")?,
+                bytes: a[1],
+                buffers: a[2],
+            },
+            code::GPU_OOM => Self::GpuOom {
+                pool: u32_arg(a[0], "gpu pool id out of range")?,
+                request: a[1],
+                live_bytes: a[2],
+                cached_bytes: a[3],
+                device_free_bytes: a[4],
+            },
+            code::THREAD_EXIT => Self::ThreadExit { blocks: a[0] },
+            0 => return Err("event kind 0 is not a kind"),
+            other => Self::Unknown {
+                code: other,
+                args: a,
+            },
+        })
+    }
+}
+
+fn slot_arg(v: u64) -> Result<u32, &'static str> {
+    if v < crate::layout::SLOTS_PER_SUPERSLAB as u64 {
+        Ok(v as u32)
+    } else {
+        Err("slot index out of range")
+    }
+}
+
+/// One event as read from the ring.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Event {
+    /// Sequence number (0-based, gap-free as written).
+    pub seq: u64,
+    /// `CLOCK_MONOTONIC` ns when it happened.
+    pub time_ns: u64,
+    /// Kernel tid of the thread that emitted it.
+    pub thread: u32,
+    /// What happened.
+    #[cfg_attr(feature = "serde", serde(flatten))]
+    pub kind: EventKind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all_kinds() -> Vec<EventKind> {
+        vec![
+            EventKind::MagazineDrain {
+                class: 3,
+                blocks: 17,
+                reason: DrainReason::Interval,
+            },
+            EventKind::SlotAcquire {
+                superslab: 0x20_0000,
+                slot: 31,
+                class: 2,
+                stage: 3,
+            },
+            EventKind::SlotEmpty {
+                superslab: 0x40_0000,
+                slot: 0,
+                class: 9,
+            },
+            EventKind::SlotRelease {
+                superslab: 0x40_0000,
+                slot: 5,
+                class: 9,
+            },
+            EventKind::SuperSlabMap {
+                superslab: 0x60_0000,
+                mapped_bytes: 4 << 20,
+            },
+            EventKind::SuperSlabEmpty {
+                superslab: 0x60_0000,
+            },
+            EventKind::SuperSlabReturn {
+                superslab: 0x60_0000,
+                mapped_bytes: 2 << 20,
+            },
+            EventKind::LargeMap {
+                addr: 0x7000_0000,
+                bytes: 1 << 20,
+                align: 4096,
+            },
+            EventKind::LargeUnmap {
+                addr: 0x7000_0000,
+                bytes: 1 << 20,
+            },
+            EventKind::Oom {
+                request: 99,
+                align: 8,
+                class: Some(4),
+                mapped_bytes: 1 << 30,
+                limit_bytes: 1 << 30,
+            },
+            EventKind::Oom {
+                request: 1 << 40,
+                align: 8,
+                class: None,
+                mapped_bytes: 0,
+                limit_bytes: 0,
+            },
+            EventKind::GpuMiss {
+                pool: 1,
+                bucket_bytes: 8192,
+                request: 5000,
+            },
+            EventKind::GpuOversize {
+                pool: 1,
+                request: 1 << 30,
+            },
+            EventKind::GpuTrim {
+                pool: 1,
+                bytes: 1 << 20,
+                buffers: 4,
+            },
+            EventKind::GpuOom {
+                pool: 2,
+                request: 1 << 30,
+                live_bytes: 5,
+                cached_bytes: 6,
+                device_free_bytes: 7,
+            },
+            EventKind::ThreadExit { blocks: 12 },
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips_through_its_wire_form() {
+        let kinds = all_kinds();
+        assert_eq!(
+            kinds.iter().map(|k| k.code()).max(),
+            Some(code::MAX_KNOWN),
+            "the list covers every known code"
+        );
+        for k in kinds {
+            assert_eq!(EventKind::decode(k.code(), k.args()), Ok(k), "{}", k.name());
+        }
+    }
+
+    #[test]
+    fn unknown_codes_decode_as_unknown_and_bad_arguments_are_refused() {
+        assert_eq!(
+            EventKind::decode(200, [1, 2, 3, 4, 5]),
+            Ok(EventKind::Unknown {
+                code: 200,
+                args: [1, 2, 3, 4, 5]
+            })
+        );
+        assert!(EventKind::decode(0, [0; 5]).is_err());
+        assert!(EventKind::decode(code::SLOT_ACQUIRE, [0, 32, 0, 1, 0]).is_err());
+        assert!(EventKind::decode(code::SLOT_ACQUIRE, [0, 1, 0, 4, 0]).is_err());
+        assert!(EventKind::decode(code::MAGAZINE_DRAIN, [u64::MAX, 0, 0, 0, 0]).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! `slabscope-proto`: the shared-memory segment through which a slabscope allocator
+//! shows its live state to `alloc-inspect`.
+//!
+//! Contract: one writer process (many threads of it) creates the segment
+//! `$SLABSCOPE_SHM_DIR/slabscope.<pid>` and updates it with atomics only: no locks, no
+//! allocation, safe to call from inside `malloc`. Any number of readers map it read-only,
+//! never write to it, take no lock the writer takes, and validate everything they read:
+//! a malformed or hostile segment yields a typed error, never a panic. When the event
+//! ring is full the writer overwrites the oldest event; readers that fell behind say how
+//! many they missed. See docs/PROTOCOL.md for the byte layout and ordering rules.
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod event;
+pub mod layout;
+pub mod ring;
+pub mod seqlock;
+pub mod snapshot;
+mod sync;
+
+pub use event::{DrainReason, Event, EventKind};
+pub use layout::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
+pub use ring::{Cursor, PollStats, PushOutcome};
+pub use snapshot::*;
