@@ -8,17 +8,27 @@
 //! a malformed or hostile segment yields a typed error, never a panic. When the event
 //! ring is full the writer overwrites the oldest event; readers that fell behind say how
 //! many they missed. See docs/PROTOCOL.md for the byte layout and ordering rules.
+//!
+//! - [`writer`]: [`SegmentWriter`], used by the allocator.
+//! - `layout`, `event`, `ring`, `seqlock`: the wire format and its protocols.
+//! - `raw`: the only module with `unsafe` code (system calls, checked record casts).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod event;
 pub mod layout;
+pub mod raw;
 pub mod ring;
 pub mod seqlock;
 pub mod snapshot;
 mod sync;
+#[cfg(not(loom))]
+pub mod writer;
 
 pub use event::{DrainReason, Event, EventKind};
 pub use layout::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
+pub use raw::Records;
 pub use ring::{Cursor, PollStats, PushOutcome};
 pub use snapshot::*;
+#[cfg(not(loom))]
+pub use writer::{gettid, monotonic_ns, realtime_ns, CreateError, SegmentConfig, SegmentWriter};

@@ -17,6 +17,7 @@
 
 use crate::event::{Event, EventKind};
 use crate::layout::{EventRecord, RingControl, EVENT_ARGS};
+use crate::raw::Records;
 use crate::sync::{fence, Ordering};
 
 /// The stamp of a complete event `seq`.
@@ -35,17 +36,24 @@ pub enum PushOutcome {
 
 /// Appends one event. Lock-free, allocation-free, safe inside `malloc`.
 ///
-/// `records.len()` must be a power of two (the segment writer guarantees it).
+/// `records.len()` must be a power of two (the segment writer guarantees it); on a ring
+/// of any other size every event is dropped.
 pub fn push(
     control: &RingControl,
-    records: &[EventRecord],
+    records: Records<'_, EventRecord>,
     time_ns: u64,
     thread: u32,
     kind: &EventKind,
 ) -> PushOutcome {
-    debug_assert!(records.len().is_power_of_two());
     let seq = control.head.fetch_add(1, Ordering::Relaxed);
-    let rec = &records[(seq as usize) & (records.len() - 1)];
+    let rec = match records.len().is_power_of_two() {
+        true => records.get((seq as usize) & (records.len() - 1)),
+        false => None,
+    };
+    let Some(rec) = rec else {
+        control.dropped.fetch_add(1, Ordering::Relaxed);
+        return PushOutcome::Dropped(seq);
+    };
     let mine = done(seq);
     let mut cur = rec.stamp.load(Ordering::Relaxed);
     loop {
@@ -191,7 +199,7 @@ impl Cursor {
     pub fn poll(
         &mut self,
         control: &RingControl,
-        records: &[EventRecord],
+        records: Records<'_, EventRecord>,
         max: usize,
         final_read: bool,
         out: &mut Vec<Event>,
@@ -213,7 +221,9 @@ impl Cursor {
         }
         let mut taken = 0;
         while self.next < head && taken < max {
-            let rec = &records[(self.next & (cap - 1)) as usize];
+            let Some(rec) = records.get((self.next & (cap - 1)) as usize) else {
+                break;
+            };
             match read_slot(rec, self.next) {
                 SlotRead::Ready(ev) => {
                     if matches!(ev.kind, EventKind::Unknown { .. }) {
@@ -280,13 +290,13 @@ mod tests {
         let (c, r) = ring(8);
         for i in 0..5 {
             assert_eq!(
-                push(&c, &r, 100 + i, 42, &drain(i)),
+                push(&c, Records::from_slice(&r), 100 + i, 42, &drain(i)),
                 PushOutcome::Written(i)
             );
         }
         let mut cur = Cursor::default();
         let mut out = Vec::new();
-        let st = cur.poll(&c, &r, usize::MAX, false, &mut out);
+        let st = cur.poll(&c, Records::from_slice(&r), usize::MAX, false, &mut out);
         assert_eq!(st, PollStats::default());
         assert_eq!(out.len(), 5);
         for (i, ev) in out.iter().enumerate() {
@@ -301,11 +311,11 @@ mod tests {
     fn a_reader_that_fell_behind_counts_exactly_what_it_missed() {
         let (c, r) = ring(8);
         for i in 0..21 {
-            push(&c, &r, i, 1, &drain(i));
+            push(&c, Records::from_slice(&r), i, 1, &drain(i));
         }
         let mut cur = Cursor::default();
         let mut out = Vec::new();
-        let st = cur.poll(&c, &r, usize::MAX, false, &mut out);
+        let st = cur.poll(&c, Records::from_slice(&r), usize::MAX, false, &mut out);
         assert_eq!(st.missed, 13);
         assert_eq!(
             out.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -316,18 +326,20 @@ mod tests {
     #[test]
     fn a_slot_being_written_holds_the_cursor_then_is_abandoned() {
         let (c, r) = ring(8);
-        push(&c, &r, 1, 1, &drain(0));
+        push(&c, Records::from_slice(&r), 1, 1, &drain(0));
         // Reserve seq 1 without writing it, as a writer preempted after fetch_add would.
         c.head.fetch_add(1, Ordering::Relaxed);
-        push(&c, &r, 3, 1, &drain(2));
-        let mut cur = Cursor::default();
-        cur.stall_polls = 2;
+        push(&c, Records::from_slice(&r), 3, 1, &drain(2));
+        let mut cur = Cursor {
+            stall_polls: 2,
+            ..Cursor::default()
+        };
         let mut out = Vec::new();
-        cur.poll(&c, &r, usize::MAX, false, &mut out);
+        cur.poll(&c, Records::from_slice(&r), usize::MAX, false, &mut out);
         assert_eq!(out.len(), 1);
-        cur.poll(&c, &r, usize::MAX, false, &mut out);
+        cur.poll(&c, Records::from_slice(&r), usize::MAX, false, &mut out);
         assert_eq!(out.len(), 1, "still waiting for seq 1 after two polls");
-        let st = cur.poll(&c, &r, usize::MAX, false, &mut out);
+        let st = cur.poll(&c, Records::from_slice(&r), usize::MAX, false, &mut out);
         assert_eq!(st.abandoned, 1);
         assert_eq!(out.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![0, 2]);
     }
@@ -339,7 +351,10 @@ mod tests {
         c.head.store(2, Ordering::Relaxed);
         r[0].stamp.store(done(2) | 1, Ordering::Relaxed);
         c.head.store(4, Ordering::Relaxed);
-        assert_eq!(push(&c, &r, 0, 0, &drain(4)), PushOutcome::Dropped(4));
+        assert_eq!(
+            push(&c, Records::from_slice(&r), 0, 0, &drain(4)),
+            PushOutcome::Dropped(4)
+        );
         assert_eq!(c.dropped.load(Ordering::Relaxed), 1);
     }
 }

@@ -1,0 +1,229 @@
+//! System calls made by the writer: no allocation, no locks, no `std::fs`.
+//!
+//! Every function returns the raw `errno` on failure; callers turn it into an error.
+
+use core::ffi::c_int;
+
+/// Reads the calling thread's `errno`.
+fn errno() -> i32 {
+    // SAFETY: __errno_location returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// An open file descriptor, closed on drop.
+#[derive(Debug)]
+pub struct Fd(c_int);
+
+impl Fd {
+    /// The raw descriptor.
+    pub fn raw(&self) -> c_int {
+        self.0
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: self.0 is a descriptor this Fd opened and still owns.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+/// Creates `path` (NUL-terminated) exclusively:
+/// `open(O_RDWR|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC, 0600)`, then `fchmod(0600)` so that
+/// the umask cannot leave other bits than the owner's read and write.
+pub fn create_exclusive(path: &[u8]) -> Result<Fd, i32> {
+    if path.last() != Some(&0) || path[..path.len() - 1].contains(&0) {
+        return Err(libc::EINVAL);
+    }
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: path is NUL-terminated (checked above) and outlives the call.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), flags, 0o600 as libc::c_uint) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    let fd = Fd(fd);
+    // SAFETY: fd is an open descriptor.
+    if unsafe { libc::fchmod(fd.0, 0o600) } != 0 {
+        return Err(errno());
+    }
+    Ok(fd)
+}
+
+/// Sets the file's length to `len` bytes and reserves its blocks where the file system
+/// can (so that a full tmpfs fails here, not with SIGBUS on a later store).
+pub fn set_len(fd: &Fd, len: u64) -> Result<(), (&'static str, i32)> {
+    let len = libc::off_t::try_from(len).map_err(|_| ("ftruncate", libc::EFBIG))?;
+    // SAFETY: fd is an open descriptor.
+    if unsafe { libc::ftruncate(fd.0, len) } != 0 {
+        return Err(("ftruncate", errno()));
+    }
+    // SAFETY: fd is an open descriptor.
+    if unsafe { libc::fallocate(fd.0, 0, 0, len) } != 0 {
+        let e = errno();
+        if e != libc::EOPNOTSUPP && e != libc::ENOSYS {
+            return Err(("fallocate", e));
+        }
+    }
+    Ok(())
+}
+
+/// Maps `len` bytes of `fd` shared, readable and writable.
+pub fn mmap_shared(fd: &Fd, len: usize) -> Result<core::ptr::NonNull<u8>, i32> {
+    // SAFETY: a fresh mapping at an address of the kernel's choosing; no memory is touched.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.0,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(errno());
+    }
+    core::ptr::NonNull::new(p.cast()).ok_or(libc::EINVAL)
+}
+
+/// Unmaps a mapping made by [`mmap_shared`].
+///
+/// # Safety
+///
+/// `ptr` and `len` are exactly those of a live mapping made by [`mmap_shared`], and no
+/// reference into it outlives this call.
+pub unsafe fn munmap(ptr: core::ptr::NonNull<u8>, len: usize) {
+    // SAFETY: the caller guarantees ptr/len describe one live mapping no one still uses.
+    unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
+}
+
+/// Removes `path` (NUL-terminated).
+pub fn unlink(path: &[u8]) -> Result<(), i32> {
+    if path.last() != Some(&0) || path[..path.len() - 1].contains(&0) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: path is NUL-terminated (checked above) and outlives the call.
+    if unsafe { libc::unlink(path.as_ptr().cast()) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec as u64)
+        .wrapping_mul(1_000_000_000)
+        .wrapping_add(ts.tv_nsec as u64)
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds (0 if the clock is unavailable).
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// `CLOCK_REALTIME` in nanoseconds since the Unix epoch (0 if unavailable).
+pub fn realtime_ns() -> u64 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// The calling thread's kernel thread id.
+pub fn gettid() -> u32 {
+    // SAFETY: SYS_gettid takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// The effective user id of this process.
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid takes no arguments and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// The system page size (4096 if it cannot be read).
+pub fn page_size() -> u32 {
+    // SAFETY: sysconf takes no pointers.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v > 0 && v <= u32::MAX as libc::c_long {
+        v as u32
+    } else {
+        4096
+    }
+}
+
+/// Reads `/proc/self/cmdline` into `buf` with raw `read(2)`, replaces the NULs that
+/// separate arguments with spaces, and returns the bytes used (0 if it cannot be read).
+/// The command line is truncated to `buf.len()`.
+pub fn read_cmdline(buf: &mut [u8]) -> usize {
+    let path = b"/proc/self/cmdline\0";
+    // SAFETY: path is NUL-terminated and static.
+    let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return 0;
+    }
+    let fd = Fd(fd);
+    let mut n = 0;
+    while n < buf.len() {
+        let rest = &mut buf[n..];
+        // SAFETY: rest is a valid writable buffer of rest.len() bytes.
+        let r = unsafe { libc::read(fd.0, rest.as_mut_ptr().cast(), rest.len()) };
+        if r < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            break;
+        }
+        if r == 0 {
+            break;
+        }
+        n += r as usize;
+    }
+    drop(fd);
+    while n > 0 && buf[n - 1] == 0 {
+        n -= 1;
+    }
+    for b in &mut buf[..n] {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_names_this_test_binary() {
+        let mut buf = [0u8; 128];
+        let n = read_cmdline(&mut buf);
+        assert!(n > 0);
+        assert!(!buf[..n].contains(&0));
+        let exe = std::env::args().next().unwrap();
+        let want = &exe.as_bytes()[..exe.len().min(n)];
+        assert_eq!(&buf[..want.len()], want);
+    }
+
+    #[test]
+    fn clocks_and_ids_are_plausible() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a);
+        assert!(realtime_ns() > 1_600_000_000_000_000_000);
+        assert_eq!(gettid(), gettid());
+        assert!(page_size().is_power_of_two());
+    }
+
+    #[test]
+    fn paths_without_a_single_trailing_nul_are_refused() {
+        assert_eq!(create_exclusive(b"/tmp/x").unwrap_err(), libc::EINVAL);
+        assert_eq!(create_exclusive(b"/tmp/\0x\0").unwrap_err(), libc::EINVAL);
+        assert_eq!(unlink(b"").unwrap_err(), libc::EINVAL);
+    }
+}
