@@ -1,1 +1,2 @@
 //! slabscope: the host SuperSlab allocator.
+pub mod gpu;
