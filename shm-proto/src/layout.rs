@@ -111,8 +111,9 @@ pub struct SectionDesc {
     pub offset: AtomicU64,
     /// Records reserved in the segment.
     pub capacity: AtomicU32,
-    /// Records claimed so far (<= `capacity`); bumped with `Release` after the record's
-    /// identity fields are written, read with `Acquire`. Unused for the ring.
+    /// Records claimed so far (<= `capacity`). A claimer takes index `used` by a CAS to
+    /// `used + 1`, then writes the record under its `seq` word; readers load it with
+    /// `Acquire` and skip claimed records whose `seq` is still 0. Unused for the ring.
     pub used: AtomicU32,
     /// Claims refused because the section was full (records that could not be shown).
     pub overflow: AtomicU64,

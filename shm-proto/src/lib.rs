@@ -10,6 +10,7 @@
 //! many they missed. See docs/PROTOCOL.md for the byte layout and ordering rules.
 //!
 //! - [`writer`]: [`SegmentWriter`], used by the allocator.
+//! - [`reader`]: [`SegmentReader`], used by the inspector.
 //! - `layout`, `event`, `ring`, `seqlock`: the wire format and its protocols.
 //! - `raw`: the only module with `unsafe` code (system calls, checked record casts).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
@@ -18,6 +19,8 @@
 pub mod event;
 pub mod layout;
 pub mod raw;
+#[cfg(not(loom))]
+pub mod reader;
 pub mod ring;
 pub mod seqlock;
 pub mod snapshot;
@@ -28,6 +31,8 @@ pub mod writer;
 pub use event::{DrainReason, Event, EventKind};
 pub use layout::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
 pub use raw::Records;
+#[cfg(not(loom))]
+pub use reader::{list_segments, segment_dir, segment_path, CompatInfo, ReadError, SegmentReader};
 pub use ring::{Cursor, PollStats, PushOutcome};
 pub use snapshot::*;
 #[cfg(not(loom))]

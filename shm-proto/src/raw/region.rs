@@ -34,6 +34,12 @@ unsafe impl Record for SuperSlabRecord {}
 #[cfg(not(loom))]
 // SAFETY: #[repr(C)], only atomics, 8-aligned (layout.rs static asserts).
 unsafe impl Record for GpuPoolRecord {}
+#[cfg(not(loom))]
+// SAFETY: a single atomic word: any bits valid, 8-aligned, shared access is atomic.
+unsafe impl Record for core::sync::atomic::AtomicU64 {}
+#[cfg(not(loom))]
+// SAFETY: a single atomic word: any bits valid, 4-aligned, shared access is atomic.
+unsafe impl Record for core::sync::atomic::AtomicU32 {}
 
 /// A byte range of a segment (a mapping or an owned copy) that is only ever accessed
 /// through atomics.
