@@ -386,6 +386,8 @@ fn out_of_memory_after_the_retry_explains_itself() {
         "this pool holds 208.00 KiB live and 0 B cached",
         "gave back 1 cached buffer(s) (16.00 KiB) and retried once",
         "test device full",
+        "hint: live buffers are held by callers",
+        "the 64.00 KiB bucket rounds this request up by 24.00 KiB",
     ] {
         assert!(msg.contains(needle), "missing {needle:?} in:\n{msg}");
     }

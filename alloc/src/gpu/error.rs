@@ -110,10 +110,18 @@ impl fmt::Display for OomReport {
         }
         write!(
             f,
-            "Live buffers are held by callers: drop those no longer needed. \
-             Cached buffers were already given back; lower max_bucket_bytes or \
-             set a cache_limit if other users of the device need room."
-        )
+            "hint: live buffers are held by callers; drop those no longer needed"
+        )?;
+        if let Some(b) = self.bucket_bytes.filter(|&b| b > self.request) {
+            write!(
+                f,
+                "; the {} bucket rounds this request up by {} (a lower max_bucket_bytes \
+                 sends large requests to the device unrounded)",
+                h(b),
+                h(b - self.request)
+            )?;
+        }
+        Ok(())
     }
 }
 
