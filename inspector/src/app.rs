@@ -1,0 +1,114 @@
+//! The main loop, generic over the ratatui backend: read a frame every interval, fold it,
+//! draw, and apply keys in between. Tests run it on a `TestBackend` with scripted input.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{self, Event as TermEvent, KeyEvent};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+
+use crate::error::InspectError;
+use crate::input;
+use crate::source::Source;
+use crate::state::{State, TargetStatus};
+
+/// Terminal events: keys (and resizes, which only cause a redraw).
+pub trait Input {
+    /// Waits up to `timeout` for one event.
+    fn next(&mut self, timeout: Duration) -> Result<Option<TermEvent>, InspectError>;
+}
+
+/// Events from the real terminal.
+pub struct TerminalInput;
+
+impl Input for TerminalInput {
+    fn next(&mut self, timeout: Duration) -> Result<Option<TermEvent>, InspectError> {
+        if event::poll(timeout)? {
+            Ok(Some(event::read()?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+/// A fixed list of keys, one per refresh; `None` once exhausted.
+pub struct ScriptedInput {
+    keys: VecDeque<KeyEvent>,
+}
+
+impl ScriptedInput {
+    /// Keys delivered in order.
+    pub fn new(keys: impl IntoIterator<Item = KeyEvent>) -> Self {
+        Self {
+            keys: keys.into_iter().collect(),
+        }
+    }
+}
+
+impl Input for ScriptedInput {
+    fn next(&mut self, _timeout: Duration) -> Result<Option<TermEvent>, InspectError> {
+        Ok(self.keys.pop_front().map(TermEvent::Key))
+    }
+}
+
+/// Draws the state once.
+pub fn draw<B: Backend>(terminal: &mut Terminal<B>, state: &State) -> Result<(), InspectError> {
+    terminal
+        .draw(|f| f.render_widget(state, f.area()))
+        .map(|_| ())
+        .map_err(|e| InspectError::Io(format!("drawing failed: {e}")))
+}
+
+/// Runs until the user quits. The first frame must read; a read failing later (the
+/// segment became unreadable) freezes the screen like a target that is gone.
+///
+/// `max_loops` bounds the iterations (tests); `None` runs until quit.
+pub fn run<B: Backend>(
+    terminal: &mut Terminal<B>,
+    source: &mut dyn Source,
+    input: &mut dyn Input,
+    state: &mut State,
+    interval: Duration,
+    max_loops: Option<u64>,
+) -> Result<(), InspectError> {
+    let mut next_read = Instant::now();
+    let mut loops = 0u64;
+    loop {
+        if !state.frozen() && Instant::now() >= next_read {
+            match source.next_frame() {
+                Ok(f) => state.fold(f),
+                Err(e) if state.frames == 0 => return Err(e),
+                Err(_) => state.status = TargetStatus::Gone,
+            }
+            next_read = Instant::now() + interval;
+        }
+        draw(terminal, state)?;
+        let mut timeout = next_read.saturating_duration_since(Instant::now());
+        if state.frozen() {
+            timeout = Duration::from_millis(250);
+        }
+        while let Some(ev) = input.next(timeout)? {
+            if let TermEvent::Key(k) = ev {
+                if let Some(a) = input::action(k) {
+                    state.apply(a);
+                }
+            }
+            if state.quit {
+                return Ok(());
+            }
+            draw(terminal, state)?;
+            timeout = next_read.saturating_duration_since(Instant::now());
+            if timeout.is_zero() {
+                break;
+            }
+        }
+        if state.quit {
+            return Ok(());
+        }
+        loops += 1;
+        if max_loops.is_some_and(|m| loops >= m) {
+            return Ok(());
+        }
+    }
+}

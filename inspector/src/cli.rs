@@ -1,0 +1,123 @@
+//! Command-line interface: parsing (clap) and dispatch to the commands.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::InspectError;
+use crate::source::{LiveSource, PostMortemSource, Source};
+use crate::state::State;
+use crate::{app, commands, demo, json, terminal};
+
+/// Attach to a process running slabscope and watch its allocator live.
+#[derive(Parser, Debug)]
+#[command(
+    name = "alloc-inspect",
+    version,
+    args_conflicts_with_subcommands = true,
+    after_help = "Keys: Tab/1-6 views, ? help, q quit. See docs/INSPECTOR.md."
+)]
+pub struct Cli {
+    /// Process to attach to.
+    pub pid: Option<u32>,
+    /// Read one snapshot, print it and exit (JSON with --json, else a text screen).
+    #[arg(long)]
+    pub once: bool,
+    /// With --once: print the snapshot as JSON (the stable schema in docs/INSPECTOR.md).
+    #[arg(long, requires = "once")]
+    pub json: bool,
+    /// Show the last state a dead process left in its segment FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "pid")]
+    pub postmortem: Option<PathBuf>,
+    /// Refresh interval in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 100,
+          value_parser = clap::value_parser!(u64).range(16..=10_000))]
+    pub interval: u64,
+    /// Subcommand.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List processes with a segment: pid, command, uptime, mapped and live bytes.
+    List,
+    /// Remove segments whose process is gone.
+    Gc,
+    /// Start the demo workload in a child process and attach to it.
+    Demo {
+        /// Arguments for the workload, after `--` (e.g. `-- --seconds 60 --threads 8`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Runs the demo workload in this process (used by `demo`).
+    #[command(name = "__demo-child", hide = true)]
+    DemoChild {
+        /// Workload arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+/// Parses the command line, runs the command, and returns the exit code. Errors are
+/// one line on stderr and exit code 1.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("alloc-inspect: {e}");
+            1
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Result<(), InspectError> {
+    let interval = cli.interval;
+    match cli.command {
+        Some(Command::List) => return commands::list(&mut std::io::stdout()),
+        Some(Command::Gc) => return commands::gc(&mut std::io::stdout()),
+        Some(Command::Demo { args }) => return demo::run_parent(&args, interval),
+        Some(Command::DemoChild { args }) => return demo::run_child(args),
+        None => {}
+    }
+    let mut source: Box<dyn Source> = match (&cli.postmortem, cli.pid) {
+        (Some(path), _) => Box::new(PostMortemSource::open(path)?),
+        (None, Some(pid)) => Box::new(LiveSource::attach(pid, interval)?),
+        (None, None) => {
+            return Err(InspectError::Io(
+                "give a pid, --postmortem FILE, or a command (list, gc, demo); see --help".into(),
+            ))
+        }
+    };
+    if cli.once {
+        let frame = source.next_frame()?;
+        let out = if cli.json {
+            json::to_string(&frame)
+        } else {
+            commands::text_screen(source.target(), frame, 120, 40)
+        };
+        println!("{out}");
+        return Ok(());
+    }
+    interactive(source.as_mut(), interval)
+}
+
+/// Runs the TUI on the real terminal until the user quits.
+pub fn interactive(source: &mut dyn Source, interval_ms: u64) -> Result<(), InspectError> {
+    let mut state = State::new(source.target());
+    // Read before entering the alternate screen, so errors print on a normal terminal.
+    state.fold(source.next_frame()?);
+    let mut guard = terminal::TerminalGuard::enter()?;
+    app::run(
+        &mut guard.terminal,
+        source,
+        &mut app::TerminalInput,
+        &mut state,
+        Duration::from_millis(interval_ms),
+        None,
+    )
+}

@@ -1,0 +1,85 @@
+//! Why the inspector cannot show a target: each case is one clear line on stderr and
+//! exit code 1.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use slabscope_proto::ReadError;
+
+/// Everything that stops the inspector.
+#[derive(Debug)]
+pub enum InspectError {
+    /// No process has this pid, and no segment is left for it.
+    NoProcess {
+        /// The pid asked for.
+        pid: u32,
+    },
+    /// The process is gone but its segment remains (it was killed or crashed).
+    Exited {
+        /// The pid asked for.
+        pid: u32,
+        /// The segment left behind.
+        path: PathBuf,
+    },
+    /// The process runs but has no segment.
+    NoSegment {
+        /// The pid asked for.
+        pid: u32,
+        /// Where the segment would be.
+        path: PathBuf,
+    },
+    /// The process belongs to another user.
+    NotYours {
+        /// The pid asked for.
+        pid: u32,
+        /// Its owner's name.
+        owner: String,
+    },
+    /// The segment could not be read (wrong protocol major, corrupt, symlink, ...).
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The reader's error.
+        error: ReadError,
+    },
+    /// The demo child could not be started or never published its segment.
+    Demo(String),
+    /// Terminal or other I/O failure.
+    Io(String),
+}
+
+impl fmt::Display for InspectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InspectError::NoProcess { pid } => write!(f, "no process with pid {pid}"),
+            InspectError::Exited { pid, path } => write!(
+                f,
+                "process {pid} is not running; it left its segment behind: alloc-inspect --postmortem {}",
+                path.display()
+            ),
+            InspectError::NoSegment { pid, path } => write!(
+                f,
+                "process {pid} has no slabscope segment at {} (is slabscope its allocator, with \
+                 publishing on? SLABSCOPE_SHM_DIR must match)",
+                path.display()
+            ),
+            InspectError::NotYours { pid, owner } => write!(
+                f,
+                "process {pid} belongs to {owner}; alloc-inspect only attaches to your own processes"
+            ),
+            InspectError::Read { path, error } => {
+                write!(f, "cannot read segment {}: {error}", path.display())
+            }
+            InspectError::Demo(m) => write!(f, "demo: {m}"),
+            InspectError::Io(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for InspectError {}
+
+impl From<std::io::Error> for InspectError {
+    fn from(e: std::io::Error) -> Self {
+        InspectError::Io(e.to_string())
+    }
+}

@@ -1,0 +1,24 @@
+//! `alloc-inspect`: attach to a process running slabscope and watch its allocator live.
+//!
+//! The crate is split the way the data flows: a [`source`] reads frames (a live
+//! segment, a post-mortem file, or synthetic data), [`state`] folds them into history
+//! and selection without knowing about terminals, [`view`] draws the state with ratatui,
+//! [`input`] turns keys into actions, and [`app`] runs the loop over any ratatui
+//! `Backend`. [`json`] is the stable `--once --json` schema. See docs/INSPECTOR.md.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod demo;
+pub mod error;
+pub mod input;
+pub mod json;
+pub mod procfs;
+pub mod source;
+pub mod state;
+pub mod synthetic;
+pub mod terminal;
+pub mod view;
+mod workload;

@@ -1,0 +1,115 @@
+//! What `/proc` says about a process: RSS and peak RSS, command line, whether it still
+//! runs, and which user owns it.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+use crate::state::ProcessStatus;
+
+fn proc_dir(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}"))
+}
+
+/// Parses a `VmRSS:     1234 kB` style line of `/proc/<pid>/status` into bytes.
+fn kb_field(status: &str, key: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: u64 = line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// RSS and peak RSS of `pid` (`None` when `/proc` cannot tell, e.g. the process is gone
+/// or is a kernel thread).
+pub fn status(pid: u32) -> Option<ProcessStatus> {
+    let text = fs::read_to_string(proc_dir(pid).join("status")).ok()?;
+    Some(ProcessStatus {
+        rss_bytes: kb_field(&text, "VmRSS:")?,
+        peak_rss_bytes: kb_field(&text, "VmHWM:").unwrap_or(0),
+    })
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub fn command(pid: u32) -> Option<String> {
+    let raw = fs::read(proc_dir(pid).join("cmdline")).ok()?;
+    let parts: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    Some(parts.join(" "))
+}
+
+/// True while `pid` runs: its `/proc` entry exists and it is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match fs::read_to_string(proc_dir(pid).join("stat")) {
+        // The state follows the command name, which is in parentheses and may hold any
+        // byte: take the first field after the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
+}
+
+/// The uid that owns `pid` (`None` when there is no such process).
+pub fn owner(pid: u32) -> Option<u32> {
+    fs::metadata(proc_dir(pid)).ok().map(|m| m.uid())
+}
+
+/// The effective uid of this process (the owner of `/proc/self`).
+pub fn my_uid() -> Option<u32> {
+    fs::metadata("/proc/self").ok().map(|m| m.uid())
+}
+
+/// The name of user `uid` from `/etc/passwd`, or the number.
+pub fn user_name(uid: u32) -> String {
+    fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                let id: u32 = f.nth(1)?.parse().ok()?;
+                (id == uid).then(|| name.to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_this_process() {
+        let me = std::process::id();
+        assert!(alive(me));
+        let st = status(me).expect("own status");
+        assert!(st.rss_bytes > 0 && st.peak_rss_bytes >= st.rss_bytes);
+        assert!(command(me).is_some_and(|c| !c.is_empty()));
+        assert_eq!(owner(me), my_uid());
+    }
+
+    #[test]
+    fn a_missing_pid_is_not_alive() {
+        // Above the kernel's pid_max limit (2^22), so never a real process.
+        let pid = (1 << 22) + 17;
+        assert!(!alive(pid));
+        assert_eq!(status(pid), None);
+        assert_eq!(owner(pid), None);
+    }
+
+    #[test]
+    fn parses_kb_fields() {
+        let s = "Name:\tx\nVmHWM:\t    2048 kB\nVmRSS:\t    1024 kB\n";
+        assert_eq!(kb_field(s, "VmRSS:"), Some(1 << 20));
+        assert_eq!(kb_field(s, "VmHWM:"), Some(2 << 20));
+        assert_eq!(kb_field(s, "VmSwap:"), None);
+    }
+}

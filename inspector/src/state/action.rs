@@ -1,0 +1,86 @@
+//! What the user can ask for, independent of keys and of drawing.
+
+/// The views, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ViewId {
+    /// Process totals and history.
+    Overview,
+    /// One row per size class.
+    Classes,
+    /// The slot grid.
+    SuperSlabs,
+    /// Threads x classes magazine fill.
+    Magazines,
+    /// The event ring as a log.
+    Events,
+    /// GPU pools (shown only when the process has one).
+    Gpu,
+}
+
+impl ViewId {
+    /// Every view in tab order.
+    pub const ALL: [ViewId; 6] = [
+        ViewId::Overview,
+        ViewId::Classes,
+        ViewId::SuperSlabs,
+        ViewId::Magazines,
+        ViewId::Events,
+        ViewId::Gpu,
+    ];
+
+    /// Tab title.
+    pub const fn title(self) -> &'static str {
+        match self {
+            ViewId::Overview => "Overview",
+            ViewId::Classes => "Classes",
+            ViewId::SuperSlabs => "SuperSlabs",
+            ViewId::Magazines => "Magazines",
+            ViewId::Events => "Events",
+            ViewId::Gpu => "GPU",
+        }
+    }
+
+    /// 1-based number key of the view.
+    pub fn number(self) -> usize {
+        Self::ALL.iter().position(|v| *v == self).unwrap_or(0) + 1
+    }
+}
+
+/// A user intent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the inspector.
+    Quit,
+    /// Next view (Tab).
+    NextView,
+    /// Previous view (Shift-Tab).
+    PrevView,
+    /// Jump to a view (number keys).
+    Show(ViewId),
+    /// Show or hide the help overlay.
+    ToggleHelp,
+    /// Move the selection up one row.
+    Up,
+    /// Move the selection down one row.
+    Down,
+    /// Move the selection left (slot grid).
+    Left,
+    /// Move the selection right (slot grid).
+    Right,
+    /// Move up one page.
+    PageUp,
+    /// Move down one page.
+    PageDown,
+    /// First row.
+    Home,
+    /// Last row.
+    End,
+    /// Sort the class table by the next column.
+    CycleSort,
+    /// Reverse the class table's order.
+    ReverseSort,
+    /// Event log: show the next kind filter.
+    CycleFilter,
+    /// Event log: stop or resume following new events.
+    TogglePause,
+}

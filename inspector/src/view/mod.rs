@@ -1,0 +1,27 @@
+//! Drawing the state with ratatui: one widget per file. `impl Widget for &State`
+//! (in `screen.rs`) draws the whole screen; each view is also a widget of its own.
+
+mod banner;
+mod chart;
+mod classes;
+mod draw;
+mod events;
+pub mod format;
+mod gpu;
+mod help;
+mod magazines;
+mod overview;
+pub mod palette;
+mod screen;
+mod superslabs;
+mod tabs;
+
+pub use banner::{message as banner_message, Banner};
+pub use classes::Classes;
+pub use events::{describe as describe_event, Events};
+pub use gpu::{hit_rate, Gpu};
+pub use help::{Help, KEYS};
+pub use magazines::Magazines;
+pub use overview::Overview;
+pub use superslabs::{slot_cell, SuperSlabs};
+pub use tabs::{StatusBar, TabBar};

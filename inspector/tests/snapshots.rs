@@ -1,0 +1,122 @@
+//! Whole-screen snapshots of every view on a fixed 120 x 36 terminal, with pids,
+//! addresses and times filtered out.
+
+mod common;
+
+use alloc_inspect::state::{Action, Liveness, ViewId};
+use alloc_inspect::synthetic::Synthetic;
+use common::{render, show, state_after};
+
+const W: u16 = 120;
+const H: u16 = 36;
+
+macro_rules! snap {
+    ($name:expr, $state:expr) => {{
+        let term = render(&$state, W, H);
+        insta::with_settings!({
+            filters => vec![
+                (r"0x[0-9a-f]{6,}", "[ADDR]"),
+                (r"\b4242\b|\b424[3-9]\b|\b425[0-9]\b", "[PID]"),
+                (r"\+\d+\.\d{3}s", "+[T]"),
+                (r"up \d+[a-z]+( \d+[a-z]+)?", "up [UPTIME]"),
+                (r"uptime        \d+[a-z]+( \d+[a-z]+)?", "uptime        [UPTIME]"),
+            ],
+            prepend_module_to_snapshot => false,
+        }, {
+            insta::assert_snapshot!($name, term.backend());
+        });
+    }};
+}
+
+#[test]
+fn overview() {
+    let st = state_after(&Synthetic::default(), 30);
+    snap!("overview", st);
+}
+
+#[test]
+fn classes_sorted_by_live_bytes_with_selection() {
+    let mut st = state_after(&Synthetic::default(), 30);
+    show(&mut st, ViewId::Classes);
+    st.apply(Action::CycleSort);
+    st.apply(Action::Down);
+    snap!("classes", st);
+}
+
+#[test]
+fn superslabs_with_a_selected_slot() {
+    let mut st = state_after(&Synthetic::default(), 30);
+    show(&mut st, ViewId::SuperSlabs);
+    st.apply(Action::Down);
+    for _ in 0..3 {
+        st.apply(Action::Right);
+    }
+    snap!("superslabs", st);
+}
+
+#[test]
+fn magazines() {
+    let mut st = state_after(&Synthetic::default(), 30);
+    show(&mut st, ViewId::Magazines);
+    snap!("magazines", st);
+}
+
+#[test]
+fn events_following() {
+    let mut st = state_after(&Synthetic::default(), 30);
+    show(&mut st, ViewId::Events);
+    snap!("events", st);
+}
+
+#[test]
+fn events_filtered_and_paused() {
+    let mut st = state_after(&Synthetic::default(), 30);
+    show(&mut st, ViewId::Events);
+    st.apply(Action::CycleFilter);
+    st.apply(Action::TogglePause);
+    st.fold(Synthetic::default().frame(30));
+    snap!("events_drains_paused", st);
+}
+
+#[test]
+fn gpu() {
+    let mut st = state_after(
+        &Synthetic {
+            gpu: true,
+            ..Default::default()
+        },
+        30,
+    );
+    show(&mut st, ViewId::Gpu);
+    st.apply(Action::Down);
+    snap!("gpu", st);
+}
+
+#[test]
+fn help_overlay() {
+    let mut st = state_after(&Synthetic::default(), 30);
+    st.apply(Action::ToggleHelp);
+    snap!("help", st);
+}
+
+#[test]
+fn target_gone_banner() {
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 30);
+    let mut f = syn.frame(30);
+    f.liveness = Liveness::Gone;
+    st.fold(f);
+    snap!("gone", st);
+}
+
+#[test]
+fn postmortem_banner() {
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 0);
+    let mut f = syn.frame(5);
+    f.liveness = Liveness::Unknown;
+    f.process = None;
+    st.target.interval_ms = 0;
+    st.fold(f);
+    snap!("postmortem", st);
+}

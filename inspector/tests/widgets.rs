@@ -1,0 +1,164 @@
+//! Widget tests against rendered `Buffer` contents, styles included, and a sweep of
+//! terminal sizes down to nothing (never a panic).
+
+mod common;
+
+use alloc_inspect::state::{Action, Liveness, State, TargetInfo, ViewId};
+use alloc_inspect::synthetic::Synthetic;
+use alloc_inspect::view::{palette, slot_cell, Banner, Events, Magazines, SuperSlabs, TabBar};
+use common::{render, show, state_after, text};
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::widgets::Widget;
+use slabscope_proto::{SlotSnapshot, SlotState};
+
+fn draw(widget: impl Widget, w: u16, h: u16) -> Buffer {
+    let mut buf = Buffer::empty(Rect::new(0, 0, w, h));
+    widget.render(buf.area, &mut buf);
+    buf
+}
+
+#[test]
+fn tab_bar_highlights_the_current_view() {
+    let mut st = state_after(&Synthetic::default(), 1);
+    st.apply(Action::Show(ViewId::Classes));
+    let buf = draw(TabBar(&st), 50, 1);
+    let mut expected = Buffer::with_lines([" alloc-inspect  1 Overview  2 Classes  3 SuperSlab"]);
+    expected.set_style(Rect::new(0, 0, 15, 1), Style::new().add_modifier(Modifier::BOLD));
+    expected.set_style(
+        Rect::new(27, 0, 11, 1),
+        Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD),
+    );
+    assert_eq!(buf, expected);
+}
+
+#[test]
+fn banner_of_a_post_mortem_file() {
+    let mut st = State::new(TargetInfo {
+        pid: 7,
+        path: "/x/s.7".into(),
+        interval_ms: 0,
+    });
+    let mut f = Synthetic::default().frame(0);
+    f.liveness = Liveness::Unknown;
+    st.fold(f);
+    let buf = draw(Banner(&st), 30, 2);
+    let mut expected = Buffer::with_lines(["post-mortem: the last state   ", "process 7 left in /x/s.7      "]);
+    expected.set_style(expected.area, Style::new().fg(Color::White).bg(Color::Magenta));
+    assert_eq!(buf, expected);
+}
+
+#[test]
+fn slot_cells_by_state_fill_and_class() {
+    let slot = |state, used| SlotSnapshot {
+        state,
+        class: 3,
+        used,
+        capacity: 100,
+    };
+    let c3 = Style::new().fg(palette::class_colour(3));
+    assert_eq!(slot_cell(&slot(SlotState::Unused, 0)), ('·', palette::dim()));
+    assert_eq!(slot_cell(&slot(SlotState::Empty, 0)), ('░', c3));
+    assert_eq!(slot_cell(&slot(SlotState::Active, 10)), ('▂', c3));
+    assert_eq!(slot_cell(&slot(SlotState::Active, 60)), ('▆', c3));
+    assert_eq!(slot_cell(&slot(SlotState::Active, 100)), ('█', c3));
+    assert_ne!(palette::class_colour(3), palette::class_colour(4));
+}
+
+#[test]
+fn superslab_grid_colours_cells_and_reverses_the_selection() {
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 1);
+    show(&mut st, ViewId::SuperSlabs);
+    st.apply(Action::Right);
+    let buf = draw(SuperSlabs(&st), 60, 12);
+    let snap = syn.snapshot(0);
+    // Row 0 of the grid: border, 14-character address, space, then the slots.
+    let x0 = 1 + 14 + 1;
+    for (k, slot) in snap.superslabs[0].slots.iter().take(8).enumerate() {
+        let (glyph, style) = slot_cell(slot);
+        let cell = &buf[(x0 + k as u16, 1)];
+        assert_eq!(cell.symbol(), glyph.to_string(), "slot {k}");
+        assert_eq!(cell.fg, style.fg.unwrap_or(Color::Reset), "slot {k}");
+        let reversed = cell.modifier.contains(Modifier::REVERSED);
+        assert_eq!(reversed, k == 1, "only the selected slot is reversed");
+    }
+}
+
+#[test]
+fn lost_events_are_red() {
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 2);
+    show(&mut st, ViewId::Events);
+    let buf = draw(Events(&st), 120, 10);
+    let line: String = (0..120).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    let at = line.find("dropped by writer 3").expect("dropped count shown") as u16;
+    assert_eq!(buf[(at, 0)].fg, Color::Red);
+    assert!(buf[(at, 0)].modifier.contains(Modifier::BOLD));
+    // Nothing lost: the same text is not red.
+    let mut clean = syn.frame(0);
+    clean.snapshot.ring.dropped = 0;
+    let mut st = State::new(st.target.clone());
+    st.fold(clean);
+    let buf = draw(Events(&st), 120, 10);
+    assert_ne!(buf[(at, 0)].fg, Color::Red);
+}
+
+#[test]
+fn magazine_cells_are_a_heat_map() {
+    let syn = Synthetic::default();
+    let st = state_after(&syn, 1);
+    let buf = draw(Magazines(&st), 120, 8);
+    let snap = syn.snapshot(0);
+    let m = &snap.threads[0].magazines[0];
+    // Border, label (24), drains (8): the first class column ends at x = 1 + 32 + 4.
+    let cell = &buf[(1 + 32 + 4, 2)];
+    assert_eq!(cell.symbol(), (m.fill % 10).to_string());
+    assert_eq!(cell.bg, palette::heat(m.fill, m.capacity).bg.unwrap());
+    assert_ne!(palette::heat(0, 10).bg, palette::heat(10, 10).bg);
+}
+
+#[test]
+fn every_view_survives_tiny_and_odd_terminal_sizes() {
+    let sizes = [(0, 0), (1, 1), (1, 0), (0, 7), (20, 5), (5, 20), (33, 9), (80, 24), (200, 60)];
+    for gpu in [false, true] {
+        let syn = Synthetic {
+            gpu,
+            ..Default::default()
+        };
+        let mut st = state_after(&syn, 3);
+        for view in st.views() {
+            show(&mut st, view);
+            for (w, h) in sizes {
+                render(&st, w, h);
+                st.help = true;
+                render(&st, w, h);
+                st.help = false;
+            }
+        }
+        let mut f = syn.frame(4);
+        f.liveness = Liveness::Gone;
+        st.fold(f);
+        for (w, h) in sizes {
+            render(&st, w, h);
+        }
+    }
+    // An empty state (before the first frame) too.
+    let st = State::new(TargetInfo {
+        pid: 1,
+        path: String::new(),
+        interval_ms: 100,
+    });
+    for (w, h) in sizes {
+        render(&st, w, h);
+    }
+}
+
+#[test]
+fn a_20_by_5_terminal_still_shows_the_tabs_and_status() {
+    let st = state_after(&Synthetic::default(), 2);
+    let lines = text(&render(&st, 20, 5));
+    assert!(lines[0].starts_with(" alloc-inspect"), "{lines:?}");
+    assert!(lines[4].contains("live"), "{lines:?}");
+}
