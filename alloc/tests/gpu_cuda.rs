@@ -33,6 +33,14 @@ fn device() -> Result<CudaMemory, Failed> {
     CudaMemory::new(0).map_err(|e| format!("no CUDA device: {e}").into())
 }
 
+fn unpublished(memory: CudaMemory) -> SlabPool<CudaMemory> {
+    let config = PoolConfig {
+        publish: Publish::Off,
+        ..PoolConfig::default()
+    };
+    SlabPool::with_config(memory, config).expect("default config is valid")
+}
+
 fn device_reports_name_and_memory() -> Result<(), Failed> {
     let d = device()?;
     let info = d.mem_info()?;
@@ -57,7 +65,7 @@ fn raw_allocate_and_free() -> Result<(), Failed> {
 }
 
 fn pool_buckets_reuse_and_bypass() -> Result<(), Failed> {
-    let pool = SlabPool::new(device()?);
+    let pool = unpublished(device()?);
     let a = pool.alloc(5000)?;
     let b = pool.alloc(5000)?;
     ensure(a.bucket_bytes() == Some(8 * KIB), || format!("{a:?}"))?;
@@ -84,7 +92,7 @@ fn pool_buckets_reuse_and_bypass() -> Result<(), Failed> {
 fn pool_oom_names_the_device() -> Result<(), Failed> {
     let d = device()?;
     let total = d.mem_info()?.total;
-    let pool = SlabPool::new(d);
+    let pool = unpublished(d);
     let err = match pool.alloc(total * 2) {
         Ok(b) => return Err(format!("allocated twice the device memory: {b:?}").into()),
         Err(e) => e,
@@ -106,7 +114,7 @@ fn pool_oom_names_the_device() -> Result<(), Failed> {
 }
 
 fn pool_eight_threads() -> Result<(), Failed> {
-    let pool = SlabPool::new(device()?);
+    let pool = unpublished(device()?);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..8u64)
             .map(|t| {

@@ -7,18 +7,29 @@ use std::sync::Mutex;
 
 use gpu_support::TestDevice;
 use slabscope::gpu::{
-    DeviceMemory, HostMemory, PoolConfig, PoolError, SlabPool, TrimReport, MIN_BUCKET_BYTES,
+    DeviceMemory, HostMemory, PoolConfig, PoolError, Publish, SlabPool, TrimReport,
+    MIN_BUCKET_BYTES,
 };
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 
-fn pool() -> SlabPool<TestDevice> {
-    SlabPool::new(TestDevice::unlimited())
+/// A pool that is not published: these tests look at the pool alone (gpu_publish.rs
+/// covers the segment).
+fn unpublished<M: DeviceMemory>(memory: M) -> SlabPool<M> {
+    pool_with(memory, PoolConfig::default())
 }
 
-fn pool_with(device: TestDevice, config: PoolConfig) -> SlabPool<TestDevice> {
-    SlabPool::with_config(device, config).expect("valid config")
+fn pool() -> SlabPool<TestDevice> {
+    unpublished(TestDevice::unlimited())
+}
+
+fn pool_with<M: DeviceMemory>(memory: M, config: PoolConfig) -> SlabPool<M> {
+    let config = PoolConfig {
+        publish: Publish::Off,
+        ..config
+    };
+    SlabPool::with_config(memory, config).expect("valid config")
 }
 
 #[test]
@@ -345,7 +356,7 @@ fn buffers_can_be_dropped_on_another_thread() {
 
 #[test]
 fn out_of_memory_trims_the_cache_and_retries_once() {
-    let p = SlabPool::new(TestDevice::with_limit(64 * KIB));
+    let p = unpublished(TestDevice::with_limit(64 * KIB));
     let live: Vec<_> = (0..4).map(|_| p.alloc(8 * KIB).unwrap()).collect();
     drop((p.alloc(16 * KIB).unwrap(), p.alloc(16 * KIB).unwrap()));
     assert_eq!(p.memory().used(), 64 * KIB);
@@ -360,7 +371,7 @@ fn out_of_memory_trims_the_cache_and_retries_once() {
 
 #[test]
 fn out_of_memory_after_the_retry_explains_itself() {
-    let p = SlabPool::new(TestDevice::with_limit(256 * KIB));
+    let p = unpublished(TestDevice::with_limit(256 * KIB));
     let held: Vec<_> = (0..10).map(|_| p.alloc(8 * KIB).unwrap()).collect(); // 80 KiB
     let big = p.alloc(128 * KIB).unwrap();
     drop(p.alloc(16 * KIB).unwrap()); // 16 KiB cached: 224 KiB used, 32 KiB free
@@ -486,7 +497,7 @@ fn trim_reports_refused_frees() {
 fn dropping_the_pool_frees_the_cache() {
     let device = std::sync::Arc::new(TestDevice::unlimited());
     {
-        let p = SlabPool::new(std::sync::Arc::clone(&device));
+        let p = unpublished(std::sync::Arc::clone(&device));
         drop((p.alloc(8 * KIB).unwrap(), p.alloc(MIB).unwrap()));
         assert_eq!(device.used(), 8 * KIB + MIB);
     }
@@ -498,7 +509,7 @@ fn dropping_the_pool_frees_the_cache() {
 fn host_memory_pool_hands_out_page_aligned_writable_buffers() {
     let host = HostMemory::new();
     let page = host.page_size();
-    let p = SlabPool::new(host);
+    let p = unpublished(host);
     let b = p.alloc(10_000).unwrap();
     assert_eq!(b.device_ptr() % page, 0);
     assert_eq!(p.memory().name(), "host memory");
