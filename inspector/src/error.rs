@@ -68,7 +68,12 @@ impl fmt::Display for InspectError {
                 "process {pid} belongs to {owner}; alloc-inspect only attaches to your own processes"
             ),
             InspectError::Read { path, error } => {
-                write!(f, "cannot read segment {}: {error}", path.display())
+                let msg = error.to_string();
+                if msg.contains(&*path.to_string_lossy()) {
+                    write!(f, "{msg}")
+                } else {
+                    write!(f, "cannot read segment {}: {msg}", path.display())
+                }
             }
             InspectError::Demo(m) => write!(f, "demo: {m}"),
             InspectError::Io(m) => write!(f, "{m}"),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod input;
 pub mod json;
 pub mod procfs;
+pub mod segment;
 pub mod source;
 pub mod state;
 pub mod synthetic;

@@ -25,10 +25,16 @@ fn tab_bar_highlights_the_current_view() {
     st.apply(Action::Show(ViewId::Classes));
     let buf = draw(TabBar(&st), 50, 1);
     let mut expected = Buffer::with_lines([" alloc-inspect  1 Overview  2 Classes  3 SuperSlab"]);
-    expected.set_style(Rect::new(0, 0, 15, 1), Style::new().add_modifier(Modifier::BOLD));
+    expected.set_style(
+        Rect::new(0, 0, 15, 1),
+        Style::new().add_modifier(Modifier::BOLD),
+    );
     expected.set_style(
         Rect::new(27, 0, 11, 1),
-        Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(Modifier::BOLD),
+        Style::new()
+            .fg(Color::Black)
+            .bg(Color::Cyan)
+            .add_modifier(Modifier::BOLD),
     );
     assert_eq!(buf, expected);
 }
@@ -44,8 +50,14 @@ fn banner_of_a_post_mortem_file() {
     f.liveness = Liveness::Unknown;
     st.fold(f);
     let buf = draw(Banner(&st), 30, 2);
-    let mut expected = Buffer::with_lines(["post-mortem: the last state   ", "process 7 left in /x/s.7      "]);
-    expected.set_style(expected.area, Style::new().fg(Color::White).bg(Color::Magenta));
+    let mut expected = Buffer::with_lines([
+        "post-mortem: the last state   ",
+        "process 7 left in /x/s.7      ",
+    ]);
+    expected.set_style(
+        expected.area,
+        Style::new().fg(Color::White).bg(Color::Magenta),
+    );
     assert_eq!(buf, expected);
 }
 
@@ -58,7 +70,10 @@ fn slot_cells_by_state_fill_and_class() {
         capacity: 100,
     };
     let c3 = Style::new().fg(palette::class_colour(3));
-    assert_eq!(slot_cell(&slot(SlotState::Unused, 0)), ('·', palette::dim()));
+    assert_eq!(
+        slot_cell(&slot(SlotState::Unused, 0)),
+        ('·', palette::dim())
+    );
     assert_eq!(slot_cell(&slot(SlotState::Empty, 0)), ('░', c3));
     assert_eq!(slot_cell(&slot(SlotState::Active, 10)), ('▂', c3));
     assert_eq!(slot_cell(&slot(SlotState::Active, 60)), ('▆', c3));
@@ -93,7 +108,9 @@ fn lost_events_are_red() {
     show(&mut st, ViewId::Events);
     let buf = draw(Events(&st), 120, 10);
     let line: String = (0..120).map(|x| buf[(x, 0)].symbol().to_string()).collect();
-    let at = line.find("dropped by writer 3").expect("dropped count shown") as u16;
+    let at = line
+        .find("dropped by writer 3")
+        .expect("dropped count shown") as u16;
     assert_eq!(buf[(at, 0)].fg, Color::Red);
     assert!(buf[(at, 0)].modifier.contains(Modifier::BOLD));
     // Nothing lost: the same text is not red.
@@ -121,7 +138,17 @@ fn magazine_cells_are_a_heat_map() {
 
 #[test]
 fn every_view_survives_tiny_and_odd_terminal_sizes() {
-    let sizes = [(0, 0), (1, 1), (1, 0), (0, 7), (20, 5), (5, 20), (33, 9), (80, 24), (200, 60)];
+    let sizes = [
+        (0, 0),
+        (1, 1),
+        (1, 0),
+        (0, 7),
+        (20, 5),
+        (5, 20),
+        (33, 9),
+        (80, 24),
+        (200, 60),
+    ];
     for gpu in [false, true] {
         let syn = Synthetic {
             gpu,

@@ -1,0 +1,253 @@
+//! The built binary against real segments in a private SLABSCOPE_SHM_DIR: JSON
+//! output, post-mortem files, list and gc, and every error that must be one clear line
+//! with exit code 1 (missing pid, no segment, corrupt file, wrong major, symlink).
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use alloc_inspect::segment;
+use alloc_inspect::synthetic::Synthetic;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+
+fn inspect(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("SLABSCOPE_SHM_DIR", dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run alloc-inspect")
+}
+
+/// A process that just sleeps: a live pid owned by us, killed on drop.
+struct Sleeper(Child);
+
+impl Sleeper {
+    fn start() -> Self {
+        Sleeper(
+            Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .expect("spawn sleep"),
+        )
+    }
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn one_error_line(out: &Output, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit code; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    assert!(err.starts_with("alloc-inspect: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} should say {needle:?}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn once_json_reads_a_live_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sleeper::start();
+    let syn = Synthetic::default();
+    let _w = segment::write(dir.path(), target.pid(), &syn, 5).unwrap();
+    let out = inspect(dir.path(), &[&target.pid().to_string(), "--once", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["pid"], target.pid());
+    assert_eq!(
+        v["protocol"].as_str().map(|p| p.starts_with("1.")),
+        Some(true)
+    );
+    assert_eq!(v["classes"].as_array().unwrap().len(), 12);
+    assert!(v["totals"]["live_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        v["process"]["rss_bytes"].as_u64().unwrap() > 0,
+        "RSS from /proc"
+    );
+    assert_eq!(v["process"]["alive"], true);
+    assert_eq!(v["superslabs"].as_array().unwrap().len(), 6);
+    assert_eq!(v["threads"].as_array().unwrap().len(), 4);
+    assert_eq!(v["events"].as_array().unwrap().len(), 256);
+    assert_eq!(v["gpu"].as_array().unwrap().len(), 0);
+
+    // Without --json, one text screen.
+    let out = inspect(dir.path(), &[&target.pid().to_string(), "--once"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fragmentation"), "{text}");
+}
+
+#[test]
+fn postmortem_file_combines_with_once_json() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that is certainly gone: a child that already exited.
+    let mut c = Command::new("true").spawn().unwrap();
+    let dead = c.id();
+    c.wait().unwrap();
+    let _w = segment::write(
+        dir.path(),
+        dead,
+        &Synthetic {
+            gpu: true,
+            ..Default::default()
+        },
+        1,
+    )
+    .unwrap();
+    let file = dir.path().join(format!("slabscope.{dead}"));
+    let out = inspect(
+        dir.path(),
+        &["--postmortem", file.to_str().unwrap(), "--once", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pid"], dead);
+    assert_eq!(v["process"]["rss_bytes"], Value::Null);
+    assert_eq!(v["gpu"][0]["buckets"].as_array().unwrap().len(), 10);
+
+    // Attaching to the dead pid points at --postmortem.
+    let out = inspect(dir.path(), &[&dead.to_string(), "--once", "--json"]);
+    one_error_line(&out, "--postmortem");
+
+    // list marks it stale; gc removes it and only it.
+    let live = Sleeper::start();
+    let _w2 = segment::write(dir.path(), live.pid(), &Synthetic::default(), 1).unwrap();
+    let out = inspect(dir.path(), &["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let line = |pid: u32| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(&pid.to_string()))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(line(dead).contains("STALE"), "{text}");
+    assert!(
+        line(live.pid()).contains("live") && line(live.pid()).contains("MiB"),
+        "{text}"
+    );
+    let out = inspect(dir.path(), &["gc"]);
+    assert!(out.status.success());
+    assert!(!file.exists());
+    assert!(dir
+        .path()
+        .join(format!("slabscope.{}", live.pid()))
+        .exists());
+}
+
+#[test]
+fn missing_pid_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // Above the kernel's pid limit (2^22): never a process.
+    one_error_line(
+        &inspect(dir.path(), &["4194321", "--once", "--json"]),
+        "no process with pid 4194321",
+    );
+    one_error_line(
+        &inspect(dir.path(), &["4194321"]),
+        "no process with pid 4194321",
+    );
+}
+
+#[test]
+fn process_without_segment_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sleeper::start();
+    let out = inspect(dir.path(), &[&target.pid().to_string(), "--once", "--json"]);
+    one_error_line(&out, "has no slabscope segment");
+}
+
+#[test]
+fn corrupt_segment_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sleeper::start();
+    let path = dir.path().join(format!("slabscope.{}", target.pid()));
+    std::fs::write(&path, vec![0xA5u8; 4096]).unwrap();
+    one_error_line(
+        &inspect(dir.path(), &[&target.pid().to_string(), "--once", "--json"]),
+        "segment",
+    );
+    one_error_line(
+        &inspect(dir.path(), &["--postmortem", path.to_str().unwrap()]),
+        "segment",
+    );
+    // A truncated real segment too.
+    let other = tempfile::tempdir().unwrap();
+    let w = segment::write(other.path(), 1234, &Synthetic::default(), 0).unwrap();
+    let bytes = std::fs::read(other.path().join("slabscope.1234")).unwrap();
+    drop(w);
+    std::fs::write(&path, &bytes[..bytes.len() / 3]).unwrap();
+    one_error_line(
+        &inspect(dir.path(), &["--postmortem", path.to_str().unwrap()]),
+        "segment",
+    );
+}
+
+#[test]
+fn wrong_major_is_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sleeper::start();
+    let src = tempfile::tempdir().unwrap();
+    let w = segment::write(src.path(), target.pid(), &Synthetic::default(), 0).unwrap();
+    let mut bytes = std::fs::read(src.path().join(format!("slabscope.{}", target.pid()))).unwrap();
+    drop(w);
+    // The version word (offset 8) is major << 16 | minor.
+    bytes[8..12].copy_from_slice(&((2u32 << 16) | 3).to_le_bytes());
+    let path = dir.path().join(format!("slabscope.{}", target.pid()));
+    std::fs::write(&path, &bytes).unwrap();
+    let out = inspect(dir.path(), &[&target.pid().to_string(), "--once", "--json"]);
+    one_error_line(&out, "2.3");
+    one_error_line(
+        &inspect(dir.path(), &["--postmortem", path.to_str().unwrap()]),
+        "2.3",
+    );
+}
+
+#[test]
+fn symlinked_segment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sleeper::start();
+    let real = tempfile::tempdir().unwrap();
+    let _w = segment::write(real.path(), target.pid(), &Synthetic::default(), 0).unwrap();
+    let name = format!("slabscope.{}", target.pid());
+    std::os::unix::fs::symlink(real.path().join(&name), dir.path().join(&name)).unwrap();
+    let out = inspect(dir.path(), &[&target.pid().to_string(), "--once", "--json"]);
+    one_error_line(&out, "symbolic link");
+}
+
+#[test]
+fn bad_arguments_are_refused_by_the_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["1", "--interval", "5"][..],
+        &["1", "--json"],
+        &["1", "--interval", "20000"],
+    ] {
+        let out = inspect(dir.path(), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = inspect(dir.path(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+}
