@@ -1,2 +1,41 @@
-//! slabscope: the host SuperSlab allocator.
+//! slabscope: a SuperSlab allocator that publishes its live state.
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static A: slabscope::SlabScope = slabscope::SlabScope::new();
+//! # fn main() {}
+//! ```
+//!
+//! Small requests (up to 32 KiB, alignment up to 4 KiB) are served from 60 size
+//! classes: per-thread magazines in front of 64 KiB slots carved from 2 MiB SuperSlabs.
+//! Larger requests are mapped directly. The allocator's state (per-class accounting,
+//! magazine fills, the slot map, events) is published into a shared-memory segment that
+//! `alloc-inspect <pid>` renders live. See docs/ALLOCATOR.md for the design and
+//! docs/ENV.md for the `SLABSCOPE_*` options.
+//!
+//! Modules: [`raw`] (the C-like API used by the LD_PRELOAD shim and benchmarks),
+//! [`publish`] (the segment), [`options`], [`size_class`].
+#![deny(unsafe_op_in_unsafe_fn, missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod classes;
+mod fork;
+mod global_alloc;
+mod global_alloc_impl;
 pub mod gpu;
+mod heap;
+mod large;
+mod magazine;
+mod oom;
+pub mod options;
+mod pal;
+pub mod publish;
+pub mod raw;
+pub mod size_class;
+mod slot;
+mod stats;
+mod superslab;
+mod thread;
+
+pub use global_alloc::SlabScope;
+pub use stats::{ClassStats, Stats, TotalStats};

@@ -1,0 +1,52 @@
+//! `fork()` support through `pthread_atfork`.
+//!
+//! - prepare (in the forking thread): take every allocator lock, in lock order (class
+//!   locks, the global lock, the large registry lock, the thread pool lock), so that no
+//!   other thread is inside a slow path when the address space is copied;
+//! - parent: release them;
+//! - child: re-initialise them (only the forking thread exists), keep the forking
+//!   thread's state, abandon the states of threads that did not survive (their magazine
+//!   blocks stay counted as cached), and detach from the parent's segment: the child
+//!   creates its own `slabscope.<child pid>` on its next slow path, and the parent's file
+//!   is left alone.
+#![forbid(unsafe_code)]
+
+use crate::{classes, large, options, publish, superslab, thread};
+
+/// Registers the handlers (once, from the first slow path).
+pub fn register() {
+    if !crate::pal::atfork(prepare, parent, child) {
+        crate::pal::write_stderr(&[
+            b"slabscope: pthread_atfork failed; fork() in a threaded program is unsafe",
+        ]);
+    }
+}
+
+extern "C" fn prepare() {
+    options::get();
+    for l in classes::locks() {
+        l.lock();
+    }
+    superslab::lock().lock();
+    large::lock().lock();
+    thread::pool_lock().lock();
+}
+
+extern "C" fn parent() {
+    thread::pool_lock().unlock();
+    large::lock().unlock();
+    superslab::lock().unlock();
+    for l in classes::locks().rev() {
+        l.unlock();
+    }
+}
+
+extern "C" fn child() {
+    for l in classes::locks() {
+        l.reinit_in_child();
+    }
+    superslab::lock().reinit_in_child();
+    large::lock().reinit_in_child();
+    thread::after_fork_child();
+    publish::after_fork_child();
+}

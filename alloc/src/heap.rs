@@ -1,0 +1,281 @@
+//! The allocation and free paths: an `#[inline(always)]` fast path per operation (a
+//! thread-local magazine pop or push and plain thread-local counters: no shared atomics,
+//! no system calls) and one `#[cold]` slow path behind it.
+//!
+//! The slow paths refill and drain magazines, fold counters, publish, and fall back to
+//! the *global path* (one block straight from or to its slot, shared counters) whenever
+//! the calling thread has no usable state: before its state exists, while it is being
+//! created, after the thread's exit drain, or when a slow path re-enters itself.
+
+use core::sync::atomic::Ordering;
+
+use slabscope_proto::DrainReason;
+
+use crate::size_class::{block_size, class_for, class_of, MIN_ALIGN, SMALL_MAX};
+use crate::slot::ACTIVE;
+use crate::stats::{add, CLASSES, TOTALS};
+use crate::superslab::{self, SLOT_BYTES};
+use crate::thread::{self, ThreadState, NO_THREAD};
+use crate::{classes, fork, large, options, publish};
+
+/// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
+/// `publish_default` is the calling binary's default for publishing, used only by the
+/// very first slow path of the process.
+#[inline(always)]
+pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    if size <= SMALL_MAX && align <= MIN_ALIGN {
+        let c = class_of(size);
+        if let Some(st) = thread::current() {
+            // SAFETY: the state belongs to this thread and no slow path of it is running
+            // a magazine operation (slow paths never call back into a fast path).
+            let m = unsafe { &mut (*st).mags[c] };
+            if m.count != 0 {
+                m.count -= 1;
+                m.allocs += 1;
+                // SAFETY: count < cap <= MAGAZINE_MAX, and blocks[..count] are valid.
+                return unsafe { *m.blocks.get_unchecked(m.count as usize) };
+            }
+        }
+    }
+    alloc_slow(size, align, publish_default)
+}
+
+/// Frees `p` (null, one of ours, or foreign: foreign pointers are counted and ignored).
+///
+/// # Safety
+/// If `p` is ours it must be a live allocation that the caller gives up.
+#[inline(always)]
+pub unsafe fn free(p: *mut u8, publish_default: bool) {
+    let a = p as usize;
+    if let Some(ss) = superslab::lookup(a) {
+        let cs = ss.slots[(a - ss.base()) / SLOT_BYTES]
+            .class_state
+            .load(Ordering::Relaxed);
+        if cs >> 8 == ACTIVE {
+            let c = (cs & 0xff) as usize;
+            if let Some(st) = thread::current() {
+                // SAFETY: the state belongs to this thread (see `alloc`).
+                let t = unsafe { &mut *st };
+                let m = &mut t.mags[c];
+                if m.count < m.cap {
+                    // SAFETY: count < cap <= MAGAZINE_MAX.
+                    unsafe { *m.blocks.get_unchecked_mut(m.count as usize) = p };
+                    m.count += 1;
+                    m.frees += 1;
+                    t.free_budget -= 1;
+                    if t.free_budget != 0 {
+                        return;
+                    }
+                    return interval_drain(st);
+                }
+            }
+            return free_slab_slow(p, c, publish_default);
+        }
+    }
+    free_other(p, publish_default)
+}
+
+static INIT: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// One-time set-up on the first slow path: options, the thread-exit key, fork
+/// handlers, the publishing default. Never allocates.
+#[inline]
+fn init(publish_default: bool) {
+    if INIT.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if INIT
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        options::get();
+        publish::set_default(publish_default);
+        thread::init_key();
+        fork::register();
+        INIT.store(2, Ordering::Release);
+    }
+}
+
+/// The calling thread's state if a slow path may use its magazines now.
+fn usable_state() -> Option<*mut ThreadState> {
+    let st = match thread::raw_current() {
+        0 => thread::get_or_create()?,
+        thread::BUSY | thread::GONE => return None,
+        p => p as *mut ThreadState,
+    };
+    // SAFETY: the state belongs to this thread.
+    (unsafe { (*st).busy } == 0).then_some(st)
+}
+
+#[cold]
+#[inline(never)]
+fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    init(publish_default);
+    publish::ensure();
+    let Some(c) = class_for(size, align) else {
+        return large::alloc(size, align);
+    };
+    let Some(st) = usable_state() else {
+        return global_alloc(c, size, align);
+    };
+    // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
+    let t = unsafe { &mut *st };
+    let index = t.index;
+    let m = &mut t.mags[c];
+    if m.count != 0 {
+        m.count -= 1;
+        m.allocs += 1;
+        return m.blocks[m.count as usize];
+    }
+    t.busy = 1;
+    let ok = m.refill(c, index, size);
+    let p = if ok {
+        m.count -= 1;
+        m.allocs += 1;
+        m.blocks[m.count as usize]
+    } else {
+        core::ptr::null_mut()
+    };
+    let _ = m.fold(c);
+    publish::class(c);
+    publish::thread_magazine(t, c);
+    t.busy = 0;
+    p
+}
+
+fn global_alloc(c: usize, size: usize, _align: usize) -> *mut u8 {
+    let mut one = [core::ptr::null_mut(); 1];
+    if classes::refill(c, &mut one, NO_THREAD, size) == 0 {
+        return core::ptr::null_mut();
+    }
+    add(&CLASSES[c].allocs, 1);
+    publish::class(c);
+    one[0]
+}
+
+#[cold]
+#[inline(never)]
+fn free_slab_slow(p: *mut u8, c: usize, publish_default: bool) {
+    init(publish_default);
+    publish::ensure();
+    let Some(st) = usable_state() else {
+        classes::give_back(c, &mut [p], NO_THREAD);
+        add(&CLASSES[c].frees, 1);
+        publish::class(c);
+        return;
+    };
+    // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
+    let t = unsafe { &mut *st };
+    t.busy = 1;
+    let index = t.index;
+    let m = &mut t.mags[c];
+    let n = m.drain(c, index, false);
+    m.blocks[m.count as usize] = p;
+    m.count += 1;
+    m.frees += 1;
+    let _ = m.fold(c);
+    if n != 0 {
+        t.drains += 1;
+    }
+    publish::drain(c, n, DrainReason::Overflow);
+    publish::thread_magazine(t, c);
+    t.busy = 0;
+    t.free_budget -= 1;
+    if t.free_budget == 0 {
+        interval_drain(st);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn interval_drain(st: *mut ThreadState) {
+    // SAFETY: the state belongs to this thread.
+    let t = unsafe { &mut *st };
+    if t.busy != 0 {
+        t.free_budget = 1;
+        return;
+    }
+    publish::ensure();
+    t.busy = 1;
+    thread::drain_all(t, DrainReason::Interval);
+    t.busy = 0;
+}
+
+#[cold]
+#[inline(never)]
+fn free_other(p: *mut u8, publish_default: bool) {
+    if p.is_null() {
+        return;
+    }
+    init(publish_default);
+    if large::free(p) {
+        return;
+    }
+    TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
+    publish::foreign_free();
+}
+
+/// Usable bytes of the allocation at `p`, `None` when `p` is not ours.
+pub fn usable_size(p: *const u8) -> Option<usize> {
+    let a = p as usize;
+    if let Some(ss) = superslab::lookup(a) {
+        if a - ss.base() < superslab::HEADER_BYTES {
+            return None;
+        }
+        let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
+        return (s.state() == ACTIVE).then(|| block_size(s.class()));
+    }
+    if p.is_null() {
+        return None;
+    }
+    large::usable_size(p)
+}
+
+/// Resizes the allocation at `p` to `new_size` bytes at `align`.
+///
+/// # Safety
+/// `p` must be null or a live allocation of ours (foreign pointers return null and are
+/// counted); on success the old pointer must no longer be used.
+pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *mut u8 {
+    if p.is_null() {
+        return alloc(new_size, align, pd);
+    }
+    let Some(old) = usable_size(p) else {
+        TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
+        return core::ptr::null_mut();
+    };
+    let aligned = p as usize % align == 0;
+    if aligned && new_size <= old && (new_size > old / 2 || old <= MIN_ALIGN) {
+        return p;
+    }
+    let is_large = superslab::lookup(p as usize).is_none();
+    if is_large && aligned && new_size > SMALL_MAX && align <= crate::pal::page_size() {
+        if let Some(q) = large::remap(p, new_size) {
+            return q;
+        }
+    }
+    let q = alloc(new_size, align, pd);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: both blocks are ours, distinct, and at least min(old, new_size) long.
+    unsafe { core::ptr::copy_nonoverlapping(p, q, old.min(new_size)) };
+    // SAFETY: `p` is a live allocation the caller gives up.
+    unsafe { free(p, pd) };
+    q
+}
+
+/// Drains the calling thread's magazines and folds its counters.
+pub fn drain_thread() {
+    init(true);
+    publish::ensure();
+    if let Some(st) = thread::current() {
+        // SAFETY: the state belongs to this thread.
+        let t = unsafe { &mut *st };
+        if t.busy == 0 {
+            t.busy = 1;
+            thread::drain_all(t, DrainReason::Requested);
+            t.busy = 0;
+        }
+    }
+}

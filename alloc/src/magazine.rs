@@ -1,0 +1,80 @@
+//! Per-thread per-class magazines: a bounded stack of free blocks.
+//!
+//! Allocation pops, free pushes (both in `heap`'s fast paths). A full magazine drains
+//! its older half back to the owning slots; every `SLABSCOPE_DRAIN_INTERVAL` frees and at
+//! thread exit a thread drains all of them. An empty magazine refills half its capacity
+//! from the class's slots.
+//!
+//! Counters (`allocs`, `frees`) are plain fields of the owning thread; [`fold`] moves
+//! them, and the change in the magazine's fill since the last fold, into the shared
+//! per-class counters. After a fold, `CLASSES[c].cached` includes exactly `count`.
+
+use crate::classes;
+use crate::options::MAGAZINE_MAX;
+use crate::stats::{add, CLASSES};
+
+/// One magazine. Only its owning thread touches it (and `fork`'s child handler, when
+/// that thread is the only one left).
+#[repr(C)]
+pub struct Magazine {
+    /// Blocks held: `blocks[..count]`.
+    pub count: u32,
+    /// Capacity for this class (<= `MAGAZINE_MAX`).
+    pub cap: u32,
+    /// Allocations served by this thread since the last fold.
+    pub allocs: u64,
+    /// Frees taken by this thread since the last fold.
+    pub frees: u64,
+    /// `count` at the last fold (what `CLASSES[c].cached` includes for this magazine).
+    pub folded: u64,
+    /// The blocks; the newest is `blocks[count - 1]`.
+    pub blocks: [*mut u8; MAGAZINE_MAX],
+}
+
+impl Magazine {
+    /// Refills an empty magazine of class `c` with half its capacity. `false` when
+    /// no block could be had (out of memory).
+    pub fn refill(&mut self, c: usize, me: u32, request: usize) -> bool {
+        let have = self.count as usize;
+        let want = (self.cap as usize / 2).max(1);
+        let n = classes::refill(c, &mut self.blocks[have..have + want], me, request);
+        self.count += n as u32;
+        n != 0
+    }
+
+    /// Gives the older half (or all, with `all`) of the blocks back to their slots.
+    /// Returns the number of blocks drained.
+    pub fn drain(&mut self, c: usize, me: u32, all: bool) -> u64 {
+        let count = self.count as usize;
+        let k = if all { count } else { count / 2 };
+        if k == 0 {
+            return 0;
+        }
+        classes::give_back(c, &mut self.blocks[..k], me);
+        self.blocks.copy_within(k..count, 0);
+        self.count = (count - k) as u32;
+        add(&CLASSES[c].drains, 1);
+        k as u64
+    }
+
+    /// Folds this magazine's counters into the class counters; `true` when anything
+    /// changed.
+    pub fn fold(&mut self, c: usize) -> bool {
+        let k = &CLASSES[c];
+        let changed = self.allocs != 0 || self.frees != 0 || self.count as u64 != self.folded;
+        if self.allocs != 0 {
+            add(&k.allocs, self.allocs as i64);
+            self.allocs = 0;
+        }
+        if self.frees != 0 {
+            add(&k.frees, self.frees as i64);
+            self.frees = 0;
+        }
+        let now = self.count as u64;
+        if now != self.folded {
+            add(&k.cached, now as i64 - self.folded as i64);
+            self.folded = now;
+        }
+        changed
+    }
+}

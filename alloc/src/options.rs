@@ -1,0 +1,356 @@
+//! Every `SLABSCOPE_*` option in one table: name, environment variable, default,
+//! accepted values and effect.
+//!
+//! The environment is read once per process, on the allocator's first slow path, with
+//! `getenv` (which does not allocate) and parsed into fixed-size values. A bad value
+//! gives one line on stderr (written with `write(2)`) and the default. docs/ENV.md is
+//! checked against [`TABLE`] by a test, so the two cannot drift apart.
+#![forbid(unsafe_code)]
+
+use std::sync::OnceLock;
+
+use crate::pal;
+
+/// How an option's value is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `0`/`1` (also `false`/`true`, `off`/`on`, `no`/`yes`).
+    Bool,
+    /// A decimal integer in `min..=max`.
+    Count {
+        /// Smallest accepted value.
+        min: u64,
+        /// Largest accepted value.
+        max: u64,
+    },
+    /// A byte size: decimal, optionally followed by `K`, `M` or `G` (powers of 1024).
+    Size,
+    /// A directory path (at most 200 bytes).
+    Path,
+}
+
+/// One row of the option table.
+#[derive(Clone, Copy, Debug)]
+pub struct OptionDesc {
+    /// Environment variable, e.g. `SLABSCOPE_LIMIT`.
+    pub env: &'static str,
+    /// Default value as written in docs/ENV.md.
+    pub default: &'static str,
+    /// Value syntax.
+    pub kind: Kind,
+    /// What the option does (one sentence, copied into docs/ENV.md).
+    pub doc: &'static str,
+}
+
+/// Parsed options of this process.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// `SLABSCOPE_PUBLISH`: `Some(on)` when set, `None` to use the binary's default.
+    pub publish: Option<bool>,
+    /// `SLABSCOPE_SHM_DIR`: directory of the segment.
+    pub shm_dir: &'static [u8],
+    /// `SLABSCOPE_DRAIN_INTERVAL`: frees between full magazine drains of a thread.
+    pub drain_interval: u64,
+    /// `SLABSCOPE_MAGAZINE`: most blocks one magazine holds.
+    pub magazine: usize,
+    /// `SLABSCOPE_EMPTY_CACHE`: empty SuperSlabs kept before returning them to the OS.
+    pub empty_cache: usize,
+    /// `SLABSCOPE_LIMIT`: most bytes the allocator may map (0 = no limit).
+    pub limit: u64,
+    /// `SLABSCOPE_MAX_THREADS`: thread records in the segment.
+    pub max_threads: u32,
+    /// `SLABSCOPE_MAX_SUPERSLABS`: SuperSlab records in the segment.
+    pub max_superslabs: u32,
+    /// `SLABSCOPE_MAX_GPU_POOLS`: GPU pool records in the segment.
+    pub max_gpu_pools: u32,
+    /// `SLABSCOPE_RING`: events in the ring (a power of two).
+    pub ring_capacity: u32,
+}
+
+/// Largest magazine capacity (`SLABSCOPE_MAGAZINE` upper bound; the magazine array size).
+pub const MAGAZINE_MAX: usize = 128;
+
+/// The option table, in docs/ENV.md order.
+pub const TABLE: &[OptionDesc] = &[
+    OptionDesc {
+        env: "SLABSCOPE_PUBLISH",
+        default: "1",
+        kind: Kind::Bool,
+        doc: "Publish the allocator's live state into the shared-memory segment; 0 turns publishing off entirely (no file is created). A binary may default it off (alloc-inspect does); setting it here always wins.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_SHM_DIR",
+        default: "/dev/shm",
+        kind: Kind::Path,
+        doc: "Directory in which the segment `slabscope.<pid>` is created (and where alloc-inspect looks for it).",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_DRAIN_INTERVAL",
+        default: "1024",
+        kind: Kind::Count { min: 1, max: 1 << 30 },
+        doc: "Frees after which a thread drains all its magazines back to their slots, folds its counters and refreshes its published state.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_MAGAZINE",
+        default: "128",
+        kind: Kind::Count { min: 4, max: MAGAZINE_MAX as u64 },
+        doc: "Most blocks one per-thread magazine holds; each class holds about 64 KiB of blocks, at least 4 and at most this many.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_EMPTY_CACHE",
+        default: "2",
+        kind: Kind::Count { min: 0, max: 1024 },
+        doc: "Empty SuperSlabs kept mapped (decommitted) for reuse before further empty ones are returned to the OS.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_LIMIT",
+        default: "0",
+        kind: Kind::Size,
+        doc: "Most bytes the allocator may map (SuperSlabs and large allocations); an allocation that would exceed it fails with an OOM event. 0 means no limit.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_MAX_THREADS",
+        default: "256",
+        kind: Kind::Count { min: 1, max: 65536 },
+        doc: "Thread records in the segment; threads beyond it still allocate but are counted as overflow instead of shown.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_MAX_SUPERSLABS",
+        default: "1024",
+        kind: Kind::Count { min: 1, max: 1 << 20 },
+        doc: "SuperSlab records in the segment's slot map; SuperSlabs beyond it still work but are counted as overflow instead of shown.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_MAX_GPU_POOLS",
+        default: "16",
+        kind: Kind::Count { min: 0, max: 4096 },
+        doc: "GPU pool records in the segment.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_RING",
+        default: "8192",
+        kind: Kind::Count { min: 64, max: 1 << 22 },
+        doc: "Events the segment's ring holds (rounded up to a power of two); the oldest are overwritten and readers count what they missed.",
+    },
+];
+
+impl Options {
+    /// The defaults of [`TABLE`].
+    pub const DEFAULT: Options = Options {
+        publish: None,
+        shm_dir: b"/dev/shm",
+        drain_interval: 1024,
+        magazine: 128,
+        empty_cache: 2,
+        limit: 0,
+        max_threads: 256,
+        max_superslabs: 1024,
+        max_gpu_pools: 16,
+        ring_capacity: 8192,
+    };
+
+    /// Parses options from `lookup` (an environment); bad values are reported through
+    /// `complain(env, value, expected)` and replaced by the default.
+    pub fn parse(
+        lookup: impl Fn(&'static str) -> Option<&'static [u8]>,
+        mut complain: impl FnMut(&str, &[u8], &str),
+    ) -> Options {
+        let mut o = Options::DEFAULT;
+        for desc in TABLE {
+            let Some(raw) = lookup(desc.env) else {
+                continue;
+            };
+            let parsed = parse_value(desc.kind, raw);
+            let Some(v) = parsed else {
+                complain(desc.env, raw, expected(desc.kind));
+                continue;
+            };
+            match desc.env {
+                "SLABSCOPE_PUBLISH" => o.publish = Some(v.num != 0),
+                "SLABSCOPE_SHM_DIR" => o.shm_dir = raw,
+                "SLABSCOPE_DRAIN_INTERVAL" => o.drain_interval = v.num,
+                "SLABSCOPE_MAGAZINE" => o.magazine = v.num as usize,
+                "SLABSCOPE_EMPTY_CACHE" => o.empty_cache = v.num as usize,
+                "SLABSCOPE_LIMIT" => o.limit = v.num,
+                "SLABSCOPE_MAX_THREADS" => o.max_threads = v.num as u32,
+                "SLABSCOPE_MAX_SUPERSLABS" => o.max_superslabs = v.num as u32,
+                "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools = v.num as u32,
+                "SLABSCOPE_RING" => {
+                    o.ring_capacity = (v.num as u32)
+                        .checked_next_power_of_two()
+                        .unwrap_or(1 << 22)
+                }
+                _ => {}
+            }
+        }
+        o
+    }
+}
+
+struct Value {
+    num: u64,
+}
+
+fn expected(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Bool => "0 or 1",
+        Kind::Count { .. } => "an integer in the documented range",
+        Kind::Size => "a byte count with an optional K, M or G suffix",
+        Kind::Path => "an absolute directory path of at most 200 bytes",
+    }
+}
+
+fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
+    match kind {
+        Kind::Bool => match raw {
+            b"1" | b"true" | b"on" | b"yes" => Some(Value { num: 1 }),
+            b"0" | b"false" | b"off" | b"no" => Some(Value { num: 0 }),
+            _ => None,
+        },
+        Kind::Count { min, max } => {
+            let n = parse_decimal(raw)?;
+            (min..=max).contains(&n).then_some(Value { num: n })
+        }
+        Kind::Size => parse_size(raw).map(|num| Value { num }),
+        Kind::Path => (raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
+            .then_some(Value { num: 0 }),
+    }
+}
+
+fn parse_decimal(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 19 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in raw {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+    }
+    Some(n)
+}
+
+/// Parses a byte size: digits, optionally followed by `K`, `M` or `G` (binary units,
+/// either case, an optional trailing `B` or `iB`).
+pub fn parse_size(raw: &[u8]) -> Option<u64> {
+    let digits = raw.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = parse_decimal(&raw[..digits])?;
+    let shift = match raw[digits..].to_ascii_uppercase().as_slice() {
+        b"" | b"B" => 0,
+        b"K" | b"KB" | b"KIB" => 10,
+        b"M" | b"MB" | b"MIB" => 20,
+        b"G" | b"GB" | b"GIB" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1u64 << shift)
+}
+
+static OPTIONS: OnceLock<Options> = OnceLock::new();
+
+/// The options of this process, read from the environment on first use.
+pub fn get() -> &'static Options {
+    OPTIONS.get_or_init(|| {
+        Options::parse(env_lookup, |env, value, expected| {
+            let shown = &value[..value.len().min(64)];
+            pal::write_stderr(&[
+                b"slabscope: ignoring ",
+                env.as_bytes(),
+                b"=",
+                shown,
+                b" (expected ",
+                expected.as_bytes(),
+                b"); using the default",
+            ]);
+        })
+    })
+}
+
+fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
+    // NUL-terminated copies of the names for getenv.
+    const NAMES: &[&[u8]] = &[
+        b"SLABSCOPE_PUBLISH\0",
+        b"SLABSCOPE_SHM_DIR\0",
+        b"SLABSCOPE_DRAIN_INTERVAL\0",
+        b"SLABSCOPE_MAGAZINE\0",
+        b"SLABSCOPE_EMPTY_CACHE\0",
+        b"SLABSCOPE_LIMIT\0",
+        b"SLABSCOPE_MAX_THREADS\0",
+        b"SLABSCOPE_MAX_SUPERSLABS\0",
+        b"SLABSCOPE_MAX_GPU_POOLS\0",
+        b"SLABSCOPE_RING\0",
+    ];
+    let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
+    pal::getenv(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_with(pairs: &'static [(&'static str, &'static [u8])]) -> (Options, usize) {
+        let mut complaints = 0;
+        let o = Options::parse(
+            |env| pairs.iter().find(|p| p.0 == env).map(|p| p.1),
+            |_, _, _| complaints += 1,
+        );
+        (o, complaints)
+    }
+
+    #[test]
+    fn sizes_accept_binary_suffixes() {
+        assert_eq!(parse_size(b"0"), Some(0));
+        assert_eq!(parse_size(b"512"), Some(512));
+        assert_eq!(parse_size(b"4K"), Some(4096));
+        assert_eq!(parse_size(b"64m"), Some(64 << 20));
+        assert_eq!(parse_size(b"2G"), Some(2 << 30));
+        assert_eq!(parse_size(b"3MiB"), Some(3 << 20));
+        assert_eq!(parse_size(b"12X"), None);
+        assert_eq!(parse_size(b"K"), None);
+        assert_eq!(parse_size(b"99999999999999999999G"), None);
+    }
+
+    #[test]
+    fn good_values_are_taken_and_bad_ones_complain_and_default() {
+        let (o, bad) = parse_with(&[
+            ("SLABSCOPE_PUBLISH", b"0"),
+            ("SLABSCOPE_LIMIT", b"64M"),
+            ("SLABSCOPE_RING", b"1000"),
+            ("SLABSCOPE_DRAIN_INTERVAL", b"0"),
+            ("SLABSCOPE_MAGAZINE", b"lots"),
+            ("SLABSCOPE_SHM_DIR", b"relative/dir"),
+        ]);
+        assert_eq!(o.publish, Some(false));
+        assert_eq!(o.limit, 64 << 20);
+        assert_eq!(o.ring_capacity, 1024);
+        assert_eq!(o.drain_interval, 1024);
+        assert_eq!(o.magazine, 128);
+        assert_eq!(o.shm_dir, b"/dev/shm");
+        assert_eq!(bad, 3);
+    }
+
+    #[test]
+    fn defaults_in_the_table_match_the_default_struct() {
+        let (o, bad) = parse_with(&[]);
+        assert_eq!(bad, 0);
+        for d in TABLE {
+            let parsed = parse_value(d.kind, d.default.as_bytes());
+            assert!(parsed.is_some(), "{} default does not parse", d.env);
+            let n = parsed.map(|v| v.num).unwrap_or(0);
+            let actual = match d.env {
+                "SLABSCOPE_PUBLISH" => 1,
+                "SLABSCOPE_SHM_DIR" => 0,
+                "SLABSCOPE_DRAIN_INTERVAL" => o.drain_interval,
+                "SLABSCOPE_MAGAZINE" => o.magazine as u64,
+                "SLABSCOPE_EMPTY_CACHE" => o.empty_cache as u64,
+                "SLABSCOPE_LIMIT" => o.limit,
+                "SLABSCOPE_MAX_THREADS" => o.max_threads as u64,
+                "SLABSCOPE_MAX_SUPERSLABS" => o.max_superslabs as u64,
+                "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools as u64,
+                "SLABSCOPE_RING" => o.ring_capacity as u64,
+                other => panic!("{other} is not handled by Options::parse"),
+            };
+            assert_eq!(n, actual, "{}", d.env);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! A mutex that never allocates: a thin wrapper over a statically initialised
+//! `pthread_mutex_t` (glibc's fast mutex is a futex word; locking never calls malloc).
+
+use core::cell::UnsafeCell;
+
+/// A non-recursive mutex usable in statics, before `main` and inside `malloc`.
+pub struct RawMutex {
+    inner: UnsafeCell<libc::pthread_mutex_t>,
+}
+
+// SAFETY: pthread mutexes are designed to be shared between threads.
+unsafe impl Sync for RawMutex {}
+// SAFETY: an unlocked pthread mutex may be moved between threads.
+unsafe impl Send for RawMutex {}
+
+impl RawMutex {
+    /// An unlocked mutex.
+    pub const fn new() -> Self {
+        Self {
+            inner: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+        }
+    }
+
+    /// Blocks until the mutex is held by the caller.
+    pub fn lock(&self) {
+        // SAFETY: the mutex was statically initialised and is never moved while in use.
+        let rc = unsafe { libc::pthread_mutex_lock(self.inner.get()) };
+        if rc != 0 {
+            super::fatal(b"pthread_mutex_lock failed");
+        }
+    }
+
+    /// Releases the mutex; the caller must hold it.
+    pub fn unlock(&self) {
+        // SAFETY: the caller holds the mutex (lock/unlock are paired by `Guard`).
+        unsafe { libc::pthread_mutex_unlock(self.inner.get()) };
+    }
+
+    /// Re-initialises the mutex to unlocked in a forked child, where the thread that
+    /// held it may not exist any more.
+    pub fn reinit_in_child(&self) {
+        // SAFETY: in the child only the forking thread runs; nobody else can hold or
+        // wait on the mutex, so overwriting its state is sound.
+        unsafe { self.inner.get().write(libc::PTHREAD_MUTEX_INITIALIZER) };
+    }
+
+    /// Locks and returns a guard that unlocks on drop.
+    pub fn guard(&self) -> Guard<'_> {
+        self.lock();
+        Guard(self)
+    }
+}
+
+impl Default for RawMutex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Holds a [`RawMutex`] until dropped.
+pub struct Guard<'a>(&'a RawMutex);
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        self.0.unlock();
+    }
+}

@@ -1,0 +1,12 @@
+//! The platform layer: everything slabscope asks of the operating system.
+//!
+//! Memory mapping (`mmap`, `munmap`, `madvise`, `mremap`), the page size, raw writes to
+//! stderr, process and thread ids, the environment, pthread keys, `pthread_atfork` and a
+//! mutex that never allocates. No function here allocates through the process allocator,
+//! so all of them are safe to call from inside `malloc`.
+
+mod linux;
+mod lock;
+
+pub use linux::*;
+pub use lock::RawMutex;

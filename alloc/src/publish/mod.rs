@@ -1,0 +1,26 @@
+//! Publishing: the glue between the allocator and the segment writer of
+//! `slabscope-proto`.
+//!
+//! The segment is created lazily, on the first slow path of a process whose publishing
+//! is on (`SLABSCOPE_PUBLISH`, else the binary's default, see
+//! [`crate::SlabScope::publish_by_default`]), with raw system calls and no allocation.
+//! If it cannot be created the allocator says so once on stderr and keeps working.
+//! At normal exit the segment is closed and unlinked; after a crash it stays.
+//!
+//! What is written when (all on slow paths; the fast paths never publish):
+//! - class records: after every refill, drain and fold of the class;
+//! - the thread record: the magazine fill of a class after its refill or overflow
+//!   drain, every magazine after a full drain (every `SLABSCOPE_DRAIN_INTERVAL` frees,
+//!   [`crate::raw::drain_thread`], thread exit);
+//! - the slot map: after every refill from a slot and every slot state change;
+//! - totals: whenever mapped bytes, SuperSlab counts, large allocations, OOMs or
+//!   foreign frees change;
+//! - events: drains, slot acquire/empty/release, SuperSlab map/empty/return, large
+//!   map/unmap, OOM, thread exit; the heartbeat with every class update.
+
+mod segment;
+mod update;
+
+pub(crate) use segment::{after_fork_child, ensure, set_default};
+pub use segment::{mark_preload, segment};
+pub(crate) use update::*;

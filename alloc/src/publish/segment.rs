@@ -1,0 +1,216 @@
+//! Creating the segment, finding it, and detaching from the parent's after `fork`.
+
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+
+use slabscope_proto::layout::{FLAG_PRELOAD, MAX_CLASSES};
+use slabscope_proto::{CreateError, SegmentConfig, SegmentWriter};
+
+use crate::pal;
+use crate::size_class::{CLASS_COUNT, CLASS_SIZES};
+use crate::{options, superslab};
+
+const UNDECIDED: u8 = 0;
+const OFF: u8 = 1;
+const PENDING: u8 = 2;
+const CREATING: u8 = 3;
+const READY: u8 = 4;
+const FAILED: u8 = 5;
+
+static STATE: AtomicU8 = AtomicU8::new(UNDECIDED);
+static DEFAULT: AtomicU8 = AtomicU8::new(0);
+static WRITER: AtomicPtr<SegmentWriter> = AtomicPtr::new(core::ptr::null_mut());
+static GEN: AtomicU32 = AtomicU32::new(1);
+static EXTRA_FLAGS: AtomicU32 = AtomicU32::new(0);
+static AT_EXIT: AtomicU8 = AtomicU8::new(0);
+
+/// Records the binary's publishing default; the first call wins.
+pub(crate) fn set_default(on: bool) {
+    let _ = DEFAULT.compare_exchange(0, 1 + on as u8, Ordering::AcqRel, Ordering::Acquire);
+}
+
+/// Marks this process as running under the LD_PRELOAD shim (`FLAG_PRELOAD`), now or
+/// when the segment is created.
+pub fn mark_preload() {
+    EXTRA_FLAGS.fetch_or(FLAG_PRELOAD, Ordering::Relaxed);
+    if let Some(w) = current() {
+        w.set_flag(FLAG_PRELOAD);
+    }
+}
+
+/// The segment generation: bumped in a forked child, whose segment is a new one.
+#[inline]
+pub(crate) fn generation() -> u32 {
+    GEN.load(Ordering::Relaxed)
+}
+
+/// The segment if it exists (never creates it).
+#[inline(always)]
+pub(crate) fn current() -> Option<&'static SegmentWriter> {
+    let p = WRITER.load(Ordering::Acquire);
+    // SAFETY: WRITER only ever holds a writer moved into its own never-unmapped page.
+    (!p.is_null()).then(|| unsafe { &*p })
+}
+
+/// The process's segment, created now if publishing is on and it does not exist yet.
+/// `None` when publishing is off or the segment could not be created. Works whether or
+/// not `SlabScope` is the global allocator (the GPU pool uses it too).
+pub fn segment() -> Option<&'static SegmentWriter> {
+    ensure();
+    current()
+}
+
+/// Creates the segment if publishing is on and it does not exist. Called at the start
+/// of slow paths, with no allocator lock held.
+#[inline]
+pub(crate) fn ensure() {
+    let s = STATE.load(Ordering::Acquire);
+    if s >= CREATING || s == OFF {
+        return;
+    }
+    create_slow(s);
+}
+
+#[cold]
+#[inline(never)]
+fn create_slow(mut s: u8) {
+    let opts = options::get();
+    if s == UNDECIDED {
+        let default_on = DEFAULT.load(Ordering::Acquire) != 1;
+        let on = opts.publish.unwrap_or(default_on);
+        let next = if on { PENDING } else { OFF };
+        s = match STATE.compare_exchange(UNDECIDED, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => next,
+            Err(now) => now,
+        };
+    }
+    if s != PENDING
+        || STATE
+            .compare_exchange(PENDING, CREATING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        return;
+    }
+    let mut class_sizes = [0u32; MAX_CLASSES];
+    class_sizes[..CLASS_COUNT].copy_from_slice(&CLASS_SIZES);
+    let cfg = SegmentConfig {
+        class_sizes,
+        class_count: CLASS_COUNT as u32,
+        max_threads: opts.max_threads,
+        max_superslabs: opts.max_superslabs,
+        max_gpu_pools: opts.max_gpu_pools,
+        ring_capacity: opts.ring_capacity,
+        drain_interval: opts.drain_interval,
+        limit_bytes: opts.limit,
+        flags: EXTRA_FLAGS.load(Ordering::Relaxed),
+    };
+    let created = SegmentWriter::create(opts.shm_dir, pal::getpid(), &cfg);
+    let w = match created {
+        Ok(w) => w,
+        Err(e) => {
+            say_cannot(opts.shm_dir, &e);
+            STATE.store(FAILED, Ordering::Release);
+            return;
+        }
+    };
+    let bytes = core::mem::size_of::<SegmentWriter>().max(1);
+    let Some(page) = pal::map(bytes, false) else {
+        let _ = w.unlink();
+        say_cannot(
+            opts.shm_dir,
+            &CreateError::Io {
+                op: "mmap",
+                errno: libc::ENOMEM,
+            },
+        );
+        STATE.store(FAILED, Ordering::Release);
+        return;
+    };
+    let p = page.cast::<SegmentWriter>();
+    // SAFETY: `page` is a fresh private mapping large and aligned enough (page aligned)
+    // for one writer; it is never unmapped, so references to it are 'static.
+    unsafe { p.write(w) };
+    WRITER.store(p, Ordering::Release);
+    STATE.store(READY, Ordering::Release);
+    if AT_EXIT.swap(1, Ordering::AcqRel) == 0 {
+        pal::at_exit(close_at_exit);
+    }
+    publish_existing();
+}
+
+/// Publishes what existed before the segment: every SuperSlab and its slots, every
+/// class, the totals.
+fn publish_existing() {
+    {
+        let _g = superslab::lock().guard();
+        superslab::for_each(|ss| {
+            super::update::superslab_mapped_quiet(ss);
+            for i in 0..superslab::SLOTS {
+                super::update::slot(ss, i);
+            }
+            if ss.on_list.load(Ordering::Relaxed) == 2 {
+                super::update::superslab_state(ss, true);
+            }
+        });
+    }
+    for c in 0..CLASS_COUNT {
+        super::update::class(c);
+    }
+    super::update::totals();
+}
+
+fn say_cannot(dir: &[u8], e: &CreateError) {
+    let mut num = [0u8; 20];
+    let reason: &[&[u8]] = match e {
+        CreateError::PathTooLong => &[b"path too long"],
+        CreateError::Exists => &[b"a file with its name already exists"],
+        CreateError::Io { op, errno } => &[
+            op.as_bytes(),
+            b" failed, errno ",
+            pal::fmt_u64(*errno as u64, &mut num),
+        ],
+        CreateError::BadConfig(why) => &[why.as_bytes()],
+    };
+    let mut parts: [&[u8]; 8] = [b""; 8];
+    parts[0] = b"slabscope: cannot create the segment in ";
+    parts[1] = dir;
+    parts[2] = b" (";
+    let mut n = 3;
+    for r in reason {
+        parts[n] = r;
+        n += 1;
+    }
+    parts[n] = b"); continuing without publishing";
+    pal::write_stderr(&parts[..=n]);
+}
+
+extern "C" fn close_at_exit() {
+    if let Some(w) = current() {
+        super::update::totals();
+        w.close();
+        let _ = w.unlink();
+    }
+}
+
+/// In a forked child: stop writing to the parent's segment (its mapping is replaced by
+/// private zero pages, so stale references stay valid but reach nothing shared; the
+/// parent's file is untouched) and let the next slow path create the child's own.
+pub(crate) fn after_fork_child() {
+    let p = WRITER.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    GEN.fetch_add(1, Ordering::Relaxed);
+    if !p.is_null() {
+        // SAFETY: the writer page is never unmapped.
+        let w = unsafe { &*p };
+        let h = w.header();
+        let len = h.total_size.load(Ordering::Relaxed) as usize;
+        // SAFETY: the segment mapping starts at the header and spans `total_size`
+        // bytes; in the child nobody else uses it and its contents are not needed.
+        let ok = unsafe { pal::replace_with_anonymous(h as *const _ as *mut u8, len) };
+        if !ok {
+            pal::fatal(b"cannot detach from the parent's segment after fork");
+        }
+    }
+    let s = STATE.load(Ordering::Acquire);
+    if s == READY || s == CREATING || s == FAILED && !p.is_null() {
+        STATE.store(PENDING, Ordering::Release);
+    }
+}

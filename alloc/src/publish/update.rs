@@ -1,0 +1,247 @@
+//! The publishing hooks called from the allocator's slow paths. Each one is a no-op
+//! (one atomic load) when there is no segment.
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use slabscope_proto::layout::{
+    pack_slot, FLAG_OOM, SUPERSLAB_EMPTY, SUPERSLAB_MAPPED, THREAD_NAME_BYTES,
+};
+use slabscope_proto::{monotonic_ns, DrainReason, EventKind, SegmentWriter};
+
+use super::segment::{current, generation};
+use crate::size_class::CLASS_COUNT;
+use crate::stats::{CLASSES, TOTALS};
+use crate::superslab::{SuperSlab, NO_RECORD};
+use crate::thread::{self, ThreadState};
+use crate::{pal, slot};
+
+fn tid() -> u32 {
+    thread::current_tid().unwrap_or_else(pal::gettid)
+}
+
+/// Appends an event.
+pub fn event(kind: &EventKind) {
+    if let Some(w) = current() {
+        w.push_event(monotonic_ns(), tid(), kind);
+    }
+}
+
+/// Copies class `c`'s counters into its record and beats the heartbeat.
+pub fn class(c: usize) {
+    let Some(w) = current() else { return };
+    let Some(r) = w.class(c) else { return };
+    let k = &CLASSES[c];
+    let capacity = k.capacity.load(Relaxed);
+    r.capacity_blocks.store(capacity, Relaxed);
+    r.free_blocks
+        .store(capacity.saturating_sub(k.out.load(Relaxed)), Relaxed);
+    r.cached_blocks.store(k.cached.load(Relaxed), Relaxed);
+    r.allocs.store(k.allocs.load(Relaxed), Relaxed);
+    r.frees.store(k.frees.load(Relaxed), Relaxed);
+    r.remote_frees.store(k.remote_frees.load(Relaxed), Relaxed);
+    r.slots_active.store(k.slots_active.load(Relaxed), Relaxed);
+    r.slots_empty.store(k.slots_empty.load(Relaxed), Relaxed);
+    r.refills.store(k.refills.load(Relaxed), Relaxed);
+    r.drains.store(k.drains.load(Relaxed), Relaxed);
+    r.acquire_stage1.store(k.stage[0].load(Relaxed), Relaxed);
+    r.acquire_stage2.store(k.stage[1].load(Relaxed), Relaxed);
+    r.acquire_stage3.store(k.stage[2].load(Relaxed), Relaxed);
+    w.heartbeat(monotonic_ns());
+}
+
+/// Copies the process totals into the header.
+pub fn totals() {
+    let Some(w) = current() else { return };
+    let t = &w.header().totals;
+    let s = &TOTALS;
+    t.mapped_bytes.store(s.mapped_bytes.load(Relaxed), Relaxed);
+    t.peak_mapped_bytes
+        .store(s.peak_mapped_bytes.load(Relaxed), Relaxed);
+    t.superslabs.store(s.superslabs.load(Relaxed), Relaxed);
+    t.superslabs_cached
+        .store(s.superslabs_cached.load(Relaxed), Relaxed);
+    t.superslabs_mapped_total
+        .store(s.superslabs_mapped_total.load(Relaxed), Relaxed);
+    t.superslabs_returned_total
+        .store(s.superslabs_returned_total.load(Relaxed), Relaxed);
+    t.large_bytes.store(s.large_bytes.load(Relaxed), Relaxed);
+    t.large_count.store(s.large_count.load(Relaxed), Relaxed);
+    t.oom_count.store(s.oom_count.load(Relaxed), Relaxed);
+    t.foreign_frees
+        .store(s.foreign_frees.load(Relaxed), Relaxed);
+}
+
+/// Mapped bytes changed.
+pub fn mapped_bytes() {
+    totals();
+}
+
+/// A large allocation was mapped, unmapped or resized.
+pub fn large() {
+    totals();
+}
+
+/// A foreign pointer was freed (and ignored).
+pub fn foreign_free() {
+    totals();
+}
+
+/// An allocation failed: flag, totals, event.
+pub fn oom(kind: &EventKind) {
+    let Some(w) = current() else { return };
+    w.set_flag(FLAG_OOM);
+    totals();
+    event(kind);
+}
+
+/// A magazine of class `c` drained `blocks` blocks.
+pub fn drain(c: usize, blocks: u64, reason: DrainReason) {
+    if blocks == 0 {
+        return;
+    }
+    event(&EventKind::MagazineDrain {
+        class: c as u32,
+        blocks,
+        reason,
+    });
+    class(c);
+}
+
+fn with_record_lock(ss: &SuperSlab, f: impl FnOnce(&SegmentWriter, u32)) {
+    let Some(w) = current() else { return };
+    while ss
+        .publish_lock
+        .compare_exchange_weak(0, 1, Acquire, Relaxed)
+        .is_err()
+    {
+        core::hint::spin_loop();
+    }
+    let gen = generation();
+    let mut rec = ss.record.load(Relaxed);
+    if rec == NO_RECORD || ss.record_gen.load(Relaxed) != gen {
+        rec = w.claim_superslab(ss.base() as u64).unwrap_or(NO_RECORD);
+        ss.record.store(rec, Relaxed);
+        ss.record_gen.store(gen, Relaxed);
+    }
+    if rec != NO_RECORD {
+        f(w, rec);
+    }
+    ss.publish_lock.store(0, Release);
+}
+
+/// Publishes slot `i` of `ss` (state, class, capacity, blocks in use).
+pub fn slot(ss: &SuperSlab, i: usize) {
+    with_record_lock(ss, |w, rec| {
+        let s = &ss.slots[i];
+        let state = s.state();
+        let word = if state == slot::UNUSED {
+            0
+        } else {
+            pack_slot(
+                state as u8,
+                s.class() as u8,
+                s.capacity.load(Relaxed).min(u16::MAX as u32) as u16,
+                s.in_use.load(Relaxed),
+            )
+        };
+        w.update_superslab(rec, |r| r.slots[i].store(word, Relaxed));
+    });
+}
+
+/// Claims a record for a SuperSlab without an event (segment created after the map).
+pub fn superslab_mapped_quiet(ss: &SuperSlab) {
+    with_record_lock(ss, |_, _| {});
+}
+
+/// A SuperSlab was mapped: record, totals, event.
+pub fn superslab_mapped(ss: &SuperSlab) {
+    if current().is_none() {
+        return;
+    }
+    superslab_mapped_quiet(ss);
+    totals();
+    event(&EventKind::SuperSlabMap {
+        superslab: ss.base() as u64,
+        mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
+    });
+}
+
+/// A SuperSlab entered (`empty`) or left the empty cache.
+pub fn superslab_state(ss: &SuperSlab, empty: bool) {
+    with_record_lock(ss, |w, rec| {
+        let state = if empty {
+            SUPERSLAB_EMPTY
+        } else {
+            SUPERSLAB_MAPPED
+        };
+        w.update_superslab(rec, |r| r.state.store(state, Relaxed));
+    });
+    totals();
+}
+
+/// A SuperSlab is about to be returned to the OS: its record becomes FREE.
+pub fn superslab_returned(ss: &SuperSlab) {
+    let Some(w) = current() else { return };
+    let rec = ss.record.load(Relaxed);
+    if rec != NO_RECORD && ss.record_gen.load(Relaxed) == generation() {
+        w.release_superslab(rec);
+    }
+    ss.record.store(NO_RECORD, Relaxed);
+    totals();
+}
+
+fn thread_record(w: &SegmentWriter, t: &mut ThreadState) -> Option<u32> {
+    let gen = generation();
+    if t.record_gen != gen {
+        let mut name = [0u8; THREAD_NAME_BYTES];
+        let n = pal::thread_name(&mut name);
+        t.record = w.claim_thread(t.tid as u64, &name[..n]).unwrap_or(u32::MAX);
+        t.record_gen = gen;
+    }
+    (t.record != u32::MAX).then_some(t.record)
+}
+
+fn mag_word(t: &ThreadState, c: usize) -> u64 {
+    let m = &t.mags[c];
+    m.count as u64 | (m.cap as u64) << 32
+}
+
+/// Publishes the fill of one magazine of `t`.
+pub fn thread_magazine(t: &mut ThreadState, c: usize) {
+    let Some(w) = current() else { return };
+    let Some(rec) = thread_record(w, t) else {
+        return;
+    };
+    let word = mag_word(t, c);
+    w.update_thread(rec, |r| r.magazines[c].store(word, Relaxed));
+}
+
+/// Publishes every magazine of `t` and its drain and free counts.
+pub fn thread(t: &mut ThreadState) {
+    let Some(w) = current() else { return };
+    let Some(rec) = thread_record(w, t) else {
+        return;
+    };
+    let mut frees = 0;
+    let t = &*t;
+    w.update_thread(rec, |r| {
+        for c in 0..CLASS_COUNT {
+            r.magazines[c].store(mag_word(t, c), Relaxed);
+        }
+        r.drains.store(t.drains, Relaxed);
+        frees = t.frees_total;
+        r.frees.store(frees, Relaxed);
+    });
+}
+
+/// Thread `t` exited after draining `blocks` blocks.
+pub fn thread_exit(t: &mut ThreadState, blocks: u64) {
+    let Some(w) = current() else { return };
+    event(&EventKind::ThreadExit { blocks });
+    if let Some(rec) = thread_record(w, t) {
+        w.exit_thread(rec);
+    }
+    t.record_gen = 0;
+    totals();
+}

@@ -1,0 +1,93 @@
+//! The raw allocation API: what the LD_PRELOAD shim, benchmarks and tests call.
+//!
+//! Every function may be called before `main`, from any thread, during thread exit
+//! (after the thread's magazines were drained the calls take the global path), and
+//! never panics: impossible states abort with a one-line message on stderr.
+//!
+//! Alignments are powers of two. Every block is at least 16-byte aligned; alignments up
+//! to 4 KiB are served from slots, larger ones by a direct mapping.
+
+use crate::heap;
+
+pub use crate::stats::{ClassStats, Stats, TotalStats};
+
+/// Allocates `size` bytes (0 is treated as 1) aligned to `align` (a power of two; 0 and
+/// values below 16 mean 16). Returns null when out of memory (mmap failed or
+/// `SLABSCOPE_LIMIT` reached), or when `align` is not a power of two.
+#[inline]
+pub fn alloc(size: usize, align: usize) -> *mut u8 {
+    if !align.is_power_of_two() && align != 0 {
+        return core::ptr::null_mut();
+    }
+    heap::alloc(size, align, true)
+}
+
+/// Like [`alloc`], with the memory zeroed.
+#[inline]
+pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
+    let p = alloc(size, align);
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh allocation of at least `size` bytes.
+        unsafe { core::ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// Frees `ptr`. Null is ignored; a pointer the allocator does not own (from another
+/// allocator, or from before this one took over) is ignored and counted in
+/// `foreign_frees`, never written to.
+///
+/// # Safety
+/// If `ptr` is ours it must be a live allocation, not used after this call.
+#[inline]
+pub unsafe fn free(ptr: *mut u8) {
+    // SAFETY: forwarded caller contract.
+    unsafe { heap::free(ptr, true) }
+}
+
+/// Resizes `ptr` to `new_size` bytes at `align`, in place when the new size still fits
+/// its block (and is not less than half of it). Null `ptr` allocates. Returns null when
+/// out of memory (the old allocation is untouched) or when `ptr` is foreign (counted in
+/// `foreign_frees`, untouched).
+///
+/// # Safety
+/// `ptr` must be null or a live allocation; after a non-null return it must not be used.
+#[inline]
+pub unsafe fn realloc(ptr: *mut u8, new_size: usize, align: usize) -> *mut u8 {
+    if !align.is_power_of_two() && align != 0 {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { heap::realloc(ptr, new_size, align.max(1), true) }
+}
+
+/// Usable bytes of the allocation containing `ptr` (its block size, or its mapping
+/// length for large allocations); `None` when `ptr` is not ours. Never dereferences
+/// `ptr`.
+#[inline]
+pub fn usable_size(ptr: *const u8) -> Option<usize> {
+    heap::usable_size(ptr)
+}
+
+/// Whether `ptr` lies in a live block or large allocation of this allocator.
+#[inline]
+pub fn owns(ptr: *const u8) -> bool {
+    usable_size(ptr).is_some()
+}
+
+/// Drains the calling thread's magazines back to their slots and folds its counters,
+/// so the per-class accounting is exact for this thread.
+pub fn drain_thread() {
+    heap::drain_thread();
+}
+
+/// Returns every cached empty SuperSlab to the OS.
+pub fn trim() {
+    crate::superslab::trim();
+}
+
+/// A copy of the allocator's own counters (no segment needed). Exact at quiescence:
+/// call [`drain_thread`] on every thread that still runs first.
+pub fn stats() -> Stats {
+    crate::stats::snapshot()
+}

@@ -1,0 +1,207 @@
+//! Per-thread state: the magazines and plain counters of one thread, behind a single
+//! thread-local pointer.
+//!
+//! The thread-local is a `Cell<*mut ThreadState>` with a `const` initialiser and no
+//! `Drop`, so touching it never registers a TLS destructor (which would go through
+//! `__cxa_thread_atexit_impl`, which calls `calloc`, which re-enters the allocator).
+//! The state itself lives in mmapped memory from a pool that reuses the states of
+//! exited threads. Thread exit is seen by a pthread key destructor, which drains every
+//! magazine and marks the thread-local [`GONE`]: frees and allocations that come later
+//! on that thread (other TLS destructors) take the global path.
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use slabscope_proto::DrainReason;
+
+use crate::magazine::Magazine;
+use crate::pal::{self, RawMutex};
+use crate::size_class::{magazine_capacity, CLASS_COUNT};
+use crate::{options, publish};
+
+/// Thread-local value while the state is being created (nested calls use the global path).
+pub const BUSY: usize = 1;
+/// Thread-local value after the thread's exit drain (later calls use the global path).
+pub const GONE: usize = 2;
+/// Thread index used for calls without thread state.
+pub const NO_THREAD: u32 = u32::MAX;
+
+/// One thread's allocator state.
+#[repr(C)]
+pub struct ThreadState {
+    /// Magazines, by class.
+    pub mags: [Magazine; CLASS_COUNT],
+    /// Frees left before the next full drain.
+    pub free_budget: u64,
+    /// Index of this state in the pool (stable; used as the slot owner id).
+    pub index: u32,
+    /// Kernel thread id.
+    pub tid: u32,
+    /// Segment thread record, valid when `record_gen` equals the segment generation.
+    pub record: u32,
+    /// Segment generation `record` belongs to (0 = none).
+    pub record_gen: u32,
+    /// Non-zero while a slow path of this thread runs (re-entrancy guard).
+    pub busy: u32,
+    /// Drains performed.
+    pub drains: u64,
+    /// Frees performed (folded on drains).
+    pub frees_total: u64,
+    /// Pool free-list link.
+    next_free: usize,
+}
+
+thread_local! {
+    static STATE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The calling thread's state, or `None` (not created yet, being created, or gone).
+#[inline(always)]
+pub fn current() -> Option<*mut ThreadState> {
+    let p = STATE.with(|s| s.get());
+    (p > GONE).then_some(p as *mut ThreadState)
+}
+
+/// The raw thread-local value (`0`, [`BUSY`], [`GONE`] or a state address).
+#[inline(always)]
+pub fn raw_current() -> usize {
+    STATE.with(|s| s.get())
+}
+
+static POOL_LOCK: RawMutex = RawMutex::new();
+static POOL_FREE: AtomicUsize = AtomicUsize::new(0);
+static POOL_NEXT_INDEX: AtomicU32 = AtomicU32::new(0);
+static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// The pool lock (for `fork` handlers).
+pub fn pool_lock() -> &'static RawMutex {
+    &POOL_LOCK
+}
+
+fn state_bytes() -> usize {
+    let p = pal::page_size();
+    (core::mem::size_of::<ThreadState>() + p - 1) & !(p - 1)
+}
+
+/// Creates the calling thread's state if it has none and may have one. Returns it, or
+/// `None` when the thread must use the global path.
+#[cold]
+pub fn get_or_create() -> Option<*mut ThreadState> {
+    if raw_current() != 0 {
+        return current();
+    }
+    STATE.with(|s| s.set(BUSY));
+    let st = take_from_pool();
+    let Some(st) = st else {
+        STATE.with(|s| s.set(0));
+        return None;
+    };
+    let key = KEY.load(Ordering::Acquire);
+    if key != usize::MAX {
+        // May call calloc for high keys: the thread-local is BUSY, so that nests safely.
+        pal::key_set(key as libc::pthread_key_t, st.cast());
+    }
+    STATE.with(|s| s.set(st as usize));
+    Some(st)
+}
+
+fn take_from_pool() -> Option<*mut ThreadState> {
+    let opts = options::get();
+    let st = {
+        let _g = POOL_LOCK.guard();
+        let head = POOL_FREE.load(Ordering::Relaxed);
+        if head != 0 {
+            let st = head as *mut ThreadState;
+            // SAFETY: pool entries are states of exited threads, owned by the pool.
+            POOL_FREE.store(unsafe { (*st).next_free }, Ordering::Relaxed);
+            st
+        } else {
+            let st = pal::map(state_bytes(), false)?.cast::<ThreadState>();
+            let index = POOL_NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: fresh zeroed memory, exclusively ours; zero is a valid ThreadState.
+            unsafe { (*st).index = index };
+            st
+        }
+    };
+    // SAFETY: the state was just taken from the pool (or mapped): the caller owns it.
+    let t = unsafe { &mut *st };
+    for (c, m) in t.mags.iter_mut().enumerate() {
+        debug_assert!(m.count == 0);
+        m.cap = magazine_capacity(c, opts.magazine) as u32;
+        m.allocs = 0;
+        m.frees = 0;
+        m.folded = 0;
+    }
+    t.free_budget = opts.drain_interval;
+    t.tid = pal::gettid();
+    t.record_gen = 0;
+    t.busy = 0;
+    t.drains = 0;
+    t.frees_total = 0;
+    Some(st)
+}
+
+/// Creates the pthread key whose destructor drains an exiting thread. Called once from
+/// the allocator's first slow path.
+pub fn init_key() {
+    if let Some(k) = pal::key_create(on_thread_exit) {
+        KEY.store(k as usize, Ordering::Release);
+    }
+}
+
+unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
+    let st = value.cast::<ThreadState>();
+    if st.is_null() {
+        return;
+    }
+    STATE.with(|s| s.set(GONE));
+    // SAFETY: the key's value is this thread's state, which nothing else uses now that
+    // the thread-local says GONE.
+    let t = unsafe { &mut *st };
+    let blocks = drain_all(t, DrainReason::ThreadExit);
+    publish::thread_exit(t, blocks);
+    let _g = POOL_LOCK.guard();
+    t.next_free = POOL_FREE.load(Ordering::Relaxed);
+    POOL_FREE.store(st as usize, Ordering::Relaxed);
+}
+
+/// Drains every magazine of `t`, folds its counters and publishes the thread record.
+/// Returns the blocks drained.
+pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
+    let mut total = 0;
+    for c in 0..CLASS_COUNT {
+        let m = &mut t.mags[c];
+        t.frees_total += m.frees;
+        let n = m.drain(c, t.index, true);
+        let changed = m.fold(c);
+        if n != 0 {
+            total += n;
+            publish::drain(c, n, reason);
+        } else if changed {
+            publish::class(c);
+        }
+    }
+    t.drains += 1;
+    t.free_budget = options::get().drain_interval;
+    publish::thread(t);
+    total
+}
+
+/// In a forked child: the calling thread keeps its state; states of threads that did
+/// not survive the fork are abandoned (their magazine blocks stay counted as cached).
+pub fn after_fork_child() {
+    POOL_LOCK.reinit_in_child();
+    if let Some(st) = current() {
+        // SAFETY: only this thread exists in the child; its state is its own.
+        let t = unsafe { &mut *st };
+        t.tid = pal::gettid();
+        t.record_gen = 0;
+        t.busy = 0;
+    }
+}
+
+/// The kernel tid of the calling thread, when it has a state (no system call).
+pub fn current_tid() -> Option<u32> {
+    // SAFETY: `tid` of the calling thread's own state is written only by this thread.
+    current().map(|st| unsafe { (*st).tid })
+}

@@ -1,0 +1,321 @@
+//! Magazine-aware accounting read back through the segment reader, empty SuperSlab
+//! detection and return (also when the last frees sat in another thread's magazine),
+//! and the memory cost of a million 16-byte allocations.
+
+mod common;
+
+use std::sync::mpsc;
+
+use slabscope::raw;
+use slabscope::size_class::class_of;
+use slabscope_proto::{EventKind, SlotState};
+
+#[global_allocator]
+static A: slabscope::SlabScope = slabscope::SlabScope::new();
+
+/// Block sizes of classes the test harness itself does not use.
+const SIZES: [usize; 4] = [2300, 5000, 20_000, 28_000];
+
+#[test]
+fn per_class_accounting_is_exact_at_quiescence() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        let path = dir.path().to_path_buf();
+        common::run_child_inspected(
+            "per_class_accounting_is_exact_at_quiescence",
+            dir.path(),
+            &[],
+            |pid, lines| check_accounting(&path.join(format!("slabscope.{pid}")), lines),
+        );
+        return;
+    }
+    // The harness's main thread is idle but was never drained: whatever its magazines
+    // held at its last fold stays counted as cached, and is part of the baseline.
+    raw::drain_thread();
+    let base = raw::stats();
+    let mut mine: Vec<Vec<usize>> = SIZES.iter().map(|_| Vec::new()).collect();
+    for (k, &size) in SIZES.iter().enumerate() {
+        for _ in 0..(37 * (k + 1)) {
+            mine[k].push(raw::alloc(size, 16) as usize);
+        }
+    }
+    // A third of the blocks are freed by another thread (remote frees, some sitting in
+    // its magazines until its exit drain).
+    let given: Vec<usize> = mine
+        .iter_mut()
+        .flat_map(|v| {
+            let n = v.len() / 3;
+            v.split_off(v.len() - n)
+        })
+        .collect();
+    std::thread::spawn(move || {
+        for p in given {
+            // SAFETY: live blocks handed over by the main thread.
+            unsafe { raw::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+    // A second thread allocates a few blocks, drains, and stays alive and idle while
+    // the parent inspects.
+    let (tx, rx) = mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Vec<usize>>();
+    let idle = std::thread::spawn(move || {
+        let kept: Vec<usize> = SIZES
+            .iter()
+            .flat_map(|&size| (0..5).map(move |_| raw::alloc(size, 16) as usize))
+            .collect();
+        raw::drain_thread();
+        ready_tx.send(kept).unwrap();
+        rx.recv().unwrap();
+    });
+    let kept = ready_rx.recv().unwrap();
+    let report: Vec<String> = SIZES
+        .iter()
+        .enumerate()
+        .map(|(k, &size)| {
+            let b = &base.classes[class_of(size)];
+            format!(
+                "{} {} {} {} {}",
+                class_of(size),
+                b.live_blocks + mine[k].len() as u64 + 5,
+                b.cached_blocks,
+                b.allocs - b.frees,
+                mine[k].len() + 5
+            )
+        })
+        .collect();
+    raw::drain_thread();
+    common::pause_for_parent(&report);
+    tx.send(()).unwrap();
+    idle.join().unwrap();
+    for p in kept.into_iter().chain(mine.into_iter().flatten()) {
+        // SAFETY: live blocks.
+        unsafe { raw::free(p as *mut u8) };
+    }
+}
+
+/// Reads the child's segment from this (another) process, as alloc-inspect would, and
+/// checks every class the child reported: the accounting identity, the live count, the
+/// slot map.
+fn check_accounting(path: &std::path::Path, lines: &[String]) {
+    let r = slabscope_proto::SegmentReader::open(path).expect("open the child's segment");
+    let snap = r.snapshot().expect("snapshot");
+    assert_eq!(lines.len(), SIZES.len());
+    for line in lines {
+        let mut it = line.split(' ').map(|v| v.parse::<u64>().unwrap());
+        let (c, live) = (it.next().unwrap() as usize, it.next().unwrap());
+        let (cached, base_net) = (it.next().unwrap(), it.next().unwrap());
+        let added = it.next().unwrap();
+        let cs = &snap.classes[c];
+        let k = &cs.counters;
+        assert_eq!(
+            k.capacity_blocks,
+            k.free_blocks + k.cached_blocks + cs.live,
+            "class {c}: capacity = free + cached + live"
+        );
+        assert_eq!(
+            k.cached_blocks, cached,
+            "class {c}: working threads drained"
+        );
+        assert_eq!(cs.live, live, "class {c}: live blocks");
+        assert_eq!(
+            k.allocs - k.frees - base_net,
+            added,
+            "class {c}: allocs - frees"
+        );
+        assert!(
+            k.remote_frees > 0,
+            "class {c}: the other thread's frees were remote"
+        );
+        let (mut cap, mut used) = (0u64, 0u64);
+        for ss in &snap.superslabs {
+            for s in &ss.slots {
+                if s.state != SlotState::Unused && s.class as usize == c {
+                    cap += s.capacity as u64;
+                    used += s.used as u64;
+                }
+            }
+        }
+        assert_eq!(cap, k.capacity_blocks, "class {c}: slot map capacity");
+        assert_eq!(
+            used,
+            live + cached,
+            "class {c}: slot map blocks out of slots"
+        );
+    }
+    let live_threads = snap
+        .threads
+        .iter()
+        .filter(|t| t.state == slabscope_proto::ThreadState::Live)
+        .count();
+    assert!(live_threads >= 2, "thread records: {:?}", snap.threads);
+}
+
+#[test]
+fn empty_superslabs_are_detected_and_returned() {
+    use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "empty_superslabs_are_detected_and_returned",
+            dir.path(),
+            &[("SLABSCOPE_EMPTY_CACHE", "0")],
+        );
+        return;
+    }
+    let r = common::open_own();
+    // Everything the test needs is allocated before the burst, so that the burst's
+    // SuperSlabs hold nothing else.
+    let n = 8 * 32 * 64;
+    let blocks: Arc<Vec<AtomicUsize>> = Arc::new((0..n).map(|_| AtomicUsize::new(0)).collect());
+    let phase = Arc::new(AtomicU32::new(0));
+    let wait = |phase: &AtomicU32, v: u32| {
+        while phase.load(Ordering::Acquire) != v {
+            std::thread::yield_now();
+        }
+    };
+    // 100 more than half: not a multiple of the drain interval, so the other thread's
+    // last frees stay in its magazine until it drains.
+    let split = n / 2 - 100;
+    let other = {
+        let (blocks, phase) = (blocks.clone(), phase.clone());
+        std::thread::spawn(move || {
+            wait(&phase, 1);
+            for b in &blocks[split..] {
+                // SAFETY: live blocks handed over by the main thread.
+                unsafe { raw::free(b.load(Ordering::Relaxed) as *mut u8) };
+            }
+            phase.store(2, Ordering::Release);
+            wait(&phase, 3);
+            // Exits: the thread-exit drain gives its magazine back.
+        })
+    };
+    raw::drain_thread();
+    let before = raw::stats().totals;
+    for b in blocks.iter() {
+        b.store(raw::alloc(1000, 16) as usize, Ordering::Relaxed);
+    }
+    let peak = raw::stats().totals;
+    let new_superslabs = peak.superslabs_mapped_total - before.superslabs_mapped_total;
+    assert!(
+        new_superslabs >= 7,
+        "burst mapped {new_superslabs} SuperSlabs"
+    );
+    phase.store(1, Ordering::Release);
+    wait(&phase, 2);
+    for b in &blocks[..split] {
+        // SAFETY: live blocks.
+        unsafe { raw::free(b.load(Ordering::Relaxed) as *mut u8) };
+    }
+    raw::drain_thread();
+    let mid = raw::stats().totals;
+    let mid_class = raw::stats().classes[class_of(1000)];
+    assert!(
+        mid_class.cached_blocks > 0,
+        "blocks sit in a magazine: {mid_class:?}"
+    );
+    phase.store(3, Ordering::Release);
+    other.join().unwrap();
+    raw::drain_thread();
+    let after = raw::stats().totals;
+    let after_class = raw::stats().classes[class_of(1000)];
+    assert!(
+        after_class.cached_blocks < mid_class.cached_blocks,
+        "the exit drain emptied the other thread's magazine: {after_class:?}"
+    );
+    let returned = after.superslabs_returned_total - before.superslabs_returned_total;
+    assert!(
+        after.superslabs_returned_total > mid.superslabs_returned_total,
+        "the last SuperSlab is returned once the other thread drained: \
+         before the drain {mid:?}, after {after:?}"
+    );
+    assert!(
+        returned + 1 >= new_superslabs,
+        "returned {returned} of {new_superslabs}"
+    );
+    assert!(
+        after.mapped_bytes <= before.mapped_bytes + (2 << 20),
+        "mapped bytes fall back: before {} peak {} after {}",
+        before.mapped_bytes,
+        peak.mapped_bytes,
+        after.mapped_bytes
+    );
+    let events = common::all_events(&r);
+    assert!(common::has_event(&events, |k| matches!(
+        k,
+        EventKind::SuperSlabEmpty { .. }
+    )));
+    assert!(common::has_event(&events, |k| matches!(
+        k,
+        EventKind::SuperSlabReturn { .. }
+    )));
+    assert!(common::has_event(&events, |k| matches!(
+        k,
+        EventKind::SlotEmpty { .. }
+    )));
+    assert!(common::has_event(&events, |k| matches!(
+        k,
+        EventKind::MagazineDrain {
+            reason: slabscope_proto::DrainReason::ThreadExit,
+            ..
+        }
+    )));
+    let snap = r.snapshot().unwrap();
+    assert!(snap.totals.superslabs_returned_total >= returned);
+}
+
+#[test]
+fn a_million_16_byte_allocations_cost_less_than_17_5_mb() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        let out = common::run_child(
+            "a_million_16_byte_allocations_cost_less_than_17_5_mb",
+            dir.path(),
+            &[],
+        );
+        for line in out.lines().filter(|l| l.starts_with("rss16:")) {
+            println!("{line}");
+        }
+        return;
+    }
+    let r = common::open_own();
+    raw::drain_thread();
+    let before = r.snapshot().unwrap().totals.superslabs;
+    // A linked list through the blocks themselves: no side table to account for.
+    let mut head: *mut u8 = std::ptr::null_mut();
+    for _ in 0..1_000_000 {
+        let p = raw::alloc(16, 16);
+        assert!(!p.is_null());
+        // SAFETY: fresh 16-byte block; its first word links the list.
+        unsafe { (p as *mut *mut u8).write(head) };
+        head = p;
+    }
+    raw::drain_thread();
+    let snap = r.snapshot().unwrap();
+    // The cost of the million: the SuperSlabs mapped for them (the process's other
+    // allocations already had theirs).
+    let slab_bytes = (snap.totals.superslabs - before) * (2 << 20);
+    let c = &snap.classes[class_of(16)];
+    println!(
+        "rss16: {} SuperSlabs ({} before) = {} bytes of slab memory for 1,000,000 x 16 B \
+         ({:.2} bytes per allocation); total mapped {} bytes; class 16 B live {} capacity {}",
+        snap.totals.superslabs,
+        before,
+        slab_bytes,
+        slab_bytes as f64 / 1e6,
+        snap.totals.mapped_bytes,
+        c.live,
+        c.counters.capacity_blocks
+    );
+    assert!(c.live >= 1_000_000);
+    assert!(slab_bytes < 17_500_000, "slab memory {slab_bytes} bytes");
+    while !head.is_null() {
+        // SAFETY: walking our own list of live blocks.
+        let next = unsafe { (head as *mut *mut u8).read() };
+        // SAFETY: live block.
+        unsafe { raw::free(head) };
+        head = next;
+    }
+}
