@@ -1,0 +1,154 @@
+//! The driver's main loop: build, run interleaved rounds, summarise, write.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use super::cli::{DriverArgs, USAGE};
+use super::spawn::run_one;
+use super::stats::{summarize, Samples};
+use super::{attach, table, variants};
+use crate::workloads::Case;
+
+/// Runs the driver with `std::env::args`.
+pub fn main() -> ExitCode {
+    let args = match DriverArgs::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("slabscope-bench: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(pid) = args.attach_reader {
+        return attach::reader_main(pid, args.hz);
+    }
+    match drive(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slabscope-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where the driver and its sibling binaries live: (`bin_dir`, `target_dir`).
+fn locate() -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the driver binary: {e}"))?;
+    let bin_dir = exe
+        .parent()
+        .ok_or("the driver binary has no directory")?
+        .to_path_buf();
+    let target_dir = bin_dir.parent().unwrap_or(&bin_dir).to_path_buf();
+    Ok((exe, bin_dir, target_dir))
+}
+
+/// Under `cargo run`, rebuilds the allocator binaries with the driver's profile so that
+/// none of them is missing or stale (`cargo run` builds only the driver).
+fn build_siblings(bin_dir: &Path, target_dir: &Path) -> Result<(), String> {
+    let Some(cargo) = std::env::var_os("CARGO") else {
+        return Ok(());
+    };
+    let profile = bin_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--quiet", "-p", "slabscope-bench", "--bins"]);
+    match profile {
+        "debug" => {}
+        "release" => {
+            cmd.arg("--release");
+        }
+        other => {
+            cmd.args(["--profile", other]);
+        }
+    }
+    cmd.env("CARGO_TARGET_DIR", target_dir);
+    eprintln!("slabscope-bench: building the allocator binaries ({profile})");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("running cargo build: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "cargo build of the allocator binaries failed: {status}"
+        ))
+    }
+}
+
+fn drive(args: &DriverArgs) -> Result<(), String> {
+    let (exe, bin_dir, target_dir) = locate()?;
+    if !args.no_build {
+        build_siblings(&bin_dir, &target_dir)?;
+    }
+    let lineup = if args.preload {
+        variants::preload(&bin_dir, &target_dir)?
+    } else {
+        variants::normal(&bin_dir)?
+    };
+    for s in &lineup.skipped {
+        eprintln!("slabscope-bench: skipping {}: {}", s.allocator, s.reason);
+    }
+    if lineup.variants.is_empty() {
+        return Err("no allocator to run".into());
+    }
+    let cases: Vec<Case> = args.workloads.iter().flat_map(|w| w.cases()).collect();
+    let total = cases.len() * args.rounds * lineup.variants.len();
+    let mut samples = Samples::new();
+    let mut done = 0;
+    for &case in &cases {
+        for round in 0..args.rounds {
+            // One round: every allocator once, in the same order (A B C D E).
+            for v in &lineup.variants {
+                done += 1;
+                let sample = run_one(v, case, args.mode, &exe).map_err(|e| {
+                    format!(
+                        "{} x{} round {} on {}: {e}",
+                        case.workload,
+                        case.threads,
+                        round + 1,
+                        v.name
+                    )
+                })?;
+                eprintln!(
+                    "[{done:>4}/{total}] {:<14} x{} {:<20} {:>9.2} M ops/s {:>8.1} MiB  ({})",
+                    case.workload.name(),
+                    case.threads,
+                    v.name,
+                    sample.report.ops_per_sec / 1e6,
+                    sample.report.peak_rss_bytes as f64 / (1024.0 * 1024.0),
+                    sample.evidence
+                );
+                samples
+                    .entry(case)
+                    .or_default()
+                    .entry(v.name.clone())
+                    .or_default()
+                    .push(sample);
+            }
+        }
+    }
+    let compare = summarize(&lineup, &samples, args.rounds, args.mode, args.preload);
+    print!("{}", table::render(&compare));
+    let out = args.out.clone().unwrap_or_else(|| {
+        target_dir.join("bench").join(if args.preload {
+            "compare-preload.json"
+        } else {
+            "compare.json"
+        })
+    });
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    let json = serde_json::to_string_pretty(&compare).map_err(|e| e.to_string())?;
+    std::fs::File::create(&out)
+        .and_then(|mut f| f.write_all(json.as_bytes()))
+        .map_err(|e| format!("writing {}: {e}", out.display()))?;
+    println!("\nwrote {}", out.display());
+    Ok(())
+}

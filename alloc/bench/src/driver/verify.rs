@@ -1,0 +1,175 @@
+//! Checks that the allocator a figure is credited to really served the allocations.
+//!
+//! A wrapper that silently falls back to glibc makes every figure a lie, so the driver
+//! looks at the running process (held by the handshake after its workload) before it
+//! accepts a sample: slabscope's segment must count at least
+//! [`SERVED_FRACTION`] of the workload's small allocations; with publishing off the
+//! segment must be absent and the allocator's own counters must count them; a
+//! preloaded library must be mapped in the process.
+
+use std::path::Path;
+
+use slabscope_proto::{ReadError, SegmentReader, Snapshot};
+
+use super::variants::Check;
+use crate::procfs;
+use crate::report::RunReport;
+
+/// Share of the workload's small allocations the allocator's counters must show:
+/// per-thread counts are folded into the segment on slow paths, so the last few
+/// hundred allocations of a thread may not be there yet.
+pub const SERVED_FRACTION: f64 = 0.9;
+
+/// Runs `check` against the live process `pid` that printed `report`; returns a
+/// one-line account of the evidence.
+pub fn verify(check: &Check, pid: u32, report: &RunReport) -> Result<String, String> {
+    match check {
+        Check::None => Ok(String::from("compiled in")),
+        Check::Segment => segment(pid, report),
+        Check::CountersNoSegment => {
+            match SegmentReader::open_pid(pid) {
+                Err(ReadError::NotFound { .. }) => {}
+                Ok(_) => {
+                    return Err(format!(
+                        "pid {pid} published a segment although SLABSCOPE_PUBLISH=0"
+                    ))
+                }
+                Err(e) => return Err(format!("pid {pid}: unexpected segment state: {e}")),
+            }
+            counters(report)
+        }
+        Check::Mapped(lib) => mapped(pid, lib),
+        Check::MappedAndSegment(lib) => {
+            Ok(format!("{}; {}", mapped(pid, lib)?, segment(pid, report)?))
+        }
+    }
+}
+
+fn enough(served: u64, report: &RunReport) -> bool {
+    served > 0 && served as f64 >= report.small_allocs as f64 * SERVED_FRACTION
+}
+
+fn segment(pid: u32, report: &RunReport) -> Result<String, String> {
+    let reader = SegmentReader::open_pid(pid).map_err(|e| {
+        format!(
+            "pid {pid}: no readable slabscope segment, so slabscope did not serve this run: {e}"
+        )
+    })?;
+    let snap = reader
+        .snapshot()
+        .map_err(|e| format!("pid {pid}: segment unreadable: {e}"))?;
+    let served = served_by(&snap);
+    if snap.pid != pid {
+        return Err(format!("segment of pid {pid} says pid {}", snap.pid));
+    }
+    if !enough(served, report) {
+        return Err(format!(
+            "pid {pid}: the segment counts {served} allocations served by slabscope's \
+             classes, but the workload made {} small allocations: slabscope did not serve \
+             them (fallback to another allocator?)",
+            report.small_allocs
+        ));
+    }
+    Ok(format!(
+        "segment counts {served} class allocations for {} small requests",
+        report.small_allocs
+    ))
+}
+
+/// Allocations served by the size classes, as the segment counts them.
+pub fn served_by(snap: &Snapshot) -> u64 {
+    snap.classes.iter().map(|c| c.counters.allocs).sum()
+}
+
+fn counters(report: &RunReport) -> Result<String, String> {
+    let served = report
+        .counters
+        .as_ref()
+        .and_then(|c| c.get("allocs"))
+        .and_then(|v| v.as_u64())
+        .ok_or_else(|| {
+            format!(
+                "{} printed no allocator counters (\"counters\": {{\"allocs\": N}}), so \
+                 nothing shows slabscope served this run",
+                report.allocator
+            )
+        })?;
+    if !enough(served, report) {
+        return Err(format!(
+            "slabscope's own counters show {served} allocations, but the workload made {} \
+             small allocations: slabscope did not serve them",
+            report.small_allocs
+        ));
+    }
+    Ok(format!(
+        "own counters show {served} allocations for {} small requests; no segment",
+        report.small_allocs
+    ))
+}
+
+fn mapped(pid: u32, lib: &Path) -> Result<String, String> {
+    let name = lib
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{}: no file name", lib.display()))?;
+    match procfs::maps_contain(pid, name) {
+        Ok(true) => Ok(format!("{name} mapped")),
+        Ok(false) => Err(format!(
+            "pid {pid}: {name} is not mapped: LD_PRELOAD did not take effect"
+        )),
+        Err(e) => Err(format!("pid {pid}: cannot read /proc/{pid}/maps: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(small: u64, counters: Option<serde_json::Value>) -> RunReport {
+        RunReport {
+            allocator: "slabscope".into(),
+            workload: "larson".into(),
+            threads: 1,
+            mode: "smoke".into(),
+            pid: 1,
+            ops: 10,
+            seconds: 1.0,
+            ops_per_sec: 10.0,
+            peak_rss_bytes: 1,
+            small_allocs: small,
+            extra: Default::default(),
+            counters,
+        }
+    }
+
+    #[test]
+    fn counters_must_cover_the_small_allocations() {
+        let ok = report(1000, Some(serde_json::json!({"allocs": 950})));
+        assert!(counters(&ok).is_ok());
+        let short = report(1000, Some(serde_json::json!({"allocs": 10})));
+        assert!(counters(&short).unwrap_err().contains("did not serve"));
+        let none = report(1000, None);
+        assert!(counters(&none)
+            .unwrap_err()
+            .contains("no allocator counters"));
+        let zero = report(0, Some(serde_json::json!({"allocs": 0})));
+        assert!(counters(&zero).is_err());
+    }
+
+    #[test]
+    fn a_process_without_a_segment_fails_the_segment_check() {
+        // This test process runs on the system allocator: no segment of its pid.
+        let pid = std::process::id();
+        let err = verify(&Check::Segment, pid, &report(10, None)).unwrap_err();
+        assert!(err.contains("did not serve"), "{err}");
+    }
+
+    #[test]
+    fn mapped_checks_the_memory_map() {
+        let pid = std::process::id();
+        let exe = std::env::current_exe().unwrap();
+        assert!(verify(&Check::Mapped(exe), pid, &report(1, None)).is_ok());
+        let err = mapped(pid, Path::new("/nonexistent/libnothere.so")).unwrap_err();
+        assert!(err.contains("not mapped"));
+    }
+}
