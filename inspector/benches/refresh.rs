@@ -40,8 +40,8 @@ fn main() {
     // The segment carries this process's pid, so the reader sees a live target.
     let pid = std::process::id();
     let _writer = segment::write(dir.path(), pid, &syn, 1).expect("write segment");
-    let mut source =
-        LiveSource::attach_path(pid, dir.path().join(format!("slabscope.{pid}")), 100).expect("attach");
+    let mut source = LiveSource::attach_path(pid, dir.path().join(format!("slabscope.{pid}")), 100)
+        .expect("attach");
     println!(
         "segment: {} SuperSlabs, {} threads, {} classes; terminal 200x60; {iters} refreshes per view",
         syn.superslabs,
@@ -50,7 +50,13 @@ fn main() {
     );
     let mut state = State::new(source.target());
     let mut term = Terminal::new(TestBackend::new(200, 60)).expect("terminal");
-    for view in [ViewId::Overview, ViewId::Classes, ViewId::SuperSlabs, ViewId::Magazines, ViewId::Events] {
+    for view in [
+        ViewId::Overview,
+        ViewId::Classes,
+        ViewId::SuperSlabs,
+        ViewId::Magazines,
+        ViewId::Events,
+    ] {
         state.apply(Action::Show(view));
         let (mut read, mut fold, mut draw, mut total) = (vec![], vec![], vec![], vec![]);
         for _ in 0..iters {
@@ -59,7 +65,8 @@ fn main() {
             let t1 = Instant::now();
             state.fold(frame);
             let t2 = Instant::now();
-            term.draw(|f| f.render_widget(&state, f.area())).expect("draw");
+            term.draw(|f| f.render_widget(&state, f.area()))
+                .expect("draw");
             let t3 = Instant::now();
             read.push(t1 - t0);
             fold.push(t2 - t1);
