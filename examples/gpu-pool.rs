@@ -18,15 +18,14 @@
 
 use std::hint::black_box;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use slabscope::gpu::{
-    human_bytes, CudaMemory, DeviceMemory, HostMemory, PoolConfig, Publish, SlabPool,
-};
-use slabscope_proto::layout::MAX_CLASSES;
-use slabscope_proto::reader::segment_dir;
-use slabscope_proto::writer::{SegmentConfig, SegmentWriter};
+use slabscope::gpu::{human_bytes, CudaMemory, DeviceMemory, HostMemory, PoolConfig, SlabPool};
+
+// The host allocator publishes this process's segment; the pool joins it (its default
+// `Publish::Process`), so `alloc-inspect <pid>` shows both.
+#[global_allocator]
+static A: slabscope::SlabScope = slabscope::SlabScope::new();
 
 struct Args {
     seconds: u64,
@@ -85,34 +84,6 @@ fn pick_memory(force_host: bool) -> Box<dyn DeviceMemory> {
     Box::new(HostMemory::new())
 }
 
-/// A segment at `$SLABSCOPE_SHM_DIR/slabscope.<pid>` for `alloc-inspect <pid>`.
-fn create_segment() -> Option<Arc<SegmentWriter>> {
-    let mut class_sizes = [0u32; MAX_CLASSES];
-    class_sizes[0] = 16;
-    let cfg = SegmentConfig {
-        class_sizes,
-        class_count: 1,
-        max_threads: 8,
-        max_superslabs: 8,
-        max_gpu_pools: 4,
-        ring_capacity: 4096,
-        drain_interval: 1024,
-        limit_bytes: 0,
-        flags: 0,
-    };
-    let dir = segment_dir();
-    match SegmentWriter::create(dir.as_os_str().as_encoded_bytes(), std::process::id(), &cfg) {
-        Ok(w) => Some(Arc::new(w)),
-        Err(e) => {
-            eprintln!(
-                "gpu-pool: not publishing: cannot create a segment in {}: {e}",
-                dir.display()
-            );
-            None
-        }
-    }
-}
-
 /// A small xorshift generator: the same workload on every run.
 struct Rng(u64);
 
@@ -138,11 +109,9 @@ fn cohort_size(rng: &mut Rng) -> u64 {
 
 fn run_workload(args: &Args) -> ExitCode {
     let memory = pick_memory(args.host);
-    let segment = create_segment();
     let config = PoolConfig {
         cache_limit: args.cache_limit,
         name: Some(format!("gpu-pool {}", memory.name())),
-        publish: segment.clone().map_or(Publish::Off, Publish::Segment),
         ..PoolConfig::default()
     };
     let pool = match SlabPool::with_config(memory, config) {
@@ -152,11 +121,12 @@ fn run_workload(args: &Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "pid {}: inspect with `alloc-inspect {}`",
-        std::process::id(),
-        std::process::id()
-    );
+    let pid = std::process::id();
+    if pool.is_published() {
+        println!("pid {pid}: inspect with `alloc-inspect {pid}`");
+    } else {
+        println!("pid {pid}: not published (SLABSCOPE_PUBLISH=0, or no segment could be created)");
+    }
     let start = Instant::now();
     let deadline = start + Duration::from_secs(args.seconds);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -221,13 +191,6 @@ fn run_workload(args: &Args) -> ExitCode {
             status = ExitCode::FAILURE;
         }
     }
-    drop(pool);
-    if let Some(w) = segment {
-        w.close();
-        if let Err(e) = w.unlink() {
-            eprintln!("gpu-pool: removing the segment: {e}");
-        }
-    }
     status
 }
 
@@ -252,7 +215,11 @@ fn bench_backend(memory: Box<dyn DeviceMemory>, iters: u32) -> Result<(), String
     );
     println!("| size | raw allocate+free | pool hit (alloc+drop) | speed-up |");
     println!("|---:|---:|---:|---:|");
-    let pool = SlabPool::with_config(memory, PoolConfig::default()).map_err(|e| e.to_string())?;
+    let config = PoolConfig {
+        publish: slabscope::gpu::Publish::Off,
+        ..PoolConfig::default()
+    };
+    let pool = SlabPool::with_config(memory, config).map_err(|e| e.to_string())?;
     for size in [4u64 << 10, 64 << 10, 1 << 20] {
         let mut err = None;
         let raw = time_ns(iters, || match pool.memory().allocate(size) {

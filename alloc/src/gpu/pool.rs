@@ -47,7 +47,7 @@ pub struct PoolConfig {
     /// Name shown by the inspector; default: the device's name.
     pub name: Option<String>,
     /// Where the pool shows its state. Default: the process's segment when publishing
-    /// is on (see [`Publish::Process`]).
+    /// is on ([`Publish::Process`]).
     pub publish: Publish,
 }
 
@@ -100,8 +100,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl<M: DeviceMemory> SlabPool<M> {
-    /// A pool with the default configuration (2 MiB ceiling, no cache limit, published
-    /// to the process's segment when publishing is on).
+    /// A pool with the default configuration: 2 MiB ceiling, no cache limit, shown in
+    /// the process's segment when publishing is on.
     pub fn new(memory: M) -> Self {
         Self::build(memory, PoolConfig::default())
     }

@@ -19,8 +19,12 @@ use super::memory::{Backend, DeviceMemory, MemInfo};
 /// Where a [`SlabPool`](super::SlabPool) shows its state.
 #[derive(Clone, Default)]
 pub enum Publish {
-    /// Nowhere (the default).
+    /// In this process's segment (the one `alloc-inspect <pid>` attaches to), created if
+    /// need be, when publishing is on (`SLABSCOPE_PUBLISH`); nowhere when it is off or
+    /// the segment cannot be created. The default.
     #[default]
+    Process,
+    /// Nowhere.
     Off,
     /// In a segment the caller created (tests, tools that manage their own segment).
     Segment(Arc<SegmentWriter>),
@@ -31,6 +35,7 @@ pub enum Publish {
 impl fmt::Debug for Publish {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Process => f.write_str("Process"),
             Self::Off => f.write_str("Off"),
             Self::Segment(w) => write!(f, "Segment({})", String::from_utf8_lossy(w.path_bytes())),
             Self::Static(w) => write!(f, "Static({})", String::from_utf8_lossy(w.path_bytes())),
@@ -80,6 +85,7 @@ impl Publisher {
     ) -> Option<Self> {
         let segment = match publish {
             Publish::Off => return None,
+            Publish::Process => SegmentRef::Static(crate::publish::segment()?),
             Publish::Segment(w) => SegmentRef::Shared(Arc::clone(w)),
             Publish::Static(w) => SegmentRef::Static(w),
         };
