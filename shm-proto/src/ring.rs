@@ -4,7 +4,8 @@
 //! Contract:
 //! - A writer reserves sequence number `n = head.fetch_add(1)` and owns slot
 //!   `n % capacity` for event `n`. It claims the slot by a CAS of the slot's `stamp` from
-//!   any *even* value older than its own to `(n + 1) << 1 | 1` (odd: being written), writes
+//!   any *even* value older than its own to `(n + 1) << 1 | 1` (odd: being written) with
+//!   `Acquire` (so the previous writer's stores to the slot happen before ours), writes
 //!   the fields with `Relaxed` stores, and publishes with a `Release` store of
 //!   `(n + 1) << 1`. If the slot is odd (another writer, a full lap ahead or behind, is
 //!   mid-write) or already holds a newer stamp, the writer drops its event and counts it
@@ -61,9 +62,12 @@ pub fn push(
             control.dropped.fetch_add(1, Ordering::Relaxed);
             return PushOutcome::Dropped(seq);
         }
+        // Acquire: the previous writer of this slot published with Release; without
+        // this, its field stores and ours would be unordered and a late store of its
+        // could land after ours, under our stamp (found by the loom model).
         match rec
             .stamp
-            .compare_exchange_weak(cur, mine | 1, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange_weak(cur, mine | 1, Ordering::Acquire, Ordering::Relaxed)
         {
             Ok(_) => break,
             Err(now) => cur = now,

@@ -1,7 +1,7 @@
 //! Checked casts from a byte range of a segment to its records.
 
 use core::marker::PhantomData;
-use core::mem::{align_of, size_of};
+use core::mem::size_of;
 use core::ptr::NonNull;
 
 use crate::layout::EventRecord;
@@ -91,7 +91,7 @@ impl<'a> Region<'a> {
     /// `offset` is aligned for `T`.
     pub fn get<T: Record>(&self, offset: usize) -> Option<&'a T> {
         let end = offset.checked_add(size_of::<T>())?;
-        if end > self.len || offset % align_of::<T>() != 0 {
+        if end > self.len || offset % core::mem::align_of::<T>() != 0 {
             return None;
         }
         // SAFETY: in bounds and aligned (checked above, base 8-aligned by `new`), and T is
@@ -108,10 +108,10 @@ impl<'a> Region<'a> {
         count: usize,
         stride: usize,
     ) -> Option<Records<'a, T>> {
-        if stride < size_of::<T>() || stride % align_of::<T>() != 0 {
+        if stride < size_of::<T>() || stride % core::mem::align_of::<T>() != 0 {
             return None;
         }
-        if offset % align_of::<T>() != 0 {
+        if offset % core::mem::align_of::<T>() != 0 {
             return None;
         }
         let bytes = count.checked_mul(stride)?;
