@@ -167,6 +167,13 @@ pub fn run_one(variant: &Variant, case: Case, mode: Mode, driver: &Path) -> Resu
         }
         None => None,
     };
+    let evidence = match &reader_stats {
+        Some(r) => format!(
+            "{evidence}; reader took {} snapshots, read {} events",
+            r.snapshots, r.events
+        ),
+        None => evidence,
+    };
     drop(stdin);
     child.finish(short, &format!("bench binary {}", variant.binary.display()))?;
     Ok(Sample {

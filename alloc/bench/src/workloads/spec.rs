@@ -190,11 +190,11 @@ impl Workload {
             // objects per thread (each scribbled over)
             Workload::CacheScratch => (2_000, 600_000, 2_000_000),
             // grown objects
-            Workload::Growth => (200, 60_000, 200_000),
+            Workload::Growth => (200, 20_000, 100_000),
             // live 16-byte blocks
             Workload::Rss16 => (50_000, 1_000_000, 1_000_000),
             // bytes allocated
-            Workload::Fragmentation => (16 << 20, 512 << 20, 1 << 30),
+            Workload::Fragmentation => (16 << 20, 256 << 20, 1 << 30),
         };
         match mode {
             Mode::Smoke => smoke,
