@@ -149,8 +149,14 @@ pub fn preload(bin_dir: &Path, target_dir: &Path) -> Result<Lineup, String> {
     let system = require(bin_dir, "bench-system")?;
     let mut l = Lineup::default();
     let ldconfig = ldconfig_listing();
-    let slab = [bin_dir.to_path_buf(), target_dir.join("release")]
-        .into_iter()
+    let mut dirs = vec![bin_dir.to_path_buf(), target_dir.join("release")];
+    // The workspace's default target directory, when this build used another one.
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release"));
+    dirs.dedup_by(|a, b| {
+        std::fs::canonicalize(&*a).ok() == std::fs::canonicalize(&*b).ok() || a == b
+    });
+    let slab = dirs
+        .iter()
         .map(|d| d.join("libslabscope_preload.so"))
         .find(|p| p.is_file());
     match slab {
@@ -165,10 +171,12 @@ pub fn preload(bin_dir: &Path, target_dir: &Path) -> Result<Lineup, String> {
         None => l.skipped.push(Skipped {
             allocator: "preload-slabscope".into(),
             reason: format!(
-                "libslabscope_preload.so not found in {} or {}: build it with \
+                "libslabscope_preload.so not found in {}: build it with \
                  `cargo build --release -p slabscope-preload`",
-                bin_dir.display(),
-                target_dir.join("release").display()
+                dirs.iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }),
     }
