@@ -91,3 +91,12 @@ pub fn trim() {
 pub fn stats() -> Stats {
     crate::stats::snapshot()
 }
+
+/// Frees of pointers the allocator does not own, ignored so far (one relaxed load; the
+/// LD_PRELOAD shim checks it after `free` to report the first one).
+#[inline]
+pub fn foreign_frees() -> u64 {
+    crate::stats::TOTALS
+        .foreign_frees
+        .load(core::sync::atomic::Ordering::Relaxed)
+}
