@@ -103,7 +103,11 @@ fn create_slow(mut s: u8) {
         limit_bytes: opts.limit,
         flags: EXTRA_FLAGS.load(Ordering::Relaxed),
     };
-    let created = SegmentWriter::create(opts.shm_dir, pal::getpid(), &cfg);
+    let pid = pal::getpid();
+    let mut created = SegmentWriter::create(opts.shm_dir, pid, &cfg);
+    if matches!(created, Err(CreateError::Exists)) && remove_stale(opts.shm_dir, pid) {
+        created = SegmentWriter::create(opts.shm_dir, pid, &cfg);
+    }
     let w = match created {
         Ok(w) => w,
         Err(e) => {
@@ -156,6 +160,41 @@ fn publish_existing() {
         super::update::class(c);
     }
     super::update::totals();
+}
+
+/// Removes `dir/slabscope.<pid>` when it is a regular file owned by this user: a file
+/// with this process's own pid can only be stale, left by the program this process ran
+/// before an `execve` (atexit handlers do not run across exec) or by a dead process
+/// whose pid was reused. Returns whether it was removed.
+fn remove_stale(dir: &[u8], pid: u32) -> bool {
+    let mut path = [0u8; 256];
+    let mut digits = [0u8; 20];
+    let sep: &[u8] = if dir.ends_with(b"/") { b"" } else { b"/" };
+    let parts: [&[u8]; 4] = [
+        dir,
+        sep,
+        b"slabscope.",
+        pal::fmt_u64(pid as u64, &mut digits),
+    ];
+    for (n, b) in parts.iter().flat_map(|p| p.iter()).enumerate() {
+        if n == path.len() - 1 {
+            return false;
+        }
+        path[n] = *b;
+    }
+    // SAFETY: an all-zero `stat` is a valid value for lstat to overwrite.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated (zero-filled past the name); `st` is a valid out-pointer.
+    if unsafe { libc::lstat(path.as_ptr().cast(), &mut st) } != 0 {
+        return false;
+    }
+    // SAFETY: geteuid has no preconditions.
+    let mine = st.st_uid == unsafe { libc::geteuid() };
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || !mine {
+        return false;
+    }
+    // SAFETY: `path` is NUL-terminated.
+    unsafe { libc::unlink(path.as_ptr().cast()) == 0 }
 }
 
 fn say_cannot(dir: &[u8], e: &CreateError) {
