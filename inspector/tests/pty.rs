@@ -137,6 +137,80 @@ fn overview_then_every_view_then_q_restores_the_terminal() {
             .contains(LocalFlags::ICANON | LocalFlags::ECHO),
         "cooked mode restored"
     );
+    let files = std::fs::read_dir(dir.path()).unwrap().count();
+    assert_eq!(
+        files, 1,
+        "the inspector publishes no segment of its own by default"
+    );
     let _ = target.kill();
     let _ = target.wait();
+}
+
+/// With `SLABSCOPE_PUBLISH=1` the inspector (which runs on slabscope) publishes its own
+/// segment: a real allocator's segment that `--once --json` then reads.
+#[test]
+fn the_real_allocator_publishes_and_once_json_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut target = Command::new("sleep").arg("60").spawn().unwrap();
+    let _w = segment::write(dir.path(), target.id(), &Synthetic::default(), 3).unwrap();
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("openpty");
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.arg(target.id().to_string());
+    cmd.env("SLABSCOPE_SHM_DIR", dir.path());
+    cmd.env("SLABSCOPE_PUBLISH", "1");
+    let mut child = pty.slave.spawn_command(cmd).expect("spawn in pty");
+    drop(pty.slave);
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while matches!(reader.read(&mut chunk), Ok(n) if n > 0) {}
+    });
+    let pid = child.process_id().expect("pid");
+    let seg = dir.path().join(format!("slabscope.{pid}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let v: serde_json::Value = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the inspector never published {}",
+            seg.display()
+        );
+        if seg.exists() {
+            let out = Command::new(BIN)
+                .args([&pid.to_string(), "--once", "--json"])
+                .env("SLABSCOPE_SHM_DIR", dir.path())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if v["totals"]["live_bytes"].as_u64().unwrap_or(0) > 0 {
+                break v;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut keys = pty.master.take_writer().unwrap();
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    assert!(child.wait().unwrap().success());
+    let _ = target.kill();
+    let _ = target.wait();
+    assert_eq!(v["pid"], pid);
+    let classes = v["classes"].as_array().unwrap();
+    assert!(
+        classes.iter().any(|c| c["allocs"].as_u64().unwrap() > 0),
+        "{classes:?}"
+    );
+    assert!(v["totals"]["mapped_bytes"].as_u64().unwrap() > 0);
+    assert!(!v["superslabs"].as_array().unwrap().is_empty());
 }
