@@ -236,12 +236,24 @@ fn parse_decimal(raw: &[u8]) -> Option<u64> {
 pub fn parse_size(raw: &[u8]) -> Option<u64> {
     let digits = raw.iter().take_while(|b| b.is_ascii_digit()).count();
     let n = parse_decimal(&raw[..digits])?;
-    let shift = match raw[digits..].to_ascii_uppercase().as_slice() {
-        b"" | b"B" => 0,
-        b"K" | b"KB" | b"KIB" => 10,
-        b"M" | b"MB" | b"MIB" => 20,
-        b"G" | b"GB" | b"GIB" => 30,
-        _ => return None,
+    // No allocation here (this runs inside malloc): compare case-insensitively in place.
+    let suffix = &raw[digits..];
+    let units: [(&[u8], u32); 10] = [
+        (b"", 0),
+        (b"B", 0),
+        (b"K", 10),
+        (b"KB", 10),
+        (b"KIB", 10),
+        (b"M", 20),
+        (b"MB", 20),
+        (b"MIB", 20),
+        (b"G", 30),
+        (b"GB", 30),
+    ];
+    let shift = match units.iter().find(|(u, _)| u.eq_ignore_ascii_case(suffix)) {
+        Some(&(_, s)) => s,
+        None if suffix.eq_ignore_ascii_case(b"GIB") => 30,
+        None => return None,
     };
     n.checked_mul(1u64 << shift)
 }

@@ -1,0 +1,120 @@
+//! `fork()` from a multi-threaded process: the child has a consistent allocator and its
+//! own segment; the parent's segment is untouched.
+
+mod common;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use slabscope::raw;
+use slabscope_proto::SegmentReader;
+
+#[global_allocator]
+static A: slabscope::SlabScope = slabscope::SlabScope::new();
+
+fn churn(stop: Arc<AtomicBool>, seed: u64) {
+    let mut rng = common::Rng(seed);
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let size = 1 + rng.below(5000) as usize;
+        held.push(vec![seed as u8; size]);
+        if held.len() > 200 {
+            let i = rng.below(held.len() as u64) as usize;
+            held.swap_remove(i);
+        }
+        if rng.below(50) == 0 {
+            held.push(vec![1u8; 200_000]);
+        }
+    }
+}
+
+/// Runs in the forked child; returns the exit code (0 = all good).
+fn in_forked_child(dir: &Path, parent: u32) -> i32 {
+    let me = std::process::id();
+    // Allocate on every path: small, medium, large, and across a new thread.
+    let v: Vec<Vec<u8>> = (0..2000).map(|i| vec![i as u8; 1 + i % 3000]).collect();
+    let big = vec![7u8; 3 << 20];
+    let t = std::thread::spawn(|| (0..1000).map(|i| vec![0u8; i].len()).sum::<usize>());
+    if t.join().ok() != Some(499_500) {
+        return 2;
+    }
+    if v.iter()
+        .enumerate()
+        .any(|(i, b)| b.iter().any(|&x| x != i as u8))
+        || big[100] != 7
+    {
+        return 3;
+    }
+    let own = match SegmentReader::open(&dir.join(format!("slabscope.{me}"))) {
+        Ok(r) => r,
+        Err(_) => return 4,
+    };
+    if own.pid() != me {
+        return 5;
+    }
+    let Ok(snap) = own.snapshot() else { return 6 };
+    if snap.totals.superslabs == 0 || snap.classes.iter().all(|c| c.live == 0) {
+        return 7;
+    }
+    match SegmentReader::open(&dir.join(format!("slabscope.{parent}"))) {
+        Ok(r) if r.pid() == parent => 0,
+        _ => 8,
+    }
+}
+
+#[test]
+fn fork_child_gets_its_own_segment() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child("fork_child_gets_its_own_segment", dir.path(), &[]);
+        return;
+    }
+    let dir = std::path::PathBuf::from(std::env::var_os("SLABSCOPE_SHM_DIR").unwrap());
+    let parent = std::process::id();
+    let r = common::open_own();
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..2)
+        .map(|i| {
+            let stop = stop.clone();
+            std::thread::spawn(move || churn(stop, i + 1))
+        })
+        .collect();
+    for round in 0..8 {
+        let keep: Vec<Box<[u8; 100]>> = (0..100).map(|_| Box::new([round as u8; 100])).collect();
+        // SAFETY: fork in a threaded process; the child only uses the allocator (made
+        // fork-safe by its atfork handlers) and std, then exits.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let code = in_forked_child(&dir, parent);
+            // The child's segment is unlinked by the normal-exit handler.
+            // SAFETY: ends the forked child.
+            unsafe { libc::exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(rc, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "round {round}: child status {status:#x}"
+        );
+        assert!(
+            !dir.join(format!("slabscope.{pid}")).exists(),
+            "the child's segment is removed at its normal exit"
+        );
+        assert!(keep.iter().all(|b| b.iter().all(|&x| x == round as u8)));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(r.pid(), parent);
+    let snap = r.snapshot().expect("the parent's segment is intact");
+    assert!(snap.totals.superslabs > 0);
+    let p = raw::alloc(100, 16);
+    assert!(raw::owns(p));
+    // SAFETY: live block.
+    unsafe { raw::free(p) };
+}

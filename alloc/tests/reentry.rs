@@ -1,0 +1,89 @@
+//! No recursion into the allocator: threads start and exit repeatedly (thread-local
+//! set-up and teardown are where allocators re-enter themselves) while publishing is on
+//! and events flow.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use slabscope::raw;
+use slabscope_proto::EventKind;
+
+#[global_allocator]
+static A: slabscope::SlabScope = slabscope::SlabScope::new();
+
+#[test]
+fn four_threads_starting_and_exiting_with_publishing_on() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "four_threads_starting_and_exiting_with_publishing_on",
+            dir.path(),
+            &[
+                ("SLABSCOPE_DRAIN_INTERVAL", "64"),
+                ("SLABSCOPE_MAX_THREADS", "8"),
+            ],
+        );
+        return;
+    }
+    let r = common::open_own();
+    let rounds = if cfg!(debug_assertions) { 60 } else { 400 };
+    let shared: Arc<Mutex<Vec<usize>>> = Arc::new(Mutex::new(Vec::new()));
+    for round in 0..rounds {
+        let hs: Vec<_> = (0..4)
+            .map(|t| {
+                let shared = shared.clone();
+                std::thread::Builder::new()
+                    .name(format!("churn-{round}-{t}"))
+                    .spawn(move || {
+                        let mut rng = common::Rng((round * 4 + t + 1) as u64);
+                        let mut mine: Vec<Vec<u8>> = Vec::new();
+                        for _ in 0..300 {
+                            let n = 1 + rng.below(3000) as usize;
+                            mine.push(vec![t as u8; n]);
+                        }
+                        // Hand some blocks to whichever thread runs next (remote frees).
+                        let mut s = shared.lock().unwrap();
+                        for p in s.drain(..) {
+                            // SAFETY: blocks another thread left for us to free.
+                            unsafe { raw::free(p as *mut u8) };
+                        }
+                        for _ in 0..50 {
+                            s.push(raw::alloc(1 + rng.below(500) as usize, 16) as usize);
+                        }
+                        drop(s);
+                        assert!(mine.iter().all(|v| v.iter().all(|&b| b == t as u8)));
+                        // Exits holding magazines: the key destructor drains them.
+                    })
+                    .unwrap()
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    }
+    for p in shared.lock().unwrap().drain(..) {
+        // SAFETY: blocks left over by the last threads.
+        unsafe { raw::free(p as *mut u8) };
+    }
+    let events = common::all_events(&r);
+    let exits = events
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::ThreadExit { .. }))
+        .count();
+    assert!(exits >= 4, "thread exit events flow: {exits}");
+    assert!(common::has_event(&events, |k| matches!(
+        k,
+        EventKind::MagazineDrain { .. }
+    )));
+    let snap = r.snapshot().unwrap();
+    assert!(
+        snap.ring.head >= (rounds * 4) as u64,
+        "ring: {:?}",
+        snap.ring
+    );
+    // Records of exited threads are reused: 8 records served every thread.
+    assert!(snap.threads.len() <= 8);
+    let t = raw::stats().totals;
+    assert_eq!(t.foreign_frees, 0);
+}
