@@ -17,6 +17,12 @@ use crate::{options, publish};
 /// Reserves `bytes` of mapped memory against the limit; `false` when it would exceed it.
 /// On success the caller maps the memory or calls [`unreserve`].
 pub fn reserve(bytes: u64) -> bool {
+    // No mapping can exceed isize::MAX bytes; refusing larger requests here also keeps
+    // `now` below from overflowing (malloc(SIZE_MAX - 4096) used to panic in debug
+    // builds and wrap the counter in release builds).
+    if bytes > isize::MAX as u64 {
+        return false;
+    }
     let limit = options::get().limit;
     let now = TOTALS.mapped_bytes.fetch_add(bytes, Relaxed) + bytes;
     if limit != 0 && now > limit {
