@@ -1,12 +1,15 @@
-//! The demo workload hosted by `__demo-child`.
+//! The demo workload hosted by `__demo-child`: `slabscope_examples::demo`.
+
+use slabscope_examples::demo::{self, DemoOptions};
 
 /// Checks the workload's arguments (so `demo` fails before starting a child).
 pub fn check_args(args: &[String]) -> Result<(), String> {
-    let _ = args;
-    Err("the demo workload is not part of this build yet".into())
+    DemoOptions::from_args(args.iter().cloned()).map(|_| ())
 }
 
-/// Runs the workload with `args`.
+/// Runs the workload with `args` in this process.
 pub fn run(args: Vec<String>) -> Result<(), String> {
-    check_args(&args)
+    let opts = DemoOptions::from_args(args.into_iter())?;
+    demo::run(&opts);
+    Ok(())
 }

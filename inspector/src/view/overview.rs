@@ -128,7 +128,7 @@ impl Widget for Overview<'_> {
             kv(
                 "SuperSlabs",
                 format!(
-                    "{} ({} cached empty; {} mapped, {} returned in total)",
+                    "{}  ({} cached; {} mapped / {} returned total)",
                     t.superslabs,
                     t.superslabs_cached,
                     t.superslabs_mapped_total,

@@ -1,0 +1,159 @@
+//! The demo workload end to end: `__demo-child` (this binary re-executed with
+//! publishing on, as `alloc-inspect demo` does) runs the real allocator, then
+//! `alloc-inspect <pid> --once --json` is checked against what the workload does; and
+//! `alloc-inspect demo` in a pseudo-terminal starts, shows the child, and cleans up.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, CommandBuilder, PtySize};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn once_json_matches_the_demo_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["__demo-child", "--seconds", "60", "--threads", "2"])
+        .env("SLABSCOPE_PUBLISH", "1")
+        .env("SLABSCOPE_SHM_DIR", dir.path())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_for_file(&dir.path().join(format!("slabscope.{pid}")));
+    // Let the workload run a moment so its counters and ring fill.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let v: Value = loop {
+        let out = Command::new(BIN)
+            .args([&pid.to_string(), "--once", "--json"])
+            .env("SLABSCOPE_SHM_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let ready = v["totals"]["live_bytes"].as_u64().unwrap_or(0) > 0
+            && !v["events"].as_array().unwrap().is_empty();
+        if ready || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(v["pid"], pid);
+    assert!(v["protocol"].as_str().unwrap().starts_with("1."));
+    let classes = v["classes"].as_array().unwrap();
+    assert!(!classes.is_empty(), "size classes present");
+    assert!(
+        classes.iter().any(|c| c["live"].as_u64().unwrap() > 0),
+        "some class has live blocks"
+    );
+    assert!(
+        classes.iter().any(|c| c["allocs"].as_u64().unwrap() > 0),
+        "allocations counted"
+    );
+    assert!(
+        v["totals"]["live_bytes"].as_u64().unwrap() > 0,
+        "live bytes > 0"
+    );
+    assert!(v["totals"]["mapped_bytes"].as_u64().unwrap() > 0);
+    assert!(v["totals"]["superslabs"].as_u64().unwrap() > 0);
+    assert!(!v["superslabs"].as_array().unwrap().is_empty());
+    assert!(
+        !v["threads"].as_array().unwrap().is_empty(),
+        "workload threads published"
+    );
+    let events = v["events"].as_array().unwrap();
+    assert!(!events.is_empty(), "events present");
+    assert!(events
+        .iter()
+        .all(|e| e["kind"].is_string() && e["seq"].is_number()));
+    assert!(v["process"]["rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn demo_command_attaches_in_a_terminal_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 40,
+            cols: 120,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut cmd = CommandBuilder::new(BIN);
+    cmd.args(["demo", "--", "--seconds", "60", "--threads", "2"]);
+    cmd.env("SLABSCOPE_SHM_DIR", dir.path());
+    cmd.env("TERM", "xterm-256color");
+    let mut child = pty.slave.spawn_command(cmd).unwrap();
+    drop(pty.slave);
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let sink = buf.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let t = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();
+        if t.contains("fragmentation") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no Overview; output ends: {:?}",
+            &t[t.len().saturating_sub(800)..]
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let seg: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(
+        seg.len(),
+        1,
+        "only the child publishes, the inspector does not"
+    );
+    let name = seg[0].file_name().to_string_lossy().into_owned();
+    let child_pid: u32 = name.trim_start_matches("slabscope.").parse().unwrap();
+    let mut w = pty.master.take_writer().unwrap();
+    w.write_all(b"q").unwrap();
+    w.flush().unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "the child's segment was removed"
+    );
+    assert!(
+        !Path::new(&format!("/proc/{child_pid}")).exists(),
+        "the child was killed and reaped"
+    );
+}
