@@ -518,6 +518,12 @@ fn shrink_cache(keep: usize) {
     }
 }
 
+/// In a forked child (every lock re-initialised, only the forking thread left): clears
+/// the SuperSlab record flags, which a thread that did not survive may have held.
+pub fn after_fork_child() {
+    for_each(|ss| ss.publish_lock.store(0, Ordering::Relaxed));
+}
+
 /// Returns every cached empty SuperSlab to the OS.
 pub fn trim() {
     let _g = G.lock.guard();

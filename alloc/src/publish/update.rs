@@ -119,7 +119,9 @@ fn with_record_lock(ss: &SuperSlab, f: impl FnOnce(&SegmentWriter, u32)) {
     }
     let gen = generation();
     let mut rec = ss.record.load(Relaxed);
-    if rec == NO_RECORD || ss.record_gen.load(Relaxed) != gen {
+    if ss.record_gen.load(Relaxed) != gen {
+        // A full table is counted once by the writer (overflow); not retried until the
+        // SuperSlab is mapped again.
         rec = w.claim_superslab(ss.base() as u64).unwrap_or(NO_RECORD);
         ss.record.store(rec, Relaxed);
         ss.record_gen.store(gen, Relaxed);
@@ -188,6 +190,7 @@ pub fn superslab_returned(ss: &SuperSlab) {
         w.release_superslab(rec);
     }
     ss.record.store(NO_RECORD, Relaxed);
+    ss.record_gen.store(0, Relaxed);
     totals();
 }
 
