@@ -1,0 +1,108 @@
+//! The C allocation API's edge cases, checked by a C program (tests/c/edge.c) compiled
+//! here with `cc` and run under the preload: alignment of every entry point, `malloc(0)`,
+//! huge sizes, calloc overflow, `malloc_usable_size`, realloc, posix_memalign errors,
+//! foreign pointers, thread-exit destructors, 8 threads freeing each other's blocks,
+//! fork from a threaded program, a dlopen'ed library with TLS, and exec.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use common::*;
+
+/// Every check edge.c makes; each must print `ok <name>`.
+const CHECKS: &[&str] = &[
+    "malloc_is_preloaded",
+    "align_malloc_calloc_realloc",
+    "align_memalign_aligned_alloc_posix_memalign",
+    "align_valloc_pvalloc",
+    "memalign_rounds_non_power_of_two",
+    "aligned_alloc_einval",
+    "malloc0_unique",
+    "malloc_huge_enomem",
+    "calloc_overflow_enomem",
+    "calloc_overflow2_enomem",
+    "usable_size_and_calloc_zero",
+    "usable_size_null",
+    "realloc_grow_shrink_keeps_content",
+    "realloc_huge_keeps_block",
+    "reallocarray_overflow",
+    "reallocarray",
+    "realloc_zero_frees_returns_null",
+    "cfree",
+    "posix_memalign_einval",
+    "posix_memalign_enomem",
+    "posix_memalign_zero",
+    "mallinfo2",
+    "malloc_trim",
+    "mallopt",
+    "foreign_free_ignored",
+    "foreign_usable_size_zero",
+    "foreign_realloc_copies",
+    "thread_exit_destructors_allocate",
+    "eight_threads_cross_thread_free",
+    "fork_threaded_parent_and_child_allocate",
+    "dlopen_tls_library",
+    "segment_exists",
+    "exec_same_pid_publishes",
+];
+
+#[test]
+fn c_edge_cases_under_the_preload() {
+    let build = tempfile::tempdir().unwrap();
+    let edge = compile_c("edge", build.path(), &["-fno-builtin", "-ldl"]);
+    let tls_lib = build.path().join("libedgetls.so");
+    run_ok(
+        Command::new("cc")
+            .args(["-O1", "-shared", "-fPIC", "-o"])
+            .arg(&tls_lib)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/tlslib.c")),
+    );
+    let shm = shm_dir();
+    let out = run_ok(preloaded(Command::new(&edge), shm.path()).env("EDGE_TLS_LIB", &tls_lib));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failed: Vec<_> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        failed.is_empty(),
+        "failed checks:\n{}\n\nstderr:\n{stderr}",
+        failed.join("\n")
+    );
+    let passed: BTreeSet<_> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("ok "))
+        .collect();
+    let missing: Vec<_> = CHECKS.iter().filter(|c| !passed.contains(*c)).collect();
+    assert!(
+        missing.is_empty(),
+        "checks that never ran: {missing:?}\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("failures 0\n"), "{stdout}");
+
+    // Two foreign frees and one foreign realloc: each kind reported exactly once.
+    let reports = |what: &str| stderr.lines().filter(|l| l.starts_with(what)).count();
+    assert_eq!(reports("slabscope: free(0x"), 1, "{stderr}");
+    assert_eq!(reports("slabscope: realloc(0x"), 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "unexpected messages:\n{stderr}");
+
+    // Every process (the 20 forked children, the exec'ed image) removed its segment.
+    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
+    assert!(left.is_empty(), "segments left behind: {left:?}");
+}
+
+#[test]
+fn edge_checks_can_fail_without_the_preload() {
+    // The same program on glibc alone: the preload-specific checks must fail, which
+    // shows they test the preload and not the C library.
+    let build = tempfile::tempdir().unwrap();
+    let edge = compile_c("edge", build.path(), &["-fno-builtin", "-ldl"]);
+    let out = Command::new(&edge)
+        .env("EDGE_TLS_LIB", "/nonexistent.so")
+        .env_remove("LD_PRELOAD")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL malloc_is_preloaded"), "{stdout}");
+    assert!(stdout.contains("FAIL mallopt"), "{stdout}");
+}
