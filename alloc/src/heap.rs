@@ -31,6 +31,7 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
             let m = unsafe { &mut (*st).mags[c] };
             if m.count != 0 {
                 m.count -= 1;
+                m.low = m.low.min(m.count);
                 m.allocs += 1;
                 // SAFETY: count < cap <= MAGAZINE_MAX, and blocks[..count] are valid.
                 return unsafe { *m.blocks.get_unchecked(m.count as usize) };
@@ -124,6 +125,7 @@ fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     let m = &mut t.mags[c];
     if m.count != 0 {
         m.count -= 1;
+        m.low = m.low.min(m.count);
         m.allocs += 1;
         return m.blocks[m.count as usize];
     }
@@ -131,6 +133,7 @@ fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     let ok = m.refill(c, index, size);
     let p = if ok {
         m.count -= 1;
+        m.low = m.low.min(m.count);
         m.allocs += 1;
         m.blocks[m.count as usize]
     } else {
@@ -169,7 +172,7 @@ fn free_slab_slow(p: *mut u8, c: usize, publish_default: bool) {
     t.busy = 1;
     let index = t.index;
     let m = &mut t.mags[c];
-    let n = m.drain(c, index, false);
+    let n = m.drain_half(c, index);
     m.blocks[m.count as usize] = p;
     m.count += 1;
     m.frees += 1;
@@ -197,7 +200,7 @@ fn interval_drain(st: *mut ThreadState) {
     }
     publish::ensure();
     t.busy = 1;
-    thread::drain_all(t, DrainReason::Interval);
+    thread::drain_idle(t);
     t.busy = 0;
 }
 

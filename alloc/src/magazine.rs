@@ -1,9 +1,12 @@
 //! Per-thread per-class magazines: a bounded stack of free blocks.
 //!
 //! Allocation pops, free pushes (both in `heap`'s fast paths). A full magazine drains
-//! its older half back to the owning slots; every `SLABSCOPE_DRAIN_INTERVAL` frees and at
-//! thread exit a thread drains all of them. An empty magazine refills half its capacity
-//! from the class's slots.
+//! its older half back to the owning slots. Every `SLABSCOPE_DRAIN_INTERVAL` frees a
+//! thread drains, in every magazine, the blocks that sat unused through the whole
+//! interval (below the magazine's low-water mark, as jemalloc's tcache GC does): an idle
+//! magazine empties within two intervals while a busy one keeps its working set. At
+//! thread exit and on request (`raw::drain_thread`) every block goes back. An empty
+//! magazine refills half its capacity from the class's slots.
 //!
 //! Counters (`allocs`, `frees`) are plain fields of the owning thread; [`fold`] moves
 //! them, and the change in the magazine's fill since the last fold, into the shared
@@ -27,6 +30,9 @@ pub struct Magazine {
     pub frees: u64,
     /// `count` at the last fold (what `CLASSES[c].cached` includes for this magazine).
     pub folded: u64,
+    /// Low-water mark: the smallest `count` since the last interval drain. The oldest
+    /// `low` blocks sat unused through the whole interval.
+    pub low: u32,
     /// The blocks; the newest is `blocks[count - 1]`.
     pub blocks: [*mut u8; MAGAZINE_MAX],
 }
@@ -42,19 +48,38 @@ impl Magazine {
         n != 0
     }
 
-    /// Gives the older half (or all, with `all`) of the blocks back to their slots.
-    /// Returns the number of blocks drained.
-    pub fn drain(&mut self, c: usize, me: u32, all: bool) -> u64 {
+    /// Gives the `k` oldest blocks (at most all) back to their slots. Returns the number
+    /// of blocks drained.
+    pub fn drain_oldest(&mut self, c: usize, me: u32, k: usize) -> u64 {
         let count = self.count as usize;
-        let k = if all { count } else { count / 2 };
+        let k = k.min(count);
         if k == 0 {
             return 0;
         }
         classes::give_back(c, &mut self.blocks[..k], me);
         self.blocks.copy_within(k..count, 0);
         self.count = (count - k) as u32;
+        self.low = self.low.min(self.count);
         add(&CLASSES[c].drains, 1);
         k as u64
+    }
+
+    /// Gives the older half of the blocks back (a full magazine on free).
+    pub fn drain_half(&mut self, c: usize, me: u32) -> u64 {
+        self.drain_oldest(c, me, self.count as usize / 2)
+    }
+
+    /// Gives every block back.
+    pub fn drain_all(&mut self, c: usize, me: u32) -> u64 {
+        self.drain_oldest(c, me, self.count as usize)
+    }
+
+    /// Interval drain: gives back the blocks that sat unused since the last interval
+    /// (the low-water mark), then starts a new interval.
+    pub fn drain_idle(&mut self, c: usize, me: u32) -> u64 {
+        let n = self.drain_oldest(c, me, self.low as usize);
+        self.low = self.count;
+        n
     }
 
     /// Folds this magazine's counters into the class counters; `true` when anything

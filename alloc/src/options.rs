@@ -88,7 +88,7 @@ pub const TABLE: &[OptionDesc] = &[
         env: "SLABSCOPE_DRAIN_INTERVAL",
         default: "1024",
         kind: Kind::Count { min: 1, max: 1 << 30 },
-        doc: "Frees after which a thread drains all its magazines back to their slots, folds its counters and refreshes its published state.",
+        doc: "Frees after which a thread gives back to their slots the magazine blocks that sat unused since the previous interval, folds its counters and refreshes its published state.",
     },
     OptionDesc {
         env: "SLABSCOPE_MAGAZINE",

@@ -14,7 +14,7 @@
 //! - `in_use` = blocks handed out of the slot (in magazines or user hands); it only
 //!   grows under the class lock and only shrinks after the blocks are on the remote list,
 //!   so `in_use == 0` seen under the class lock means every block is back.
-//! - `capacity == in_use + local_count + remote blocks + (capacity - carved)` once every
+//! - `capacity == in_use + local blocks + remote blocks + (capacity - carved)` once every
 //!   giver has finished its push.
 //! - The slot is on its class's partial list iff `listed`; a slot with free blocks is
 //!   never left unlisted (the giver re-lists it, see `classes::give_back`).
@@ -43,8 +43,8 @@ pub struct Slot {
     pub capacity: AtomicU32,
     /// Blocks carved so far by the bump pointer (class lock).
     pub carved: AtomicU32,
-    /// Blocks on the local free list (class lock).
-    pub local_count: AtomicU32,
+    /// Reserved (keeps the record at one cache line).
+    pub reserved: AtomicU32,
     /// Thread index of the thread that last refilled from the slot.
     pub owner: AtomicU32,
     /// Blocks handed out of the slot.
@@ -83,7 +83,6 @@ impl Slot {
     pub fn reset(&self, capacity: u32) {
         self.capacity.store(capacity, Ordering::Relaxed);
         self.carved.store(0, Ordering::Relaxed);
-        self.local_count.store(0, Ordering::Relaxed);
         self.local_head.store(0, Ordering::Relaxed);
         self.remote_head.store(0, Ordering::Relaxed);
         self.in_use.store(0, Ordering::Relaxed);
@@ -96,20 +95,16 @@ impl Slot {
     pub fn take(&self, start: usize, bs: usize, out: &mut [*mut u8]) -> usize {
         let mut n = 0;
         let mut head = self.local_head.load(Ordering::Relaxed);
-        let mut local = self.local_count.load(Ordering::Relaxed);
         if head == 0 {
             head = self.remote_head.swap(0, Ordering::Acquire);
-            local = count_list(head);
         }
         while n < out.len() && head != 0 {
             out[n] = head as *mut u8;
             // SAFETY: `head` is a free block of this slot; its first word links the list.
             head = unsafe { read_link(head) };
             n += 1;
-            local -= 1;
         }
         self.local_head.store(head, Ordering::Relaxed);
-        self.local_count.store(local, Ordering::Relaxed);
         let capacity = self.capacity.load(Ordering::Relaxed) as usize;
         let mut carved = self.carved.load(Ordering::Relaxed) as usize;
         while n < out.len() && carved < capacity {
@@ -163,15 +158,4 @@ pub unsafe fn read_link(block: usize) -> usize {
 pub unsafe fn write_link(block: usize, next: usize) {
     // SAFETY: the caller guarantees `block` is mapped, aligned and owned by it.
     unsafe { (block as *mut usize).write(next) }
-}
-
-fn count_list(mut head: usize) -> u32 {
-    let mut n = 0;
-    while head != 0 {
-        n += 1;
-        // SAFETY: the list was just detached from the remote stack; its blocks are free
-        // blocks of this slot, linked through their first words.
-        head = unsafe { read_link(head) };
-    }
-    n
 }

@@ -131,6 +131,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         m.allocs = 0;
         m.frees = 0;
         m.folded = 0;
+        m.low = 0;
     }
     t.free_budget = opts.drain_interval;
     t.tid = pal::gettid();
@@ -172,7 +173,7 @@ pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
     for c in 0..CLASS_COUNT {
         let m = &mut t.mags[c];
         t.frees_total += m.frees;
-        let n = m.drain(c, t.index, true);
+        let n = m.drain_all(c, t.index);
         let changed = m.fold(c);
         if n != 0 {
             total += n;
@@ -185,6 +186,25 @@ pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
     t.free_budget = options::get().drain_interval;
     publish::thread(t);
     total
+}
+
+/// The interval drain: gives back, in every magazine, the blocks that sat unused since
+/// the last interval; folds every counter and publishes the thread record.
+pub fn drain_idle(t: &mut ThreadState) {
+    for c in 0..CLASS_COUNT {
+        let m = &mut t.mags[c];
+        t.frees_total += m.frees;
+        let n = m.drain_idle(c, t.index);
+        let changed = m.fold(c);
+        if n != 0 {
+            publish::drain(c, n, DrainReason::Interval);
+        } else if changed {
+            publish::class(c);
+        }
+    }
+    t.drains += 1;
+    t.free_budget = options::get().drain_interval;
+    publish::thread(t);
 }
 
 /// In a forked child: the calling thread keeps its state; states of threads that did
