@@ -50,6 +50,127 @@ impl DrainReason {
     }
 }
 
+/// Bits of [`EventKind::ControlAck`]'s `commands`: which commands a control file held.
+pub mod control_command {
+    /// `log=<filter>`: the tracing filter.
+    pub const LOG: u16 = 1 << 0;
+    /// `sample=<bytes>`: the leak-sampling rate.
+    pub const SAMPLE: u16 = 1 << 1;
+    /// `drain`: every thread drains its magazines.
+    pub const DRAIN: u16 = 1 << 2;
+    /// `trim`: cached empty SuperSlabs go back to the OS.
+    pub const TRIM: u16 = 1 << 3;
+    /// Every bit this version knows.
+    pub const ALL: u16 = LOG | SAMPLE | DRAIN | TRIM;
+}
+
+/// Why a control file was refused (`Accepted` when it was not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum ControlReason {
+    /// Not refused.
+    Accepted,
+    /// A line is not `seq=<n>`, `<command>` or `<command>=<value>`, or `seq=` is missing.
+    Syntax,
+    /// A command this allocator does not know.
+    UnknownCommand,
+    /// A command's value is out of range or not of its syntax.
+    BadValue,
+    /// The same command twice in one file.
+    Duplicate,
+    /// The file holds no command.
+    Empty,
+    /// The file is larger than the allocator reads (4 KiB).
+    TooLarge,
+    /// The file is not owned by the process's effective user.
+    NotOwner,
+    /// A symbolic link or anything but a regular file.
+    NotRegular,
+    /// Its `seq` is not newer than the process start and the last file acted on.
+    Stale,
+    /// The file could not be opened or read.
+    Io,
+    /// A code this reader does not know.
+    Other,
+}
+
+impl ControlReason {
+    /// Wire code.
+    pub const fn code(self) -> u64 {
+        match self {
+            Self::Accepted => 0,
+            Self::Syntax => 1,
+            Self::UnknownCommand => 2,
+            Self::BadValue => 3,
+            Self::Duplicate => 4,
+            Self::Empty => 5,
+            Self::TooLarge => 6,
+            Self::NotOwner => 7,
+            Self::NotRegular => 8,
+            Self::Stale => 9,
+            Self::Io => 10,
+            Self::Other => 0xffff,
+        }
+    }
+
+    /// Decodes a wire code (unknown codes become `Other`).
+    pub const fn from_code(c: u64) -> Self {
+        match c {
+            0 => Self::Accepted,
+            1 => Self::Syntax,
+            2 => Self::UnknownCommand,
+            3 => Self::BadValue,
+            4 => Self::Duplicate,
+            5 => Self::Empty,
+            6 => Self::TooLarge,
+            7 => Self::NotOwner,
+            8 => Self::NotRegular,
+            9 => Self::Stale,
+            10 => Self::Io,
+            _ => Self::Other,
+        }
+    }
+
+    /// A short human-readable explanation.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Syntax => "syntax error",
+            Self::UnknownCommand => "unknown command",
+            Self::BadValue => "bad value",
+            Self::Duplicate => "command given twice",
+            Self::Empty => "no command",
+            Self::TooLarge => "file too large",
+            Self::NotOwner => "file not owned by the process's user",
+            Self::NotRegular => "not a regular file",
+            Self::Stale => "stale sequence number",
+            Self::Io => "file could not be read",
+            Self::Other => "unknown reason",
+        }
+    }
+}
+
+/// The hash a [`EventKind::ControlAck`] carries for the log filter in force: 64-bit
+/// FNV-1a of its bytes, never 0 (0 means "no filter set").
+pub const fn control_log_hash(filter: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < filter.len() {
+        h ^= filter[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+}
+
 /// A decoded event. Addresses are in the writer's address space; `class` is `None` where
 /// the event concerns no size class (large allocations).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,6 +309,25 @@ pub enum EventKind {
         /// Blocks drained.
         blocks: u64,
     },
+    /// A control file (`slabscope.<pid>.ctl`) was read: acted on whole, or refused whole.
+    ControlAck {
+        /// The file's `seq` (0 when it could not be read).
+        seq: u64,
+        /// Whether every command in it was carried out.
+        accepted: bool,
+        /// The commands it held ([`control_command`] bits; 0 when unparsed).
+        commands: u16,
+        /// Why it was refused (`Accepted` when it was not).
+        reason: ControlReason,
+        /// 1-based line of the refusal (0: the whole file).
+        line: u16,
+        /// Leak-sampling rate in force after it, bytes (0 = off).
+        sample_bytes: u64,
+        /// [`control_log_hash`] of the log filter in force after it (0 = none set).
+        log_hash: u64,
+        /// SuperSlabs its `trim` returned to the OS.
+        trimmed: u64,
+    },
     /// A kind this reader does not know (written by a newer minor version).
     Unknown {
         /// Kind code.
@@ -229,8 +369,10 @@ pub mod code {
     pub const GPU_OOM: u16 = 14;
     /// [`super::EventKind::ThreadExit`].
     pub const THREAD_EXIT: u16 = 15;
+    /// [`super::EventKind::ControlAck`] (protocol 1.1).
+    pub const CONTROL_ACK: u16 = 16;
     /// Highest code this version knows.
-    pub const MAX_KNOWN: u16 = 15;
+    pub const MAX_KNOWN: u16 = 16;
 }
 
 fn class_arg(v: u64) -> Option<u32> {
@@ -260,6 +402,7 @@ impl EventKind {
             Self::GpuTrim { .. } => code::GPU_TRIM,
             Self::GpuOom { .. } => code::GPU_OOM,
             Self::ThreadExit { .. } => code::THREAD_EXIT,
+            Self::ControlAck { .. } => code::CONTROL_ACK,
             Self::Unknown { code, .. } => *code,
         }
     }
@@ -282,6 +425,7 @@ impl EventKind {
             Self::GpuTrim { .. } => "gpu_trim",
             Self::GpuOom { .. } => "gpu_oom",
             Self::ThreadExit { .. } => "thread_exit",
+            Self::ControlAck { .. } => "control_ack",
             Self::Unknown { .. } => "unknown",
         }
     }
@@ -359,6 +503,25 @@ impl EventKind {
                 device_free_bytes,
             ],
             Self::ThreadExit { blocks } => [blocks, 0, 0, 0, 0],
+            Self::ControlAck {
+                seq,
+                accepted,
+                commands,
+                reason,
+                line,
+                sample_bytes,
+                log_hash,
+                trimmed,
+            } => [
+                seq,
+                accepted as u64
+                    | (commands as u64) << 16
+                    | (reason.code() & 0xffff) << 32
+                    | (line as u64) << 48,
+                sample_bytes,
+                log_hash,
+                trimmed,
+            ],
             Self::Unknown { args, .. } => args,
         }
     }
@@ -444,6 +607,27 @@ impl EventKind {
                 device_free_bytes: a[4],
             },
             code::THREAD_EXIT => Self::ThreadExit { blocks: a[0] },
+            code::CONTROL_ACK => {
+                let bits = a[1];
+                if bits & 0xfffe != 0 {
+                    return Err("control ack flags out of range");
+                }
+                let accepted = bits & 1 == 1;
+                let reason = ControlReason::from_code((bits >> 32) & 0xffff);
+                if accepted != (reason == ControlReason::Accepted) {
+                    return Err("control ack accepted with a refusal reason");
+                }
+                Self::ControlAck {
+                    seq: a[0],
+                    accepted,
+                    commands: (bits >> 16) as u16,
+                    reason,
+                    line: (bits >> 48) as u16,
+                    sample_bytes: a[2],
+                    log_hash: a[3],
+                    trimmed: a[4],
+                }
+            }
             0 => return Err("event kind 0 is not a kind"),
             other => Self::Unknown {
                 code: other,
@@ -559,6 +743,26 @@ mod tests {
                 device_free_bytes: 7,
             },
             EventKind::ThreadExit { blocks: 12 },
+            EventKind::ControlAck {
+                seq: 1_700_000_000_000_000_000,
+                accepted: true,
+                commands: control_command::ALL,
+                reason: ControlReason::Accepted,
+                line: 0,
+                sample_bytes: 512 << 10,
+                log_hash: control_log_hash(b"slabscope=debug"),
+                trimmed: 3,
+            },
+            EventKind::ControlAck {
+                seq: 9,
+                accepted: false,
+                commands: 0,
+                reason: ControlReason::BadValue,
+                line: 3,
+                sample_bytes: 0,
+                log_hash: 0,
+                trimmed: 0,
+            },
         ]
     }
 
@@ -588,5 +792,29 @@ mod tests {
         assert!(EventKind::decode(code::SLOT_ACQUIRE, [0, 32, 0, 1, 0]).is_err());
         assert!(EventKind::decode(code::SLOT_ACQUIRE, [0, 1, 0, 4, 0]).is_err());
         assert!(EventKind::decode(code::MAGAZINE_DRAIN, [u64::MAX, 0, 0, 0, 0]).is_err());
+        // A control ack: stray flag bits, or "accepted" with a refusal reason, are corrupt.
+        assert!(EventKind::decode(code::CONTROL_ACK, [1, 2, 0, 0, 0]).is_err());
+        assert!(EventKind::decode(code::CONTROL_ACK, [1, 1 | 3 << 32, 0, 0, 0]).is_err());
+        assert!(EventKind::decode(code::CONTROL_ACK, [1, 0, 0, 0, 0]).is_err());
+        assert_eq!(
+            EventKind::decode(code::CONTROL_ACK, [1, 77 << 32, 0, 0, 0]),
+            Ok(EventKind::ControlAck {
+                seq: 1,
+                accepted: false,
+                commands: 0,
+                reason: ControlReason::Other,
+                line: 0,
+                sample_bytes: 0,
+                log_hash: 0,
+                trimmed: 0,
+            })
+        );
+    }
+
+    #[test]
+    fn log_hash_is_fnv1a_and_never_zero() {
+        assert_eq!(control_log_hash(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(control_log_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_ne!(control_log_hash(b"off"), control_log_hash(b"slabscope=debug"));
     }
 }

@@ -19,7 +19,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SLABSCP1");
 /// Protocol major version: a reader refuses a segment of another major.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: additive changes only; a 1.x reader reads any 1.y segment.
-pub const PROTOCOL_MINOR: u16 = 0;
+pub const PROTOCOL_MINOR: u16 = 1;
 
 /// Bytes in one SuperSlab (2 MiB, 2 MiB-aligned).
 pub const SUPERSLAB_BYTES: u64 = 2 << 20;

@@ -623,7 +623,7 @@ mod tests {
         let h = w.header();
         let r = Ordering::Relaxed;
         assert_eq!(h.magic.load(r), MAGIC);
-        assert_eq!(h.version.load(r), 1 << 16);
+        assert_eq!(h.version.load(r), 1 << 16 | PROTOCOL_MINOR as u32);
         assert_eq!(h.pid.load(r), 4242);
         assert_eq!(h.flags.load(r), FLAG_PRELOAD);
         assert_eq!(h.class_count.load(r), 4);

@@ -116,6 +116,16 @@ pub fn all_kinds() -> Vec<EventKind> {
             device_free_bytes: 7,
         },
         EventKind::ThreadExit { blocks: 12 },
+        EventKind::ControlAck {
+            seq: 42,
+            accepted: true,
+            commands: slabscope_proto::event::control_command::DRAIN,
+            reason: slabscope_proto::event::ControlReason::Accepted,
+            line: 0,
+            sample_bytes: 0,
+            log_hash: 0,
+            trimmed: 0,
+        },
         EventKind::MagazineDrain {
             class: 0,
             blocks: 1,
