@@ -26,6 +26,13 @@ pub fn parse_status_kib(text: &str, field: &str) -> Option<u64> {
     (words.next() == Some("kB")).then_some(value)
 }
 
+/// CPU time the calling thread has used, in nanoseconds (first field of
+/// `/proc/thread-self/schedstat`).
+pub fn thread_cpu_ns() -> Option<u64> {
+    let text = fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Whether process `pid` has a file whose path contains `needle` mapped.
 pub fn maps_contain(pid: u32, needle: &str) -> std::io::Result<bool> {
     let maps = fs::read_to_string(format!("/proc/{pid}/maps"))?;
@@ -50,5 +57,11 @@ mod tests {
         let rss = rss_bytes().unwrap();
         let peak = peak_rss_bytes().unwrap();
         assert!(rss > 0 && peak >= rss / 2);
+        let a = thread_cpu_ns().unwrap();
+        let mut x = 0u64;
+        for i in 0..1_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        assert!(thread_cpu_ns().unwrap() > a, "{x}");
     }
 }

@@ -55,6 +55,9 @@ pub struct CompareFile {
     pub preload: bool,
     /// The allocator the ratios are about.
     pub subject: Option<String>,
+    /// Extra `SLABSCOPE_*` environment given to every slabscope variant (`--env`).
+    #[serde(default)]
+    pub slabscope_env: Vec<(String, String)>,
     /// Median figures per case and allocator.
     pub results: Vec<ResultRow>,
     /// Median of the per-round ratios `subject / vs` of ops per second.

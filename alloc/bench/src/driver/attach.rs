@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use slabscope_proto::{Cursor, SegmentReader};
 
+use crate::procfs;
+
 /// How long to wait for the segment to appear.
 pub const OPEN_WAIT: Duration = Duration::from_secs(5);
 
@@ -30,6 +32,9 @@ pub struct ReaderStats {
     pub missed: u64,
     /// Seconds attached.
     pub seconds: f64,
+    /// CPU seconds the reader's polling thread used while attached: what an inspector
+    /// at this refresh rate takes from the machine.
+    pub cpu_seconds: f64,
 }
 
 /// Runs the reader; returns the process exit code.
@@ -61,6 +66,7 @@ pub fn reader_main(pid: u32, hz: u32) -> ExitCode {
     let mut cursor = Cursor::default();
     let mut events = Vec::with_capacity(4096);
     let attached = Instant::now();
+    let cpu_start = procfs::thread_cpu_ns();
     while !stop.load(Ordering::Relaxed) && std::path::Path::new(&proc_dir).exists() {
         let tick = Instant::now();
         match reader.snapshot() {
@@ -79,6 +85,9 @@ pub fn reader_main(pid: u32, hz: u32) -> ExitCode {
     }
     stats.missed = cursor.totals.missed;
     stats.seconds = attached.elapsed().as_secs_f64();
+    if let (Some(a), Some(b)) = (cpu_start, procfs::thread_cpu_ns()) {
+        stats.cpu_seconds = b.saturating_sub(a) as f64 / 1e9;
+    }
     match serde_json::to_string(&stats) {
         Ok(line) => println!("{line}"),
         Err(e) => eprintln!("slabscope-bench --attach-reader: {e}"),

@@ -19,6 +19,9 @@ pub struct DriverArgs {
     pub out: Option<PathBuf>,
     /// Do not rebuild the allocator binaries before running.
     pub no_build: bool,
+    /// Extra environment for every slabscope variant (`--env KEY=VALUE`), to measure
+    /// a tuning of the allocator's options against the same competitors.
+    pub slabscope_env: Vec<(String, String)>,
     /// Hidden mode: be the 60 Hz segment reader of this pid.
     pub attach_reader: Option<u32>,
     /// Refresh rate of the hidden reader.
@@ -31,7 +34,7 @@ pub const MIN_ROUNDS: usize = 5;
 /// Usage text.
 pub const USAGE: &str = "\
 usage: slabscope-bench [--quick | --full] [--smoke] [--workload NAME]... [--rounds N]
-                       [--preload] [--out PATH] [--no-build]
+                       [--preload] [--out PATH] [--no-build] [--env SLABSCOPE_X=V]...
 
   --quick          short runs: the whole comparison in under 3 minutes on 2 cores
   --full           the published run (default)
@@ -45,7 +48,9 @@ usage: slabscope-bench [--quick | --full] [--smoke] [--workload NAME]... [--roun
                    installs the Debian ones)
   --out PATH       JSON result (default <target>/bench/compare.json, or
                    compare-preload.json with --preload)
-  --no-build       do not run `cargo build` for the allocator binaries first";
+  --no-build       do not run `cargo build` for the allocator binaries first
+  --env K=V        set a SLABSCOPE_* option for every slabscope variant (tuning
+                   experiments; recorded in compare.json)";
 
 impl DriverArgs {
     /// Parses the arguments (without the program name).
@@ -58,6 +63,7 @@ impl DriverArgs {
             preload: false,
             out: None,
             no_build: false,
+            slabscope_env: Vec::new(),
             attach_reader: None,
             hz: 60,
         };
@@ -86,6 +92,19 @@ impl DriverArgs {
                     );
                 }
                 "--out" => a.out = Some(PathBuf::from(value("--out")?)),
+                "--env" => {
+                    let v = value("--env")?;
+                    let (k, val) = v
+                        .split_once('=')
+                        .filter(|(k, _)| k.starts_with("SLABSCOPE_") && k.len() > 10)
+                        .ok_or(format!("--env {v}: expected SLABSCOPE_NAME=VALUE"))?;
+                    if k == "SLABSCOPE_PUBLISH" {
+                        return Err(
+                            "--env SLABSCOPE_PUBLISH: the variants set it themselves".into()
+                        );
+                    }
+                    a.slabscope_env.push((k.into(), val.into()));
+                }
                 "--attach-reader" => {
                     let v = value("--attach-reader")?;
                     a.attach_reader = Some(
@@ -152,6 +171,11 @@ mod tests {
         assert_eq!(s.out, Some(PathBuf::from("/tmp/x.json")));
         let r = parse("--attach-reader 42 --hz 30").unwrap();
         assert_eq!((r.attach_reader, r.hz), (Some(42), 30));
+        let e = parse("--env SLABSCOPE_DRAIN_INTERVAL=16384").unwrap();
+        assert_eq!(
+            e.slabscope_env,
+            vec![("SLABSCOPE_DRAIN_INTERVAL".to_string(), "16384".to_string())]
+        );
     }
 
     #[test]
@@ -164,5 +188,8 @@ mod tests {
         assert!(parse("--rounds").unwrap_err().contains("needs a value"));
         assert!(parse("--frobnicate").is_err());
         assert!(parse("--attach-reader x").is_err());
+        assert!(parse("--env FOO=1").is_err());
+        assert!(parse("--env SLABSCOPE_LIMIT").is_err());
+        assert!(parse("--env SLABSCOPE_PUBLISH=1").is_err());
     }
 }

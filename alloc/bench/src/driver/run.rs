@@ -90,7 +90,8 @@ fn drive(args: &DriverArgs) -> Result<(), String> {
         variants::preload(&bin_dir, &target_dir)?
     } else {
         variants::normal(&bin_dir)?
-    };
+    }
+    .with_slabscope_env(&args.slabscope_env);
     for s in &lineup.skipped {
         eprintln!("slabscope-bench: skipping {}: {}", s.allocator, s.reason);
     }

@@ -167,11 +167,19 @@ pub fn run_one(variant: &Variant, case: Case, mode: Mode, driver: &Path) -> Resu
         }
         None => None,
     };
+    let mut report = report;
     let evidence = match &reader_stats {
-        Some(r) => format!(
-            "{evidence}; reader took {} snapshots, read {} events",
-            r.snapshots, r.events
-        ),
+        Some(r) => {
+            let cpu_pct = 100.0 * r.cpu_seconds / r.seconds.max(1e-9);
+            report
+                .extra
+                .insert("reader_snapshots".into(), r.snapshots as f64);
+            report.extra.insert("reader_cpu_pct".into(), cpu_pct);
+            format!(
+                "{evidence}; reader took {} snapshots, read {} events, used {cpu_pct:.2} % of a CPU",
+                r.snapshots, r.events
+            )
+        }
         None => evidence,
     };
     drop(stdin);

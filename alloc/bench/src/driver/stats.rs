@@ -116,6 +116,7 @@ pub fn summarize(
         mode: mode.name().into(),
         preload,
         subject: lineup.subject.clone(),
+        slabscope_env: lineup.slabscope_env.clone(),
         results,
         ratios,
         overhead,

@@ -147,9 +147,24 @@ pub fn render(c: &CompareFile) -> String {
         "Overhead of slabscope's own features, % of throughput (median of per-round ratios)",
         whats,
     );
+    const READER_CPU: &str = "reader CPU, % of a core";
+    if c.results
+        .iter()
+        .any(|r| r.extra.contains_key("reader_cpu_pct"))
+    {
+        over.columns.push(READER_CPU.into());
+    }
     for o in &c.overhead {
-        over.row(case_label(&o.workload, o.threads))
-            .insert(o.what.clone(), format!("{:+.1}", o.overhead_pct));
+        let row = over.row(case_label(&o.workload, o.threads));
+        row.insert(o.what.clone(), format!("{:+.1}", o.overhead_pct));
+        let reader_cpu = c
+            .results
+            .iter()
+            .filter(|r| r.workload == o.workload && r.threads == o.threads && r.allocator == o.with)
+            .find_map(|r| r.extra.get("reader_cpu_pct"));
+        if let Some(cpu) = reader_cpu {
+            row.insert(READER_CPU.into(), format!("{cpu:.2}"));
+        }
     }
     let mut out = format!(
         "slabscope-bench: {} mode, {} rounds{}\n",
@@ -157,6 +172,9 @@ pub fn render(c: &CompareFile) -> String {
         c.rounds,
         if c.preload { ", LD_PRELOAD" } else { "" }
     );
+    for (k, v) in &c.slabscope_env {
+        let _ = writeln!(out, "slabscope variants run with {k}={v}");
+    }
     for s in &c.skipped {
         let _ = writeln!(out, "skipped {}: {}", s.allocator, s.reason);
     }
@@ -187,6 +205,7 @@ mod tests {
             mode: "quick".into(),
             preload: false,
             subject: Some("slabscope".into()),
+            slabscope_env: vec![],
             results: vec![row("slabscope", 12e6), row("mimalloc", 10e6)],
             ratios: vec![RatioRow {
                 workload: "larson".into(),

@@ -59,6 +59,23 @@ pub struct Lineup {
     pub overhead: Vec<OverheadPair>,
     /// Variants that could not be run, and why.
     pub skipped: Vec<Skipped>,
+    /// Extra environment given to the slabscope variants.
+    pub slabscope_env: Vec<(String, String)>,
+}
+
+impl Lineup {
+    /// Gives every slabscope variant the extra environment `env` (after its own).
+    pub fn with_slabscope_env(mut self, env: &[(String, String)]) -> Self {
+        for v in self
+            .variants
+            .iter_mut()
+            .filter(|v| v.name.contains("slabscope"))
+        {
+            v.env.extend(env.iter().cloned());
+        }
+        self.slabscope_env = env.to_vec();
+        self
+    }
 }
 
 fn plain(name: &str, binary: PathBuf) -> Variant {
@@ -266,6 +283,19 @@ mod tests {
         );
         assert_eq!(l.subject.as_deref(), Some("slabscope"));
         assert_eq!(l.overhead.len(), 2);
+        let tuned = l.with_slabscope_env(&[("SLABSCOPE_MAGAZINE".into(), "64".into())]);
+        let env = |name: &str| {
+            tuned
+                .variants
+                .iter()
+                .find(|v| v.name == name)
+                .unwrap()
+                .env
+                .clone()
+        };
+        assert_eq!(env("slabscope-nopub").len(), 2);
+        assert_eq!(env("slabscope")[0].0, "SLABSCOPE_MAGAZINE");
+        assert!(env("mimalloc").is_empty());
     }
 
     #[test]
