@@ -815,6 +815,9 @@ mod tests {
     fn log_hash_is_fnv1a_and_never_zero() {
         assert_eq!(control_log_hash(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(control_log_hash(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_ne!(control_log_hash(b"off"), control_log_hash(b"slabscope=debug"));
+        assert_ne!(
+            control_log_hash(b"off"),
+            control_log_hash(b"slabscope=debug")
+        );
     }
 }

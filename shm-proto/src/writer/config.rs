@@ -1,0 +1,187 @@
+//! Segment configuration, creation errors, and the layout plan and path built from them.
+#![forbid(unsafe_code)]
+
+use core::fmt;
+
+use crate::layout::*;
+
+/// Longest segment path the writer handles, NUL included.
+pub const MAX_PATH_BYTES: usize = 512;
+/// Largest segment the writer creates.
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
+/// What the segment holds and how big its tables are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentConfig {
+    /// Block size of each class (the first `class_count` entries are used, each > 0).
+    pub class_sizes: [u32; MAX_CLASSES],
+    /// Size classes, 1..=[`MAX_CLASSES`].
+    pub class_count: u32,
+    /// Thread records (threads beyond it are counted in the section's `overflow`).
+    pub max_threads: u32,
+    /// SuperSlab records.
+    pub max_superslabs: u32,
+    /// GPU pool records.
+    pub max_gpu_pools: u32,
+    /// Events in the ring: a power of two.
+    pub ring_capacity: u32,
+    /// Magazine drain interval in frees, published in the header.
+    pub drain_interval: u64,
+    /// `SLABSCOPE_LIMIT` in bytes (0 = none), published in the header totals.
+    pub limit_bytes: u64,
+    /// Initial `FLAG_*` bits.
+    pub flags: u32,
+}
+
+/// Why a segment could not be created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateError {
+    /// `dir/slabscope.<pid>` does not fit in [`MAX_PATH_BYTES`].
+    PathTooLong,
+    /// Something (a file, a symlink, anything) already exists at the path.
+    Exists,
+    /// A system call failed.
+    Io {
+        /// The call.
+        op: &'static str,
+        /// Its `errno`.
+        errno: i32,
+    },
+    /// The configuration is unusable.
+    BadConfig(&'static str),
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::PathTooLong => write!(
+                f,
+                "segment path is longer than {} bytes",
+                MAX_PATH_BYTES - 1
+            ),
+            Self::Exists => write!(
+                f,
+                "a file already exists at the segment path (refusing to reuse or follow it)"
+            ),
+            Self::Io { op, errno } => write!(
+                f,
+                "{op} failed: {}",
+                std::io::Error::from_raw_os_error(*errno)
+            ),
+            Self::BadConfig(why) => write!(f, "bad segment configuration: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for CreateError {}
+
+/// Offset, capacity and stride of one section, as laid out by this writer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Section {
+    pub(super) offset: usize,
+    pub(super) capacity: u32,
+    pub(super) stride: usize,
+}
+
+/// Where every section lives, and the segment's total size.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Plan {
+    pub(super) classes: Section,
+    pub(super) threads: Section,
+    pub(super) superslabs: Section,
+    pub(super) gpu_pools: Section,
+    pub(super) ring: Section,
+    pub(super) total: usize,
+}
+
+const fn align64(v: u64) -> u64 {
+    (v + SECTION_ALIGN - 1) & !(SECTION_ALIGN - 1)
+}
+
+impl Plan {
+    pub(super) fn new(cfg: &SegmentConfig) -> Result<Self, CreateError> {
+        if cfg.class_count == 0 || cfg.class_count as usize > MAX_CLASSES {
+            return Err(CreateError::BadConfig("class_count must be in 1..=64"));
+        }
+        if cfg.class_sizes[..cfg.class_count as usize].contains(&0) {
+            return Err(CreateError::BadConfig("every class needs a block size > 0"));
+        }
+        if !cfg.ring_capacity.is_power_of_two() {
+            return Err(CreateError::BadConfig(
+                "ring_capacity must be a power of two",
+            ));
+        }
+        // Every product below fits in u64: capacities are u32, record sizes < 2^11.
+        let mut at = align64(core::mem::size_of::<Header>() as u64);
+        let mut next = |kind: SectionKind, capacity: u32| {
+            let stride = kind.record_size() as u64;
+            let s = Section {
+                offset: at as usize,
+                capacity,
+                stride: stride as usize,
+            };
+            at = align64(at + stride * capacity as u64);
+            s
+        };
+        let classes = next(SectionKind::Classes, cfg.class_count);
+        let threads = next(SectionKind::Threads, cfg.max_threads);
+        let superslabs = next(SectionKind::SuperSlabs, cfg.max_superslabs);
+        let gpu_pools = next(SectionKind::GpuPools, cfg.max_gpu_pools);
+        let ring = next(SectionKind::Ring, cfg.ring_capacity);
+        if at > MAX_SEGMENT_BYTES {
+            return Err(CreateError::BadConfig("segment would be larger than 1 GiB"));
+        }
+        Ok(Self {
+            classes,
+            threads,
+            superslabs,
+            gpu_pools,
+            ring,
+            total: at as usize,
+        })
+    }
+}
+
+/// Builds `dir/slabscope.<pid>\0` into `buf`; returns its length without the NUL.
+pub(super) fn build_path(
+    dir: &[u8],
+    pid: u32,
+    buf: &mut [u8; MAX_PATH_BYTES],
+) -> Result<usize, CreateError> {
+    if dir.is_empty() {
+        return Err(CreateError::BadConfig("segment directory is empty"));
+    }
+    if dir.contains(&0) {
+        return Err(CreateError::BadConfig(
+            "segment directory contains a NUL byte",
+        ));
+    }
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut p = pid;
+    loop {
+        digits[n] = b'0' + (p % 10) as u8;
+        n += 1;
+        p /= 10;
+        if p == 0 {
+            break;
+        }
+    }
+    let sep: &[u8] = if dir.ends_with(b"/") { b"" } else { b"/" };
+    let name = b"slabscope.";
+    let len = dir.len() + sep.len() + name.len() + n;
+    if len + 1 > MAX_PATH_BYTES {
+        return Err(CreateError::PathTooLong);
+    }
+    let mut at = 0;
+    for part in [dir, sep, name] {
+        buf[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    for i in (0..n).rev() {
+        buf[at] = digits[i];
+        at += 1;
+    }
+    buf[at] = 0;
+    Ok(len)
+}

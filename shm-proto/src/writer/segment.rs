@@ -1,0 +1,401 @@
+//! [`SegmentWriter`]: creating a segment and every update the allocator makes to it.
+#![forbid(unsafe_code)]
+
+use super::config::{build_path, CreateError, Plan, Section, SegmentConfig, MAX_PATH_BYTES};
+use crate::event::EventKind;
+use crate::layout::*;
+use crate::raw::mapping::SharedMapping;
+use crate::raw::{sys, Records, Region};
+use crate::ring::{self, PushOutcome};
+use crate::seqlock;
+use crate::sync::{fence, AtomicU64, Ordering};
+
+/// Stores `bytes` (truncated, NUL-padded) into little-endian words.
+fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    for (i, w) in words.iter().enumerate() {
+        let mut chunk = [0u8; 8];
+        let start = (i * 8).min(bytes.len());
+        let end = (start + 8).min(bytes.len());
+        chunk[..end - start].copy_from_slice(&bytes[start..end]);
+        w.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
+    }
+}
+
+/// The writing side of a segment. `Send + Sync`; dropping it unmaps the segment (the
+/// file stays until [`SegmentWriter::unlink`]).
+#[derive(Debug)]
+pub struct SegmentWriter {
+    map: SharedMapping,
+    plan: Plan,
+    class_count: u32,
+    path: [u8; MAX_PATH_BYTES],
+    path_len: usize,
+}
+
+impl SegmentWriter {
+    /// Creates, maps and initialises `dir/slabscope.<pid>` (mode 0600,
+    /// `O_CREAT|O_EXCL|O_NOFOLLOW`). Allocation-free and lock-free.
+    ///
+    /// On any failure after the file was created, the file is removed again.
+    pub fn create(dir: &[u8], pid: u32, cfg: &SegmentConfig) -> Result<Self, CreateError> {
+        let plan = Plan::new(cfg)?;
+        let mut path = [0u8; MAX_PATH_BYTES];
+        let path_len = build_path(dir, pid, &mut path)?;
+        let cpath = &path[..=path_len];
+        let fd = sys::create_exclusive(cpath).map_err(|errno| match errno {
+            libc::EEXIST => CreateError::Exists,
+            errno => CreateError::Io { op: "open", errno },
+        })?;
+        let mapped = sys::set_len(&fd, plan.total as u64)
+            .map_err(|(op, errno)| CreateError::Io { op, errno })
+            .and_then(|()| {
+                SharedMapping::map(&fd, plan.total)
+                    .map_err(|errno| CreateError::Io { op: "mmap", errno })
+            });
+        drop(fd);
+        let map = match mapped {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = sys::unlink(cpath);
+                return Err(e);
+            }
+        };
+        let w = Self {
+            map,
+            plan,
+            class_count: cfg.class_count,
+            path,
+            path_len,
+        };
+        w.init(pid, cfg);
+        Ok(w)
+    }
+
+    fn region(&self) -> Region<'_> {
+        self.map.region()
+    }
+
+    fn records<T: crate::raw::Record>(&self, s: Section) -> Records<'_, T> {
+        match self
+            .region()
+            .records(s.offset, s.capacity as usize, s.stride)
+        {
+            Some(r) => r,
+            // The plan fits the mapping by construction.
+            None => unreachable!("section outside the segment mapping"),
+        }
+    }
+
+    fn init(&self, pid: u32, cfg: &SegmentConfig) {
+        let h = self.header();
+        let r = Ordering::Relaxed;
+        h.version
+            .store((PROTOCOL_MAJOR as u32) << 16 | PROTOCOL_MINOR as u32, r);
+        h.header_size
+            .store(core::mem::size_of::<Header>() as u32, r);
+        h.total_size.store(self.plan.total as u64, r);
+        h.pid.store(pid, r);
+        h.flags.store(cfg.flags, r);
+        h.start_unix_ns.store(sys::realtime_ns(), r);
+        let now = sys::monotonic_ns();
+        h.start_mono_ns.store(now, r);
+        h.heartbeat_mono_ns.store(now, r);
+        h.page_size.store(sys::page_size(), r);
+        h.class_count.store(cfg.class_count, r);
+        h.slots_per_superslab.store(SLOTS_PER_SUPERSLAB as u32, r);
+        h.superslab_bytes.store(SUPERSLAB_BYTES, r);
+        h.drain_interval.store(cfg.drain_interval, r);
+        let mut cmd = [0u8; COMMAND_BYTES];
+        let n = sys::read_cmdline(&mut cmd);
+        store_bytes(&h.command, &cmd[..n]);
+        h.totals.limit_bytes.store(cfg.limit_bytes, r);
+        let p = &self.plan;
+        let table = [
+            (SectionKind::Classes, p.classes),
+            (SectionKind::Threads, p.threads),
+            (SectionKind::SuperSlabs, p.superslabs),
+            (SectionKind::GpuPools, p.gpu_pools),
+            (SectionKind::Ring, p.ring),
+        ];
+        for (d, (kind, s)) in h.sections.iter().zip(table) {
+            d.kind.store(kind as u32, r);
+            d.stride.store(s.stride as u32, r);
+            d.offset.store(s.offset as u64, r);
+            d.capacity.store(s.capacity, r);
+        }
+        h.section_count.store(table.len() as u32, r);
+        let classes = self.records::<ClassRecord>(p.classes);
+        for (i, c) in classes.iter().enumerate() {
+            c.class.store(i as u32, r);
+            c.block_size.store(cfg.class_sizes[i], r);
+        }
+        // Publish: a reader that sees the magic (Acquire) sees everything above.
+        h.magic.store(MAGIC, Ordering::Release);
+    }
+
+    /// The path of the segment file, without the trailing NUL.
+    pub fn path_bytes(&self) -> &[u8] {
+        &self.path[..self.path_len]
+    }
+
+    /// The header; `header().totals.*` are the process-wide counters (Relaxed updates).
+    pub fn header(&self) -> &Header {
+        match self.region().get::<Header>(0) {
+            Some(h) => h,
+            None => unreachable!("segment mapping smaller than its header"),
+        }
+    }
+
+    /// The record of size class `class`.
+    pub fn class(&self, class: usize) -> Option<&ClassRecord> {
+        self.records::<ClassRecord>(self.plan.classes).get(class)
+    }
+
+    fn section(&self, kind: SectionKind) -> &SectionDesc {
+        &self.header().sections[kind as usize - 1]
+    }
+
+    /// Claims a record index: a never-used one while the section has room, else a
+    /// reusable one that `reusable` accepts, taken by acquiring its sequence lock with a
+    /// CAS. Returns the index and the sequence value held (odd) when a record was reused,
+    /// or `None` as the held value for a fresh record (whose `seq` is still 0).
+    fn claim<T: crate::raw::Record>(
+        &self,
+        kind: SectionKind,
+        records: Records<'_, T>,
+        seq: impl Fn(&T) -> &AtomicU64,
+        reusable: impl Fn(&T) -> bool,
+    ) -> Option<(u32, Option<u64>)> {
+        let desc = self.section(kind);
+        let cap = records.len() as u32;
+        let mut used = desc.used.load(Ordering::Relaxed);
+        while used < cap {
+            match desc.used.compare_exchange_weak(
+                used,
+                used + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some((used, None)),
+                Err(now) => used = now,
+            }
+        }
+        for (i, rec) in records.iter().enumerate() {
+            let s = seq(rec).load(Ordering::Acquire);
+            if s == 0 || s & 1 == 1 || !reusable(rec) {
+                continue;
+            }
+            // Taking the lock with a CAS excludes other claimers; the state read above is
+            // still current if the sequence did not move.
+            if seq(rec)
+                .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                fence(Ordering::Release);
+                return Some((i as u32, Some(s + 1)));
+            }
+        }
+        desc.overflow.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
+    /// Runs `write` as one sequence-locked update of a record just claimed by `claim`.
+    fn write_claimed<R>(seq: &AtomicU64, held: Option<u64>, write: impl FnOnce() -> R) -> R {
+        match held {
+            None => seqlock::write(seq, write),
+            Some(odd) => {
+                let r = write();
+                seq.store(odd.wrapping_add(1), Ordering::Release);
+                r
+            }
+        }
+    }
+
+    /// Claims a thread record for thread `tid` named `name` (truncated to 16 bytes):
+    /// state LIVE, magazines zero. Reuses an EXITED record when the table is full;
+    /// `None` (counted in the section's `overflow`) when none is free.
+    pub fn claim_thread(&self, tid: u64, name: &[u8]) -> Option<u32> {
+        let recs = self.records::<ThreadRecord>(self.plan.threads);
+        let (idx, held) = self.claim(
+            SectionKind::Threads,
+            recs,
+            |t| &t.seq,
+            |t| t.state.load(Ordering::Relaxed) == THREAD_EXITED,
+        )?;
+        let t = recs.get(idx as usize)?;
+        Self::write_claimed(&t.seq, held, || {
+            let r = Ordering::Relaxed;
+            t.tid.store(tid, r);
+            t.state.store(THREAD_LIVE, r);
+            t.class_count.store(self.class_count, r);
+            t.drains.store(0, r);
+            t.frees.store(0, r);
+            store_bytes(&t.name, name);
+            for m in &t.magazines {
+                m.store(0, r);
+            }
+        });
+        Some(idx)
+    }
+
+    /// Thread record `idx`.
+    pub fn thread(&self, idx: u32) -> Option<&ThreadRecord> {
+        self.records::<ThreadRecord>(self.plan.threads)
+            .get(idx as usize)
+    }
+
+    /// Updates thread record `idx` under its sequence lock. Only the owning thread
+    /// writes its record.
+    pub fn update_thread<R>(&self, idx: u32, f: impl FnOnce(&ThreadRecord) -> R) -> Option<R> {
+        let t = self.thread(idx)?;
+        Some(seqlock::write(&t.seq, || f(t)))
+    }
+
+    /// Marks thread record `idx` EXITED (after the thread drained its magazines); the
+    /// record stays visible until a new thread reuses it.
+    pub fn exit_thread(&self, idx: u32) {
+        if let Some(t) = self.thread(idx) {
+            seqlock::write(&t.seq, || t.state.store(THREAD_EXITED, Ordering::Relaxed));
+        }
+    }
+
+    /// Claims a SuperSlab record for the SuperSlab at `base`: state MAPPED, every slot
+    /// UNUSED. Reuses a FREE record when the table is full; `None` (counted) when full.
+    pub fn claim_superslab(&self, base: u64) -> Option<u32> {
+        let recs = self.records::<SuperSlabRecord>(self.plan.superslabs);
+        let (idx, held) = self.claim(
+            SectionKind::SuperSlabs,
+            recs,
+            |s| &s.seq,
+            |s| s.state.load(Ordering::Relaxed) == SUPERSLAB_FREE,
+        )?;
+        let s = recs.get(idx as usize)?;
+        Self::write_claimed(&s.seq, held, || {
+            let r = Ordering::Relaxed;
+            s.base.store(base, r);
+            s.state.store(SUPERSLAB_MAPPED, r);
+            s.reserved.store(0, r);
+            for slot in &s.slots {
+                slot.store(0, r);
+            }
+        });
+        Some(idx)
+    }
+
+    /// SuperSlab record `idx`.
+    pub fn superslab(&self, idx: u32) -> Option<&SuperSlabRecord> {
+        self.records::<SuperSlabRecord>(self.plan.superslabs)
+            .get(idx as usize)
+    }
+
+    /// Updates SuperSlab record `idx` under its sequence lock. The caller serialises
+    /// writers of one record (the allocator's SuperSlab lock).
+    pub fn update_superslab<R>(
+        &self,
+        idx: u32,
+        f: impl FnOnce(&SuperSlabRecord) -> R,
+    ) -> Option<R> {
+        let s = self.superslab(idx)?;
+        Some(seqlock::write(&s.seq, || f(s)))
+    }
+
+    /// The SuperSlab of record `idx` was returned to the OS: the record becomes FREE.
+    pub fn release_superslab(&self, idx: u32) {
+        if let Some(s) = self.superslab(idx) {
+            seqlock::write(&s.seq, || s.state.store(SUPERSLAB_FREE, Ordering::Relaxed));
+        }
+    }
+
+    /// Registers a GPU pool: `device` (`None` = host memory), `backend`
+    /// (`GPU_BACKEND_*`), a name (truncated to 32 bytes) and its bucket sizes (at most
+    /// [`MAX_GPU_BUCKETS`]; more are not described). Returns the record index, which is
+    /// also the pool id written in the record and used in GPU events. `None` when the
+    /// table is full (counted) or `backend` is not a known `GPU_BACKEND_*` value.
+    pub fn claim_gpu_pool(
+        &self,
+        device: Option<u32>,
+        backend: u32,
+        name: &[u8],
+        bucket_sizes: &[u64],
+    ) -> Option<u32> {
+        if backend != GPU_BACKEND_CUDA && backend != GPU_BACKEND_HOST {
+            return None;
+        }
+        let recs = self.records::<GpuPoolRecord>(self.plan.gpu_pools);
+        let (idx, _) = self.claim(SectionKind::GpuPools, recs, |g| &g.seq, |_| false)?;
+        let g = recs.get(idx as usize)?;
+        let r = Ordering::Relaxed;
+        g.pool_id.store(idx, r);
+        g.device.store(device.unwrap_or(u32::MAX), r);
+        g.backend.store(backend, r);
+        store_bytes(&g.name, name);
+        let n = bucket_sizes.len().min(MAX_GPU_BUCKETS);
+        for (b, &size) in g.buckets.iter().zip(&bucket_sizes[..n]) {
+            b.bucket_bytes.store(size, r);
+        }
+        g.bucket_count.store(n as u32, r);
+        // Publish the identity fields: readers skip the record while seq is 0.
+        g.seq.store(2, Ordering::Release);
+        Some(idx)
+    }
+
+    /// GPU pool record `idx`.
+    pub fn gpu_pool(&self, idx: u32) -> Option<&GpuPoolRecord> {
+        self.records::<GpuPoolRecord>(self.plan.gpu_pools)
+            .get(idx as usize)
+    }
+
+    /// Appends an event to the ring (see `ring.rs`). Lock-free, never blocks.
+    pub fn push_event(&self, time_ns: u64, thread: u32, kind: &EventKind) -> PushOutcome {
+        let h = self.header();
+        ring::push(
+            &h.ring,
+            self.records::<EventRecord>(self.plan.ring),
+            time_ns,
+            thread,
+            kind,
+        )
+    }
+
+    /// Records writer liveness (`CLOCK_MONOTONIC` ns).
+    pub fn heartbeat(&self, now_mono_ns: u64) {
+        self.header()
+            .heartbeat_mono_ns
+            .store(now_mono_ns, Ordering::Relaxed);
+    }
+
+    /// Sets `FLAG_*` bits (`Release`: what was written before is visible to a reader that
+    /// sees the flag).
+    pub fn set_flag(&self, flag: u32) {
+        self.header().flags.fetch_or(flag, Ordering::Release);
+    }
+
+    /// Marks the segment closed (normal exit): readers read what is left of the ring
+    /// without waiting for slots still being written.
+    pub fn close(&self) {
+        self.set_flag(FLAG_CLOSED);
+    }
+
+    /// Removes the segment file (the mapping stays valid until drop).
+    pub fn unlink(&self) -> Result<(), CreateError> {
+        sys::unlink(&self.path[..=self.path_len]).map_err(|errno| CreateError::Io {
+            op: "unlink",
+            errno,
+        })
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds: the clock of event times and the heartbeat.
+pub fn monotonic_ns() -> u64 {
+    sys::monotonic_ns()
+}
+
+/// `CLOCK_REALTIME` in nanoseconds since the Unix epoch.
+pub fn realtime_ns() -> u64 {
+    sys::realtime_ns()
+}
+
+/// The calling thread's kernel thread id.
+pub fn gettid() -> u32 {
+    sys::gettid()
+}
