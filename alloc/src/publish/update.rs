@@ -242,8 +242,9 @@ pub fn thread(t: &mut ThreadState) {
 pub fn thread_exit(t: &mut ThreadState, blocks: u64) {
     let Some(w) = current() else { return };
     event(&EventKind::ThreadExit { blocks });
-    if let Some(rec) = thread_record(w, t) {
-        w.exit_thread(rec);
+    // A thread that never published has no record to close (none is claimed for it).
+    if t.record_gen == generation() && t.record != u32::MAX {
+        w.exit_thread(t.record);
     }
     t.record_gen = 0;
     totals();
