@@ -234,6 +234,7 @@ extern "C" fn close_at_exit() {
 /// private zero pages, so stale references stay valid but reach nothing shared; the
 /// parent's file is untouched) and let the next slow path create the child's own.
 pub(crate) fn after_fork_child() {
+    super::update::after_fork_child();
     let p = WRITER.swap(core::ptr::null_mut(), Ordering::AcqRel);
     GEN.fetch_add(1, Ordering::Relaxed);
     if !p.is_null() {

@@ -2,6 +2,7 @@
 //! (one atomic load) when there is no segment.
 #![forbid(unsafe_code)]
 
+use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
 use slabscope_proto::layout::{
@@ -27,10 +28,38 @@ pub fn event(kind: &EventKind) {
     }
 }
 
+/// Spin flags serialising the copies into each class record and into the totals: the
+/// counters are read inside the flag, so the last copy made is the freshest and a slow
+/// copy can never overwrite a newer one.
+static CLASS_FLAGS: [AtomicU32; CLASS_COUNT] = [const { AtomicU32::new(0) }; CLASS_COUNT];
+static TOTALS_FLAG: AtomicU32 = AtomicU32::new(0);
+
+fn with_flag<R>(flag: &AtomicU32, f: impl FnOnce() -> R) -> R {
+    while flag.compare_exchange_weak(0, 1, Acquire, Relaxed).is_err() {
+        core::hint::spin_loop();
+    }
+    let r = f();
+    flag.store(0, Release);
+    r
+}
+
+/// In a forked child: clears flags a vanished thread may have held.
+pub fn after_fork_child() {
+    for f in &CLASS_FLAGS {
+        f.store(0, Relaxed);
+    }
+    TOTALS_FLAG.store(0, Relaxed);
+}
+
 /// Copies class `c`'s counters into its record and beats the heartbeat.
 pub fn class(c: usize) {
     let Some(w) = current() else { return };
     let Some(r) = w.class(c) else { return };
+    with_flag(&CLASS_FLAGS[c], || copy_class(c, r));
+    w.heartbeat(monotonic_ns());
+}
+
+fn copy_class(c: usize, r: &slabscope_proto::layout::ClassRecord) {
     let k = &CLASSES[c];
     let capacity = k.capacity.load(Relaxed);
     r.capacity_blocks.store(capacity, Relaxed);
@@ -47,13 +76,15 @@ pub fn class(c: usize) {
     r.acquire_stage1.store(k.stage[0].load(Relaxed), Relaxed);
     r.acquire_stage2.store(k.stage[1].load(Relaxed), Relaxed);
     r.acquire_stage3.store(k.stage[2].load(Relaxed), Relaxed);
-    w.heartbeat(monotonic_ns());
 }
 
 /// Copies the process totals into the header.
 pub fn totals() {
     let Some(w) = current() else { return };
-    let t = &w.header().totals;
+    with_flag(&TOTALS_FLAG, || copy_totals(&w.header().totals));
+}
+
+fn copy_totals(t: &slabscope_proto::layout::Totals) {
     let s = &TOTALS;
     t.mapped_bytes.store(s.mapped_bytes.load(Relaxed), Relaxed);
     t.peak_mapped_bytes
