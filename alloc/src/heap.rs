@@ -16,7 +16,7 @@ use crate::slot::ACTIVE;
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::superslab::{self, SLOT_BYTES};
 use crate::thread::{self, ThreadState, NO_THREAD};
-use crate::{classes, fork, large, options, publish};
+use crate::{classes, control, fork, large, options, publish};
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
 /// `publish_default` is the calling binary's default for publishing, used only by the
@@ -200,7 +200,11 @@ fn interval_drain(st: *mut ThreadState) {
     }
     publish::ensure();
     t.busy = 1;
-    thread::drain_idle(t);
+    if control::poll() {
+        thread::drain_all(t, DrainReason::Requested);
+    } else {
+        thread::drain_idle(t);
+    }
     t.busy = 0;
 }
 

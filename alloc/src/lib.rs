@@ -19,6 +19,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod classes;
+pub mod control;
 mod fork;
 mod global_alloc;
 mod global_alloc_impl;

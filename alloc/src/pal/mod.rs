@@ -5,8 +5,10 @@
 //! mutex that never allocates. No function here allocates through the process allocator,
 //! so all of them are safe to call from inside `malloc`.
 
+mod file;
 mod linux;
 mod lock;
 
+pub use file::{geteuid, lstat, read_small, FileStat};
 pub use linux::*;
 pub use lock::RawMutex;
