@@ -78,8 +78,9 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
 
 static INIT: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
 
-/// One-time set-up on the first slow path: options, the thread-exit key, fork
-/// handlers, the publishing default. Never allocates.
+/// One-time set-up on the first slow path: options, fork handlers, the publishing
+/// default. Never allocates. (The thread-exit key is created with the first thread
+/// state.)
 #[inline]
 fn init(publish_default: bool) {
     if INIT.load(Ordering::Acquire) == 2 {
@@ -91,7 +92,6 @@ fn init(publish_default: bool) {
     {
         options::get();
         publish::set_default(publish_default);
-        thread::init_key();
         fork::register();
         INIT.store(2, Ordering::Release);
     }

@@ -96,7 +96,7 @@ pub fn get_or_create() -> Option<*mut ThreadState> {
         STATE.with(|s| s.set(0));
         return None;
     };
-    let key = KEY.load(Ordering::Acquire);
+    let key = key();
     if key != usize::MAX {
         // May call calloc for high keys: the thread-local is BUSY, so that nests safely.
         pal::key_set(key as libc::pthread_key_t, st.cast());
@@ -142,11 +142,27 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     Some(st)
 }
 
-/// Creates the pthread key whose destructor drains an exiting thread. Called once from
-/// the allocator's first slow path.
-pub fn init_key() {
-    if let Some(k) = pal::key_create(on_thread_exit) {
-        KEY.store(k as usize, Ordering::Release);
+static KEY_STATE: AtomicU32 = AtomicU32::new(0);
+
+/// The pthread key whose destructor drains an exiting thread (`usize::MAX` if none could
+/// be created), created by the first thread that needs it; a thread racing with the
+/// creator waits for it (`pthread_key_create` does not allocate, so this never waits on
+/// itself).
+fn key() -> usize {
+    loop {
+        match KEY_STATE.load(Ordering::Acquire) {
+            2 => return KEY.load(Ordering::Acquire),
+            0 if KEY_STATE
+                .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok() =>
+            {
+                if let Some(k) = pal::key_create(on_thread_exit) {
+                    KEY.store(k as usize, Ordering::Release);
+                }
+                KEY_STATE.store(2, Ordering::Release);
+            }
+            _ => core::hint::spin_loop(),
+        }
     }
 }
 
