@@ -87,3 +87,46 @@ fn four_threads_starting_and_exiting_with_publishing_on() {
     let t = raw::stats().totals;
     assert_eq!(t.foreign_frees, 0);
 }
+
+static LATE_DONE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+unsafe extern "C" fn late_destructor(_value: *mut libc::c_void) {
+    // Runs after slabscope's own key destructor drained this thread's magazines: these
+    // calls take the global path.
+    let mut ok = true;
+    for size in [16usize, 100, 3000, 20_000, 100_000] {
+        let p = raw::alloc(size, 16);
+        ok &= !p.is_null() && raw::owns(p);
+        // SAFETY: fresh block of `size` bytes, then freed once.
+        unsafe {
+            p.write_bytes(0x5A, size);
+            raw::free(p);
+        }
+    }
+    if ok {
+        LATE_DONE.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn allocation_after_the_exit_drain_takes_the_global_path() {
+    // A pthread key created after slabscope's: its destructor runs after slabscope's.
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: valid out-pointer and destructor.
+    let rc = unsafe { libc::pthread_key_create(&mut key, Some(late_destructor)) };
+    assert_eq!(rc, 0);
+    let threads = 8;
+    for _ in 0..threads {
+        std::thread::spawn(move || {
+            let v: Vec<Vec<u8>> = (0..100).map(|i| vec![1u8; i * 10 + 1]).collect();
+            drop(v);
+            // SAFETY: a non-null value so that the destructor runs.
+            unsafe {
+                libc::pthread_setspecific(key, &LATE_DONE as *const _ as *const libc::c_void)
+            };
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(LATE_DONE.load(std::sync::atomic::Ordering::SeqCst), threads);
+}
