@@ -19,7 +19,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SLABSCP1");
 /// Protocol major version: a reader refuses a segment of another major.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: additive changes only; a 1.x reader reads any 1.y segment.
-pub const PROTOCOL_MINOR: u16 = 1;
+pub const PROTOCOL_MINOR: u16 = 2;
 
 /// Bytes in one SuperSlab (2 MiB, 2 MiB-aligned).
 pub const SUPERSLAB_BYTES: u64 = 2 << 20;
@@ -43,6 +43,8 @@ pub const GPU_NAME_BYTES: usize = 32;
 pub const EVENT_ARGS: usize = 5;
 /// Alignment of every section's offset.
 pub const SECTION_ALIGN: u64 = 64;
+/// Return addresses kept per sampled allocation site.
+pub const MAX_SAMPLE_FRAMES: usize = 16;
 /// Marker for "no class" in event arguments.
 pub const NO_CLASS: u64 = u64::MAX;
 
@@ -69,6 +71,9 @@ pub enum SectionKind {
     GpuPools = 4,
     /// [`EventRecord`]s: the event ring (`capacity` is a power of two).
     Ring = 5,
+    /// [`SampleSiteRecord`]s: sampled allocation sites (1.2; present only while the
+    /// writer samples, `SLABSCOPE_SAMPLE`).
+    SampleSites = 7,
 }
 
 impl SectionKind {
@@ -80,6 +85,7 @@ impl SectionKind {
             3 => Self::SuperSlabs,
             4 => Self::GpuPools,
             5 => Self::Ring,
+            7 => Self::SampleSites,
             _ => return None,
         })
     }
@@ -92,6 +98,7 @@ impl SectionKind {
             Self::SuperSlabs => core::mem::size_of::<SuperSlabRecord>(),
             Self::GpuPools => core::mem::size_of::<GpuPoolRecord>(),
             Self::Ring => core::mem::size_of::<EventRecord>(),
+            Self::SampleSites => core::mem::size_of::<SampleSiteRecord>(),
         }
     }
 }
@@ -145,8 +152,11 @@ pub struct Totals {
     pub oom_count: AtomicU64,
     /// Frees of pointers the allocator does not own (detected and ignored).
     pub foreign_frees: AtomicU64,
+    /// Mean bytes allocated between two sampled allocations (`SLABSCOPE_SAMPLE`); 0 when
+    /// the writer does not sample (1.2; was reserved, zero, before).
+    pub sample_interval_bytes: AtomicU64,
     /// Reserved for additive use; zero in 1.0.
-    pub reserved: [AtomicU64; 5],
+    pub reserved: [AtomicU64; 4],
 }
 
 /// Control words of the event ring, in the header.
@@ -432,6 +442,41 @@ pub struct EventRecord {
     pub args: [AtomicU64; EVENT_ARGS],
 }
 
+/// One sampled allocation site: a call stack (return addresses, innermost first) and
+/// what the allocations sampled there hold. Writers are serialised by the allocator's
+/// sample lock and use the record's sequence lock; `seq` is 0 until the site's identity
+/// (`hash`, `frame_count`, `frames`) is written.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SampleSiteRecord {
+    /// Sequence lock word: even = stable, odd = being written; 0 = never written.
+    pub seq: AtomicU64,
+    /// Hash of the frames (the writer's key for the site; never 0 once written).
+    pub hash: AtomicU64,
+    /// Return addresses in `frames`, 0..=[`MAX_SAMPLE_FRAMES`].
+    pub frame_count: AtomicU32,
+    /// Reserved; zero in 1.2.
+    pub reserved: AtomicU32,
+    /// Return addresses in the writer's address space, innermost (the allocation's
+    /// caller) first; entries past `frame_count` are 0.
+    pub frames: [AtomicU64; MAX_SAMPLE_FRAMES],
+    /// Bytes requested by the sampled allocations of this site that are still live.
+    pub live_bytes: AtomicU64,
+    /// Sampled allocations of this site still live.
+    pub live_samples: AtomicU64,
+    /// Estimated bytes of all live allocations of this site: the sum, over live samples,
+    /// of `max(size, sample_interval_bytes)` (each sample stands for that many bytes).
+    pub live_estimated_bytes: AtomicU64,
+    /// Bytes requested by every sampled allocation of this site, freed or not.
+    pub total_bytes: AtomicU64,
+    /// Sampled allocations of this site, freed or not.
+    pub total_samples: AtomicU64,
+    /// `CLOCK_MONOTONIC` ns of the site's first sample.
+    pub first_mono_ns: AtomicU64,
+    /// `CLOCK_MONOTONIC` ns of the site's latest sample.
+    pub last_mono_ns: AtomicU64,
+}
+
 #[cfg(not(loom))]
 const _: () = {
     use core::mem::{align_of, offset_of, size_of};
@@ -457,5 +502,6 @@ const _: () = {
     assert!(size_of::<GpuBucketRecord>() == 64);
     assert!(size_of::<GpuPoolRecord>() == 120 + 64 * MAX_GPU_BUCKETS);
     assert!(size_of::<EventRecord>() == 64);
+    assert!(size_of::<SampleSiteRecord>() == 24 + 8 * MAX_SAMPLE_FRAMES + 7 * 8);
     assert!(SLOT_BYTES == 64 << 10);
 };

@@ -36,4 +36,6 @@ pub use reader::{list_segments, segment_dir, segment_path, CompatInfo, ReadError
 pub use ring::{Cursor, PollStats, PushOutcome};
 pub use snapshot::*;
 #[cfg(not(loom))]
-pub use writer::{gettid, monotonic_ns, realtime_ns, CreateError, SegmentConfig, SegmentWriter};
+pub use writer::{
+    gettid, monotonic_ns, realtime_ns, CreateError, SampleConfig, SegmentConfig, SegmentWriter,
+};

@@ -266,6 +266,33 @@ pub struct OverflowSnapshot {
     pub gpu_pools: u64,
 }
 
+/// One sampled allocation site (protocol 1.2).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SampleSiteSnapshot {
+    /// Index of the site's record (stable for the life of the segment).
+    pub index: u32,
+    /// The writer's hash of the frames.
+    pub hash: u64,
+    /// Return addresses in the writer's address space, innermost first.
+    pub frames: Vec<u64>,
+    /// Requested bytes of the live sampled allocations.
+    pub live_bytes: u64,
+    /// Live sampled allocations.
+    pub live_samples: u64,
+    /// Estimated bytes of every live allocation of the site (each live sample stands
+    /// for `max(size, interval)` bytes).
+    pub live_estimated_bytes: u64,
+    /// Requested bytes of every sampled allocation, freed or not.
+    pub total_bytes: u64,
+    /// Sampled allocations, freed or not.
+    pub total_samples: u64,
+    /// `CLOCK_MONOTONIC` ns of the first sample.
+    pub first_mono_ns: u64,
+    /// `CLOCK_MONOTONIC` ns of the latest sample.
+    pub last_mono_ns: u64,
+}
+
 /// Everything a segment says, at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -302,6 +329,13 @@ pub struct Snapshot {
     pub gpu: Vec<GpuPoolSnapshot>,
     /// Section overflow counts.
     pub overflow: OverflowSnapshot,
+    /// Mean bytes between sampled allocations (0: the writer does not sample).
+    pub sample_interval_bytes: u64,
+    /// Sampled allocation sites, in record order (empty when the writer does not sample
+    /// or the segment predates 1.2).
+    pub sites: Vec<SampleSiteSnapshot>,
+    /// Sites the writer could not record because the table was full.
+    pub sites_overflow: u64,
     /// Records skipped because their sequence lock stayed busy during the read.
     pub busy_records: u64,
     /// Sections of kinds this reader does not know, skipped.

@@ -113,6 +113,9 @@ pub fn snapshot(region: Region<'_>, l: &Layout) -> Result<Snapshot, ReadError> {
             superslabs: overflow(h, l.superslabs),
             gpu_pools: overflow(h, l.gpu_pools),
         },
+        sample_interval_bytes: ld64(&t.sample_interval_bytes),
+        sites: Vec::new(),
+        sites_overflow: l.sample_sites.map_or(0, |s| overflow(h, s)),
         busy_records: 0,
         unknown_sections: l.compat.unknown_sections,
     };
@@ -120,6 +123,9 @@ pub fn snapshot(region: Region<'_>, l: &Layout) -> Result<Snapshot, ReadError> {
     read_threads(region, h, l, &mut snap)?;
     read_superslabs(region, h, l, &mut snap)?;
     snap.gpu = gpu_pools(region, h, l, &mut snap.busy_records)?;
+    if let Some(loc) = l.sample_sites {
+        snap.sites = sample_sites(region, h, loc, &mut snap.busy_records)?;
+    }
     fence(Ordering::Acquire);
     Ok(snap)
 }
@@ -358,6 +364,74 @@ fn gpu_pools(
             device_total_bytes: ld64(&g.device_total_bytes),
             device_free_bytes: ld64(&g.device_free_bytes),
             buckets,
+        });
+    }
+    fence(Ordering::Acquire);
+    Ok(out)
+}
+
+/// A sample-site record's fields, copied under its sequence lock.
+struct SiteCopy {
+    hash: u64,
+    frame_count: u32,
+    frames: [u64; MAX_SAMPLE_FRAMES],
+    counters: [u64; 7],
+}
+
+fn sample_sites(
+    region: Region<'_>,
+    h: &Header,
+    loc: SectionLoc,
+    busy: &mut u64,
+) -> Result<Vec<SampleSiteSnapshot>, ReadError> {
+    let recs = records::<SampleSiteRecord>(region, loc)?;
+    let used = used(h, loc, SectionKind::SampleSites)?;
+    let mut out = Vec::with_capacity(used as usize);
+    for (i, s) in recs.iter().take(used as usize).enumerate() {
+        if ld64(&s.seq) == 0 {
+            continue; // claimed, identity not yet written
+        }
+        let copy = seqlock::read(&s.seq, SEQLOCK_ATTEMPTS, || SiteCopy {
+            hash: ld64(&s.hash),
+            frame_count: ld32(&s.frame_count),
+            frames: load_words(&s.frames),
+            counters: [
+                ld64(&s.live_bytes),
+                ld64(&s.live_samples),
+                ld64(&s.live_estimated_bytes),
+                ld64(&s.total_bytes),
+                ld64(&s.total_samples),
+                ld64(&s.first_mono_ns),
+                ld64(&s.last_mono_ns),
+            ],
+        });
+        let Some(c) = copy else {
+            *busy += 1;
+            continue;
+        };
+        if c.frame_count as usize > MAX_SAMPLE_FRAMES {
+            return Err(ReadError::BadRecord {
+                section: "sample site",
+                index: i as u32,
+                reason: format!(
+                    "frame_count {} is more than {MAX_SAMPLE_FRAMES}",
+                    c.frame_count
+                ),
+            });
+        }
+        let [live_bytes, live_samples, live_estimated_bytes, total_bytes, total_samples, first_mono_ns, last_mono_ns] =
+            c.counters;
+        out.push(SampleSiteSnapshot {
+            index: i as u32,
+            hash: c.hash,
+            frames: c.frames[..c.frame_count as usize].to_vec(),
+            live_bytes,
+            live_samples,
+            live_estimated_bytes,
+            total_bytes,
+            total_samples,
+            first_mono_ns,
+            last_mono_ns,
         });
     }
     fence(Ordering::Acquire);

@@ -59,6 +59,8 @@ pub struct Layout {
     pub gpu_pools: SectionLoc,
     /// The event ring.
     pub ring: SectionLoc,
+    /// The sample-site table (1.2), when the writer samples.
+    pub sample_sites: Option<SectionLoc>,
     /// What was skipped.
     pub compat: CompatInfo,
 }
@@ -71,6 +73,7 @@ pub fn section_name(kind: SectionKind) -> &'static str {
         SectionKind::SuperSlabs => "SuperSlab",
         SectionKind::GpuPools => "GPU pool",
         SectionKind::Ring => "ring",
+        SectionKind::SampleSites => "sample site",
     }
 }
 
@@ -174,8 +177,10 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
         header_extra_bytes: header_size - size_of::<Header>() as u32,
         ..CompatInfo::default()
     };
-    let mut found: [Option<SectionLoc>; 5] = [None; 5];
-    let mut spans: [(u64, u64); 5] = [(0, 0); 5];
+    // Indexed by kind - 1, for every kind code this reader knows.
+    const KINDS: usize = 8;
+    let mut found: [Option<SectionLoc>; KINDS] = [None; KINDS];
+    let mut spans: [(u64, u64); KINDS] = [(0, 0); KINDS];
     for (i, d) in h.sections[..section_count as usize].iter().enumerate() {
         let code = load32(&d.kind);
         let Some(kind) = SectionKind::from_u32(code) else {
@@ -229,6 +234,7 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
         superslabs: need(SectionKind::SuperSlabs)?,
         gpu_pools: need(SectionKind::GpuPools)?,
         ring: need(SectionKind::Ring)?,
+        sample_sites: found[SectionKind::SampleSites as usize - 1],
         compat,
     })
 }

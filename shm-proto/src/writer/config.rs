@@ -33,6 +33,16 @@ pub struct SegmentConfig {
     pub flags: u32,
 }
 
+/// Allocation sampling, for a writer that samples (`SLABSCOPE_SAMPLE`): adds the
+/// sample-site section (protocol 1.2) and publishes the interval in the header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SampleConfig {
+    /// Site records (sites beyond it are counted in the section's `overflow`), >= 1.
+    pub max_sites: u32,
+    /// Mean bytes between two sampled allocations, > 0.
+    pub interval_bytes: u64,
+}
+
 /// Why a segment could not be created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CreateError {
@@ -91,6 +101,8 @@ pub(super) struct Plan {
     pub(super) superslabs: Section,
     pub(super) gpu_pools: Section,
     pub(super) ring: Section,
+    /// The sample-site section, when the writer samples.
+    pub(super) sites: Option<Section>,
     pub(super) total: usize,
 }
 
@@ -99,7 +111,17 @@ const fn align64(v: u64) -> u64 {
 }
 
 impl Plan {
-    pub(super) fn new(cfg: &SegmentConfig) -> Result<Self, CreateError> {
+    pub(super) fn new(
+        cfg: &SegmentConfig,
+        sample: Option<&SampleConfig>,
+    ) -> Result<Self, CreateError> {
+        if let Some(s) = sample {
+            if s.max_sites == 0 || s.interval_bytes == 0 {
+                return Err(CreateError::BadConfig(
+                    "sampling needs max_sites > 0 and interval_bytes > 0",
+                ));
+            }
+        }
         if cfg.class_count == 0 || cfg.class_count as usize > MAX_CLASSES {
             return Err(CreateError::BadConfig("class_count must be in 1..=64"));
         }
@@ -128,6 +150,7 @@ impl Plan {
         let superslabs = next(SectionKind::SuperSlabs, cfg.max_superslabs);
         let gpu_pools = next(SectionKind::GpuPools, cfg.max_gpu_pools);
         let ring = next(SectionKind::Ring, cfg.ring_capacity);
+        let sites = sample.map(|s| next(SectionKind::SampleSites, s.max_sites));
         if at > MAX_SEGMENT_BYTES {
             return Err(CreateError::BadConfig("segment would be larger than 1 GiB"));
         }
@@ -137,6 +160,7 @@ impl Plan {
             superslabs,
             gpu_pools,
             ring,
+            sites,
             total: at as usize,
         })
     }

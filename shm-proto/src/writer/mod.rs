@@ -2,7 +2,8 @@
 //! from inside `malloc`.
 //!
 //! [`SegmentWriter::create`] lays the segment out (header, then each section 64-aligned:
-//! classes, threads, SuperSlabs, GPU pools, ring), creates the file
+//! classes, threads, SuperSlabs, GPU pools, ring, and the sample sites of a sampling
+//! writer), creates the file
 //! `dir/slabscope.<pid>` with `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0600, maps it shared,
 //! fills the header and stores [`MAGIC`] last, with `Release`. After that every update
 //! is an atomic store or read-modify-write on the mapping.
@@ -16,5 +17,5 @@ mod segment;
 #[cfg(test)]
 mod tests;
 
-pub use config::{CreateError, SegmentConfig, MAX_PATH_BYTES, MAX_SEGMENT_BYTES};
+pub use config::{CreateError, SampleConfig, SegmentConfig, MAX_PATH_BYTES, MAX_SEGMENT_BYTES};
 pub use segment::{gettid, monotonic_ns, realtime_ns, SegmentWriter};

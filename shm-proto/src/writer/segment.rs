@@ -1,7 +1,9 @@
 //! [`SegmentWriter`]: creating a segment and every update the allocator makes to it.
 #![forbid(unsafe_code)]
 
-use super::config::{build_path, CreateError, Plan, Section, SegmentConfig, MAX_PATH_BYTES};
+use super::config::{
+    build_path, CreateError, Plan, SampleConfig, Section, SegmentConfig, MAX_PATH_BYTES,
+};
 use crate::event::EventKind;
 use crate::layout::*;
 use crate::raw::mapping::SharedMapping;
@@ -38,7 +40,18 @@ impl SegmentWriter {
     ///
     /// On any failure after the file was created, the file is removed again.
     pub fn create(dir: &[u8], pid: u32, cfg: &SegmentConfig) -> Result<Self, CreateError> {
-        let plan = Plan::new(cfg)?;
+        Self::create_sampled(dir, pid, cfg, None)
+    }
+
+    /// [`SegmentWriter::create`], with the sample-site section and the sample interval
+    /// in the header when `sample` is given (protocol 1.2).
+    pub fn create_sampled(
+        dir: &[u8],
+        pid: u32,
+        cfg: &SegmentConfig,
+        sample: Option<&SampleConfig>,
+    ) -> Result<Self, CreateError> {
+        let plan = Plan::new(cfg, sample)?;
         let mut path = [0u8; MAX_PATH_BYTES];
         let path_len = build_path(dir, pid, &mut path)?;
         let cpath = &path[..=path_len];
@@ -67,7 +80,7 @@ impl SegmentWriter {
             path,
             path_len,
         };
-        w.init(pid, cfg);
+        w.init(pid, cfg, sample);
         Ok(w)
     }
 
@@ -86,7 +99,7 @@ impl SegmentWriter {
         }
     }
 
-    fn init(&self, pid: u32, cfg: &SegmentConfig) {
+    fn init(&self, pid: u32, cfg: &SegmentConfig, sample: Option<&SampleConfig>) {
         let h = self.header();
         let r = Ordering::Relaxed;
         h.version
@@ -109,21 +122,28 @@ impl SegmentWriter {
         let n = sys::read_cmdline(&mut cmd);
         store_bytes(&h.command, &cmd[..n]);
         h.totals.limit_bytes.store(cfg.limit_bytes, r);
+        h.totals
+            .sample_interval_bytes
+            .store(sample.map_or(0, |s| s.interval_bytes), r);
         let p = &self.plan;
         let table = [
-            (SectionKind::Classes, p.classes),
-            (SectionKind::Threads, p.threads),
-            (SectionKind::SuperSlabs, p.superslabs),
-            (SectionKind::GpuPools, p.gpu_pools),
-            (SectionKind::Ring, p.ring),
+            Some((SectionKind::Classes, p.classes)),
+            Some((SectionKind::Threads, p.threads)),
+            Some((SectionKind::SuperSlabs, p.superslabs)),
+            Some((SectionKind::GpuPools, p.gpu_pools)),
+            Some((SectionKind::Ring, p.ring)),
+            p.sites.map(|s| (SectionKind::SampleSites, s)),
         ];
-        for (d, (kind, s)) in h.sections.iter().zip(table) {
+        let mut count = 0;
+        for (kind, s) in table.into_iter().flatten() {
+            let d = &h.sections[count];
             d.kind.store(kind as u32, r);
             d.stride.store(s.stride as u32, r);
             d.offset.store(s.offset as u64, r);
             d.capacity.store(s.capacity, r);
+            count += 1;
         }
-        h.section_count.store(table.len() as u32, r);
+        h.section_count.store(count as u32, r);
         let classes = self.records::<ClassRecord>(p.classes);
         for (i, c) in classes.iter().enumerate() {
             c.class.store(i as u32, r);
@@ -151,8 +171,16 @@ impl SegmentWriter {
         self.records::<ClassRecord>(self.plan.classes).get(class)
     }
 
+    /// The descriptor of section `kind` (the table is packed in the order `init` wrote
+    /// it; a section the writer does not have maps to an unused entry, never touched).
     fn section(&self, kind: SectionKind) -> &SectionDesc {
-        &self.header().sections[kind as usize - 1]
+        let h = self.header();
+        let n = h.section_count.load(Ordering::Relaxed) as usize;
+        let i = h.sections[..n.min(MAX_SECTIONS)]
+            .iter()
+            .position(|d| d.kind.load(Ordering::Relaxed) == kind as u32)
+            .unwrap_or(MAX_SECTIONS - 1);
+        &h.sections[i]
     }
 
     /// Claims a record index: a never-used one while the section has room, else a
@@ -343,6 +371,53 @@ impl SegmentWriter {
     pub fn gpu_pool(&self, idx: u32) -> Option<&GpuPoolRecord> {
         self.records::<GpuPoolRecord>(self.plan.gpu_pools)
             .get(idx as usize)
+    }
+
+    /// Whether the segment has the sample-site section.
+    pub fn samples_sites(&self) -> bool {
+        self.plan.sites.is_some()
+    }
+
+    fn sites(&self) -> Option<Records<'_, SampleSiteRecord>> {
+        self.plan.sites.map(|s| self.records::<SampleSiteRecord>(s))
+    }
+
+    /// Claims a sample-site record for the call stack `frames` (innermost first; at most
+    /// [`MAX_SAMPLE_FRAMES`] are kept) with key `hash` (non-zero), first seen at
+    /// `now_mono_ns`; counters zero. Records are never reused. `None` when the segment
+    /// has no sample-site section or the table is full (counted in its `overflow`).
+    pub fn claim_sample_site(&self, hash: u64, frames: &[u64], now_mono_ns: u64) -> Option<u32> {
+        let recs = self.sites()?;
+        let (idx, _) = self.claim(SectionKind::SampleSites, recs, |s| &s.seq, |_| false)?;
+        let s = recs.get(idx as usize)?;
+        seqlock::write(&s.seq, || {
+            let r = Ordering::Relaxed;
+            s.hash.store(hash, r);
+            let n = frames.len().min(MAX_SAMPLE_FRAMES);
+            s.frame_count.store(n as u32, r);
+            for (i, f) in s.frames.iter().enumerate() {
+                f.store(if i < n { frames[i] } else { 0 }, r);
+            }
+            s.first_mono_ns.store(now_mono_ns, r);
+            s.last_mono_ns.store(now_mono_ns, r);
+        });
+        Some(idx)
+    }
+
+    /// Sample-site record `idx`.
+    pub fn sample_site(&self, idx: u32) -> Option<&SampleSiteRecord> {
+        self.sites()?.get(idx as usize)
+    }
+
+    /// Updates sample-site record `idx` under its sequence lock. The caller serialises
+    /// writers of one record (the allocator's sample lock).
+    pub fn update_sample_site<R>(
+        &self,
+        idx: u32,
+        f: impl FnOnce(&SampleSiteRecord) -> R,
+    ) -> Option<R> {
+        let s = self.sample_site(idx)?;
+        Some(seqlock::write(&s.seq, || f(s)))
     }
 
     /// Appends an event to the ring (see `ring.rs`). Lock-free, never blocks.
