@@ -217,6 +217,9 @@ impl Synthetic {
             overflow: OverflowSnapshot::default(),
             busy_records: 0,
             unknown_sections: 0,
+            sample_interval_bytes: 0,
+            sites: Vec::new(),
+            sites_overflow: 0,
         }
     }
 
