@@ -21,12 +21,7 @@ unsafe impl GlobalAlloc for SlabScope {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = heap::alloc(layout.size(), layout.align(), self.publish_default);
-        if !p.is_null() {
-            // SAFETY: `p` is a fresh allocation of `layout.size()` bytes.
-            unsafe { core::ptr::write_bytes(p, 0, layout.size()) };
-        }
-        p
+        heap::alloc_zeroed(layout.size(), layout.align(), self.publish_default)
     }
 
     #[inline]

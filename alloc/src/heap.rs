@@ -41,6 +41,19 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     alloc_slow(size, align, publish_default)
 }
 
+/// Like [`alloc`], with the memory zeroed. Large allocations are fresh mappings, which
+/// the kernel zeroes lazily: they are not written, so `vec![0; n]` costs no memory
+/// until it is touched.
+#[inline]
+pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    let p = alloc(size, align, publish_default);
+    if !p.is_null() && class_for(size, align).is_some() {
+        // SAFETY: `p` is a fresh slab block of at least `size` bytes.
+        unsafe { core::ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
 /// Frees `p` (null, one of ours, or foreign: foreign pointers are counted and ignored).
 ///
 /// # Safety

@@ -25,12 +25,10 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 /// Like [`alloc`], with the memory zeroed.
 #[inline]
 pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
-    let p = alloc(size, align);
-    if !p.is_null() {
-        // SAFETY: `p` is a fresh allocation of at least `size` bytes.
-        unsafe { core::ptr::write_bytes(p, 0, size) };
+    if !align.is_power_of_two() && align != 0 {
+        return core::ptr::null_mut();
     }
-    p
+    heap::alloc_zeroed(size, align, true)
 }
 
 /// Frees `ptr`. Null is ignored; a pointer the allocator does not own (from another

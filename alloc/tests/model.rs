@@ -404,3 +404,24 @@ fn four_threads_high_contention_twenty_runs() {
         }
     }
 }
+
+#[test]
+fn zeroed_large_allocations_are_not_touched() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child("zeroed_large_allocations_are_not_touched", dir.path(), &[]);
+        return;
+    }
+    let rss = || {
+        let s = std::fs::read_to_string("/proc/self/statm").unwrap();
+        s.split(' ').nth(1).unwrap().parse::<u64>().unwrap() * 4096
+    };
+    let before = rss();
+    let v = vec![0u8; 512 << 20];
+    let after = rss();
+    assert!(
+        after < before + (64 << 20),
+        "a zeroed 512 MiB vector is not written: rss {before} -> {after}"
+    );
+    assert!(v[12345] == 0 && v[(512 << 20) - 1] == 0);
+}
