@@ -5,6 +5,10 @@
 //! doubled when half full) maps each user address to its mapping length. It answers
 //! "is this one of ours?" for `free` and `usable_size`, so a foreign pointer is never
 //! dereferenced. One lock guards the table; every operation also makes a system call.
+//!
+//! Every large allocation is a fresh mapping, hence zeroed: `heap::alloc_zeroed` relies
+//! on it and does not clear them. A cache of freed mappings would have to clear (or
+//! `madvise`) what it hands out again.
 
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
