@@ -220,6 +220,7 @@ impl Synthetic {
             sample_interval_bytes: 0,
             sites: Vec::new(),
             sites_overflow: 0,
+            oom: None,
         }
     }
 

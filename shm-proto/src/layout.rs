@@ -12,6 +12,7 @@
 //!   section's `stride` grows) or to the header (`header_size` grows), and may add
 //!   section kinds and event kinds; readers skip what they do not know.
 
+pub use crate::oom::{OomReportRecord, StrandedRecord};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `b"SLABSCP1"` read as a little-endian `u64`; the first word of every segment.
@@ -71,6 +72,8 @@ pub enum SectionKind {
     GpuPools = 4,
     /// [`EventRecord`]s: the event ring (`capacity` is a power of two).
     Ring = 5,
+    /// One [`OomReportRecord`]: the OOM flight recorder (1.2).
+    OomReport = 6,
     /// [`SampleSiteRecord`]s: sampled allocation sites (1.2; present only while the
     /// writer samples, `SLABSCOPE_SAMPLE`).
     SampleSites = 7,
@@ -85,6 +88,7 @@ impl SectionKind {
             3 => Self::SuperSlabs,
             4 => Self::GpuPools,
             5 => Self::Ring,
+            6 => Self::OomReport,
             7 => Self::SampleSites,
             _ => return None,
         })
@@ -98,6 +102,7 @@ impl SectionKind {
             Self::SuperSlabs => core::mem::size_of::<SuperSlabRecord>(),
             Self::GpuPools => core::mem::size_of::<GpuPoolRecord>(),
             Self::Ring => core::mem::size_of::<EventRecord>(),
+            Self::OomReport => core::mem::size_of::<OomReportRecord>(),
             Self::SampleSites => core::mem::size_of::<SampleSiteRecord>(),
         }
     }

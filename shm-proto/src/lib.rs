@@ -18,6 +18,7 @@
 
 pub mod event;
 pub mod layout;
+pub mod oom;
 pub mod raw;
 #[cfg(not(loom))]
 pub mod reader;

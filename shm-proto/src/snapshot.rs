@@ -4,6 +4,7 @@
 //! serialises (with the `serde` feature). They hold no references into the segment.
 
 use crate::layout::ClassCounters;
+pub use crate::oom::{FreeRun, FreeRunKind, OomCause, OomClass, OomReport, StrandedThread};
 
 /// Protocol version of a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -336,6 +337,9 @@ pub struct Snapshot {
     pub sites: Vec<SampleSiteSnapshot>,
     /// Sites the writer could not record because the table was full.
     pub sites_overflow: u64,
+    /// The OOM report: the latest failed allocation and the allocator's state at it;
+    /// `None` when no allocation failed (or the segment predates 1.2).
+    pub oom: Option<OomReport>,
     /// Records skipped because their sequence lock stayed busy during the read.
     pub busy_records: u64,
     /// Sections of kinds this reader does not know, skipped.

@@ -7,7 +7,8 @@ use core::ptr::NonNull;
 use crate::layout::EventRecord;
 #[cfg(not(loom))]
 use crate::layout::{
-    ClassRecord, GpuPoolRecord, Header, SampleSiteRecord, SuperSlabRecord, ThreadRecord,
+    ClassRecord, GpuPoolRecord, Header, OomReportRecord, SampleSiteRecord, SuperSlabRecord,
+    ThreadRecord,
 };
 
 /// A record type that may be laid over segment bytes.
@@ -39,6 +40,9 @@ unsafe impl Record for GpuPoolRecord {}
 #[cfg(not(loom))]
 // SAFETY: #[repr(C)], only atomics, 8-aligned (layout.rs static asserts).
 unsafe impl Record for SampleSiteRecord {}
+#[cfg(not(loom))]
+// SAFETY: #[repr(C)], only atomics, 8-aligned (oom.rs static asserts).
+unsafe impl Record for OomReportRecord {}
 #[cfg(not(loom))]
 // SAFETY: a single atomic word: any bits valid, 8-aligned, shared access is atomic.
 unsafe impl Record for core::sync::atomic::AtomicU64 {}

@@ -116,6 +116,7 @@ pub fn snapshot(region: Region<'_>, l: &Layout) -> Result<Snapshot, ReadError> {
         sample_interval_bytes: ld64(&t.sample_interval_bytes),
         sites: Vec::new(),
         sites_overflow: l.sample_sites.map_or(0, |s| overflow(h, s)),
+        oom: None,
         busy_records: 0,
         unknown_sections: l.compat.unknown_sections,
     };
@@ -123,6 +124,9 @@ pub fn snapshot(region: Region<'_>, l: &Layout) -> Result<Snapshot, ReadError> {
     read_threads(region, h, l, &mut snap)?;
     read_superslabs(region, h, l, &mut snap)?;
     snap.gpu = gpu_pools(region, h, l, &mut snap.busy_records)?;
+    if let Some(loc) = l.oom_report {
+        snap.oom = oom_report(region, loc, l.class_count, &mut snap.busy_records)?;
+    }
     if let Some(loc) = l.sample_sites {
         snap.sites = sample_sites(region, h, loc, &mut snap.busy_records)?;
     }
@@ -436,4 +440,26 @@ fn sample_sites(
     }
     fence(Ordering::Acquire);
     Ok(out)
+}
+
+fn oom_report(
+    region: Region<'_>,
+    loc: SectionLoc,
+    class_count: u32,
+    busy: &mut u64,
+) -> Result<Option<crate::oom::OomReport>, ReadError> {
+    let recs = records::<OomReportRecord>(region, loc)?;
+    let Some(r) = recs.get(0) else {
+        return Ok(None);
+    };
+    let mut was_busy = false;
+    let report = crate::oom::read_report(r, class_count, SEQLOCK_ATTEMPTS, &mut was_busy).map_err(
+        |reason| ReadError::BadRecord {
+            section: "OOM report",
+            index: 0,
+            reason,
+        },
+    )?;
+    *busy += was_busy as u64;
+    Ok(report)
 }

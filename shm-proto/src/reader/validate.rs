@@ -61,6 +61,8 @@ pub struct Layout {
     pub ring: SectionLoc,
     /// The sample-site table (1.2), when the writer samples.
     pub sample_sites: Option<SectionLoc>,
+    /// The OOM report (1.2; absent in older segments).
+    pub oom_report: Option<SectionLoc>,
     /// What was skipped.
     pub compat: CompatInfo,
 }
@@ -73,6 +75,7 @@ pub fn section_name(kind: SectionKind) -> &'static str {
         SectionKind::SuperSlabs => "SuperSlab",
         SectionKind::GpuPools => "GPU pool",
         SectionKind::Ring => "ring",
+        SectionKind::OomReport => "OOM report",
         SectionKind::SampleSites => "sample site",
     }
 }
@@ -235,6 +238,7 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
         gpu_pools: need(SectionKind::GpuPools)?,
         ring: need(SectionKind::Ring)?,
         sample_sites: found[SectionKind::SampleSites as usize - 1],
+        oom_report: found[SectionKind::OomReport as usize - 1],
         compat,
     })
 }

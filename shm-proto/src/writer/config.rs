@@ -101,6 +101,8 @@ pub(super) struct Plan {
     pub(super) superslabs: Section,
     pub(super) gpu_pools: Section,
     pub(super) ring: Section,
+    /// The OOM report (one record).
+    pub(super) oom: Section,
     /// The sample-site section, when the writer samples.
     pub(super) sites: Option<Section>,
     pub(super) total: usize,
@@ -150,6 +152,7 @@ impl Plan {
         let superslabs = next(SectionKind::SuperSlabs, cfg.max_superslabs);
         let gpu_pools = next(SectionKind::GpuPools, cfg.max_gpu_pools);
         let ring = next(SectionKind::Ring, cfg.ring_capacity);
+        let oom = next(SectionKind::OomReport, 1);
         let sites = sample.map(|s| next(SectionKind::SampleSites, s.max_sites));
         if at > MAX_SEGMENT_BYTES {
             return Err(CreateError::BadConfig("segment would be larger than 1 GiB"));
@@ -160,6 +163,7 @@ impl Plan {
             superslabs,
             gpu_pools,
             ring,
+            oom,
             sites,
             total: at as usize,
         })

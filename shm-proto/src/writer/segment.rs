@@ -132,6 +132,7 @@ impl SegmentWriter {
             Some((SectionKind::SuperSlabs, p.superslabs)),
             Some((SectionKind::GpuPools, p.gpu_pools)),
             Some((SectionKind::Ring, p.ring)),
+            Some((SectionKind::OomReport, p.oom)),
             p.sites.map(|s| (SectionKind::SampleSites, s)),
         ];
         let mut count = 0;
@@ -151,6 +152,18 @@ impl SegmentWriter {
         }
         // Publish: a reader that sees the magic (Acquire) sees everything above.
         h.magic.store(MAGIC, Ordering::Release);
+    }
+
+    /// The OOM report record (see `crate::oom`).
+    pub fn oom_report(&self) -> Option<&OomReportRecord> {
+        self.records::<OomReportRecord>(self.plan.oom).get(0)
+    }
+
+    /// Rewrites the OOM report under its sequence lock. The caller serialises OOM
+    /// reports (one writer at a time).
+    pub fn update_oom_report<R>(&self, f: impl FnOnce(&OomReportRecord) -> R) -> Option<R> {
+        let r = self.oom_report()?;
+        Some(seqlock::write(&r.seq, || f(r)))
     }
 
     /// The path of the segment file, without the trailing NUL.

@@ -47,11 +47,11 @@ fn create_lays_out_the_header_and_sections() {
     assert_eq!(h.flags.load(r), FLAG_PRELOAD);
     assert_eq!(h.class_count.load(r), 4);
     assert_eq!(h.totals.limit_bytes.load(r), 1 << 30);
-    assert_eq!(h.section_count.load(r), 5);
+    assert_eq!(h.section_count.load(r), 6);
     assert_eq!(h.total_size.load(r), meta.len());
     assert!(h.start_mono_ns.load(r) > 0 && h.start_unix_ns.load(r) > 0);
     let mut end = 0;
-    for (i, d) in h.sections.iter().take(5).enumerate() {
+    for (i, d) in h.sections.iter().take(6).enumerate() {
         let kind = SectionKind::from_u32(d.kind.load(r)).unwrap();
         assert_eq!(kind as usize, i + 1);
         let off = d.offset.load(r);
