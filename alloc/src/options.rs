@@ -27,6 +27,11 @@ pub enum Kind {
     Size,
     /// A directory path (at most 200 bytes).
     Path,
+    /// A tracing-subscriber `EnvFilter` string (printable ASCII without spaces, at most
+    /// [`LOG_FILTER_MAX`] bytes; its syntax is checked when tracing starts).
+    Filter,
+    /// `stderr`, or an absolute file path (at most 200 bytes).
+    File,
 }
 
 /// One row of the option table.
@@ -65,7 +70,14 @@ pub struct Options {
     pub max_gpu_pools: u32,
     /// `SLABSCOPE_RING`: events in the ring (a power of two).
     pub ring_capacity: u32,
+    /// `SLABSCOPE_LOG`: the tracing filter; `None` when unset or `off` (no tracing).
+    pub log: Option<&'static [u8]>,
+    /// `SLABSCOPE_LOG_FILE`: the file tracing appends to; `None` for stderr.
+    pub log_file: Option<&'static [u8]>,
 }
+
+/// Longest `SLABSCOPE_LOG` filter accepted.
+pub const LOG_FILTER_MAX: usize = 256;
 
 /// Largest magazine capacity (`SLABSCOPE_MAGAZINE` upper bound; the magazine array size).
 pub const MAGAZINE_MAX: usize = 128;
@@ -132,6 +144,18 @@ pub const TABLE: &[OptionDesc] = &[
         kind: Kind::Count { min: 64, max: 1 << 22 },
         doc: "Events the segment's ring holds (rounded up to a power of two); the oldest are overwritten and readers count what they missed.",
     },
+    OptionDesc {
+        env: "SLABSCOPE_LOG",
+        default: "off",
+        kind: Kind::Filter,
+        doc: "Debug tracing of slow-path events (SuperSlab map/empty/return, slot acquire/empty/release, drains, large map/unmap, OOM, GPU miss/trim) through tracing-subscriber, with this `EnvFilter` (targets `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`, `slabscope::large`, `slabscope::oom`, `slabscope::gpu`). Unset or `off`: no subscriber is installed.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_LOG_FILE",
+        default: "stderr",
+        kind: Kind::File,
+        doc: "Where `SLABSCOPE_LOG` output goes: `stderr`, or a file the lines are appended to (created with mode 0600 if missing).",
+    },
 ];
 
 impl Options {
@@ -147,6 +171,8 @@ impl Options {
         max_superslabs: 1024,
         max_gpu_pools: 16,
         ring_capacity: 8192,
+        log: None,
+        log_file: None,
     };
 
     /// Parses options from `lookup` (an environment); bad values are reported through
@@ -175,6 +201,8 @@ impl Options {
                 "SLABSCOPE_MAX_THREADS" => o.max_threads = v.num as u32,
                 "SLABSCOPE_MAX_SUPERSLABS" => o.max_superslabs = v.num as u32,
                 "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools = v.num as u32,
+                "SLABSCOPE_LOG" => o.log = (raw != b"off").then_some(raw),
+                "SLABSCOPE_LOG_FILE" => o.log_file = (raw != b"stderr").then_some(raw),
                 "SLABSCOPE_RING" => {
                     o.ring_capacity = (v.num as u32)
                         .checked_next_power_of_two()
@@ -197,6 +225,8 @@ fn expected(kind: Kind) -> &'static str {
         Kind::Count { .. } => "an integer in the documented range",
         Kind::Size => "a byte count with an optional K, M or G suffix",
         Kind::Path => "an absolute directory path of at most 200 bytes",
+        Kind::Filter => "an EnvFilter of printable ASCII without spaces, at most 256 bytes",
+        Kind::File => "stderr or an absolute file path of at most 200 bytes",
     }
 }
 
@@ -214,6 +244,13 @@ fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
         Kind::Size => parse_size(raw).map(|num| Value { num }),
         Kind::Path => (raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
             .then_some(Value { num: 0 }),
+        Kind::Filter => (!raw.is_empty()
+            && raw.len() <= LOG_FILTER_MAX
+            && raw.iter().all(|b| b.is_ascii_graphic()))
+        .then_some(Value { num: 0 }),
+        Kind::File => (raw == b"stderr"
+            || raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
+        .then_some(Value { num: 0 }),
     }
 }
 
@@ -291,6 +328,8 @@ fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
         b"SLABSCOPE_MAX_SUPERSLABS\0",
         b"SLABSCOPE_MAX_GPU_POOLS\0",
         b"SLABSCOPE_RING\0",
+        b"SLABSCOPE_LOG\0",
+        b"SLABSCOPE_LOG_FILE\0",
     ];
     let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
     pal::getenv(name)
@@ -360,6 +399,14 @@ mod tests {
                 "SLABSCOPE_MAX_SUPERSLABS" => o.max_superslabs as u64,
                 "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools as u64,
                 "SLABSCOPE_RING" => o.ring_capacity as u64,
+                "SLABSCOPE_LOG" => {
+                    assert_eq!(o.log, None);
+                    0
+                }
+                "SLABSCOPE_LOG_FILE" => {
+                    assert_eq!(o.log_file, None);
+                    0
+                }
                 other => panic!("{other} is not handled by Options::parse"),
             };
             assert_eq!(n, actual, "{}", d.env);

@@ -115,6 +115,10 @@ fn accepted(kind: Kind) -> String {
         Kind::Count { min, max } => format!("integer, {min} to {max}"),
         Kind::Size => "bytes, with an optional `K`, `M` or `G` suffix (powers of 1024)".into(),
         Kind::Path => "absolute directory path, at most 200 bytes".into(),
+        Kind::Filter => {
+            "EnvFilter string, printable ASCII without spaces, at most 256 bytes".into()
+        }
+        Kind::File => "`stderr`, or an absolute file path, at most 200 bytes".into(),
     }
 }
 
