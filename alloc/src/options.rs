@@ -74,10 +74,15 @@ pub struct Options {
     pub log: Option<&'static [u8]>,
     /// `SLABSCOPE_LOG_FILE`: the file tracing appends to; `None` for stderr.
     pub log_file: Option<&'static [u8]>,
+    /// `SLABSCOPE_SAMPLE`: mean bytes between sampled allocations (0 = no sampling).
+    pub sample: u64,
 }
 
 /// Longest `SLABSCOPE_LOG` filter accepted.
 pub const LOG_FILTER_MAX: usize = 256;
+
+/// Largest `SLABSCOPE_SAMPLE` interval (1 TiB); larger values are clamped to it.
+pub const SAMPLE_MAX: u64 = 1 << 40;
 
 /// Largest magazine capacity (`SLABSCOPE_MAGAZINE` upper bound; the magazine array size).
 pub const MAGAZINE_MAX: usize = 128;
@@ -156,6 +161,12 @@ pub const TABLE: &[OptionDesc] = &[
         kind: Kind::File,
         doc: "Where `SLABSCOPE_LOG` output goes: `stderr`, or a file the lines are appended to (created with mode 0600 if missing).",
     },
+    OptionDesc {
+        env: "SLABSCOPE_SAMPLE",
+        default: "0",
+        kind: Kind::Size,
+        doc: "Sample one allocation per this many allocated bytes on average (e.g. `512K`, jemalloc's default spacing): its call stack and lifetime are recorded in the segment's sample sites, which `alloc-inspect`'s Leaks view ranks by estimated live bytes. 0 turns sampling off; the fast path then pays one never-taken branch.",
+    },
 ];
 
 impl Options {
@@ -173,6 +184,7 @@ impl Options {
         ring_capacity: 8192,
         log: None,
         log_file: None,
+        sample: 0,
     };
 
     /// Parses options from `lookup` (an environment); bad values are reported through
@@ -203,6 +215,7 @@ impl Options {
                 "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools = v.num as u32,
                 "SLABSCOPE_LOG" => o.log = (raw != b"off").then_some(raw),
                 "SLABSCOPE_LOG_FILE" => o.log_file = (raw != b"stderr").then_some(raw),
+                "SLABSCOPE_SAMPLE" => o.sample = v.num.min(SAMPLE_MAX),
                 "SLABSCOPE_RING" => {
                     o.ring_capacity = (v.num as u32)
                         .checked_next_power_of_two()
@@ -330,6 +343,7 @@ fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
         b"SLABSCOPE_RING\0",
         b"SLABSCOPE_LOG\0",
         b"SLABSCOPE_LOG_FILE\0",
+        b"SLABSCOPE_SAMPLE\0",
     ];
     let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
     pal::getenv(name)
@@ -407,6 +421,7 @@ mod tests {
                     assert_eq!(o.log_file, None);
                     0
                 }
+                "SLABSCOPE_SAMPLE" => o.sample,
                 other => panic!("{other} is not handled by Options::parse"),
             };
             assert_eq!(n, actual, "{}", d.env);
