@@ -11,7 +11,7 @@ use ratatui::Terminal;
 use crate::error::InspectError;
 use crate::input;
 use crate::source::Source;
-use crate::state::{State, TargetStatus};
+use crate::state::{Action, State, TargetStatus};
 
 /// Terminal events: keys (and resizes, which only cause a redraw).
 pub trait Input {
@@ -60,6 +60,16 @@ pub fn draw<B: Backend>(terminal: &mut Terminal<B>, state: &State) -> Result<(),
         .map_err(|e| InspectError::Io(format!("drawing failed: {e}")))
 }
 
+/// Sends a control key's command to a live target (not a post-mortem file or a gone
+/// process). The answer, or a refusal, shows in the event log as a `control_ack`.
+fn control(state: &State, key: crate::ctl::ControlKey) {
+    if state.frozen() || state.target.interval_ms == 0 {
+        return;
+    }
+    let segment = std::path::Path::new(&state.target.path);
+    let _ = crate::ctl::send_key(key, state.target.pid, segment, state.events.all());
+}
+
 /// Runs until the user quits. The first frame must read; a read failing later (the
 /// segment became unreadable) freezes the screen like a target that is gone.
 ///
@@ -91,6 +101,9 @@ pub fn run<B: Backend>(
         while let Some(ev) = input.next(timeout)? {
             if let TermEvent::Key(k) = ev {
                 if let Some(a) = input::action(k) {
+                    if let Action::Control(key) = a {
+                        control(state, key);
+                    }
                     state.apply(a);
                 }
             }

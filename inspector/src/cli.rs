@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::error::InspectError;
 use crate::source::{LiveSource, PostMortemSource, Source};
 use crate::state::State;
-use crate::{app, commands, demo, json, terminal};
+use crate::{app, commands, ctl, demo, export, json, terminal};
 
 /// Attach to a process running slabscope and watch its allocator live.
 #[derive(Parser, Debug)]
@@ -52,6 +52,30 @@ pub enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Serve OpenMetrics (Prometheus) metrics of processes over HTTP.
+    Export {
+        /// Address to listen on (port 0 picks a free port; the address is printed).
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+        listen: String,
+        /// Export these processes (repeat); the default is every segment (--all).
+        #[arg(long = "pid", value_name = "PID", conflicts_with = "all")]
+        pids: Vec<u32>,
+        /// Export every process with a segment, discovered on each scrape (the default).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Change a running process: log=<EnvFilter> sample=<bytes> drain trim.
+    Ctl {
+        /// Process to control.
+        pid: u32,
+        /// Commands, each at most once: `log=<filter>`, `sample=<bytes>`, `drain`, `trim`.
+        #[arg(required = true, value_name = "COMMAND")]
+        commands: Vec<String>,
+        /// How long to wait for the process's acknowledgement, in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 3000,
+              value_parser = clap::value_parser!(u64).range(1..=600_000))]
+        timeout: u64,
+    },
     /// Runs the demo workload in this process (used by `demo`).
     #[command(name = "__demo-child", hide = true)]
     DemoChild {
@@ -82,16 +106,41 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
         Some(Command::Gc) => return commands::gc(&mut std::io::stdout()),
         Some(Command::Demo { args }) => return demo::run_parent(&args, interval),
         Some(Command::DemoChild { args }) => return demo::run_child(args),
+        Some(Command::Export { listen, pids, .. }) => {
+            let selection = if pids.is_empty() {
+                export::Selection::All
+            } else {
+                export::Selection::Pids(pids)
+            };
+            return export::run(&listen, selection, &mut std::io::stdout());
+        }
+        Some(Command::Ctl {
+            pid,
+            commands,
+            timeout,
+        }) => {
+            let code = ctl::run(
+                pid,
+                &commands,
+                Duration::from_millis(timeout),
+                &mut std::io::stdout(),
+            )?;
+            if code != 0 {
+                return Err(InspectError::Io(format!(
+                    "process {pid} did not accept the request"
+                )));
+            }
+            return Ok(());
+        }
         None => {}
     }
     let mut source: Box<dyn Source> = match (&cli.postmortem, cli.pid) {
         (Some(path), _) => Box::new(PostMortemSource::open(path)?),
         (None, Some(pid)) => Box::new(LiveSource::attach(pid, interval)?),
-        (None, None) => {
-            return Err(InspectError::Io(
-                "give a pid, --postmortem FILE, or a command (list, gc, demo); see --help".into(),
-            ))
-        }
+        (None, None) => return Err(InspectError::Io(
+            "give a pid, --postmortem FILE, or a command (list, gc, demo, export, ctl); see --help"
+                .into(),
+        )),
     };
     if cli.once {
         let frame = source.next_frame()?;

@@ -3,6 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::ctl::ControlKey;
 use crate::state::{Action, ViewId};
 
 /// The action bound to `key`, if any. Key releases are ignored.
@@ -34,6 +35,10 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('r') => Action::ReverseSort,
         KeyCode::Char('f') => Action::CycleFilter,
         KeyCode::Char(' ') => Action::TogglePause,
+        KeyCode::Char('D') => Action::Control(ControlKey::Drain),
+        KeyCode::Char('T') => Action::Control(ControlKey::Trim),
+        KeyCode::Char('S') => Action::Control(ControlKey::ToggleSample),
+        KeyCode::Char('L') => Action::Control(ControlKey::ToggleLog),
         _ => return None,
     })
 }
@@ -72,6 +77,14 @@ mod tests {
         assert_eq!(action(key(KeyCode::Char('f'))), Some(Action::CycleFilter));
         assert_eq!(action(key(KeyCode::Char('s'))), Some(Action::CycleSort));
         assert_eq!(action(key(KeyCode::Char('?'))), Some(Action::ToggleHelp));
+        assert_eq!(
+            action(key(KeyCode::Char('D'))),
+            Some(Action::Control(ControlKey::Drain))
+        );
+        assert_eq!(
+            action(key(KeyCode::Char('L'))),
+            Some(Action::Control(ControlKey::ToggleLog))
+        );
         let release = KeyEvent {
             kind: KeyEventKind::Release,
             state: KeyEventState::NONE,

@@ -4,15 +4,19 @@
 //! segment, a post-mortem file, or synthetic data), [`state`] folds them into history
 //! and selection without knowing about terminals, [`view`] draws the state with ratatui,
 //! [`input`] turns keys into actions, and [`app`] runs the loop over any ratatui
-//! `Backend`. [`json`] is the stable `--once --json` schema. See docs/INSPECTOR.md.
+//! `Backend`. [`json`] is the stable `--once --json` schema. [`export`] serves
+//! Prometheus metrics and [`ctl`] writes the control channel (docs/FLEET.md). See
+//! docs/INSPECTOR.md.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod cli;
 pub mod commands;
+pub mod ctl;
 pub mod demo;
 pub mod error;
+pub mod export;
 pub mod input;
 pub mod json;
 pub mod procfs;

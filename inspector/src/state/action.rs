@@ -83,4 +83,6 @@ pub enum Action {
     CycleFilter,
     /// Event log: stop or resume following new events.
     TogglePause,
+    /// Send a control command to the process (the main loop writes it; see `ctl`).
+    Control(crate::ctl::ControlKey),
 }

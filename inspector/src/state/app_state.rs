@@ -217,6 +217,8 @@ impl State {
             Action::PageDown => self.move_by(PAGE_ROWS as isize, 0),
             Action::Home => self.move_by(isize::MIN / 2, 0),
             Action::End => self.move_by(isize::MAX / 2, 0),
+            // Carried out by the main loop, which can write files; nothing to fold here.
+            Action::Control(_) => {}
         }
         self.clamp_selection();
     }

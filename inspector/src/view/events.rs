@@ -145,6 +145,7 @@ pub fn describe(kind: &EventKind) -> String {
             fmt::bytes(device_free_bytes)
         ),
         K::ThreadExit { blocks } => format!("{blocks} blocks drained"),
+        K::ControlAck { .. } => crate::ctl::describe(kind),
         K::Unknown { code, args } => format!("kind {code} {args:?}"),
     }
 }

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 use super::palette;
 
 /// The keys, as (keys, what they do).
-pub const KEYS: [(&str, &str); 12] = [
+pub const KEYS: [(&str, &str); 14] = [
     ("Tab / Shift-Tab", "next / previous view"),
     (
         "1 … 6",
@@ -25,6 +25,11 @@ pub const KEYS: [(&str, &str); 12] = [
         "event filter (all, drains, slots, superslabs, large, oom, gpu)",
     ),
     ("space", "pause / resume the event log"),
+    (
+        "D / T",
+        "process: drain every magazine / return cached SuperSlabs",
+    ),
+    ("S / L", "process: leak sampling / debug log, on or off"),
     ("?", "show / hide this help"),
     ("q / Esc / Ctrl-C", "quit"),
 ];

@@ -71,6 +71,10 @@ pub fn event(kind: &EventKind) -> Style {
         K::GpuMiss { .. } | K::GpuOversize { .. } | K::GpuTrim { .. } => {
             Style::new().fg(Color::Yellow)
         }
+        K::ControlAck { accepted: true, .. } => {
+            Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)
+        }
+        K::ControlAck { .. } => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         K::Unknown { .. } => dim(),
     }
 }
