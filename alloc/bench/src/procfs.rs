@@ -33,6 +33,12 @@ pub fn thread_cpu_ns() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// The 1-minute load average (first field of `/proc/loadavg`).
+pub fn loadavg_1min() -> Option<f64> {
+    let text = fs::read_to_string("/proc/loadavg").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 /// Whether process `pid` has a file whose path contains `needle` mapped.
 pub fn maps_contain(pid: u32, needle: &str) -> std::io::Result<bool> {
     let maps = fs::read_to_string(format!("/proc/{pid}/maps"))?;
@@ -63,5 +69,6 @@ mod tests {
             x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
         }
         assert!(thread_cpu_ns().unwrap() > a, "{x}");
+        assert!(loadavg_1min().unwrap() >= 0.0);
     }
 }

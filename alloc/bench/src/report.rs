@@ -58,6 +58,13 @@ pub struct CompareFile {
     /// Extra `SLABSCOPE_*` environment given to every slabscope variant (`--env`).
     #[serde(default)]
     pub slabscope_env: Vec<(String, String)>,
+    /// CPUs of the machine.
+    #[serde(default)]
+    pub cpus: usize,
+    /// 1-minute load average when the run started and when it ended (other work on the
+    /// machine: above the CPU count, figures are noisy).
+    #[serde(default)]
+    pub loadavg: [f64; 2],
     /// Median figures per case and allocator.
     pub results: Vec<ResultRow>,
     /// Median of the per-round ratios `subject / vs` of ops per second.

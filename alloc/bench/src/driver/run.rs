@@ -8,6 +8,7 @@ use super::cli::{DriverArgs, USAGE};
 use super::spawn::run_one;
 use super::stats::{summarize, Samples};
 use super::{attach, table, variants};
+use crate::procfs;
 use crate::workloads::Case;
 
 /// Runs the driver with `std::env::args`.
@@ -100,6 +101,7 @@ fn drive(args: &DriverArgs) -> Result<(), String> {
     }
     let cases: Vec<Case> = args.workloads.iter().flat_map(|w| w.cases()).collect();
     let total = cases.len() * args.rounds * lineup.variants.len();
+    let load_start = procfs::loadavg_1min().unwrap_or(f64::NAN);
     let mut samples = Samples::new();
     let mut done = 0;
     for &case in &cases {
@@ -134,7 +136,8 @@ fn drive(args: &DriverArgs) -> Result<(), String> {
             }
         }
     }
-    let compare = summarize(&lineup, &samples, args.rounds, args.mode, args.preload);
+    let mut compare = summarize(&lineup, &samples, args.rounds, args.mode, args.preload);
+    compare.loadavg = [load_start, procfs::loadavg_1min().unwrap_or(f64::NAN)];
     print!("{}", table::render(&compare));
     let out = args.out.clone().unwrap_or_else(|| {
         target_dir.join("bench").join(if args.preload {

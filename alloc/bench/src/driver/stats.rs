@@ -117,6 +117,8 @@ pub fn summarize(
         preload,
         subject: lineup.subject.clone(),
         slabscope_env: lineup.slabscope_env.clone(),
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg: [0.0; 2],
         results,
         ratios,
         overhead,

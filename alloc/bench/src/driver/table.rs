@@ -167,10 +167,13 @@ pub fn render(c: &CompareFile) -> String {
         }
     }
     let mut out = format!(
-        "slabscope-bench: {} mode, {} rounds{}\n",
+        "slabscope-bench: {} mode, {} rounds{}; {} CPUs, load average {:.1} at start, {:.1} at end\n",
         c.mode,
         c.rounds,
-        if c.preload { ", LD_PRELOAD" } else { "" }
+        if c.preload { ", LD_PRELOAD" } else { "" },
+        c.cpus,
+        c.loadavg[0],
+        c.loadavg[1]
     );
     for (k, v) in &c.slabscope_env {
         let _ = writeln!(out, "slabscope variants run with {k}={v}");
@@ -206,6 +209,8 @@ mod tests {
             preload: false,
             subject: Some("slabscope".into()),
             slabscope_env: vec![],
+            cpus: 2,
+            loadavg: [0.5, 1.5],
             results: vec![row("slabscope", 12e6), row("mimalloc", 10e6)],
             ratios: vec![RatioRow {
                 workload: "larson".into(),
@@ -221,5 +226,9 @@ mod tests {
         assert!(t.contains("1.200"));
         assert!(t.contains("3.0"));
         assert!(!t.contains("rss16"), "{t}");
+        assert!(
+            t.contains("2 CPUs, load average 0.5 at start, 1.5 at end"),
+            "{t}"
+        );
     }
 }

@@ -183,12 +183,12 @@ impl Workload {
     pub fn iterations(self, mode: Mode) -> u64 {
         let (smoke, quick, full) = match self {
             // iterations per thread
-            Workload::Larson => (20_000, 6_000_000, 20_000_000),
-            Workload::RandomMixed => (20_000, 12_000_000, 40_000_000),
+            Workload::Larson => (20_000, 4_000_000, 20_000_000),
+            Workload::RandomMixed => (20_000, 8_000_000, 40_000_000),
             // blocks per producer
-            Workload::Xmalloc => (20_000, 6_000_000, 20_000_000),
+            Workload::Xmalloc => (20_000, 4_000_000, 20_000_000),
             // objects per thread (each scribbled over)
-            Workload::CacheScratch => (2_000, 600_000, 2_000_000),
+            Workload::CacheScratch => (2_000, 400_000, 2_000_000),
             // grown objects
             Workload::Growth => (200, 20_000, 100_000),
             // live 16-byte blocks
