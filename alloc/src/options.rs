@@ -76,6 +76,8 @@ pub struct Options {
     pub log_file: Option<&'static [u8]>,
     /// `SLABSCOPE_SAMPLE`: mean bytes between sampled allocations (0 = no sampling).
     pub sample: u64,
+    /// `SLABSCOPE_CONTROL`: whether the control file `slabscope.<pid>.ctl` is polled.
+    pub control: bool,
 }
 
 /// Longest `SLABSCOPE_LOG` filter accepted.
@@ -167,6 +169,12 @@ pub const TABLE: &[OptionDesc] = &[
         kind: Kind::Size,
         doc: "Sample one allocation per this many allocated bytes on average (e.g. `512K`, jemalloc's default spacing): its call stack and lifetime are recorded in the segment's sample sites, which `alloc-inspect`'s Leaks view ranks by estimated live bytes. 0 turns sampling off; the fast path then pays one never-taken branch.",
     },
+    OptionDesc {
+        env: "SLABSCOPE_CONTROL",
+        default: "1",
+        kind: Kind::Bool,
+        doc: "Accept commands from `alloc-inspect ctl` through the file `slabscope.<pid>.ctl` beside the segment (looked at from the interval drain, at most every 100 ms); 0 never looks at it.",
+    },
 ];
 
 impl Options {
@@ -185,6 +193,7 @@ impl Options {
         log: None,
         log_file: None,
         sample: 0,
+        control: true,
     };
 
     /// Parses options from `lookup` (an environment); bad values are reported through
@@ -216,6 +225,7 @@ impl Options {
                 "SLABSCOPE_LOG" => o.log = (raw != b"off").then_some(raw),
                 "SLABSCOPE_LOG_FILE" => o.log_file = (raw != b"stderr").then_some(raw),
                 "SLABSCOPE_SAMPLE" => o.sample = v.num.min(SAMPLE_MAX),
+                "SLABSCOPE_CONTROL" => o.control = v.num != 0,
                 "SLABSCOPE_RING" => {
                     o.ring_capacity = (v.num as u32)
                         .checked_next_power_of_two()
@@ -344,6 +354,7 @@ fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
         b"SLABSCOPE_LOG\0",
         b"SLABSCOPE_LOG_FILE\0",
         b"SLABSCOPE_SAMPLE\0",
+        b"SLABSCOPE_CONTROL\0",
     ];
     let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
     pal::getenv(name)
@@ -422,6 +433,7 @@ mod tests {
                     0
                 }
                 "SLABSCOPE_SAMPLE" => o.sample,
+                "SLABSCOPE_CONTROL" => o.control as u64,
                 other => panic!("{other} is not handled by Options::parse"),
             };
             assert_eq!(n, actual, "{}", d.env);

@@ -95,7 +95,7 @@ impl Watch {
             !self.seen[start..]
                 .iter()
                 .any(|e| matches!(e.kind, EventKind::ControlAck { .. })),
-            "an already handled file was acknowledged again"
+            "a control_ack where none was due"
         );
     }
 }
@@ -262,4 +262,25 @@ fn control_files_are_acted_on_whole_or_refused_whole() {
 /// This process's effective uid: the owner of the segment it created.
 fn euid() -> u32 {
     std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(common::own_segment()).unwrap())
+}
+
+#[test]
+fn control_off_never_reads_the_file() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "control_off_never_reads_the_file",
+            dir.path(),
+            &[
+                ("SLABSCOPE_DRAIN_INTERVAL", "64"),
+                ("SLABSCOPE_CONTROL", "0"),
+            ],
+        );
+        return;
+    }
+    let mut w = Watch::new();
+    write_ctl(format!("seq={}\nsample=4096\ndrain\n", new_seq()).as_bytes());
+    w.no_ack();
+    assert_eq!(control::sample_rate(), None);
+    assert_eq!(control::drain_epoch(), 0);
 }

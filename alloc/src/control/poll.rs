@@ -1,4 +1,5 @@
-//! Polling the control file `slabscope.<pid>.ctl` from the interval-drain slow path.
+//! Polling the control file `slabscope.<pid>.ctl` from the interval-drain slow path
+//! (unless `SLABSCOPE_CONTROL=0`).
 //!
 //! At most one thread polls at a time, and the file is looked at at most every
 //! [`POLL_INTERVAL_NS`] process-wide: other calls cost a clock read and two relaxed
@@ -32,6 +33,9 @@ static LAST_SEQ: AtomicU64 = AtomicU64::new(0);
 /// control file when it is due and acts on it; returns whether the calling thread must
 /// now drain all its magazines (a `drain` was accepted since it last looked).
 pub fn poll() -> bool {
+    if !options::get().control {
+        return false;
+    }
     let now = monotonic_ns();
     if now >= NEXT_LOOK_NS.load(Ordering::Relaxed) && !POLLING.swap(true, Ordering::Acquire) {
         NEXT_LOOK_NS.store(now.saturating_add(POLL_INTERVAL_NS), Ordering::Relaxed);
