@@ -243,6 +243,35 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     assert_eq!(in_force(&d.ack()), (0, control_log_hash(b"off")));
     // ctl removed its own control file.
     assert!(!d.ctl_path().exists());
+
+    // The TUI's S key toggles by the latest acknowledgement: sampling is off, so on.
+    let seen = [Event {
+        seq: 0,
+        time_ns: 0,
+        thread: 0,
+        kind: EventKind::ControlAck {
+            seq: 1,
+            accepted: true,
+            commands: cmd::SAMPLE,
+            reason: ControlReason::Accepted,
+            line: 0,
+            sample_bytes: 0,
+            log_hash: control_log_hash(b"off"),
+            trimmed: 0,
+        },
+    }];
+    let segment = d.dir.path().join(format!("slabscope.{}", d.pid()));
+    let sent = ctl::send_key(
+        ctl::ControlKey::ToggleSample,
+        d.pid(),
+        &segment,
+        seen.iter(),
+    );
+    assert_eq!(sent.unwrap(), format!("sample={}", ctl::TUI_SAMPLE_BYTES));
+    assert_eq!(
+        in_force(&d.ack()),
+        (ctl::TUI_SAMPLE_BYTES, control_log_hash(b"off"))
+    );
 }
 
 #[test]

@@ -22,6 +22,9 @@ use crate::{options, pal, publish, superslab};
 /// Least time between two looks at the control file, ns (100 ms).
 pub const POLL_INTERVAL_NS: u64 = 100_000_000;
 
+/// How long after a look was due a set `POLLING` flag is taken as abandoned.
+const STUCK_NS: u64 = 1_000_000_000;
+
 static POLLING: AtomicBool = AtomicBool::new(false);
 static NEXT_LOOK_NS: AtomicU64 = AtomicU64::new(0);
 /// Identity of the last file version handled: dev, ino, ctime, mtime, size.
@@ -37,10 +40,17 @@ pub fn poll() -> bool {
         return false;
     }
     let now = monotonic_ns();
-    if now >= NEXT_LOOK_NS.load(Ordering::Relaxed) && !POLLING.swap(true, Ordering::Acquire) {
-        NEXT_LOOK_NS.store(now.saturating_add(POLL_INTERVAL_NS), Ordering::Relaxed);
-        look();
-        POLLING.store(false, Ordering::Release);
+    let next = NEXT_LOOK_NS.load(Ordering::Relaxed);
+    if now >= next {
+        // A look takes microseconds; a flag still set a second after the look was due
+        // belongs to a poller that cannot finish (this is a child forked while another
+        // thread was polling), and is taken over.
+        let busy = POLLING.swap(true, Ordering::Acquire);
+        if !busy || now >= next.saturating_add(STUCK_NS) {
+            NEXT_LOOK_NS.store(now.saturating_add(POLL_INTERVAL_NS), Ordering::Relaxed);
+            look();
+            POLLING.store(false, Ordering::Release);
+        }
     }
     settings::take_drain_request()
 }
