@@ -57,8 +57,8 @@ pub fn next_seq(start_unix_ns: u64) -> u64 {
 }
 
 /// Writes `contents` to `path` atomically: a fresh 0600 file in the same directory,
-/// given to `owner` when that is another user (root controlling someone's process),
-/// then renamed over `path`. Returns the new file's inode.
+/// given to `owner` when that is another user (only root may; tests use it to make a
+/// file the target must refuse), then renamed over `path`. Returns the new inode.
 pub fn write_atomically(path: &Path, contents: &[u8], owner: Option<u32>) -> std::io::Result<u64> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
@@ -110,9 +110,10 @@ pub fn send(
     })?;
     let seq = next_seq(snap.start_unix_ns);
     let text = body(seq, commands)?;
-    let owner = std::fs::metadata(segment).ok().map(|m| m.uid());
+    // The reader only opens segments of this user, so the target is this user's too:
+    // the file stays ours.
     let path = ctl_path(segment);
-    let ino = write_atomically(&path, text.as_bytes(), owner)
+    let ino = write_atomically(&path, text.as_bytes(), None)
         .map_err(|e| InspectError::Io(format!("cannot write {}: {e}", path.display())))?;
     Ok(Sent {
         seq,
