@@ -75,6 +75,8 @@ impl Demo {
     fn ctl(&self, args: &[&str]) -> Output {
         Command::new(BIN)
             .arg("ctl")
+            // Generous on a loaded machine; an answer normally comes within 100 ms.
+            .args(["--timeout", "20000"])
             .arg(self.pid().to_string())
             .args(args)
             .env("SLABSCOPE_SHM_DIR", self.dir.path())
