@@ -144,6 +144,9 @@ pub struct Document<'a> {
     pub events_dropped: u64,
     /// GPU pools (empty without one).
     pub gpu: &'a [slabscope_proto::GpuPoolSnapshot],
+    /// The OOM report: the latest failed allocation and the allocator's state at it
+    /// (null when no allocation failed, or for a segment older than protocol 1.2).
+    pub oom: Option<&'a slabscope_proto::OomReport>,
 }
 
 /// Builds the document of one frame.
@@ -235,6 +238,7 @@ pub fn document(frame: &Frame) -> Document<'_> {
             + frame.poll.corrupt
             + frame.poll.abandoned,
         gpu: &s.gpu,
+        oom: s.oom.as_ref(),
     }
 }
 

@@ -15,17 +15,20 @@ pub enum ViewId {
     Events,
     /// GPU pools (shown only when the process has one).
     Gpu,
+    /// The OOM report (shown only when an allocation failed).
+    Oom,
 }
 
 impl ViewId {
     /// Every view in tab order.
-    pub const ALL: [ViewId; 6] = [
+    pub const ALL: [ViewId; 7] = [
         ViewId::Overview,
         ViewId::Classes,
         ViewId::SuperSlabs,
         ViewId::Magazines,
         ViewId::Events,
         ViewId::Gpu,
+        ViewId::Oom,
     ];
 
     /// Tab title.
@@ -37,6 +40,7 @@ impl ViewId {
             ViewId::Magazines => "Magazines",
             ViewId::Events => "Events",
             ViewId::Gpu => "GPU",
+            ViewId::Oom => "OOM",
         }
     }
 

@@ -156,6 +156,10 @@ impl State {
         }
         self.snapshot = Some(snap);
         self.frames += 1;
+        // A post-mortem file of a process that ran out of memory opens on the report.
+        if self.frames == 1 && self.status == TargetStatus::PostMortem && self.has_oom() {
+            self.view = ViewId::Oom;
+        }
         self.clamp_selection();
     }
 
@@ -169,6 +173,7 @@ impl State {
         ViewId::ALL
             .into_iter()
             .filter(|v| *v != ViewId::Gpu || self.has_gpu())
+            .filter(|v| *v != ViewId::Oom || self.has_oom())
             .collect()
     }
 
@@ -226,7 +231,7 @@ impl State {
     fn move_by(&mut self, rows: isize, cols: isize) {
         let step = |v: usize, d: isize| v.saturating_add_signed(d);
         match self.view {
-            ViewId::Overview => {}
+            ViewId::Overview | ViewId::Oom => {}
             ViewId::Classes => self.class_sel = step(self.class_sel, rows),
             ViewId::SuperSlabs => {
                 self.slot_sel.row = step(self.slot_sel.row, rows);

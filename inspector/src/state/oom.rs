@@ -1,0 +1,107 @@
+//! What the OOM view shows, folded from the snapshot's OOM report: the classes ranked
+//! by the bytes they hold, and the events that led up to the failure. No ratatui here.
+
+use slabscope_proto::{Event, OomClass, OomReport};
+
+use super::State;
+
+/// Rows of the OOM view's class table: classes holding bytes, most live bytes first.
+pub fn ranked_classes(report: &OomReport) -> Vec<OomClass> {
+    let mut rows = report.classes.clone();
+    rows.sort_by(|a, b| {
+        (b.live_bytes, b.free_bytes, a.class).cmp(&(a.live_bytes, a.free_bytes, b.class))
+    });
+    rows
+}
+
+/// Bytes the report does not attribute (should be 0): mapped minus large, SuperSlab
+/// headers, UNUSED slots, slot tails and every class's live + cached + free bytes.
+/// Non-zero only when another thread mapped or unmapped during the report.
+pub fn unattributed_bytes(r: &OomReport) -> i128 {
+    r.mapped_bytes as i128
+        - r.large_bytes as i128
+        - r.header_bytes as i128
+        - r.unused_bytes as i128
+        - r.tail_bytes as i128
+        - r.class_bytes() as i128
+}
+
+impl State {
+    /// The OOM report of the latest snapshot, if the process had one.
+    pub fn oom(&self) -> Option<&OomReport> {
+        self.snapshot.as_ref().and_then(|s| s.oom.as_ref())
+    }
+
+    /// Whether the OOM view is offered.
+    pub fn has_oom(&self) -> bool {
+        self.oom().is_some()
+    }
+
+    /// The last `n` events the log holds up to and including the OOM's own event.
+    pub fn events_before_oom(&self, n: usize) -> Vec<&Event> {
+        let Some(seq) = self.oom().and_then(|r| r.ring_seq) else {
+            return Vec::new();
+        };
+        let before: Vec<&Event> = self.events.all().filter(|e| e.seq <= seq).collect();
+        before[before.len().saturating_sub(n)..].to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use slabscope_proto::{FreeRun, FreeRunKind, OomCause};
+
+    pub(crate) fn report() -> OomReport {
+        let class = |class, live_bytes, free_bytes| OomClass {
+            class,
+            live_bytes,
+            cached_bytes: 0,
+            free_bytes,
+            empty_slots: 0,
+            empty_bytes: 0,
+        };
+        OomReport {
+            reports: 1,
+            time_mono_ns: 0,
+            tid: 7,
+            cause: OomCause::Limit,
+            request_bytes: 40,
+            align: 16,
+            class: Some(2),
+            mapped_bytes: (2 << 21) + 4096 + 100 + 300 + 10,
+            limit_bytes: 2 << 21,
+            peak_mapped_bytes: 2 << 21,
+            large_bytes: 2 << 21,
+            large_count: 1,
+            superslabs: 0,
+            superslabs_cached: 0,
+            header_bytes: 4096,
+            unused_slots: 0,
+            unused_bytes: 0,
+            tail_bytes: 0,
+            empty_slots: 0,
+            empty_bytes: 0,
+            stranded_bytes: 0,
+            stranded_threads: 0,
+            threads_seen: 1,
+            largest_free_run: FreeRun {
+                bytes: 0,
+                superslab: 0,
+                slot: 0,
+                kind: FreeRunKind::None,
+            },
+            ring_seq: None,
+            classes: vec![class(0, 100, 0), class(3, 300, 10)],
+            stranded: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn classes_rank_by_live_bytes_and_bytes_add_up() {
+        let r = report();
+        let rows = ranked_classes(&r);
+        assert_eq!(rows.iter().map(|c| c.class).collect::<Vec<_>>(), vec![3, 0]);
+        assert_eq!(unattributed_bytes(&r), 0);
+    }
+}
