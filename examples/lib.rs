@@ -4,4 +4,4 @@
 
 mod workloads;
 
-pub use workloads::{demo, leaky, threads};
+pub use workloads::{demo, leaky, oom, threads};
