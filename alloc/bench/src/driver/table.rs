@@ -53,7 +53,7 @@ impl Grid {
                     .max(c.len())
             })
             .collect();
-        let _ = writeln!(out, "\n{}", self.title);
+        let _ = writeln!(out, "\n{}\n", self.title);
         let _ = write!(out, "| {:first$} |", "case");
         for (c, w) in self.columns.iter().zip(&widths) {
             let _ = write!(out, " {c:>w$} |");
