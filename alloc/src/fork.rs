@@ -1,7 +1,8 @@
 //! `fork()` support through `pthread_atfork`.
 //!
 //! - prepare (in the forking thread): take every allocator lock, in lock order (class
-//!   locks, the global lock, the large registry lock, the thread pool lock), so that no
+//!   locks, the global lock, the large registry lock, the thread pool lock, the sample
+//!   lock), so that no
 //!   other thread is inside a slow path when the address space is copied;
 //! - parent: release them;
 //! - child: re-initialise them (only the forking thread exists), keep the forking
@@ -11,7 +12,7 @@
 //!   is left alone.
 #![forbid(unsafe_code)]
 
-use crate::{classes, large, options, publish, superslab, thread};
+use crate::{classes, large, options, publish, sample, superslab, thread};
 
 /// Registers the handlers (once, from the first slow path).
 pub fn register() {
@@ -30,9 +31,11 @@ extern "C" fn prepare() {
     superslab::lock().lock();
     large::lock().lock();
     thread::pool_lock().lock();
+    sample::lock().lock();
 }
 
 extern "C" fn parent() {
+    sample::lock().unlock();
     thread::pool_lock().unlock();
     large::lock().unlock();
     superslab::lock().unlock();
@@ -47,6 +50,7 @@ extern "C" fn child() {
     }
     superslab::lock().reinit_in_child();
     large::lock().reinit_in_child();
+    sample::lock().reinit_in_child();
     superslab::after_fork_child();
     thread::after_fork_child();
     publish::after_fork_child();

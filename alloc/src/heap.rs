@@ -16,7 +16,7 @@ use crate::slot::ACTIVE;
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::superslab::{self, SLOT_BYTES};
 use crate::thread::{self, ThreadState, NO_THREAD};
-use crate::{classes, control, fork, large, options, publish};
+use crate::{classes, control, fork, large, options, publish, sample};
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
 /// `publish_default` is the calling binary's default for publishing, used only by the
@@ -28,7 +28,13 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread and no slow path of it is running
             // a magazine operation (slow paths never call back into a fast path).
-            let m = unsafe { &mut (*st).mags[c] };
+            let t = unsafe { &mut *st };
+            // The sampling countdown: u64::MAX when sampling is off, so never taken.
+            if t.sample_left <= size as u64 {
+                return alloc_sampled(st, size, align, publish_default);
+            }
+            t.sample_left -= size as u64;
+            let m = &mut t.mags[c];
             if m.count != 0 {
                 m.count -= 1;
                 m.low = m.low.min(m.count);
@@ -65,28 +71,60 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
         let cs = ss.slots[(a - ss.base()) / SLOT_BYTES]
             .class_state
             .load(Ordering::Relaxed);
+        // A slot holding sampled blocks has its SAMPLED bit set and fails this test.
         if cs >> 8 == ACTIVE {
-            let c = (cs & 0xff) as usize;
-            if let Some(st) = thread::current() {
-                // SAFETY: the state belongs to this thread (see `alloc`).
-                let t = unsafe { &mut *st };
-                let m = &mut t.mags[c];
-                if m.count < m.cap {
-                    // SAFETY: count < cap <= MAGAZINE_MAX.
-                    unsafe { *m.blocks.get_unchecked_mut(m.count as usize) = p };
-                    m.count += 1;
-                    m.frees += 1;
-                    t.free_budget -= 1;
-                    if t.free_budget != 0 {
-                        return;
-                    }
-                    return interval_drain(st);
-                }
-            }
-            return free_slab_slow(p, c, publish_default);
+            // SAFETY: the caller's contract.
+            return unsafe { free_block(p, (cs & 0xff) as usize, publish_default) };
         }
     }
     free_other(p, publish_default)
+}
+
+/// Frees `p`, a live block of class `c` in an ACTIVE slot: into the calling thread's
+/// magazine, or through the slow path.
+///
+/// # Safety
+/// `p` must be a live block of class `c` that the caller gives up.
+#[inline(always)]
+unsafe fn free_block(p: *mut u8, c: usize, publish_default: bool) {
+    if let Some(st) = thread::current() {
+        // SAFETY: the state belongs to this thread (see `alloc`).
+        let t = unsafe { &mut *st };
+        let m = &mut t.mags[c];
+        if m.count < m.cap {
+            // SAFETY: count < cap <= MAGAZINE_MAX.
+            unsafe { *m.blocks.get_unchecked_mut(m.count as usize) = p };
+            m.count += 1;
+            m.frees += 1;
+            t.free_budget -= 1;
+            if t.free_budget != 0 {
+                return;
+            }
+            return interval_drain(st);
+        }
+    }
+    free_slab_slow(p, c, publish_default)
+}
+
+/// The sampled path: taken when the calling thread's sampling countdown runs out. The
+/// block comes from the ordinary slow path; its call stack is then recorded (with the
+/// re-entrancy guard set, so allocations made while recording take the global path).
+#[cold]
+#[inline(never)]
+fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
+    // SAFETY: the state belongs to this thread; no reference to it is held here.
+    unsafe { (*st).sample_left = sample::countdown() };
+    let p = alloc_slow(size, align, pd);
+    // SAFETY: as above; `alloc_slow` has returned and holds no reference either.
+    if p.is_null() || unsafe { (*st).busy } != 0 {
+        return p;
+    }
+    // SAFETY: as above.
+    unsafe { (*st).busy = 1 };
+    sample::record(p, size);
+    // SAFETY: as above.
+    unsafe { (*st).busy = 0 };
+    p
 }
 
 static INIT: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
@@ -127,7 +165,11 @@ fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     init(publish_default);
     publish::ensure();
     let Some(c) = class_for(size, align) else {
-        return large::alloc(size, align);
+        let p = large::alloc(size, align);
+        if sample::enabled() && !p.is_null() {
+            sample_large(p, size);
+        }
+        return p;
     };
     let Some(st) = usable_state() else {
         return global_alloc(c, size, align);
@@ -157,6 +199,23 @@ fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     publish::thread_magazine(t, c);
     t.busy = 0;
     p
+}
+
+/// Runs the sampling countdown for a large allocation (they never pass the fast path).
+fn sample_large(p: *mut u8, size: usize) {
+    let Some(st) = usable_state() else {
+        return;
+    };
+    // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
+    let t = unsafe { &mut *st };
+    if t.sample_left > size as u64 {
+        t.sample_left -= size as u64;
+        return;
+    }
+    t.sample_left = sample::countdown();
+    t.busy = 1;
+    sample::record(p, size);
+    t.busy = 0;
 }
 
 fn global_alloc(c: usize, size: usize, _align: usize) -> *mut u8 {
@@ -228,6 +287,12 @@ fn free_other(p: *mut u8, publish_default: bool) {
         return;
     }
     init(publish_default);
+    if let Some(c) = sample::tagged_class(p) {
+        sample::on_free_small(p);
+        // SAFETY: `p` is a live block of class `c` (its slot is ACTIVE) given up by the caller.
+        return unsafe { free_block(p, c, publish_default) };
+    }
+    sample::on_free_large(p);
     if large::free(p) {
         return;
     }

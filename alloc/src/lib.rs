@@ -32,6 +32,7 @@ pub mod options;
 mod pal;
 pub mod publish;
 pub mod raw;
+mod sample;
 pub mod size_class;
 mod slot;
 mod stats;

@@ -29,13 +29,18 @@ pub const UNUSED: u32 = 0;
 pub const ACTIVE: u32 = 1;
 /// Slot state: carved for a class, every block back.
 pub const EMPTY: u32 = 2;
+/// `class_state` bit: the slot holds live sampled blocks (`SLABSCOPE_SAMPLE`). It makes
+/// the free fast path's `class_state >> 8 == ACTIVE` test fail, so frees into the slot
+/// take the slow path, which ends the samples (see `sample`).
+pub const SAMPLED: u32 = 1 << 16;
 
 /// Metadata of one slot, kept in its SuperSlab's header page (one cache line).
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub struct Slot {
-    /// `class | state << 8`; written under the global lock (state changes) and read by
-    /// the free fast path to find a block's class.
+    /// `class | state << 8`, plus [`SAMPLED`] while `sampled` is non-zero; written under
+    /// the global lock (state changes; never while a sampled block is live) and by the
+    /// sample lock (the `SAMPLED` bit), read by the free fast path to find a block's class.
     pub class_state: AtomicU32,
     /// 1 while the slot is on its class's partial list (class lock).
     pub listed: AtomicU32,
@@ -43,8 +48,8 @@ pub struct Slot {
     pub capacity: AtomicU32,
     /// Blocks carved so far by the bump pointer (class lock).
     pub carved: AtomicU32,
-    /// Reserved (keeps the record at one cache line).
-    pub reserved: AtomicU32,
+    /// Live sampled blocks in the slot (sample lock).
+    pub sampled: AtomicU32,
     /// Thread index of the thread that last refilled from the slot.
     pub owner: AtomicU32,
     /// Blocks handed out of the slot.
@@ -64,7 +69,7 @@ impl Slot {
     /// State (`UNUSED`, `ACTIVE`, `EMPTY`).
     #[inline(always)]
     pub fn state(&self) -> u32 {
-        self.class_state.load(Ordering::Acquire) >> 8
+        (self.class_state.load(Ordering::Acquire) >> 8) & 0xff
     }
 
     /// Class (meaningful for ACTIVE and EMPTY).

@@ -33,6 +33,8 @@ pub struct ThreadState {
     pub mags: [Magazine; CLASS_COUNT],
     /// Frees left before the next full drain.
     pub free_budget: u64,
+    /// Bytes to allocate before the next sampled allocation (`u64::MAX`: not sampling).
+    pub sample_left: u64,
     /// Index of this state in the pool (stable; used as the slot owner id).
     pub index: u32,
     /// Kernel thread id.
@@ -134,6 +136,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         m.low = 0;
     }
     t.free_budget = opts.drain_interval;
+    t.sample_left = crate::sample::countdown();
     t.tid = pal::gettid();
     t.record_gen = 0;
     t.busy = 0;

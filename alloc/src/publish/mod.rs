@@ -21,6 +21,6 @@
 mod segment;
 mod update;
 
-pub(crate) use segment::{after_fork_child, ensure, set_default};
+pub(crate) use segment::{after_fork_child, current, ensure, generation, set_default};
 pub use segment::{mark_preload, segment};
 pub(crate) use update::*;

@@ -3,7 +3,7 @@
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 
 use slabscope_proto::layout::{FLAG_PRELOAD, MAX_CLASSES};
-use slabscope_proto::{CreateError, SegmentConfig, SegmentWriter};
+use slabscope_proto::{CreateError, SampleConfig, SegmentConfig, SegmentWriter};
 
 use crate::pal;
 use crate::size_class::{CLASS_COUNT, CLASS_SIZES};
@@ -15,6 +15,9 @@ const PENDING: u8 = 2;
 const CREATING: u8 = 3;
 const READY: u8 = 4;
 const FAILED: u8 = 5;
+
+/// Sample-site records in a sampling process's segment (208 bytes each).
+pub const SAMPLE_SITES: u32 = 1024;
 
 static STATE: AtomicU8 = AtomicU8::new(UNDECIDED);
 static DEFAULT: AtomicU8 = AtomicU8::new(0);
@@ -104,9 +107,14 @@ fn create_slow(mut s: u8) {
         flags: EXTRA_FLAGS.load(Ordering::Relaxed),
     };
     let pid = pal::getpid();
-    let mut created = SegmentWriter::create(opts.shm_dir, pid, &cfg);
+    let sample = (opts.sample != 0).then_some(SampleConfig {
+        max_sites: SAMPLE_SITES,
+        interval_bytes: opts.sample,
+    });
+    let create = || SegmentWriter::create_sampled(opts.shm_dir, pid, &cfg, sample.as_ref());
+    let mut created = create();
     if matches!(created, Err(CreateError::Exists)) && remove_stale(opts.shm_dir, pid) {
-        created = SegmentWriter::create(opts.shm_dir, pid, &cfg);
+        created = create();
     }
     let w = match created {
         Ok(w) => w,

@@ -1,0 +1,198 @@
+//! Recording a sampled allocation and its free; the countdown's next value.
+#![forbid(unsafe_code)]
+
+use core::cell::Cell;
+use core::sync::atomic::Ordering;
+
+use slabscope_proto::layout::MAX_SAMPLE_FRAMES;
+use slabscope_proto::monotonic_ns;
+
+use super::stack;
+use super::table::{self, with_tables, Live, Site, NO_SITE};
+use crate::pal::RawMutex;
+use crate::slot::{ACTIVE, SAMPLED};
+use crate::{options, publish, superslab};
+
+/// Countdown value of a thread that never samples.
+pub const NEVER: u64 = u64::MAX;
+
+/// Return addresses skipped at the top of a captured stack: `record`'s own caller
+/// (the allocator's sampled path); the rest is named by the inspector.
+const SKIP_FRAMES: usize = 1;
+
+/// The sample lock (for `fork` handlers).
+pub fn lock() -> &'static RawMutex {
+    table::lock()
+}
+
+/// The sampling interval in bytes (0 = off).
+#[inline]
+pub fn interval() -> u64 {
+    options::get().sample
+}
+
+/// Whether this process samples.
+#[inline]
+pub fn enabled() -> bool {
+    interval() != 0
+}
+
+thread_local! {
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The bytes to allocate before the next sample: uniform in `[interval/2, 3*interval/2)`
+/// (mean `interval`; the jitter keeps periodic allocation patterns from aliasing), or
+/// [`NEVER`] when sampling is off.
+pub fn countdown() -> u64 {
+    let i = interval();
+    if i == 0 {
+        return NEVER;
+    }
+    let mut x = RNG.with(|r| r.get());
+    if x == 0 {
+        x = (crate::pal::gettid() as u64) << 32 ^ monotonic_ns() | 1;
+    }
+    // xorshift64
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    RNG.with(|r| r.set(x));
+    (i / 2 + x % i.max(1)).max(1)
+}
+
+fn hash(frames: &[u64]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &f in frames {
+        h = (h ^ f).wrapping_mul(0x0000_0100_0000_01b3);
+        h ^= h >> 29;
+    }
+    h.max(1)
+}
+
+/// Records the sampled allocation `p` of `size` requested bytes. Called by the
+/// allocator's sampled path with the thread's re-entrancy guard set (a nested allocation
+/// takes the global path); may allocate once per thread (its stack bounds).
+#[inline(never)]
+pub fn record(p: *mut u8, size: usize) {
+    let mut frames = [0u64; MAX_SAMPLE_FRAMES];
+    let n = stack::capture(&mut frames, SKIP_FRAMES);
+    let frames = &frames[..n];
+    let h = hash(frames);
+    let i = interval();
+    let weight = (size as u64).max(i);
+    let now = monotonic_ns();
+    let w = publish::current();
+    let generation = publish::generation();
+    let a = p as usize;
+    with_tables(|t| {
+        let site = match t.sites.get(h) {
+            Some(s) if s.generation == generation => s.index,
+            stale => {
+                let index = w
+                    .and_then(|w| w.claim_sample_site(h, frames, now))
+                    .unwrap_or(NO_SITE);
+                if stale.is_some() {
+                    t.sites.remove(h);
+                }
+                if index != NO_SITE {
+                    t.sites.insert(Site {
+                        hash: h,
+                        index,
+                        generation,
+                    });
+                }
+                index
+            }
+        };
+        let live = Live {
+            addr: a,
+            size: size as u64,
+            weight,
+            site,
+            generation,
+        };
+        if t.live.get(a as u64).is_some() || !t.live.insert(live) {
+            return; // cannot track its free: leave it unsampled
+        }
+        if let Some(ss) = superslab::lookup(a) {
+            let s = &ss.slots[(a - ss.base()) / superslab::SLOT_BYTES];
+            if s.sampled.fetch_add(1, Ordering::Relaxed) == 0 {
+                s.class_state.fetch_or(SAMPLED, Ordering::Release);
+            }
+        }
+        if let (Some(w), true) = (w, site != NO_SITE) {
+            w.update_sample_site(site, |r| {
+                let o = Ordering::Relaxed;
+                r.live_bytes.fetch_add(size as u64, o);
+                r.live_samples.fetch_add(1, o);
+                r.live_estimated_bytes.fetch_add(weight, o);
+                r.total_bytes.fetch_add(size as u64, o);
+                r.total_samples.fetch_add(1, o);
+                r.last_mono_ns.store(now, o);
+            });
+        }
+    });
+}
+
+/// Undoes a live sample's contribution to its site.
+fn release(e: &Live) {
+    if e.site == NO_SITE || e.generation != publish::generation() {
+        return;
+    }
+    if let Some(w) = publish::current() {
+        w.update_sample_site(e.site, |r| {
+            let o = Ordering::Relaxed;
+            r.live_bytes.fetch_sub(e.size, o);
+            r.live_samples.fetch_sub(1, o);
+            r.live_estimated_bytes.fetch_sub(e.weight, o);
+        });
+    }
+}
+
+/// The class of `p` when it lies in an ACTIVE slot that holds sampled blocks (the free
+/// fast path diverted it here); `None` otherwise.
+pub fn tagged_class(p: *mut u8) -> Option<usize> {
+    let a = p as usize;
+    let ss = superslab::lookup(a)?;
+    let s = &ss.slots[(a - ss.base()) / superslab::SLOT_BYTES];
+    let cs = s.class_state.load(Ordering::Relaxed);
+    (cs & SAMPLED != 0 && (cs & !SAMPLED) >> 8 == ACTIVE).then_some((cs & 0xff) as usize)
+}
+
+/// A block of a tagged slot is being freed: if it is a live sample, ends it (its site's
+/// live counters drop; the slot loses its tag with its last live sample). The caller
+/// frees the block afterwards.
+pub fn on_free_small(p: *mut u8) {
+    let a = p as usize;
+    with_tables(|t| {
+        let Some(e) = t.live.remove(a as u64) else {
+            return;
+        };
+        release(&e);
+        if let Some(ss) = superslab::lookup(a) {
+            let s = &ss.slots[(a - ss.base()) / superslab::SLOT_BYTES];
+            if s.sampled.fetch_sub(1, Ordering::Relaxed) == 1 {
+                s.class_state.fetch_and(!SAMPLED, Ordering::Release);
+            }
+        }
+    });
+}
+
+/// A large allocation is being freed: ends its sample if it is one.
+pub fn on_free_large(p: *mut u8) {
+    if !enabled() {
+        return;
+    }
+    with_tables(|t| {
+        if let Some(e) = t.live.remove(p as u64) {
+            release(&e);
+        }
+    });
+}
+
+/// Live samples tracked (tests).
+#[allow(dead_code)]
+pub fn live_samples() -> usize {
+    with_tables(|t| t.live.len())
+}
