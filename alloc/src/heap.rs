@@ -252,8 +252,8 @@ fn free_slab_slow(p: *mut u8, c: usize, publish_default: bool) {
     if n != 0 {
         t.drains += 1;
     }
-    publish::drain(c, n, DrainReason::Overflow);
-    publish::thread_magazine(t, c);
+    // The drain's event, class record and thread record are published from the next
+    // interval drain (see `magazine`): publishing every overflow flooded the ring.
     t.busy = 0;
     t.free_budget -= 1;
     if t.free_budget == 0 {

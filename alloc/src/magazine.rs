@@ -11,6 +11,13 @@
 //! Counters (`allocs`, `frees`) are plain fields of the owning thread; [`fold`] moves
 //! them, and the change in the magazine's fill since the last fold, into the shared
 //! per-class counters. After a fold, `CLASSES[c].cached` includes exactly `count`.
+//!
+//! Overflow and interval drains are not published one by one (a busy thread overflows
+//! thousands of times a second, and each interval drain touches many classes): their
+//! blocks add up in [`Magazine::overflow_blocks`] and [`Magazine::interval_blocks`], and
+//! the thread publishes one `MagazineDrain` per class and reason with the sum at most
+//! every `thread::DRAIN_EVENTS_NS` (checked at its interval drains) and at its
+//! requested or exit drain (`thread::drain_idle`, `thread::drain_all`).
 
 use crate::classes;
 use crate::options::MAGAZINE_MAX;
@@ -33,6 +40,12 @@ pub struct Magazine {
     /// Low-water mark: the smallest `count` since the last interval drain. The oldest
     /// `low` blocks sat unused through the whole interval.
     pub low: u32,
+    /// Blocks given back by overflow drains since the last published
+    /// `MagazineDrain{reason: overflow}` event of this class (see the module docs).
+    pub overflow_blocks: u64,
+    /// Blocks given back by interval drains since the last published
+    /// `MagazineDrain{reason: interval}` event of this class.
+    pub interval_blocks: u64,
     /// The blocks; the newest is `blocks[count - 1]`.
     pub blocks: [*mut u8; MAGAZINE_MAX],
 }
@@ -64,9 +77,21 @@ impl Magazine {
         k as u64
     }
 
-    /// Gives the older half of the blocks back (a full magazine on free).
+    /// Gives the older half of the blocks back (a full magazine on free) and adds them to
+    /// the pending overflow sum.
     pub fn drain_half(&mut self, c: usize, me: u32) -> u64 {
-        self.drain_oldest(c, me, self.count as usize / 2)
+        let n = self.drain_oldest(c, me, self.count as usize / 2);
+        self.overflow_blocks += n;
+        n
+    }
+
+    /// Takes the pending sums of blocks drained on overflow and at intervals since the
+    /// last call.
+    pub fn take_pending(&mut self) -> (u64, u64) {
+        (
+            core::mem::take(&mut self.overflow_blocks),
+            core::mem::take(&mut self.interval_blocks),
+        )
     }
 
     /// Gives every block back.
@@ -76,9 +101,11 @@ impl Magazine {
 
     /// Interval drain: gives back the blocks that sat unused since the last interval
     /// (the low-water mark), then starts a new interval.
+    /// The blocks are added to the pending interval sum.
     pub fn drain_idle(&mut self, c: usize, me: u32) -> u64 {
         let n = self.drain_oldest(c, me, self.low as usize);
         self.low = self.count;
+        self.interval_blocks += n;
         n
     }
 

@@ -12,7 +12,7 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use slabscope_proto::DrainReason;
+use slabscope_proto::{monotonic_ns, DrainReason};
 
 use crate::magazine::Magazine;
 use crate::pal::{self, RawMutex};
@@ -49,6 +49,8 @@ pub struct ThreadState {
     pub drains: u64,
     /// Frees performed (folded on drains).
     pub frees_total: u64,
+    /// When the pending drain events were last published (monotonic ns).
+    pub events_ns: u64,
     /// Pool free-list link.
     next_free: usize,
 }
@@ -134,7 +136,10 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         m.frees = 0;
         m.folded = 0;
         m.low = 0;
+        m.overflow_blocks = 0;
+        m.interval_blocks = 0;
     }
+    t.events_ns = 0;
     t.free_budget = opts.drain_interval;
     t.sample_left = crate::sample::countdown();
     t.tid = pal::gettid();
@@ -185,39 +190,64 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     POOL_FREE.store(st as usize, Ordering::Relaxed);
 }
 
-/// Drains every magazine of `t`, folds its counters and publishes the thread record.
-/// Returns the blocks drained.
+/// Shortest time between two publications of a thread's pending drain events (at its
+/// interval drains): the ring then takes at most about `1 s / DRAIN_EVENTS_NS` drain
+/// events per second, thread and class, however fast the thread frees.
+pub const DRAIN_EVENTS_NS: u64 = 50_000_000;
+
+/// Publishes the pending overflow and interval drain events of class `c`; `true` when
+/// there were any.
+fn publish_pending(m: &mut Magazine, c: usize) -> bool {
+    let (overflow, interval) = m.take_pending();
+    publish::drain_event(c, overflow, DrainReason::Overflow);
+    publish::drain_event(c, interval, DrainReason::Interval);
+    overflow != 0 || interval != 0
+}
+
+/// Drains every magazine of `t`, folds its counters, publishes the pending drain events
+/// (then one event per class for this drain) and the thread record. Returns the blocks
+/// drained.
 pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
     let mut total = 0;
     for c in 0..CLASS_COUNT {
         let m = &mut t.mags[c];
         t.frees_total += m.frees;
+        let pending = publish_pending(m, c);
         let n = m.drain_all(c, t.index);
         let changed = m.fold(c);
         if n != 0 {
             total += n;
             publish::drain(c, n, reason);
-        } else if changed {
+        } else if changed || pending {
             publish::class(c);
         }
     }
     t.drains += 1;
+    t.events_ns = monotonic_ns();
     t.free_budget = options::get().drain_interval;
     publish::thread(t);
     total
 }
 
 /// The interval drain: gives back, in every magazine, the blocks that sat unused since
-/// the last interval; folds every counter and publishes the thread record.
+/// the last interval; folds every counter and publishes the class records and the
+/// thread record; publishes the pending drain events (one per class and reason, blocks
+/// summed) when [`DRAIN_EVENTS_NS`] have passed since the last time.
 pub fn drain_idle(t: &mut ThreadState) {
+    let now = monotonic_ns();
+    let flush = now.wrapping_sub(t.events_ns) >= DRAIN_EVENTS_NS;
+    if flush {
+        t.events_ns = now;
+    }
     for c in 0..CLASS_COUNT {
         let m = &mut t.mags[c];
         t.frees_total += m.frees;
         let n = m.drain_idle(c, t.index);
         let changed = m.fold(c);
-        if n != 0 {
-            publish::drain(c, n, DrainReason::Interval);
-        } else if changed {
+        // Overflow drains since the last interval changed the class's counters.
+        let overflowed = m.overflow_blocks != 0;
+        let pending = flush && publish_pending(m, c);
+        if changed || n != 0 || overflowed || pending {
             publish::class(c);
         }
     }

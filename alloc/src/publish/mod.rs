@@ -8,15 +8,18 @@
 //! At normal exit the segment is closed and unlinked; after a crash it stays.
 //!
 //! What is written when (all on slow paths; the fast paths never publish):
-//! - class records: after every refill, drain and fold of the class;
-//! - the thread record: the magazine fill of a class after its refill or overflow
-//!   drain, every magazine after a full drain (every `SLABSCOPE_DRAIN_INTERVAL` frees,
-//!   [`crate::raw::drain_thread`], thread exit);
+//! - class records: after every refill, at every interval, requested or exit drain
+//!   (which also covers the overflow drains since the previous one);
+//! - the thread record: the magazine fill of a class after its refill, every magazine
+//!   after a full drain (every `SLABSCOPE_DRAIN_INTERVAL` frees,
+//!   [`crate::raw::drain_thread`], thread exit); overflow drains do not publish it;
 //! - the slot map: after every refill from a slot and every slot state change;
 //! - totals: whenever mapped bytes, SuperSlab counts, large allocations, OOMs or
 //!   foreign frees change;
-//! - events: drains, slot acquire/empty/release, SuperSlab map/empty/return, large
-//!   map/unmap, OOM, thread exit; the heartbeat with every class update.
+//! - events: drains (overflow and interval drains summed per thread, class and reason,
+//!   published at most every 50 ms and before a requested or exit drain), slot
+//!   acquire/empty/release, SuperSlab map/empty/return, large map/unmap, OOM, thread
+//!   exit; the heartbeat with every class update.
 
 mod segment;
 mod update;

@@ -126,17 +126,26 @@ pub fn oom(kind: &EventKind) {
     event(kind);
 }
 
-/// A magazine of class `c` drained `blocks` blocks.
+/// A magazine of class `c` drained `blocks` blocks: event and class record.
 pub fn drain(c: usize, blocks: u64, reason: DrainReason) {
     if blocks == 0 {
         return;
     }
-    event(&EventKind::MagazineDrain {
-        class: c as u32,
-        blocks,
-        reason,
-    });
+    drain_event(c, blocks, reason);
     class(c);
+}
+
+/// The `MagazineDrain` event alone (nothing when `blocks` is 0). For `Overflow` and
+/// `Interval`, `blocks` is the sum drained since the thread's previous event of this
+/// class and reason (see `magazine`).
+pub fn drain_event(c: usize, blocks: u64, reason: DrainReason) {
+    if blocks != 0 {
+        event(&EventKind::MagazineDrain {
+            class: c as u32,
+            blocks,
+            reason,
+        });
+    }
 }
 
 fn with_record_lock(ss: &SuperSlab, f: impl FnOnce(&SegmentWriter, u32)) {
