@@ -7,7 +7,8 @@ use clap::{Parser, Subcommand};
 
 use crate::error::InspectError;
 use crate::source::{LiveSource, PostMortemSource, Source};
-use crate::state::State;
+use crate::state::{Liveness, State};
+use crate::symbolize::Symbolizer;
 use crate::{app, commands, ctl, demo, export, json, terminal};
 
 /// Attach to a process running slabscope and watch its allocator live.
@@ -83,6 +84,15 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Runs the leaky workload in this process (a leak-hunting target for the tests
+    /// and docs/DEBUGGING.md; publish with `SLABSCOPE_PUBLISH=1`, sample with
+    /// `SLABSCOPE_SAMPLE`).
+    #[command(name = "__leaky-child", hide = true)]
+    LeakyChild {
+        /// Workload arguments (`--seconds N`, `--threads N`, `--leak-kib N`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Parses the command line, runs the command, and returns the exit code. Errors are
@@ -106,6 +116,9 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
         Some(Command::Gc) => return commands::gc(&mut std::io::stdout()),
         Some(Command::Demo { args }) => return demo::run_parent(&args, interval),
         Some(Command::DemoChild { args }) => return demo::run_child(args),
+        Some(Command::LeakyChild { args }) => {
+            return crate::workload::run_leaky(args).map_err(InspectError::Demo)
+        }
         Some(Command::Export { listen, pids, .. }) => {
             let selection = if pids.is_empty() {
                 export::Selection::All
@@ -159,7 +172,12 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
 pub fn interactive(source: &mut dyn Source, interval_ms: u64) -> Result<(), InspectError> {
     let mut state = State::new(source.target());
     // Read before entering the alternate screen, so errors print on a normal terminal.
-    state.fold(source.next_frame()?);
+    let first = source.next_frame()?;
+    if first.liveness == Liveness::Alive {
+        // Names for the Leaks view, from the running process's mappings.
+        state.leaks.symbolizer = Some(Symbolizer::for_pid(first.snapshot.pid));
+    }
+    state.fold(first);
     let mut guard = terminal::TerminalGuard::enter()?;
     app::run(
         &mut guard.terminal,

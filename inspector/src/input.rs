@@ -21,7 +21,7 @@ pub fn action(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
         KeyCode::Tab => Action::NextView,
         KeyCode::BackTab => Action::PrevView,
-        KeyCode::Char(c @ '1'..='7') => Action::Show(ViewId::ALL[(c as u8 - b'1') as usize]),
+        KeyCode::Char(c @ '1'..='8') => Action::Show(ViewId::ALL[(c as u8 - b'1') as usize]),
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Up | KeyCode::Char('k') => Action::Up,
         KeyCode::Down | KeyCode::Char('j') => Action::Down,
@@ -74,7 +74,11 @@ mod tests {
             action(key(KeyCode::Char('7'))),
             Some(Action::Show(ViewId::Oom))
         );
-        assert_eq!(action(key(KeyCode::Char('8'))), None);
+        assert_eq!(
+            action(key(KeyCode::Char('8'))),
+            Some(Action::Show(ViewId::Leaks))
+        );
+        assert_eq!(action(key(KeyCode::Char('9'))), None);
         assert_eq!(action(key(KeyCode::Char('j'))), Some(Action::Down));
         assert_eq!(action(key(KeyCode::PageUp)), Some(Action::PageUp));
         assert_eq!(action(key(KeyCode::Char(' '))), Some(Action::TogglePause));

@@ -4,7 +4,9 @@
 use serde::Serialize;
 use slabscope_proto::{Event, SlotState, ThreadState};
 
-use crate::state::{ByteTotals, Frame};
+use crate::state::leaks::rank;
+use crate::state::{ByteTotals, Frame, Liveness};
+use crate::symbolize::Symbolizer;
 
 /// Process figures.
 #[derive(Serialize)]
@@ -121,6 +123,24 @@ pub struct SuperSlab {
     pub slots: Vec<Slot>,
 }
 
+/// One sampled allocation site (`SLABSCOPE_SAMPLE`), ranked by estimated live bytes.
+#[derive(Serialize)]
+pub struct Leak {
+    /// The first frame outside the allocator and the standard library's allocation
+    /// plumbing.
+    pub function: String,
+    /// Every frame, innermost first: demangled function names (`file+0xOFFSET` without a
+    /// symbol, `0xADDR` outside every mapping or for a process that is gone).
+    pub frames: Vec<String>,
+    /// Estimated bytes of every live allocation of the site.
+    pub live_bytes: u64,
+    /// Live sampled allocations.
+    pub live_samples: u64,
+    /// Growth of `live_bytes` in bytes per second: for one read, `live_bytes` over the
+    /// time since the site's first sample.
+    pub growth_bytes_per_s: f64,
+}
+
 /// The whole document.
 #[derive(Serialize)]
 pub struct Document<'a> {
@@ -138,6 +158,9 @@ pub struct Document<'a> {
     pub threads: Vec<Thread>,
     /// SuperSlabs.
     pub superslabs: Vec<SuperSlab>,
+    /// Sampled allocation sites with live samples, by estimated live bytes (empty when
+    /// the process does not sample).
+    pub leaks: Vec<Leak>,
     /// Events still in the ring, oldest first.
     pub events: &'a [Event],
     /// Events lost: dropped by the writer plus overwritten before this read.
@@ -232,6 +255,7 @@ pub fn document(frame: &Frame) -> Document<'_> {
                     .collect(),
             })
             .collect(),
+        leaks: leaks(frame),
         events: &frame.events,
         events_dropped: s.ring.dropped
             + frame.poll.missed
@@ -240,6 +264,23 @@ pub fn document(frame: &Frame) -> Document<'_> {
         gpu: &s.gpu,
         oom: s.oom.as_ref(),
     }
+}
+
+/// The ranked sites of `frame`, symbolized from the process's mappings while it runs.
+fn leaks(frame: &Frame) -> Vec<Leak> {
+    let s = &frame.snapshot;
+    let mut symbolizer = (!s.sites.is_empty() && frame.liveness == Liveness::Alive)
+        .then(|| Symbolizer::for_pid(s.pid));
+    rank(s, frame.now_mono_ns, symbolizer.as_mut())
+        .into_iter()
+        .map(|l| Leak {
+            function: l.function,
+            frames: l.frames,
+            live_bytes: l.live_bytes,
+            live_samples: l.live_samples,
+            growth_bytes_per_s: l.growth_bytes_per_s,
+        })
+        .collect()
 }
 
 /// The document of `frame` as pretty-printed JSON.
@@ -297,6 +338,7 @@ mod tests {
         let e = &v["events"][0];
         assert!(e["seq"].is_number() && e["time_ns"].is_number() && e["kind"].is_string());
         assert_eq!(v["events_dropped"], 3);
+        assert_eq!(v["leaks"].as_array().map(Vec::len), Some(0));
         assert_eq!(v["gpu"][0]["buckets"].as_array().unwrap().len(), 10);
         let live = ByteTotals::of(&f.snapshot).live;
         assert_eq!(v["totals"]["live_bytes"], live);

@@ -23,6 +23,7 @@ pub mod procfs;
 pub mod segment;
 pub mod source;
 pub mod state;
+pub mod symbolize;
 pub mod synthetic;
 pub mod terminal;
 pub mod view;

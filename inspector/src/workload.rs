@@ -1,4 +1,5 @@
-//! The demo workload hosted by `__demo-child`: `slabscope_examples::demo`.
+//! The workloads hosted by `__demo-child` (`slabscope_examples::demo`) and
+//! `__leaky-child` (`slabscope_examples::leaky`).
 
 use slabscope_examples::demo::{self, DemoOptions};
 
@@ -11,5 +12,12 @@ pub fn check_args(args: &[String]) -> Result<(), String> {
 pub fn run(args: Vec<String>) -> Result<(), String> {
     let opts = DemoOptions::from_args(args.into_iter())?;
     demo::run(&opts);
+    Ok(())
+}
+
+/// Runs the leaky workload (one slow leak among churn) with `args` in this process.
+pub fn run_leaky(args: Vec<String>) -> Result<(), String> {
+    let opts = slabscope_examples::leaky::LeakyOptions::from_args(args.into_iter())?;
+    slabscope_examples::leaky::run(&opts);
     Ok(())
 }

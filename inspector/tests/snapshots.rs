@@ -120,3 +120,58 @@ fn postmortem_banner() {
     st.fold(f);
     snap!("postmortem", st);
 }
+
+#[inline(never)]
+fn session_cache_insert() -> u64 {
+    std::hint::black_box(1)
+}
+
+#[inline(never)]
+fn request_buffers() -> u64 {
+    std::hint::black_box(2)
+}
+
+#[inline(never)]
+fn handle_request() -> u64 {
+    std::hint::black_box(3)
+}
+
+#[test]
+fn leaks_with_a_growing_site_and_class() {
+    use alloc_inspect::symbolize::Symbolizer;
+    use slabscope_proto::SampleSiteSnapshot;
+    // Return addresses inside this test's functions, named from this process's maps.
+    let at = |f: fn() -> u64| f as usize as u64 + 1;
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 0);
+    st.leaks.symbolizer = Some(Symbolizer::for_pid(std::process::id()));
+    for t in 0..30u64 {
+        let mut f = syn.frame(t);
+        let s = &mut f.snapshot;
+        s.sample_interval_bytes = 512 << 10;
+        let site = |index: u32, frames: Vec<u64>, live: u64| SampleSiteSnapshot {
+            index,
+            hash: index as u64 + 1,
+            frames,
+            live_bytes: live / 64,
+            live_samples: live >> 19,
+            live_estimated_bytes: live,
+            total_bytes: live,
+            total_samples: live >> 19,
+            first_mono_ns: s.start_mono_ns,
+            last_mono_ns: s.start_mono_ns,
+        };
+        s.sites = vec![
+            site(
+                0,
+                vec![at(session_cache_insert), at(handle_request)],
+                (8 << 20) + t * (512 << 10),
+            ),
+            site(1, vec![at(request_buffers), at(handle_request)], 4 << 20),
+        ];
+        s.classes[5].live = 10_000 + t * 100;
+        st.fold(f);
+    }
+    show(&mut st, ViewId::Leaks);
+    snap!("leaks", st);
+}

@@ -17,11 +17,13 @@ pub enum ViewId {
     Gpu,
     /// The OOM report (shown only when an allocation failed).
     Oom,
+    /// Sampled allocation sites and growing classes (shown only when the process samples).
+    Leaks,
 }
 
 impl ViewId {
     /// Every view in tab order.
-    pub const ALL: [ViewId; 7] = [
+    pub const ALL: [ViewId; 8] = [
         ViewId::Overview,
         ViewId::Classes,
         ViewId::SuperSlabs,
@@ -29,6 +31,7 @@ impl ViewId {
         ViewId::Events,
         ViewId::Gpu,
         ViewId::Oom,
+        ViewId::Leaks,
     ];
 
     /// Tab title.
@@ -41,6 +44,7 @@ impl ViewId {
             ViewId::Events => "Events",
             ViewId::Gpu => "GPU",
             ViewId::Oom => "OOM",
+            ViewId::Leaks => "Leaks",
         }
     }
 

@@ -7,6 +7,7 @@ use super::classes::ClassTable;
 use super::events::EventLog;
 use super::frame::{Frame, ProcessStatus};
 use super::history::{History, Rate};
+use super::leaks::LeakTracker;
 use super::target::TargetStatus;
 use super::totals::ByteTotals;
 
@@ -86,6 +87,10 @@ pub struct State {
     pub thread_sel: usize,
     /// Selected bucket row of the GPU view.
     pub bucket_sel: usize,
+    /// Sampled allocation sites and growing classes.
+    pub leaks: LeakTracker,
+    /// Selected site row of the Leaks view.
+    pub leak_sel: usize,
     /// Set by [`Action::Quit`].
     pub quit: bool,
 }
@@ -112,6 +117,8 @@ impl State {
             slot_sel: SlotCursor::default(),
             thread_sel: 0,
             bucket_sel: 0,
+            leaks: LeakTracker::default(),
+            leak_sel: 0,
             quit: false,
         }
     }
@@ -145,6 +152,7 @@ impl State {
         self.history.cached.push(self.bytes.cached);
         self.history.free.push(self.bytes.free);
         self.classes.fold(&snap.classes, now);
+        self.leaks.fold(&snap, now);
         self.events
             .fold(&frame.events, &frame.poll, snap.ring.dropped);
         self.event_rate = self.event_counter.update(snap.ring.head, now);
@@ -168,12 +176,18 @@ impl State {
         self.snapshot.as_ref().is_some_and(|s| !s.gpu.is_empty())
     }
 
+    /// Whether the process samples allocation sites (the Leaks view is shown only then).
+    pub fn has_leaks(&self) -> bool {
+        self.leaks.interval_bytes != 0 || !self.leaks.ranked.is_empty()
+    }
+
     /// The views offered, in tab order.
     pub fn views(&self) -> Vec<ViewId> {
         ViewId::ALL
             .into_iter()
             .filter(|v| *v != ViewId::Gpu || self.has_gpu())
             .filter(|v| *v != ViewId::Oom || self.has_oom())
+            .filter(|v| *v != ViewId::Leaks || self.has_leaks())
             .collect()
     }
 
@@ -239,6 +253,7 @@ impl State {
             }
             ViewId::Magazines => self.thread_sel = step(self.thread_sel, rows),
             ViewId::Gpu => self.bucket_sel = step(self.bucket_sel, rows),
+            ViewId::Leaks => self.leak_sel = step(self.leak_sel, rows),
             ViewId::Events => {
                 if rows == isize::MAX / 2 {
                     self.events.follow();
@@ -266,6 +281,7 @@ impl State {
         self.thread_sel = self.thread_sel.min(last(s.threads.len()));
         let buckets = s.gpu.iter().map(|p| p.buckets.len()).sum::<usize>();
         self.bucket_sel = self.bucket_sel.min(last(buckets));
+        self.leak_sel = self.leak_sel.min(last(self.leaks.ranked.len()));
         if !self.views().contains(&self.view) {
             self.view = ViewId::Overview;
         }

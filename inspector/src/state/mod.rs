@@ -7,6 +7,7 @@ mod classes;
 mod events;
 mod frame;
 mod history;
+pub mod leaks;
 pub mod oom;
 mod target;
 mod totals;
