@@ -40,9 +40,29 @@ fn smoke_run_reports_every_allocator_on_every_case() {
         "no table on stdout:\n{stdout}"
     );
 
-    let text = std::fs::read_to_string(&out).expect("compare.json written");
+    check_compare(&out, "smoke", 1, &stderr);
+}
+
+/// The `--quick` run that scripts/test makes (release build, 5 rounds) before it runs
+/// this test by name: its compare.json is complete and every figure positive.
+#[test]
+#[ignore = "checks the JSON of a `slabscope-bench --quick` run; scripts/test runs it after that run"]
+fn quick_run_json_is_complete() {
+    let out = std::env::var("SLABSCOPE_BENCH_JSON")
+        .expect("SLABSCOPE_BENCH_JSON must name the compare.json of a --quick run");
+    let log = std::env::var("SLABSCOPE_BENCH_LOG")
+        .expect("SLABSCOPE_BENCH_LOG must name the --quick run's stderr log");
+    let stderr = std::fs::read_to_string(log).expect("read the --quick run's stderr log");
+    check_compare(std::path::Path::new(&out), "quick", 5, &stderr);
+}
+
+/// Checks a compare.json written in `mode` with at least `min_rounds` rounds; `stderr`
+/// is the driver's stderr (it reports the checks made against the segment).
+fn check_compare(out: &std::path::Path, mode: &str, min_rounds: usize, stderr: &str) {
+    let text = std::fs::read_to_string(out).expect("compare.json written");
     let c: CompareFile = serde_json::from_str(&text).expect("compare.json parses");
-    assert_eq!((c.rounds, c.mode.as_str(), c.preload), (1, "smoke", false));
+    assert_eq!((c.mode.as_str(), c.preload), (mode, false));
+    assert!(c.rounds >= min_rounds, "{} rounds", c.rounds);
 
     let expected = expected_allocators();
     let cases: BTreeSet<(String, usize)> = Workload::ALL
@@ -64,7 +84,7 @@ fn smoke_run_reports_every_allocator_on_every_case() {
                 r.ops_per_sec
             );
             assert!(r.peak_rss_bytes > 0, "{a} {workload}: no peak RSS");
-            assert_eq!(r.ops_per_sec_rounds.len(), 1);
+            assert_eq!(r.ops_per_sec_rounds.len(), c.rounds);
         }
     }
     for r in c.results.iter().filter(|r| r.workload == "rss16") {
