@@ -10,7 +10,7 @@ use ratatui::Terminal;
 
 use crate::error::InspectError;
 use crate::input;
-use crate::source::Source;
+use crate::source::{Source, SourceControl};
 use crate::state::{Action, State, TargetStatus};
 
 /// Terminal events: keys (and resizes, which only cause a redraw).
@@ -70,6 +70,17 @@ fn control(state: &State, key: crate::ctl::ControlKey) {
     let _ = crate::ctl::send_key(key, state.target.pid, segment, state.events.all());
 }
 
+/// Rebuilds the state from `frames` (a replay moved), keeping the view and the names.
+fn rewind(state: &mut State, frames: Vec<crate::state::Frame>) {
+    let mut fresh = State::new(state.target.clone());
+    fresh.leaks.symbolizer = state.leaks.symbolizer.take();
+    for f in frames {
+        fresh.fold(f);
+    }
+    fresh.apply(Action::Show(state.view));
+    *state = fresh;
+}
+
 /// Runs until the user quits. The first frame must read; a read failing later (the
 /// segment became unreadable) freezes the screen like a target that is gone.
 ///
@@ -85,7 +96,7 @@ pub fn run<B: Backend>(
     let mut next_read = Instant::now();
     let mut loops = 0u64;
     loop {
-        if !state.frozen() && Instant::now() >= next_read {
+        if !state.frozen() && !source.paused() && Instant::now() >= next_read {
             match source.next_frame() {
                 Ok(f) => state.fold(f),
                 Err(e) if state.frames == 0 => return Err(e),
@@ -104,7 +115,11 @@ pub fn run<B: Backend>(
                     if let Action::Control(key) = a {
                         control(state, key);
                     }
-                    state.apply(a);
+                    match source.control(a) {
+                        SourceControl::Ignored => state.apply(a),
+                        SourceControl::Handled => {}
+                        SourceControl::Rewind(frames) => rewind(state, frames),
+                    }
                 }
             }
             if state.quit {

@@ -9,7 +9,7 @@ use crate::error::InspectError;
 use crate::source::{LiveSource, PostMortemSource, Source};
 use crate::state::{Liveness, State};
 use crate::symbolize::Symbolizer;
-use crate::{app, commands, ctl, demo, export, json, terminal};
+use crate::{app, commands, ctl, demo, export, json, record, terminal};
 
 /// Attach to a process running slabscope and watch its allocator live.
 #[derive(Parser, Debug)]
@@ -77,6 +77,29 @@ pub enum Command {
               value_parser = clap::value_parser!(u64).range(1..=600_000))]
         timeout: u64,
     },
+    /// Record a process's frames (snapshots and events) to FILE, for `replay`.
+    Record {
+        /// Process to record.
+        pid: u32,
+        /// The recording (created or truncated).
+        #[arg(short = 'o', long = "output", value_name = "FILE")]
+        output: PathBuf,
+        /// Stop after this many frames (default: when the process exits or on Ctrl-C).
+        #[arg(long, value_name = "N", conflicts_with = "seconds")]
+        frames: Option<u64>,
+        /// Stop after this many seconds.
+        #[arg(long, value_name = "S")]
+        seconds: Option<u64>,
+        /// Time between frames in milliseconds.
+        #[arg(long, value_name = "MS", default_value_t = 100,
+              value_parser = clap::value_parser!(u64).range(10..=600_000))]
+        interval: u64,
+    },
+    /// Play a recording back in the same views: space pauses, ← / → seek.
+    Replay {
+        /// A file written by `record`.
+        file: PathBuf,
+    },
     /// Runs the demo workload in this process (used by `demo`).
     #[command(name = "__demo-child", hide = true)]
     DemoChild {
@@ -116,6 +139,31 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
         Some(Command::Gc) => return commands::gc(&mut std::io::stdout()),
         Some(Command::Demo { args }) => return demo::run_parent(&args, interval),
         Some(Command::DemoChild { args }) => return demo::run_child(args),
+        Some(Command::Record {
+            pid,
+            output,
+            frames,
+            seconds,
+            interval,
+        }) => {
+            let end = match (frames, seconds) {
+                (Some(n), _) => record::RecordEnd::Frames(n),
+                (None, Some(s)) => record::RecordEnd::Seconds(s),
+                (None, None) => record::RecordEnd::Exit,
+            };
+            let snaps = record::record(pid, &output, interval, end)?;
+            println!(
+                "recorded {} frames of pid {pid} to {}",
+                snaps.len(),
+                output.display()
+            );
+            return Ok(());
+        }
+        Some(Command::Replay { file }) => {
+            let mut source = record::ReplaySource::open(&file)?;
+            let symbolizer = source.symbolizer();
+            return interactive_with(&mut source, interval, Some(symbolizer));
+        }
         Some(Command::LeakyChild { args }) => {
             return crate::workload::run_leaky(args).map_err(InspectError::Demo)
         }
@@ -170,13 +218,25 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
 
 /// Runs the TUI on the real terminal until the user quits.
 pub fn interactive(source: &mut dyn Source, interval_ms: u64) -> Result<(), InspectError> {
+    interactive_with(source, interval_ms, None)
+}
+
+/// [`interactive`], naming sample-site frames with `symbolizer` (a replay's recorded
+/// mappings); by default from the running process's mappings.
+fn interactive_with(
+    source: &mut dyn Source,
+    interval_ms: u64,
+    symbolizer: Option<Symbolizer>,
+) -> Result<(), InspectError> {
     let mut state = State::new(source.target());
     // Read before entering the alternate screen, so errors print on a normal terminal.
     let first = source.next_frame()?;
-    if first.liveness == Liveness::Alive {
+    state.leaks.symbolizer = match symbolizer {
+        Some(s) => Some(s),
         // Names for the Leaks view, from the running process's mappings.
-        state.leaks.symbolizer = Some(Symbolizer::for_pid(first.snapshot.pid));
-    }
+        None if first.liveness == Liveness::Alive => Some(Symbolizer::for_pid(first.snapshot.pid)),
+        None => None,
+    };
     state.fold(first);
     let mut guard = terminal::TerminalGuard::enter()?;
     app::run(

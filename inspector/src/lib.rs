@@ -20,6 +20,7 @@ pub mod export;
 pub mod input;
 pub mod json;
 pub mod procfs;
+pub mod record;
 pub mod segment;
 pub mod source;
 pub mod state;

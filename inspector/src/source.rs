@@ -10,11 +10,22 @@ use slabscope_proto::{
 
 use crate::error::InspectError;
 use crate::procfs;
-use crate::state::{Frame, Liveness, TargetInfo};
+use crate::state::{Action, Frame, Liveness, TargetInfo};
 use crate::synthetic::Synthetic;
 
 /// Most events read per frame (the ring is at most this big in practice).
 pub const MAX_EVENTS_PER_FRAME: usize = 1 << 16;
+
+/// What a source did with a user intent (see [`Source::control`]).
+#[derive(Debug)]
+pub enum SourceControl {
+    /// Not the source's: the state applies it.
+    Ignored,
+    /// Carried out by the source (a replay paused or resumed).
+    Handled,
+    /// The source moved (a replay seeked): the state is rebuilt from these frames.
+    Rewind(Vec<Frame>),
+}
 
 /// A producer of frames.
 pub trait Source {
@@ -22,6 +33,14 @@ pub trait Source {
     fn target(&self) -> TargetInfo;
     /// The next frame (called once per refresh).
     fn next_frame(&mut self) -> Result<Frame, InspectError>;
+    /// Whether no new frame is due (a paused replay, or one at its end).
+    fn paused(&self) -> bool {
+        false
+    }
+    /// Offers a user intent to the source first (a replay's pause and seek keys).
+    fn control(&mut self, _action: Action) -> SourceControl {
+        SourceControl::Ignored
+    }
 }
 
 fn read_err(path: &Path, error: ReadError) -> InspectError {

@@ -21,9 +21,10 @@ impl Drop for Reaped {
     }
 }
 
-fn wait_for_file(path: &Path) {
+/// Waits until the segment at `path` is complete (created and valid).
+fn wait_for_segment(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
+    while slabscope_proto::SegmentReader::open(path).is_err() {
         assert!(
             Instant::now() < deadline,
             "{} never appeared",
@@ -60,7 +61,7 @@ fn the_leaking_function_is_the_top_site_within_ten_seconds() {
         .unwrap();
     let child = Reaped(child);
     let pid = child.0.id();
-    wait_for_file(&dir.path().join(format!("slabscope.{pid}")));
+    wait_for_segment(&dir.path().join(format!("slabscope.{pid}")));
     let start = Instant::now();
     let mut last = Value::Null;
     while start.elapsed() < Duration::from_secs(10) {
@@ -102,7 +103,7 @@ fn without_sampling_there_are_no_sites() {
         .unwrap();
     let child = Reaped(child);
     let pid = child.0.id();
-    wait_for_file(&dir.path().join(format!("slabscope.{pid}")));
+    wait_for_segment(&dir.path().join(format!("slabscope.{pid}")));
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let v = once_json(pid, dir.path());
