@@ -47,14 +47,19 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     alloc_slow(size, align, publish_default)
 }
 
-/// Like [`alloc`], with the memory zeroed. Large allocations are fresh mappings, which
-/// the kernel zeroes lazily: they are not written, so `vec![0; n]` costs no memory
-/// until it is touched.
+/// Like [`alloc`], with the memory zeroed. A large allocation served by a fresh mapping
+/// is not written (the kernel zeroes it lazily, so `vec![0; n]` costs no memory until it
+/// is touched); one served from the large cache is cleared by `large::alloc`.
 #[inline]
 pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    if class_for(size, align).is_none() {
+        init(publish_default);
+        publish::ensure();
+        return alloc_large(size, align, true);
+    }
     let p = alloc(size, align, publish_default);
-    if !p.is_null() && class_for(size, align).is_some() {
-        // SAFETY: `p` is a fresh slab block of at least `size` bytes.
+    if !p.is_null() {
+        // SAFETY: `p` is a slab block of at least `size` bytes.
         unsafe { core::ptr::write_bytes(p, 0, size) };
     }
     p
@@ -159,17 +164,22 @@ fn usable_state() -> Option<*mut ThreadState> {
     (unsafe { (*st).busy } == 0).then_some(st)
 }
 
+/// The large path (zeroed memory when `zeroed`), with its sampling hook.
+fn alloc_large(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+    let p = large::alloc(size, align, zeroed);
+    if sample::enabled() && !p.is_null() {
+        sample_large(p, size);
+    }
+    p
+}
+
 #[cold]
 #[inline(never)]
 fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     init(publish_default);
     publish::ensure();
     let Some(c) = class_for(size, align) else {
-        let p = large::alloc(size, align);
-        if sample::enabled() && !p.is_null() {
-            sample_large(p, size);
-        }
-        return p;
+        return alloc_large(size, align, false);
     };
     let Some(st) = usable_state() else {
         return global_alloc(c, size, align);

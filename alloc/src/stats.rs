@@ -138,7 +138,7 @@ pub struct ClassStats {
 /// Process totals as plain numbers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TotalStats {
-    /// Bytes mapped (SuperSlabs + large).
+    /// Bytes mapped (SuperSlabs + live large allocations + the large cache).
     pub mapped_bytes: u64,
     /// Highest `mapped_bytes`.
     pub peak_mapped_bytes: u64,
@@ -154,6 +154,9 @@ pub struct TotalStats {
     pub large_bytes: u64,
     /// Live large allocations.
     pub large_count: u64,
+    /// Bytes of freed large mappings kept for reuse (part of `mapped_bytes`, not of
+    /// `large_bytes`).
+    pub large_cached_bytes: u64,
     /// Failed allocations.
     pub oom_count: u64,
     /// Ignored frees of foreign pointers.
@@ -209,6 +212,7 @@ pub fn total_stats() -> TotalStats {
         superslabs_returned_total: t.superslabs_returned_total.load(Relaxed),
         large_bytes: t.large_bytes.load(Relaxed),
         large_count: t.large_count.load(Relaxed),
+        large_cached_bytes: crate::large::cached_bytes(),
         oom_count: t.oom_count.load(Relaxed),
         foreign_frees: t.foreign_frees.load(Relaxed),
     }

@@ -403,7 +403,8 @@ fn release_slot(ss: &SuperSlab, i: usize, decommit: bool) {
 
 /// Stage 3: maps a new SuperSlab (respecting `SLABSCOPE_LIMIT`).
 fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
-    if !oom::reserve(SUPERSLAB_BYTES as u64) {
+    // Cached large mappings count against the limit: given back before refusing.
+    if !crate::large::reserve_or_release(SUPERSLAB_BYTES as u64) {
         oom::report(request, 16, Some(c));
         return None;
     }
@@ -524,8 +525,11 @@ pub fn after_fork_child() {
     for_each(|ss| ss.publish_lock.store(0, Ordering::Relaxed));
 }
 
-/// Returns every cached empty SuperSlab to the OS.
+/// Returns every cached empty SuperSlab and every cached large mapping to the OS.
 pub fn trim() {
-    let _g = G.lock.guard();
-    shrink_cache(0);
+    {
+        let _g = G.lock.guard();
+        shrink_cache(0);
+    }
+    crate::large::release_all();
 }
