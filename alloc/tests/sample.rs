@@ -91,3 +91,33 @@ fn sampling_off_publishes_no_sites() {
     assert_eq!(snap.sample_interval_bytes, 0);
     drop(kept);
 }
+
+#[test]
+fn large_blocks_grown_by_realloc_end_their_samples() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "large_blocks_grown_by_realloc_end_their_samples",
+            dir.path(),
+            &[("SLABSCOPE_SAMPLE", "16K")],
+        );
+        return;
+    }
+    // Every 1 MiB block exhausts a 16 KiB countdown: all of them are sampled.
+    let mut blocks = hold(32, 1 << 20);
+    let (before, _) = live(&own_snapshot().sites);
+    assert!(
+        before >= 32 << 20,
+        "{before} bytes estimated for 32 MiB held"
+    );
+    // Growing them remaps the mappings (moved or not), then they are freed.
+    for b in &mut blocks {
+        b.reserve_exact(3 << 20);
+    }
+    drop(blocks);
+    let (after, samples) = live(&own_snapshot().sites);
+    assert!(
+        after < 4 << 20,
+        "{after} bytes in {samples} samples still live after growing and freeing"
+    );
+}
