@@ -3,8 +3,8 @@
 //!
 //! A refill (class lock held) takes blocks from the partial slots, acquiring a new slot
 //! (3 stages, `superslab::acquire_slot`) when none is left. A drain gives blocks back
-//! *without* the class lock: blocks are grouped by slot and each group is pushed onto
-//! the slot's lock-free remote list; the lock is taken only when a slot must be re-listed
+//! *without* the class lock: blocks are chained by slot (no sort) and each chain is
+//! pushed onto the slot's lock-free remote list; the lock is taken only when a slot must be re-listed
 //! (it had been exhausted) or has become empty (its `in_use` reached zero).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -77,50 +77,89 @@ pub fn refill(c: usize, out: &mut [*mut u8], me: u32, request: usize) -> usize {
     n
 }
 
+/// Open chains [`give_back`] builds at once (distinct slots among the blocks of one
+/// drain are few: a magazine refills from one or two slots at a time).
+const CHAINS: usize = 8;
+
 /// Gives `blocks` (all of class `c`, owned by the caller, at most a magazine full) back
-/// to their slots for thread `me`. Sorts `blocks` in place.
+/// to their slots for thread `me`.
+///
+/// The blocks are grouped by slot without sorting: each block is linked in front of
+/// the open chain of its slot (up to [`CHAINS`] open at once; when a block of one more
+/// slot comes, every chain is pushed first), and each chain goes onto its slot's remote
+/// list with one CAS. (Sorting the blocks by address cost 10 % of all instructions of
+/// the random-mixed benchmark.)
 pub fn give_back(c: usize, blocks: &mut [*mut u8], me: u32) {
     if blocks.is_empty() {
         return;
     }
-    blocks.sort_unstable();
-    let mut i = 0;
+    let mut keys = [0usize; CHAINS];
+    let mut heads = [0usize; CHAINS];
+    let mut tails = [0usize; CHAINS];
+    let mut counts = [0u32; CHAINS];
+    let mut open = 0;
     let mut remote = 0u64;
-    while i < blocks.len() {
-        let slot_key = blocks[i] as usize >> 16;
-        let mut j = i + 1;
-        while j < blocks.len() && blocks[j] as usize >> 16 == slot_key {
-            // SAFETY: blocks[j - 1] is a block of class `c` the caller gives back.
-            unsafe { write_link(blocks[j - 1] as usize, blocks[j] as usize) };
-            j += 1;
+    for &b in blocks.iter() {
+        let b = b as usize;
+        let key = b >> 16;
+        match keys[..open].iter().position(|&k| k == key) {
+            Some(j) => {
+                // SAFETY: `b` is a block of class `c` the caller gives back.
+                unsafe { write_link(b, heads[j]) };
+                heads[j] = b;
+                counts[j] += 1;
+            }
+            None => {
+                if open == CHAINS {
+                    for j in 0..open {
+                        remote += push_chain(c, heads[j], tails[j], counts[j], me);
+                    }
+                    open = 0;
+                }
+                keys[open] = key;
+                heads[open] = b;
+                tails[open] = b;
+                counts[open] = 1;
+                open += 1;
+            }
         }
-        let run = &blocks[i..j];
-        let Some(ss) = superslab::lookup(run[0] as usize) else {
-            crate::pal::fatal(b"magazine block outside every SuperSlab");
-        };
-        let s = &ss.slots[(run[0] as usize - ss.base()) / superslab::SLOT_BYTES];
-        if s.owner.load(Ordering::Relaxed) != me {
-            remote += run.len() as u64;
-        }
-        // SAFETY: the run is linked above, its blocks belong to slot `s`, and the caller
-        // owns them.
-        unsafe { s.push_remote(run[0] as usize, run[run.len() - 1] as usize) };
-        let k = run.len() as u32;
-        let before = s.in_use.fetch_sub(k, Ordering::AcqRel);
-        if before < k {
-            crate::pal::fatal(b"more blocks given back than handed out (double free?)");
-        }
-        if before == k || s.listed.load(Ordering::SeqCst) == 0 {
-            settle(c, s);
-        } else {
-            crate::publish::slot(ss, (run[0] as usize - ss.base()) / superslab::SLOT_BYTES);
-        }
-        i = j;
+    }
+    for j in 0..open {
+        remote += push_chain(c, heads[j], tails[j], counts[j], me);
     }
     add(&CLASSES[c].out, -(blocks.len() as i64));
     if remote != 0 {
         add(&CLASSES[c].remote_frees, remote as i64);
     }
+}
+
+/// Pushes the chain `first ..= last` of `k` blocks of one slot onto that slot's remote
+/// list and settles the slot if it became empty or must be re-listed. Returns `k` when
+/// the slot belongs to another thread (remote frees), else 0.
+fn push_chain(c: usize, first: usize, last: usize, k: u32, me: u32) -> u64 {
+    let Some(ss) = superslab::lookup(first) else {
+        crate::pal::fatal(b"magazine block outside every SuperSlab");
+    };
+    let i = (first - ss.base()) / superslab::SLOT_BYTES;
+    let s = &ss.slots[i];
+    let remote = if s.owner.load(Ordering::Relaxed) != me {
+        k as u64
+    } else {
+        0
+    };
+    // SAFETY: the chain is linked by the caller, its blocks belong to slot `s`, and the
+    // caller owns them.
+    unsafe { s.push_remote(first, last) };
+    let before = s.in_use.fetch_sub(k, Ordering::AcqRel);
+    if before < k {
+        crate::pal::fatal(b"more blocks given back than handed out (double free?)");
+    }
+    if before == k || s.listed.load(Ordering::SeqCst) == 0 {
+        settle(c, s);
+    } else {
+        crate::publish::slot(ss, i);
+    }
+    remote
 }
 
 /// Under the class lock: an ACTIVE slot of class `c` whose blocks are all back becomes
