@@ -55,7 +55,9 @@ pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8
     if class_for(size, align).is_none() {
         init(publish_default);
         publish::ensure();
-        return alloc_large(size, align, true);
+        let p = alloc_large(size, align, true);
+        after_slow_path(p.is_null());
+        return p;
     }
     let p = alloc(size, align, publish_default);
     if !p.is_null() {
@@ -118,7 +120,7 @@ unsafe fn free_block(p: *mut u8, c: usize, publish_default: bool) {
 #[inline(never)]
 fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
     // SAFETY: the state belongs to this thread; no reference to it is held here.
-    unsafe { (*st).sample_left = sample::countdown() };
+    unsafe { (*st).sample_left = sample::restart() };
     let p = alloc_slow(size, align, pd);
     // SAFETY: as above; `alloc_slow` has returned and holds no reference either.
     if p.is_null() || unsafe { (*st).busy } != 0 {
@@ -164,6 +166,16 @@ fn usable_state() -> Option<*mut ThreadState> {
     (unsafe { (*st).busy } == 0).then_some(st)
 }
 
+/// Work deferred to the end of every slow path, when no allocator lock is held: the
+/// OOM report of a failed allocation (`failed`: the slow path was an allocation that
+/// returned null) and the debug-tracing output; one relaxed load each when there is
+/// nothing to do.
+#[inline]
+fn after_slow_path(failed: bool) {
+    crate::oom_report::flush(failed);
+    crate::trace::flush();
+}
+
 /// The large path (zeroed memory when `zeroed`), with its sampling hook.
 fn alloc_large(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     let p = large::alloc(size, align, zeroed);
@@ -176,6 +188,13 @@ fn alloc_large(size: usize, align: usize, zeroed: bool) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    let p = alloc_slow_inner(size, align, publish_default);
+    after_slow_path(p.is_null());
+    p
+}
+
+#[inline(always)]
+fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     init(publish_default);
     publish::ensure();
     let Some(c) = class_for(size, align) else {
@@ -195,6 +214,7 @@ fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
         return m.blocks[m.count as usize];
     }
     t.busy = 1;
+    sample::follow(&mut t.sample_left);
     let ok = m.refill(c, index, size);
     let p = if ok {
         m.count -= 1;
@@ -218,11 +238,12 @@ fn sample_large(p: *mut u8, size: usize) {
     };
     // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
     let t = unsafe { &mut *st };
+    sample::follow(&mut t.sample_left);
     if t.sample_left > size as u64 {
         t.sample_left -= size as u64;
         return;
     }
-    t.sample_left = sample::countdown();
+    t.sample_left = sample::restart();
     t.busy = 1;
     sample::record(p, size);
     t.busy = 0;
@@ -241,6 +262,12 @@ fn global_alloc(c: usize, size: usize, _align: usize) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn free_slab_slow(p: *mut u8, c: usize, publish_default: bool) {
+    free_slab_slow_inner(p, c, publish_default);
+    after_slow_path(false);
+}
+
+#[inline(always)]
+fn free_slab_slow_inner(p: *mut u8, c: usize, publish_default: bool) {
     init(publish_default);
     publish::ensure();
     let Some(st) = usable_state() else {
@@ -287,12 +314,21 @@ fn interval_drain(st: *mut ThreadState) {
     } else {
         thread::drain_idle(t);
     }
+    // A `sample=` just polled (here or by another thread) restarts this countdown.
+    sample::follow(&mut t.sample_left);
     t.busy = 0;
+    crate::trace::after_interval();
 }
 
 #[cold]
 #[inline(never)]
 fn free_other(p: *mut u8, publish_default: bool) {
+    free_other_inner(p, publish_default);
+    after_slow_path(false);
+}
+
+#[inline(always)]
+fn free_other_inner(p: *mut u8, publish_default: bool) {
     if p.is_null() {
         return;
     }
@@ -375,4 +411,5 @@ pub fn drain_thread() {
             t.busy = 0;
         }
     }
+    after_slow_path(false);
 }

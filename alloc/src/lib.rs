@@ -28,6 +28,7 @@ mod heap;
 mod large;
 mod magazine;
 mod oom;
+mod oom_report;
 pub mod options;
 mod pal;
 pub mod publish;
@@ -38,6 +39,7 @@ mod slot;
 mod stats;
 mod superslab;
 mod thread;
+mod trace;
 
 pub use global_alloc::SlabScope;
 pub use stats::{ClassStats, Stats, TotalStats};

@@ -4,15 +4,26 @@
 //! A failed allocation returns null to its caller and changes nothing that already
 //! exists: the reservation is undone, no SuperSlab or block is touched. The report bumps
 //! `oom_count`, sets `FLAG_OOM` in the segment and appends an `Oom` event with the
-//! request, its class and the mapped bytes at the time.
+//! request, its class and the mapped bytes at the time; then it notes the failure for
+//! the flight recorder (`oom_report`), which writes the full report into the segment and
+//! to stderr at the end of the slow path, once no allocator lock is held.
 #![forbid(unsafe_code)]
 
+use core::cell::Cell;
 use core::sync::atomic::Ordering::Relaxed;
 
-use slabscope_proto::EventKind;
+use slabscope_proto::oom::{NO_RING_SEQ, OOM_CAUSE_LIMIT, OOM_CAUSE_MMAP};
+use slabscope_proto::{monotonic_ns, EventKind};
 
+use crate::oom_report::{self, Pending};
 use crate::stats::TOTALS;
-use crate::{options, publish};
+use crate::{options, pal, publish, thread};
+
+thread_local! {
+    /// Set when this thread's last reservation was refused by the limit (not the
+    /// kernel): the cause the next report gives. `const`, `Drop`-free.
+    static REFUSED_BY_LIMIT: Cell<bool> = const { Cell::new(false) };
+}
 
 /// Reserves `bytes` of mapped memory against the limit; `false` when it would exceed it.
 /// On success the caller maps the memory or calls [`unreserve`].
@@ -21,12 +32,20 @@ pub fn reserve(bytes: u64) -> bool {
     // `now` below from overflowing (malloc(SIZE_MAX - 4096) used to panic in debug
     // builds and wrap the counter in release builds).
     if bytes > isize::MAX as u64 {
+        REFUSED_BY_LIMIT.with(|r| r.set(false));
         return false;
     }
-    let limit = options::get().limit;
+    // The debug-tracing subscriber's own allocations are not refused by the limit: they
+    // are how the OOM gets traced (it formats while the program sits at the limit).
+    let limit = if crate::trace::in_subscriber() {
+        0
+    } else {
+        options::get().limit
+    };
     let now = TOTALS.mapped_bytes.fetch_add(bytes, Relaxed) + bytes;
     if limit != 0 && now > limit {
         TOTALS.mapped_bytes.fetch_sub(bytes, Relaxed);
+        REFUSED_BY_LIMIT.with(|r| r.set(true));
         return false;
     }
     TOTALS.peak_mapped_bytes.fetch_max(now, Relaxed);
@@ -45,11 +64,28 @@ pub fn unreserve(bytes: u64) {
 #[cold]
 pub fn report(request: usize, align: usize, class: Option<usize>) {
     TOTALS.oom_count.fetch_add(1, Relaxed);
+    let by_limit = REFUSED_BY_LIMIT.with(|r| r.replace(false));
     publish::oom(&EventKind::Oom {
         request: request as u64,
         align: align as u64,
         class: class.map(|c| c as u32),
         mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
         limit_bytes: options::get().limit,
+    });
+    let ring_seq = publish::segment().map_or(NO_RING_SEQ, |w| {
+        w.header().ring.head.load(Relaxed).wrapping_sub(1)
+    });
+    oom_report::note(Pending {
+        request: request as u64,
+        align: align as u64,
+        class: class.map(|c| c as u32),
+        cause: if by_limit {
+            OOM_CAUSE_LIMIT
+        } else {
+            OOM_CAUSE_MMAP
+        },
+        ring_seq,
+        time_ns: monotonic_ns(),
+        tid: thread::current_tid().unwrap_or_else(pal::gettid),
     });
 }

@@ -1,6 +1,6 @@
 //! No recursion into the allocator: threads start and exit repeatedly (thread-local
 //! set-up and teardown are where allocators re-enter themselves) while publishing is on
-//! and events flow.
+//! and events flow, with debug tracing off and on.
 
 mod common;
 
@@ -11,6 +11,30 @@ use slabscope_proto::EventKind;
 
 #[global_allocator]
 static A: slabscope::SlabScope = slabscope::SlabScope::new();
+
+/// The same churn with debug tracing at its most verbose: the subscriber allocates
+/// (formatting, filtering) on every thread while threads start and exit.
+#[test]
+fn four_threads_starting_and_exiting_with_tracing_on() {
+    if common::in_child() {
+        return;
+    }
+    let dir = common::shm_dir();
+    let log = dir.path().join("trace.log");
+    common::run_child(
+        "four_threads_starting_and_exiting_with_publishing_on",
+        dir.path(),
+        &[
+            ("SLABSCOPE_DRAIN_INTERVAL", "64"),
+            ("SLABSCOPE_MAX_THREADS", "8"),
+            ("SLABSCOPE_LOG", "slabscope=trace"),
+            ("SLABSCOPE_LOG_FILE", log.to_str().expect("utf-8 temp path")),
+        ],
+    );
+    let text = std::fs::read_to_string(&log).expect("trace file");
+    assert!(text.contains("slabscope::slot: acquire"), "{text}");
+    assert!(text.contains("slabscope::drain: drain"), "{text}");
+}
 
 #[test]
 fn four_threads_starting_and_exiting_with_publishing_on() {

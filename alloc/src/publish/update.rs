@@ -23,6 +23,7 @@ fn tid() -> u32 {
 
 /// Appends an event.
 pub fn event(kind: &EventKind) {
+    crate::trace::capture(kind);
     if let Some(w) = current() {
         w.push_event(monotonic_ns(), tid(), kind);
     }
@@ -120,9 +121,10 @@ pub fn foreign_free() {
 
 /// An allocation failed: flag, totals, event.
 pub fn oom(kind: &EventKind) {
-    let Some(w) = current() else { return };
-    w.set_flag(FLAG_OOM);
-    totals();
+    if let Some(w) = current() {
+        w.set_flag(FLAG_OOM);
+        totals();
+    }
     event(kind);
 }
 
@@ -198,11 +200,10 @@ pub fn superslab_mapped_quiet(ss: &SuperSlab) {
 
 /// A SuperSlab was mapped: record, totals, event.
 pub fn superslab_mapped(ss: &SuperSlab) {
-    if current().is_none() {
-        return;
+    if current().is_some() {
+        superslab_mapped_quiet(ss);
+        totals();
     }
-    superslab_mapped_quiet(ss);
-    totals();
     event(&EventKind::SuperSlabMap {
         superslab: ss.base() as u64,
         mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
@@ -235,6 +236,7 @@ pub fn superslab_returned(ss: &SuperSlab) {
 }
 
 fn thread_record(w: &SegmentWriter, t: &mut ThreadState) -> Option<u32> {
+    crate::oom_report::touch(t.tid, monotonic_ns());
     let gen = generation();
     if t.record_gen != gen {
         let mut name = [0u8; THREAD_NAME_BYTES];

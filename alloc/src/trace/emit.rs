@@ -1,0 +1,250 @@
+//! The per-thread event buffer, the flush at the end of a slow path, and the tracing
+//! event written for each `EventKind`.
+#![forbid(unsafe_code)]
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+use slabscope_proto::EventKind;
+
+use super::install;
+use crate::{control, options, thread};
+
+const UNDECIDED: u8 = 0;
+const OFF: u8 = 1;
+const ON: u8 = 2;
+
+/// Whether tracing is on: decided on the first captured event (from `SLABSCOPE_LOG`),
+/// turned on later by a control-channel filter. The one word slow paths look at.
+static STATE: AtomicU8 = AtomicU8::new(UNDECIDED);
+
+/// Events one thread buffers between two flushes (a slow path makes a handful).
+const CAP: usize = 64;
+
+const TLS_UNKNOWN: u8 = 0;
+const TLS_ALIVE: u8 = 1;
+const TLS_DEAD: u8 = 2;
+
+thread_local! {
+    // Every thread-local here is `const`-initialised and `Drop`-free (no TLS destructor
+    // is registered by touching them, so no allocation), except `SENTINEL`, which is
+    // touched only inside a flush.
+    static PENDING: [Cell<Option<EventKind>>; CAP] = const { [const { Cell::new(None) }; CAP] };
+    static LEN: Cell<usize> = const { Cell::new(0) };
+    static DROPPED: Cell<u64> = const { Cell::new(0) };
+    /// Up while this thread runs the subscriber: its slow paths capture nothing.
+    static IN_TRACE: Cell<bool> = const { Cell::new(false) };
+    /// Whether this thread's thread-local storage (the subscriber's included) is alive.
+    static TLS: Cell<u8> = const { Cell::new(TLS_UNKNOWN) };
+    static SENTINEL: Sentinel = const { Sentinel };
+}
+
+/// Registered (touched) after the subscriber's own thread-locals, so it is destroyed
+/// before them at thread exit: once it is gone, this thread writes no more events.
+struct Sentinel;
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        TLS.with(|t| t.set(TLS_DEAD));
+    }
+}
+
+#[cold]
+fn decide() -> bool {
+    let on = options::get().log.is_some() || control::log_filter_generation() != 0;
+    let _ = STATE.compare_exchange(UNDECIDED, if on { ON } else { OFF }, Relaxed, Relaxed);
+    STATE.load(Relaxed) == ON
+}
+
+/// Whether the calling thread is running the subscriber (its allocations are the
+/// subscriber's: `SLABSCOPE_LIMIT` does not refuse them, so that the OOM itself can be
+/// traced).
+#[inline]
+pub(crate) fn in_subscriber() -> bool {
+    IN_TRACE.with(|f| f.get())
+}
+
+/// Buffers `kind` for the next [`flush`] of this thread (nothing when tracing is off or
+/// this thread is running the subscriber). Safe under any allocator lock.
+#[inline]
+pub(crate) fn capture(kind: &EventKind) {
+    let s = STATE.load(Relaxed);
+    if s == OFF || s == UNDECIDED && !decide() {
+        return;
+    }
+    if IN_TRACE.with(|f| f.get()) {
+        return;
+    }
+    let n = LEN.with(|l| l.get());
+    if n == CAP {
+        DROPPED.with(|d| d.set(d.get() + 1));
+        return;
+    }
+    PENDING.with(|p| p[n].set(Some(*kind)));
+    LEN.with(|l| l.set(n + 1));
+}
+
+/// Writes this thread's buffered events. Called at the end of slow paths, with no
+/// allocator lock held; one relaxed load when tracing is off.
+#[inline]
+pub(crate) fn flush() {
+    if STATE.load(Relaxed) == ON {
+        flush_slow();
+    }
+}
+
+/// The interval drain's look at the control channel: a `log=` filter turns tracing on
+/// in a process started without `SLABSCOPE_LOG` (and a changed one is reloaded).
+pub(crate) fn after_interval() {
+    if STATE.load(Relaxed) != ON && control::log_filter_generation() != 0 {
+        STATE.store(ON, Relaxed);
+    }
+    flush();
+}
+
+/// Captures and writes `kind` at once: for events raised outside the allocator's slow
+/// paths (the GPU pool).
+pub(crate) fn emit_now(kind: &EventKind) {
+    capture(kind);
+    flush();
+}
+
+#[cold]
+#[inline(never)]
+fn flush_slow() {
+    if IN_TRACE.with(|f| f.get()) {
+        return;
+    }
+    let n = LEN.with(|l| l.get());
+    let dropped = DROPPED.with(|d| d.get());
+    if n == 0 && dropped == 0 {
+        return;
+    }
+    let st = thread::raw_current();
+    if st == thread::BUSY {
+        return; // creating this thread's state: the enclosing slow path flushes
+    }
+    if st == thread::GONE || TLS.with(|t| t.get()) == TLS_DEAD {
+        LEN.with(|l| l.set(0));
+        DROPPED.with(|d| d.set(0));
+        return; // thread-local storage torn down: the subscriber cannot run here
+    }
+    IN_TRACE.with(|f| f.set(true));
+    let events: [Option<EventKind>; CAP] = PENDING.with(|p| core::array::from_fn(|i| p[i].get()));
+    LEN.with(|l| l.set(0));
+    DROPPED.with(|d| d.set(0));
+    match install::get() {
+        Some(inst) => {
+            inst.refresh();
+            tracing::dispatcher::with_default(&inst.dispatch, || {
+                for kind in events[..n].iter().flatten() {
+                    event(kind);
+                }
+                if dropped != 0 {
+                    tracing::warn!(target: "slabscope", dropped, "events not traced: per-thread buffer full");
+                }
+            });
+        }
+        None => STATE.store(OFF, Relaxed),
+    }
+    if TLS.with(|t| t.get()) == TLS_UNKNOWN {
+        SENTINEL.with(|_| ());
+        TLS.with(|t| t.set(TLS_ALIVE));
+    }
+    IN_TRACE.with(|f| f.set(false));
+}
+
+/// An address, shown in hex.
+struct Hex(u64);
+
+impl core::fmt::Display for Hex {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// One tracing event for `kind` (levels: OOMs `warn`, drains `trace`, the rest `debug`).
+fn event(kind: &EventKind) {
+    use tracing::{debug, trace, warn};
+    match *kind {
+        EventKind::SuperSlabMap {
+            superslab,
+            mapped_bytes,
+        } => {
+            debug!(target: "slabscope::superslab", superslab = %Hex(superslab), mapped_bytes, "map")
+        }
+        EventKind::SuperSlabEmpty { superslab } => {
+            debug!(target: "slabscope::superslab", superslab = %Hex(superslab), "empty")
+        }
+        EventKind::SuperSlabReturn {
+            superslab,
+            mapped_bytes,
+        } => {
+            debug!(target: "slabscope::superslab", superslab = %Hex(superslab), mapped_bytes, "return")
+        }
+        EventKind::SlotAcquire {
+            superslab,
+            slot,
+            class,
+            stage,
+        } => {
+            debug!(target: "slabscope::slot", class, stage, superslab = %Hex(superslab), slot, "acquire")
+        }
+        EventKind::SlotEmpty {
+            superslab,
+            slot,
+            class,
+        } => debug!(target: "slabscope::slot", class, superslab = %Hex(superslab), slot, "empty"),
+        EventKind::SlotRelease {
+            superslab,
+            slot,
+            class,
+        } => debug!(target: "slabscope::slot", class, superslab = %Hex(superslab), slot, "release"),
+        EventKind::MagazineDrain {
+            class,
+            blocks,
+            reason,
+        } => trace!(target: "slabscope::drain", class, blocks, reason = ?reason, "drain"),
+        EventKind::ThreadExit { blocks } => {
+            debug!(target: "slabscope::drain", blocks, "thread exit")
+        }
+        EventKind::LargeMap { addr, bytes, align } => {
+            debug!(target: "slabscope::large", addr = %Hex(addr), bytes, align, "map")
+        }
+        EventKind::LargeUnmap { addr, bytes } => {
+            debug!(target: "slabscope::large", addr = %Hex(addr), bytes, "unmap")
+        }
+        EventKind::Oom {
+            request,
+            align,
+            class,
+            mapped_bytes,
+            limit_bytes,
+        } => {
+            warn!(target: "slabscope::oom", request, align, class = ?class, mapped_bytes, limit_bytes, "out of memory")
+        }
+        EventKind::GpuMiss {
+            pool,
+            bucket_bytes,
+            request,
+        } => debug!(target: "slabscope::gpu", pool, bucket_bytes, request, "miss"),
+        EventKind::GpuOversize { pool, request } => {
+            debug!(target: "slabscope::gpu", pool, request, "oversize")
+        }
+        EventKind::GpuTrim {
+            pool,
+            bytes,
+            buffers,
+        } => debug!(target: "slabscope::gpu", pool, bytes, buffers, "trim"),
+        EventKind::GpuOom {
+            pool,
+            request,
+            live_bytes,
+            cached_bytes,
+            device_free_bytes,
+        } => {
+            warn!(target: "slabscope::gpu", pool, request, live_bytes, cached_bytes, device_free_bytes, "out of device memory")
+        }
+        EventKind::ControlAck { .. } | EventKind::Unknown { .. } => {}
+    }
+}

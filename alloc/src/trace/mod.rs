@@ -1,0 +1,31 @@
+//! Debug tracing of slow-path events (`SLABSCOPE_LOG`, `SLABSCOPE_LOG_FILE`) through
+//! tracing-subscriber.
+//!
+//! Off (the default) nothing is installed: the allocation and free fast paths contain no
+//! tracing code, and a slow path pays one relaxed load ([`capture`] and [`flush`] both
+//! return on it). On, every event the allocator publishes (SuperSlab map/empty/return,
+//! slot acquire/empty/release with the acquire stage, drains, large map/unmap, OOM, GPU
+//! miss/oversize/trim/OOM) is also captured into a small per-thread buffer, wherever it
+//! happens (often under a class lock or the global lock), and written out by [`flush`]
+//! at the end of the slow path, when no allocator lock is held. While it writes, a
+//! thread-local flag is up: allocations the subscriber makes (formatting, the filter)
+//! take the allocator's ordinary paths and their slow paths capture nothing, so tracing
+//! never recurses and never waits on an allocator lock. `SLABSCOPE_LIMIT` does not
+//! refuse the subscriber's allocations (they are still mapped and counted), so the OOM
+//! that the limit causes can itself be traced.
+//!
+//! The subscriber (a reloadable `EnvFilter` and a `fmt` layer) is built lazily, once, by
+//! the first flush that has something to write, and used only for slabscope's own events
+//! (a scoped dispatch, never the global default). A `log=` line through the control
+//! channel replaces the filter (tracing-subscriber's reload layer).
+//!
+//! Targets: `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`,
+//! `slabscope::large`, `slabscope::oom`, `slabscope::gpu`.
+//!
+//! - `emit`: the per-thread buffer, the flush, and one tracing event per `EventKind`.
+//! - `install`: building the subscriber and swapping its filter.
+
+mod emit;
+mod install;
+
+pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
