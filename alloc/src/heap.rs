@@ -120,7 +120,7 @@ unsafe fn free_block(p: *mut u8, c: usize, publish_default: bool) {
 #[inline(never)]
 fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
     // SAFETY: the state belongs to this thread; no reference to it is held here.
-    unsafe { (*st).sample_left = sample::restart() };
+    unsafe { (*st).sample_left = sample::countdown() };
     let p = alloc_slow(size, align, pd);
     // SAFETY: as above; `alloc_slow` has returned and holds no reference either.
     if p.is_null() || unsafe { (*st).busy } != 0 {
@@ -214,7 +214,6 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
         return m.blocks[m.count as usize];
     }
     t.busy = 1;
-    sample::follow(&mut t.sample_left);
     let ok = m.refill(c, index, size);
     let p = if ok {
         m.count -= 1;
@@ -238,12 +237,11 @@ fn sample_large(p: *mut u8, size: usize) {
     };
     // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
     let t = unsafe { &mut *st };
-    sample::follow(&mut t.sample_left);
     if t.sample_left > size as u64 {
         t.sample_left -= size as u64;
         return;
     }
-    t.sample_left = sample::restart();
+    t.sample_left = sample::countdown();
     t.busy = 1;
     sample::record(p, size);
     t.busy = 0;
@@ -314,8 +312,6 @@ fn interval_drain(st: *mut ThreadState) {
     } else {
         thread::drain_idle(t);
     }
-    // A `sample=` just polled (here or by another thread) restarts this countdown.
-    sample::follow(&mut t.sample_left);
     t.busy = 0;
     crate::trace::after_interval();
 }
@@ -381,8 +377,6 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     }
     let is_large = superslab::lookup(p as usize).is_none();
     if is_large && aligned && new_size > SMALL_MAX && align <= crate::pal::page_size() {
-        // A sampled block ends its sample here: the mapping may move, and its size changes.
-        sample::on_free_large(p);
         if let Some(q) = large::remap(p, new_size) {
             return q;
         }
