@@ -377,6 +377,8 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     }
     let is_large = superslab::lookup(p as usize).is_none();
     if is_large && aligned && new_size > SMALL_MAX && align <= crate::pal::page_size() {
+        // A sampled block ends its sample here: the mapping may move, and its size changes.
+        sample::on_free_large(p);
         if let Some(q) = large::remap(p, new_size) {
             return q;
         }
