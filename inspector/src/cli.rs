@@ -17,7 +17,7 @@ use crate::{app, commands, ctl, demo, export, json, record, terminal};
     name = "alloc-inspect",
     version,
     args_conflicts_with_subcommands = true,
-    after_help = "Keys: Tab/1-6 views, ? help, q quit. See docs/INSPECTOR.md."
+    after_help = "Keys: Tab/1-7 views, ? help, q quit. See docs/INSPECTOR.md."
 )]
 pub struct Cli {
     /// Process to attach to.
