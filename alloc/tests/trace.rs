@@ -173,3 +173,60 @@ fn a_bad_filter_is_reported_once_and_tracing_stays_off() {
     assert!(said[0].ends_with("tracing stays off"), "{err}");
     assert!(!err.contains("slabscope::"), "{err}");
 }
+
+/// The child of `a_control_log_filter_turns_tracing_on`: asks for a filter through its
+/// own control file, frees until the interval drain has acknowledged it, then maps a
+/// large block.
+#[test]
+fn child_controlled() {
+    if !common::in_child() {
+        return;
+    }
+    let r = common::open_own();
+    let seq = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let ctl = common::own_segment().with_file_name(format!("slabscope.{}.ctl", std::process::id()));
+    let tmp = ctl.with_extension("tmp");
+    std::fs::write(&tmp, format!("seq={seq}\nlog=slabscope::large=debug\n")).unwrap();
+    std::fs::rename(&tmp, &ctl).unwrap();
+    let acked = |r: &slabscope_proto::SegmentReader| {
+        common::all_events(r).iter().any(|e| {
+            matches!(
+                e.kind,
+                slabscope_proto::EventKind::ControlAck { accepted: true, .. }
+            )
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !acked(&r) {
+        assert!(std::time::Instant::now() < deadline, "no control_ack");
+        let v: Vec<Vec<u8>> = (0..500).map(|i| vec![1u8; i % 300 + 1]).collect();
+        drop(v);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // More frees: the interval drain after the acknowledgement turns tracing on.
+    for _ in 0..4 {
+        let v: Vec<Vec<u8>> = (0..500).map(|i| vec![1u8; i % 300 + 1]).collect();
+        drop(v);
+    }
+    let big = vec![3u8; 5 << 20];
+    assert_eq!(big[77], 3);
+}
+
+#[test]
+fn a_control_log_filter_turns_tracing_on() {
+    if common::in_child() {
+        return;
+    }
+    let err = child_stderr("child_controlled", &[("SLABSCOPE_DRAIN_INTERVAL", "64")]);
+    let large = lines_with(&err, "slabscope::large: map");
+    assert!(
+        large
+            .iter()
+            .any(|l| l.contains(&format!("bytes={}", 5 << 20))),
+        "no large map line after log= through the control channel:\n{err}"
+    );
+    assert!(lines_with(&err, "slabscope::slot").is_empty(), "{err}");
+}
