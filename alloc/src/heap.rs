@@ -120,7 +120,7 @@ unsafe fn free_block(p: *mut u8, c: usize, publish_default: bool) {
 #[inline(never)]
 fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
     // SAFETY: the state belongs to this thread; no reference to it is held here.
-    unsafe { (*st).sample_left = sample::countdown() };
+    unsafe { (*st).sample_left = sample::restart() };
     let p = alloc_slow(size, align, pd);
     // SAFETY: as above; `alloc_slow` has returned and holds no reference either.
     if p.is_null() || unsafe { (*st).busy } != 0 {
@@ -214,6 +214,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
         return m.blocks[m.count as usize];
     }
     t.busy = 1;
+    sample::follow(&mut t.sample_left);
     let ok = m.refill(c, index, size);
     let p = if ok {
         m.count -= 1;
@@ -237,11 +238,12 @@ fn sample_large(p: *mut u8, size: usize) {
     };
     // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
     let t = unsafe { &mut *st };
+    sample::follow(&mut t.sample_left);
     if t.sample_left > size as u64 {
         t.sample_left -= size as u64;
         return;
     }
-    t.sample_left = sample::countdown();
+    t.sample_left = sample::restart();
     t.busy = 1;
     sample::record(p, size);
     t.busy = 0;
@@ -312,6 +314,8 @@ fn interval_drain(st: *mut ThreadState) {
     } else {
         thread::drain_idle(t);
     }
+    // A `sample=` just polled (here or by another thread) restarts this countdown.
+    sample::follow(&mut t.sample_left);
     t.busy = 0;
     crate::trace::after_interval();
 }

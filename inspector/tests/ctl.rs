@@ -2,7 +2,8 @@
 //! the real allocator): settings flipped on and off again are acknowledged in the ring
 //! with the values in force, `drain` and `trim` show their effect in the segment, and
 //! malformed, oversized and foreign-owned control files are refused with an event and
-//! change nothing.
+//! change nothing. `sample=` takes effect: sites appear in `--once --json` `leaks` while
+//! it is on, and no sample is taken after `sample=0`.
 //!
 //! The workload runs with `SLABSCOPE_EMPTY_CACHE=1024`, so it never returns a
 //! SuperSlab to the OS by itself: every return seen is the `trim`'s doing.
@@ -118,6 +119,46 @@ impl Demo {
         self.next_event("control_ack", |k| matches!(k, EventKind::ControlAck { .. }))
     }
 
+    /// `alloc-inspect <pid> --once --json`, parsed.
+    fn once_json(&self) -> serde_json::Value {
+        let out = Command::new(BIN)
+            .arg(self.pid().to_string())
+            .args(["--once", "--json"])
+            .env("SLABSCOPE_SHM_DIR", self.dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "--once --json: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Bytes requested by every sampled allocation so far, over all sites.
+    fn sampled_total(&self) -> u64 {
+        let s = self.reader.snapshot().unwrap();
+        s.sites.iter().map(|s| s.total_bytes).sum()
+    }
+
+    /// Allocations made so far, over all classes.
+    fn allocs(&self) -> u64 {
+        let s = self.reader.snapshot().unwrap();
+        s.classes.iter().map(|c| c.counters.allocs).sum()
+    }
+
+    /// Waits (bounded) until the header publishes `bytes` as the sampling interval.
+    fn wait_interval(&self, bytes: u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.reader.snapshot().unwrap().sample_interval_bytes != bytes {
+            assert!(
+                Instant::now() < deadline,
+                "the header never published a sampling interval of {bytes}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn ctl_path(&self) -> PathBuf {
         ctl::ctl_path(&self.dir.path().join(format!("slabscope.{}", self.pid())))
     }
@@ -157,7 +198,9 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     let mut d = Demo::start();
     let on = control_log_hash(b"slabscope=debug");
 
-    // Tracing and sampling on.
+    // Tracing and sampling on (the workload starts without SLABSCOPE_SAMPLE).
+    assert_eq!(d.sampled_total(), 0, "nothing is sampled before");
+    assert_eq!(d.reader.snapshot().unwrap().sample_interval_bytes, 0);
     let line = d.accepted(&["log=slabscope=debug", "sample=524288"]);
     assert!(line.contains("sampling every 524288 bytes"), "{line}");
     assert!(line.contains("log filter slabscope=debug"), "{line}");
@@ -171,6 +214,25 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
         } if commands == cmd::LOG | cmd::SAMPLE
     ));
     assert_eq!(in_force(&ack), (524288, on));
+
+    // The effect: the workload (started without SLABSCOPE_SAMPLE) now samples, publishes
+    // the interval, and its sites show in the inspector's leaks.
+    d.wait_interval(524288);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let leaks = loop {
+        let v = d.once_json();
+        let leaks = v["leaks"].as_array().cloned().unwrap_or_default();
+        if !leaks.is_empty() {
+            break leaks;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sampled site in --once --json leaks within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(leaks.iter().all(|l| l["live_bytes"].as_u64() >= Some(1)));
+    assert!(d.sampled_total() > 0);
 
     // Drain: every thread drains all its magazines at its next interval drain,
     // which shows as drains with the reason "requested" (the demo never asks for one).
@@ -243,6 +305,32 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     let line = d.accepted(&["log=off", "sample=0"]);
     assert!(line.contains("sampling off") && line.contains("log filter off"));
     assert_eq!(in_force(&d.ack()), (0, control_log_hash(b"off")));
+    // The effect: once every thread has followed (the total holds still for a second),
+    // no sample is taken any more while the workload keeps allocating.
+    d.wait_interval(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let stopped = loop {
+        let a = d.sampled_total();
+        std::thread::sleep(Duration::from_secs(1));
+        if d.sampled_total() == a {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sampled bytes still grow 30 s after sample=0"
+        );
+    };
+    let allocs = d.allocs();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.allocs() < allocs + 100_000 {
+        assert!(Instant::now() < deadline, "the workload stopped allocating");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        d.sampled_total(),
+        stopped,
+        "a sample was taken after sample=0"
+    );
     // ctl removed its own control file.
     assert!(!d.ctl_path().exists());
 

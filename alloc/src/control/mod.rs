@@ -13,7 +13,8 @@
 //! `EventKind::ControlAck` in the ring. Nothing here allocates.
 //!
 //! Commands: `log=<EnvFilter>` (stored for the tracing layer: [`log_filter`]),
-//! `sample=<bytes>` (stored for leak sampling: [`sample_rate`]), `drain` (every thread
+//! `sample=<bytes>` (leak sampling follows it: [`sample_rate`], each thread from its
+//! next sampled allocation, interval drain or magazine refill), `drain` (every thread
 //! drains all its magazines at its next interval drain, the polling thread at once),
 //! `trim` (cached empty SuperSlabs go back to the OS, as [`crate::raw::trim`]).
 //! docs/FLEET.md describes the channel and its security model.
@@ -24,4 +25,6 @@ mod settings;
 
 pub(crate) use poll::poll;
 pub use poll::POLL_INTERVAL_NS;
-pub use settings::{drain_epoch, log_filter, log_filter_generation, sample_rate, LogFilter};
+pub use settings::{
+    drain_epoch, log_filter, log_filter_generation, sample_rate, sample_rate_generation, LogFilter,
+};

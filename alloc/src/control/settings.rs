@@ -19,6 +19,8 @@ static LOG_WORDS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
 /// Sampling rate set through the control channel; `UNSET` until a file set one.
 static SAMPLE: AtomicU64 = AtomicU64::new(UNSET);
 const UNSET: u64 = u64::MAX;
+/// Bumped by every `sample=` (the sampler compares it with each thread's copy).
+static SAMPLE_GEN: AtomicU64 = AtomicU64::new(0);
 /// Bumped by every accepted `drain`.
 static DRAIN_EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -103,6 +105,13 @@ pub fn log_filter() -> Option<LogFilter> {
 /// Stores a new sampling rate in bytes (0 = off).
 pub(crate) fn set_sample_rate(bytes: u64) {
     SAMPLE.store(bytes.min(UNSET - 1), Ordering::Relaxed);
+    SAMPLE_GEN.fetch_add(1, Ordering::Release);
+}
+
+/// The generation of the sampling rate: 0 until a control file set one, then one more
+/// with every `sample=`. One relaxed load: cheap enough to check on slow paths.
+pub fn sample_rate_generation() -> u64 {
+    SAMPLE_GEN.load(Ordering::Acquire)
 }
 
 /// The leak-sampling rate set through the control channel, in bytes (`Some(0)`: turned
@@ -155,10 +164,13 @@ mod tests {
         assert!(g.generation > f.generation && g.generation % 2 == 0);
         set_log_filter(b"off");
         assert_eq!(log_filter().unwrap().as_str(), "off");
+        assert_eq!(sample_rate_generation(), 0);
         set_sample_rate(512 << 10);
         assert_eq!(sample_rate(), Some(512 << 10));
+        assert_eq!(sample_rate_generation(), 1);
         set_sample_rate(0);
         assert_eq!(sample_rate(), Some(0));
+        assert_eq!(sample_rate_generation(), 2);
 
         assert!(!take_drain_request() || !take_drain_request());
         request_drain();

@@ -16,7 +16,7 @@ const CREATING: u8 = 3;
 const READY: u8 = 4;
 const FAILED: u8 = 5;
 
-/// Sample-site records in a sampling process's segment (208 bytes each).
+/// Sample-site records in every segment (208 bytes each).
 pub const SAMPLE_SITES: u32 = 1024;
 
 static STATE: AtomicU8 = AtomicU8::new(UNDECIDED);
@@ -107,11 +107,14 @@ fn create_slow(mut s: u8) {
         flags: EXTRA_FLAGS.load(Ordering::Relaxed),
     };
     let pid = pal::getpid();
-    let sample = (opts.sample != 0).then_some(SampleConfig {
+    // Every segment has the sample-site section (its pages cost nothing until a site is
+    // written), so `sample=` through the control channel can switch sampling on at run
+    // time; the header's interval is set to the one in force below.
+    let sample = SampleConfig {
         max_sites: SAMPLE_SITES,
-        interval_bytes: opts.sample,
-    });
-    let create = || SegmentWriter::create_sampled(opts.shm_dir, pid, &cfg, sample.as_ref());
+        interval_bytes: opts.sample.max(1),
+    };
+    let create = || SegmentWriter::create_sampled(opts.shm_dir, pid, &cfg, Some(&sample));
     let mut created = create();
     if matches!(created, Err(CreateError::Exists)) && remove_stale(opts.shm_dir, pid) {
         created = create();
@@ -124,6 +127,10 @@ fn create_slow(mut s: u8) {
             return;
         }
     };
+    w.header()
+        .totals
+        .sample_interval_bytes
+        .store(crate::sample::interval(), Ordering::Relaxed);
     let bytes = core::mem::size_of::<SegmentWriter>().max(1);
     let Some(page) = pal::map(bytes, false) else {
         let _ = w.unlink();

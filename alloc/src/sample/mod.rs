@@ -7,6 +7,14 @@
 //!   never runs out. The allocation that exhausts it leaves the fast path, is served by
 //!   the ordinary slow path, and is recorded here; the countdown restarts at a random
 //!   value with mean `interval` ([`countdown`]).
+//! - The interval in force: `SLABSCOPE_SAMPLE` at start, then whatever `sample=` the
+//!   control channel last set ([`crate::control::sample_rate`]). A change bumps the
+//!   channel's sampling generation; each thread compares it with its own copy on its
+//!   slow paths (its sampled path, interval drain and magazine refill) and restarts its
+//!   countdown when they differ ([`follow`]), so the fast path keeps its single
+//!   countdown compare and subtract. The interval in force is published in the segment
+//!   header (`sample_interval_bytes`). The segment always has the sample-site section,
+//!   so sampling switched on at run time has somewhere to record its sites.
 //! - The stack: [`stack`] walks frame pointers (the workspace builds with
 //!   `-C force-frame-pointers=yes`, `.cargo/config.toml`), at most 16 return addresses,
 //!   every frame pointer checked against the calling thread's stack bounds before it is
@@ -29,5 +37,6 @@ mod stack;
 mod table;
 
 pub(crate) use record::{
-    countdown, enabled, lock, on_free_large, on_free_small, record, tagged_class,
+    countdown, enabled, follow, interval, lock, on_free_large, on_free_small, record, restart,
+    tagged_class,
 };

@@ -2,7 +2,7 @@
 #![forbid(unsafe_code)]
 
 use core::cell::Cell;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use slabscope_proto::layout::MAX_SAMPLE_FRAMES;
 use slabscope_proto::monotonic_ns;
@@ -11,7 +11,7 @@ use super::stack;
 use super::table::{self, with_tables, Live, Site, NO_SITE};
 use crate::pal::RawMutex;
 use crate::slot::{ACTIVE, SAMPLED};
-use crate::{options, publish, superslab};
+use crate::{control, options, publish, superslab};
 
 /// Countdown value of a thread that never samples.
 pub const NEVER: u64 = u64::MAX;
@@ -25,13 +25,18 @@ pub fn lock() -> &'static RawMutex {
     table::lock()
 }
 
-/// The sampling interval in bytes (0 = off).
+/// Set by the first sample taken: from then on large frees look for live samples, even
+/// after sampling was turned off.
+static EVER_SAMPLED: AtomicBool = AtomicBool::new(false);
+
+/// The sampling interval in force, in bytes (0 = off): the last `sample=` of the control
+/// channel, or `SLABSCOPE_SAMPLE` while none came.
 #[inline]
 pub fn interval() -> u64 {
-    options::get().sample
+    control::sample_rate().unwrap_or_else(|| options::get().sample)
 }
 
-/// Whether this process samples.
+/// Whether this process samples now.
 #[inline]
 pub fn enabled() -> bool {
     interval() != 0
@@ -39,6 +44,42 @@ pub fn enabled() -> bool {
 
 thread_local! {
     static RNG: Cell<u64> = const { Cell::new(0) };
+    /// The control channel's sampling generation this thread's countdown follows (a
+    /// plain `Cell` with a `const` initialiser: no TLS destructor, no allocation).
+    static SEEN_GENERATION: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A fresh countdown for the calling thread, which from now on follows the interval in
+/// force (the sampled paths, once their countdown ran out).
+pub fn restart() -> u64 {
+    SEEN_GENERATION.with(|g| g.set(control::sample_rate_generation()));
+    countdown()
+}
+
+/// Restarts the calling thread's countdown `left` if the control channel changed the
+/// interval since the thread last looked, and publishes the interval now in force in
+/// the segment header. Slow paths only (interval drain, magazine refill): one relaxed
+/// load and a thread-local compare when nothing changed.
+#[inline]
+pub fn follow(left: &mut u64) {
+    let now = control::sample_rate_generation();
+    if SEEN_GENERATION.with(|g| g.get()) == now {
+        return;
+    }
+    SEEN_GENERATION.with(|g| g.set(now));
+    *left = countdown();
+    publish_interval();
+}
+
+/// Writes the interval in force into the segment header (`sample_interval_bytes`), so a
+/// reader knows whether the process samples and what each live sample stands for.
+fn publish_interval() {
+    if let Some(w) = publish::current() {
+        w.header()
+            .totals
+            .sample_interval_bytes
+            .store(interval(), Ordering::Relaxed);
+    }
 }
 
 /// The bytes to allocate before the next sample: uniform in `[interval/2, 3*interval/2)`
@@ -79,6 +120,7 @@ pub fn record(p: *mut u8, size: usize) {
     let n = stack::capture(&mut frames, SKIP_FRAMES);
     let frames = &frames[..n];
     let h = hash(frames);
+    EVER_SAMPLED.store(true, Ordering::Relaxed);
     let i = interval();
     let weight = (size as u64).max(i);
     let now = monotonic_ns();
@@ -181,7 +223,7 @@ pub fn on_free_small(p: *mut u8) {
 
 /// A large allocation is being freed: ends its sample if it is one.
 pub fn on_free_large(p: *mut u8) {
-    if !enabled() {
+    if !EVER_SAMPLED.load(Ordering::Relaxed) {
         return;
     }
     with_tables(|t| {
