@@ -2,8 +2,9 @@
 //! the real allocator): settings flipped on and off again are acknowledged in the ring
 //! with the values in force, `drain` and `trim` show their effect in the segment, and
 //! malformed, oversized and foreign-owned control files are refused with an event and
-//! change nothing. `sample=` takes effect: sites appear in `--once --json` `leaks` while
-//! it is on, and no sample is taken after `sample=0`.
+//! change nothing. The settings take effect: with `sample=` on, sites appear in
+//! `--once --json` `leaks`, and with `log=slabscope=debug` slow-path lines appear in the
+//! workload's `SLABSCOPE_LOG_FILE`; after `sample=0` and `log=off` neither grows.
 //!
 //! The workload runs with `SLABSCOPE_EMPTY_CACHE=1024`, so it never returns a
 //! SuperSlab to the OS by itself: every return seen is the `trim`'s doing.
@@ -42,6 +43,7 @@ impl Demo {
             .env("SLABSCOPE_PUBLISH", "1")
             .env("SLABSCOPE_SHM_DIR", dir.path())
             .env("SLABSCOPE_EMPTY_CACHE", "1024")
+            .env("SLABSCOPE_LOG_FILE", dir.path().join("trace.log"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -141,6 +143,32 @@ impl Demo {
         s.sites.iter().map(|s| s.total_bytes).sum()
     }
 
+    /// The workload's debug-tracing output so far (`SLABSCOPE_LOG_FILE`).
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("trace.log")).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until `count` holds still for a second, then checks it stays so
+    /// while the workload makes another 100,000 allocations; `what` names it.
+    fn stays_still(&self, what: &str, count: impl Fn(&Self) -> u64) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stopped = loop {
+            let a = count(self);
+            std::thread::sleep(Duration::from_secs(1));
+            if count(self) == a {
+                break a;
+            }
+            assert!(Instant::now() < deadline, "{what} still grows after 30 s");
+        };
+        let allocs = self.allocs();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.allocs() < allocs + 100_000 {
+            assert!(Instant::now() < deadline, "the workload stopped allocating");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(count(self), stopped, "{what} grew again");
+    }
+
     /// Allocations made so far, over all classes.
     fn allocs(&self) -> u64 {
         let s = self.reader.snapshot().unwrap();
@@ -201,6 +229,7 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     // Tracing and sampling on (the workload starts without SLABSCOPE_SAMPLE).
     assert_eq!(d.sampled_total(), 0, "nothing is sampled before");
     assert_eq!(d.reader.snapshot().unwrap().sample_interval_bytes, 0);
+    assert_eq!(d.log(), "", "no tracing before (SLABSCOPE_LOG unset)");
     let line = d.accepted(&["log=slabscope=debug", "sample=524288"]);
     assert!(line.contains("sampling every 524288 bytes"), "{line}");
     assert!(line.contains("log filter slabscope=debug"), "{line}");
@@ -233,6 +262,16 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     };
     assert!(leaks.iter().all(|l| l["live_bytes"].as_u64() >= Some(1)));
     assert!(d.sampled_total() > 0);
+    // And tracing: slow-path events appear in the workload's log file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d.log().contains(" slabscope::") {
+        assert!(
+            Instant::now() < deadline,
+            "no slabscope debug line in SLABSCOPE_LOG_FILE within 30 s:\n{}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Drain: every thread drains all its magazines at its next interval drain,
     // which shows as drains with the reason "requested" (the demo never asks for one).
@@ -305,32 +344,11 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     let line = d.accepted(&["log=off", "sample=0"]);
     assert!(line.contains("sampling off") && line.contains("log filter off"));
     assert_eq!(in_force(&d.ack()), (0, control_log_hash(b"off")));
-    // The effect: once every thread has followed (the total holds still for a second),
-    // no sample is taken any more while the workload keeps allocating.
+    // The effect: once every thread has followed (the figure holds still for a second),
+    // no sample is taken and no log line written while the workload keeps allocating.
     d.wait_interval(0);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let stopped = loop {
-        let a = d.sampled_total();
-        std::thread::sleep(Duration::from_secs(1));
-        if d.sampled_total() == a {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "sampled bytes still grow 30 s after sample=0"
-        );
-    };
-    let allocs = d.allocs();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while d.allocs() < allocs + 100_000 {
-        assert!(Instant::now() < deadline, "the workload stopped allocating");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(
-        d.sampled_total(),
-        stopped,
-        "a sample was taken after sample=0"
-    );
+    d.stays_still("the total of sampled bytes", Demo::sampled_total);
+    d.stays_still("the log", |d| d.log().len() as u64);
     // ctl removed its own control file.
     assert!(!d.ctl_path().exists());
 
