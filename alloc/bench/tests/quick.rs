@@ -11,7 +11,12 @@ use slabscope_bench::Workload;
 fn expected_allocators() -> Vec<&'static str> {
     let mut v = Vec::new();
     if option_env!("CARGO_BIN_EXE_bench-slabscope").is_some() {
-        v.extend(["slabscope", "slabscope-nopub", "slabscope-reader60"]);
+        v.extend([
+            "slabscope",
+            "slabscope-nopub",
+            "slabscope-reader60",
+            "slabscope-sample",
+        ]);
     }
     v.extend(["mimalloc", "jemalloc", "system"]);
     v
@@ -110,7 +115,7 @@ fn check_compare(out: &std::path::Path, mode: &str, min_rounds: usize, stderr: &
                     .unwrap_or_else(|| panic!("no ratio vs {vs} on {workload} x{threads}"));
                 assert!(ratio.ratio.is_finite() && ratio.ratio > 0.0);
             }
-            for what in ["publishing", "reader-60hz"] {
+            for what in ["publishing", "reader-60hz", "sampling"] {
                 assert!(
                     c.overhead.iter().any(|o| &o.workload == workload
                         && o.what == what
@@ -122,6 +127,8 @@ fn check_compare(out: &std::path::Path, mode: &str, min_rounds: usize, stderr: &
         // Every slabscope run was checked against its segment or its own counters.
         assert!(stderr.contains("segment counts"), "{stderr}");
         assert!(stderr.contains("own counters show"), "{stderr}");
+        // The sampling variant's segment published the interval it was started with.
+        assert!(stderr.contains("samples every 524288 bytes"), "{stderr}");
     } else {
         // Without the slabscope binary the driver still runs, and says why.
         assert_eq!(c.subject, None);

@@ -13,6 +13,9 @@ pub enum Check {
     None,
     /// slabscope publishing: its segment must count the workload's small allocations.
     Segment,
+    /// slabscope publishing and sampling: as [`Check::Segment`], and the segment must
+    /// publish this sampling interval (bytes).
+    SampledSegment(u64),
     /// slabscope with `SLABSCOPE_PUBLISH=0`: no segment, and the allocator's own
     /// counters (printed by the binary) must count the small allocations.
     CountersNoSegment,
@@ -37,10 +40,14 @@ pub struct Variant {
     pub check: Check,
 }
 
+/// `SLABSCOPE_SAMPLE` of the sampling variant: 512 KiB, jemalloc's default spacing and
+/// the interval the leak-hunting docs recommend leaving on in production.
+pub const SAMPLE_BYTES: u64 = 524288;
+
 /// An overhead comparison: `with` is `without` plus one feature of the product.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OverheadPair {
-    /// What the feature is (`publishing`, `reader-60hz`).
+    /// What the feature is (`publishing`, `reader-60hz`, `sampling`).
     pub what: &'static str,
     /// Variant with the feature.
     pub with: String,
@@ -113,7 +120,12 @@ fn add_slabscope(l: &mut Lineup, slab: PathBuf) {
     l.variants.push(Variant {
         reader: true,
         check: Check::Segment,
-        ..plain("slabscope-reader60", slab)
+        ..plain("slabscope-reader60", slab.clone())
+    });
+    l.variants.push(Variant {
+        env: vec![("SLABSCOPE_SAMPLE".into(), SAMPLE_BYTES.to_string())],
+        check: Check::SampledSegment(SAMPLE_BYTES),
+        ..plain("slabscope-sample", slab)
     });
     l.subject = Some("slabscope".into());
     l.overhead = vec![
@@ -127,10 +139,16 @@ fn add_slabscope(l: &mut Lineup, slab: PathBuf) {
             with: "slabscope-reader60".into(),
             without: "slabscope".into(),
         },
+        OverheadPair {
+            what: "sampling",
+            with: "slabscope-sample".into(),
+            without: "slabscope".into(),
+        },
     ];
 }
 
-/// The normal lineup: slabscope (publishing on, off, and with a reader attached),
+/// The normal lineup: slabscope (publishing on, off, with a reader attached, and
+/// sampling allocation sites every [`SAMPLE_BYTES`]),
 /// mimalloc, jemalloc and glibc, each compiled in. Without `bench-slabscope` the
 /// others still run and the lineup says why slabscope is missing.
 pub fn normal(bin_dir: &Path) -> Result<Lineup, String> {
@@ -276,13 +294,22 @@ mod tests {
                 "slabscope",
                 "slabscope-nopub",
                 "slabscope-reader60",
+                "slabscope-sample",
                 "mimalloc",
                 "jemalloc",
                 "system"
             ]
         );
         assert_eq!(l.subject.as_deref(), Some("slabscope"));
-        assert_eq!(l.overhead.len(), 2);
+        assert_eq!(l.overhead.len(), 3);
+        let sampled = l.variants.iter().find(|v| v.name == "slabscope-sample");
+        assert_eq!(
+            sampled.map(|v| (&v.env[..], &v.check)),
+            Some((
+                &[("SLABSCOPE_SAMPLE".to_string(), "524288".to_string())][..],
+                &Check::SampledSegment(SAMPLE_BYTES)
+            ))
+        );
         let tuned = l.with_slabscope_env(&[("SLABSCOPE_MAGAZINE".into(), "64".into())]);
         let env = |name: &str| {
             tuned

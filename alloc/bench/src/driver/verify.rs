@@ -25,7 +25,8 @@ pub const SERVED_FRACTION: f64 = 0.9;
 pub fn verify(check: &Check, pid: u32, report: &RunReport) -> Result<String, String> {
     match check {
         Check::None => Ok(String::from("compiled in")),
-        Check::Segment => segment(pid, report),
+        Check::Segment => segment(pid, report, None),
+        Check::SampledSegment(interval) => segment(pid, report, Some(*interval)),
         Check::CountersNoSegment => {
             match SegmentReader::open_pid(pid) {
                 Err(ReadError::NotFound { .. }) => {}
@@ -39,9 +40,11 @@ pub fn verify(check: &Check, pid: u32, report: &RunReport) -> Result<String, Str
             counters(report)
         }
         Check::Mapped(lib) => mapped(pid, lib),
-        Check::MappedAndSegment(lib) => {
-            Ok(format!("{}; {}", mapped(pid, lib)?, segment(pid, report)?))
-        }
+        Check::MappedAndSegment(lib) => Ok(format!(
+            "{}; {}",
+            mapped(pid, lib)?,
+            segment(pid, report, None)?
+        )),
     }
 }
 
@@ -49,7 +52,9 @@ fn enough(served: u64, report: &RunReport) -> bool {
     served > 0 && served as f64 >= report.small_allocs as f64 * SERVED_FRACTION
 }
 
-fn segment(pid: u32, report: &RunReport) -> Result<String, String> {
+/// The segment check; with `sample`, the segment must also publish that sampling
+/// interval (the variant really sampled).
+fn segment(pid: u32, report: &RunReport, sample: Option<u64>) -> Result<String, String> {
     let reader = SegmentReader::open_pid(pid).map_err(|e| {
         format!(
             "pid {pid}: no readable slabscope segment, so slabscope did not serve this run: {e}"
@@ -70,10 +75,24 @@ fn segment(pid: u32, report: &RunReport) -> Result<String, String> {
             report.small_allocs
         ));
     }
-    Ok(format!(
+    let mut said = format!(
         "segment counts {served} class allocations for {} small requests",
         report.small_allocs
-    ))
+    );
+    if let Some(interval) = sample {
+        if snap.sample_interval_bytes != interval {
+            return Err(format!(
+                "pid {pid}: the segment publishes a sampling interval of {} bytes, not the                  {interval} SLABSCOPE_SAMPLE asked for",
+                snap.sample_interval_bytes
+            ));
+        }
+        let samples: u64 = snap.sites.iter().map(|s| s.total_samples).sum();
+        said.push_str(&format!(
+            "; samples every {interval} bytes ({samples} samples at {} sites)",
+            snap.sites.len()
+        ));
+    }
+    Ok(said)
 }
 
 /// Allocations served by the size classes, as the segment counts them.
@@ -161,6 +180,8 @@ mod tests {
         // This test process runs on the system allocator: no segment of its pid.
         let pid = std::process::id();
         let err = verify(&Check::Segment, pid, &report(10, None)).unwrap_err();
+        assert!(err.contains("did not serve"), "{err}");
+        let err = verify(&Check::SampledSegment(4096), pid, &report(10, None)).unwrap_err();
         assert!(err.contains("did not serve"), "{err}");
     }
 
