@@ -59,6 +59,12 @@ pub fn unreserve(bytes: u64) {
     publish::mapped_bytes();
 }
 
+/// Requests larger than this (the 47-bit user address space, 128 TiB) can never be
+/// served on any machine slabscope runs on. Programs probe with such sizes (SIZE_MAX,
+/// 2^60) expecting a quiet null, as glibc gives: they are counted and get their `Oom`
+/// event, but no OOM report is written and nothing is printed.
+pub const IMPOSSIBLE_REQUEST: usize = 1 << 47;
+
 /// Records a failed allocation of `request` bytes at `align` (`class` = `None` for the
 /// large path).
 #[cold]
@@ -72,6 +78,9 @@ pub fn report(request: usize, align: usize, class: Option<usize>) {
         mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
         limit_bytes: options::get().limit,
     });
+    if request > IMPOSSIBLE_REQUEST {
+        return;
+    }
     let ring_seq = publish::segment().map_or(NO_RING_SEQ, |w| {
         w.header().ring.head.load(Relaxed).wrapping_sub(1)
     });
