@@ -16,6 +16,7 @@ fn expected_allocators() -> Vec<&'static str> {
             "slabscope-nopub",
             "slabscope-reader60",
             "slabscope-sample",
+            "slabscope-noctl",
         ]);
     }
     v.extend(["mimalloc", "jemalloc", "system"]);
@@ -115,7 +116,7 @@ fn check_compare(out: &std::path::Path, mode: &str, min_rounds: usize, stderr: &
                     .unwrap_or_else(|| panic!("no ratio vs {vs} on {workload} x{threads}"));
                 assert!(ratio.ratio.is_finite() && ratio.ratio > 0.0);
             }
-            for what in ["publishing", "reader-60hz", "sampling"] {
+            for what in ["publishing", "reader-60hz", "sampling", "control-polling"] {
                 assert!(
                     c.overhead.iter().any(|o| &o.workload == workload
                         && o.what == what

@@ -125,7 +125,12 @@ fn add_slabscope(l: &mut Lineup, slab: PathBuf) {
     l.variants.push(Variant {
         env: vec![("SLABSCOPE_SAMPLE".into(), SAMPLE_BYTES.to_string())],
         check: Check::SampledSegment(SAMPLE_BYTES),
-        ..plain("slabscope-sample", slab)
+        ..plain("slabscope-sample", slab.clone())
+    });
+    l.variants.push(Variant {
+        env: vec![("SLABSCOPE_CONTROL".into(), "0".into())],
+        check: Check::Segment,
+        ..plain("slabscope-noctl", slab)
     });
     l.subject = Some("slabscope".into());
     l.overhead = vec![
@@ -144,11 +149,16 @@ fn add_slabscope(l: &mut Lineup, slab: PathBuf) {
             with: "slabscope-sample".into(),
             without: "slabscope".into(),
         },
+        OverheadPair {
+            what: "control-polling",
+            with: "slabscope".into(),
+            without: "slabscope-noctl".into(),
+        },
     ];
 }
 
-/// The normal lineup: slabscope (publishing on, off, with a reader attached, and
-/// sampling allocation sites every [`SAMPLE_BYTES`]),
+/// The normal lineup: slabscope (publishing on, off, with a reader attached,
+/// sampling allocation sites every [`SAMPLE_BYTES`], and with the control channel off),
 /// mimalloc, jemalloc and glibc, each compiled in. Without `bench-slabscope` the
 /// others still run and the lineup says why slabscope is missing.
 pub fn normal(bin_dir: &Path) -> Result<Lineup, String> {
@@ -295,13 +305,14 @@ mod tests {
                 "slabscope-nopub",
                 "slabscope-reader60",
                 "slabscope-sample",
+                "slabscope-noctl",
                 "mimalloc",
                 "jemalloc",
                 "system"
             ]
         );
         assert_eq!(l.subject.as_deref(), Some("slabscope"));
-        assert_eq!(l.overhead.len(), 3);
+        assert_eq!(l.overhead.len(), 4);
         let sampled = l.variants.iter().find(|v| v.name == "slabscope-sample");
         assert_eq!(
             sampled.map(|v| (&v.env[..], &v.check)),
