@@ -11,8 +11,8 @@ use super::palette;
 pub const KEYS: [(&str, &str); 14] = [
     ("Tab / Shift-Tab", "next / previous view"),
     (
-        "1 … 6",
-        "Overview, Classes, SuperSlabs, Magazines, Events, GPU",
+        "1 … 8",
+        "Overview Classes SuperSlabs Magazines Events GPU OOM Leaks",
     ),
     ("↑ ↓ / k j", "select row (scroll the event log)"),
     ("← → / h l", "select slot (SuperSlabs)"),
