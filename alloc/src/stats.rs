@@ -41,30 +41,11 @@ pub struct ClassCounters {
     pub stage: [AtomicU64; 3],
 }
 
-/// Process-wide totals.
-#[derive(Debug)]
-pub struct Totals {
-    /// Bytes mapped for SuperSlabs and large allocations.
-    pub mapped_bytes: AtomicU64,
-    /// Highest `mapped_bytes`.
-    pub peak_mapped_bytes: AtomicU64,
-    /// SuperSlabs mapped now.
-    pub superslabs: AtomicU64,
-    /// Empty SuperSlabs in the cache.
-    pub superslabs_cached: AtomicU64,
-    /// SuperSlabs ever mapped.
-    pub superslabs_mapped_total: AtomicU64,
-    /// SuperSlabs ever returned.
-    pub superslabs_returned_total: AtomicU64,
-    /// Bytes mapped for live large allocations.
-    pub large_bytes: AtomicU64,
-    /// Live large allocations.
-    pub large_count: AtomicU64,
-    /// Failed allocations.
-    pub oom_count: AtomicU64,
-    /// Ignored frees of pointers the allocator does not own.
-    pub foreign_frees: AtomicU64,
-}
+/// Process-wide totals: the segment's own record type, so that each statistic is
+/// declared once (in `slabscope_proto::layout`). The allocator keeps its copy here, the
+/// source of truth, and publishing stores it into the segment's header field by field.
+/// `limit_bytes`, `sample_interval_bytes` and `reserved` are unused in this copy.
+pub use slabscope_proto::layout::Totals;
 
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO_CLASS: ClassCounters = ClassCounters {
@@ -94,8 +75,16 @@ pub static TOTALS: Totals = Totals {
     superslabs_returned_total: AtomicU64::new(0),
     large_bytes: AtomicU64::new(0),
     large_count: AtomicU64::new(0),
+    limit_bytes: AtomicU64::new(0),
     oom_count: AtomicU64::new(0),
     foreign_frees: AtomicU64::new(0),
+    sample_interval_bytes: AtomicU64::new(0),
+    reserved: [
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+        AtomicU64::new(0),
+    ],
 };
 
 /// Adds `delta` (two's complement) to a counter.
