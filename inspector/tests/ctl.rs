@@ -17,7 +17,8 @@ use alloc_inspect::ctl;
 use slabscope_proto::event::{control_command as cmd, control_log_hash, ControlReason};
 use slabscope_proto::{realtime_ns, Cursor, DrainReason, Event, EventKind, SegmentReader};
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 
 struct Demo {
     child: Child,
@@ -123,18 +124,7 @@ impl Demo {
 
     /// `alloc-inspect <pid> --once --json`, parsed.
     fn once_json(&self) -> serde_json::Value {
-        let out = Command::new(BIN)
-            .arg(self.pid().to_string())
-            .args(["--once", "--json"])
-            .env("SLABSCOPE_SHM_DIR", self.dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "--once --json: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        support::once_json(self.pid(), self.dir.path())
     }
 
     /// Bytes requested by every sampled allocation so far, over all sites.

@@ -3,16 +3,16 @@
 //! `alloc-inspect <pid> --once --json` is checked against what the workload does; and
 //! `alloc-inspect demo` in a pseudo-terminal starts, shows the child, and cleans up.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 
 fn wait_for_file(path: &Path) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -109,18 +109,7 @@ fn demo_command_attaches_in_a_terminal_and_cleans_up() {
     cmd.env("TERM", "xterm-256color");
     let mut child = pty.slave.spawn_command(cmd).unwrap();
     drop(pty.slave);
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let sink = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
+    let buf = support::collect_output(pty.master.try_clone_reader().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let t = String::from_utf8_lossy(&buf.lock().unwrap()).into_owned();

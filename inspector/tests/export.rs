@@ -22,7 +22,8 @@ use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::Value as Json;
 use slabscope_proto::SegmentReader;
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 
 /// A child process killed and reaped when dropped.
 struct Proc(Child);
@@ -158,17 +159,7 @@ fn num(v: &Value) -> f64 {
 }
 
 fn once_json(dir: &Path, pid: u32) -> Json {
-    let out = Command::new(BIN)
-        .args([&pid.to_string(), "--once", "--json"])
-        .env("SLABSCOPE_SHM_DIR", dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::once_json(pid, dir)
 }
 
 /// The exposition follows the conventions: every family has HELP and TYPE, every

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 
 /// Kills and reaps the child when the test ends, passed or not.
 struct Reaped(Child);
@@ -34,19 +35,7 @@ fn wait_for_segment(path: &Path) {
     }
 }
 
-fn once_json(pid: u32, dir: &Path) -> Value {
-    let out = Command::new(BIN)
-        .args([&pid.to_string(), "--once", "--json"])
-        .env("SLABSCOPE_SHM_DIR", dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
+use support::once_json;
 
 #[test]
 fn the_leaking_function_is_the_top_site_within_ten_seconds() {

@@ -12,7 +12,8 @@ use std::process::{Child, Command, Stdio};
 #[global_allocator]
 static A: slabscope::SlabScope = slabscope::SlabScope::new();
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 const CHILD: &str = "OOM_TEST_CHILD";
 const SUPERSLAB: u64 = 2 << 20;
 
@@ -77,16 +78,10 @@ fn wait_ready(child: &mut Child) -> String {
 }
 
 fn postmortem_json(path: &Path) -> serde_json::Value {
-    let out = Command::new(BIN)
-        .args(["--postmortem", path.to_str().unwrap(), "--once", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    support::inspect_json(
+        &["--postmortem", path.to_str().unwrap(), "--once", "--json"],
+        None,
+    )
 }
 
 fn postmortem_text(path: &Path) -> String {

@@ -12,7 +12,8 @@ use alloc_inspect::synthetic::Synthetic;
 use nix::sys::termios::LocalFlags;
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 
 struct Screen(Arc<Mutex<Vec<u8>>>);
 
@@ -83,18 +84,7 @@ fn overview_then_every_view_then_q_restores_the_terminal() {
     let mut child = pty.slave.spawn_command(cmd).expect("spawn in pty");
     drop(pty.slave);
 
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let sink = buf.clone();
-    std::thread::spawn(move || {
-        let mut chunk = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
-        }
-    });
+    let buf = support::collect_output(pty.master.try_clone_reader().unwrap());
     let screen = Screen(buf);
     let mut keys = pty.master.take_writer().unwrap();
 
