@@ -145,4 +145,23 @@ fn sampling_needs_sites_and_an_interval() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("max_sites"));
+    // Interval 0: the section is there, nothing is being sampled yet.
+    let idle = SampleConfig {
+        max_sites: 4,
+        interval_bytes: 0,
+    };
+    let w = SegmentWriter::create_sampled(
+        dir.path().as_os_str().as_encoded_bytes(),
+        4248,
+        &common::config(4, 16),
+        Some(&idle),
+    )
+    .unwrap();
+    assert_eq!(
+        w.header()
+            .totals
+            .sample_interval_bytes
+            .load(Ordering::Relaxed),
+        0
+    );
 }

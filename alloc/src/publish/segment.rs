@@ -109,10 +109,10 @@ fn create_slow(mut s: u8) {
     let pid = pal::getpid();
     // Every segment has the sample-site section (its pages cost nothing until a site is
     // written), so `sample=` through the control channel can switch sampling on at run
-    // time; the header's interval is set to the one in force below.
+    // time; the header carries the interval in force (0 when not sampling).
     let sample = SampleConfig {
         max_sites: SAMPLE_SITES,
-        interval_bytes: opts.sample.max(1),
+        interval_bytes: crate::sample::interval(),
     };
     let create = || SegmentWriter::create_sampled(opts.shm_dir, pid, &cfg, Some(&sample));
     let mut created = create();
@@ -127,10 +127,6 @@ fn create_slow(mut s: u8) {
             return;
         }
     };
-    w.header()
-        .totals
-        .sample_interval_bytes
-        .store(crate::sample::interval(), Ordering::Relaxed);
     let bytes = core::mem::size_of::<SegmentWriter>().max(1);
     let Some(page) = pal::map(bytes, false) else {
         let _ = w.unlink();

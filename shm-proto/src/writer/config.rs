@@ -33,13 +33,14 @@ pub struct SegmentConfig {
     pub flags: u32,
 }
 
-/// Allocation sampling, for a writer that samples (`SLABSCOPE_SAMPLE`): adds the
-/// sample-site section (protocol 1.2) and publishes the interval in the header.
+/// Allocation sampling (`SLABSCOPE_SAMPLE`): adds the sample-site section (protocol 1.2)
+/// and publishes the interval in the header. An interval of 0 means "not sampling now":
+/// the section is there for sampling switched on later (the control channel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SampleConfig {
     /// Site records (sites beyond it are counted in the section's `overflow`), >= 1.
     pub max_sites: u32,
-    /// Mean bytes between two sampled allocations, > 0.
+    /// Mean bytes between two sampled allocations; 0 = not sampling now.
     pub interval_bytes: u64,
 }
 
@@ -118,10 +119,8 @@ impl Plan {
         sample: Option<&SampleConfig>,
     ) -> Result<Self, CreateError> {
         if let Some(s) = sample {
-            if s.max_sites == 0 || s.interval_bytes == 0 {
-                return Err(CreateError::BadConfig(
-                    "sampling needs max_sites > 0 and interval_bytes > 0",
-                ));
+            if s.max_sites == 0 {
+                return Err(CreateError::BadConfig("sampling needs max_sites > 0"));
             }
         }
         if cfg.class_count == 0 || cfg.class_count as usize > MAX_CLASSES {
