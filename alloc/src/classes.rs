@@ -33,6 +33,11 @@ pub fn locks() -> impl DoubleEndedIterator<Item = &'static RawMutex> {
     CENTRAL.iter().map(|c| &c.lock)
 }
 
+/// The class lock of class `c` (also guards its sampled slots, see `sampled_slots`).
+pub fn lock(c: usize) -> &'static RawMutex {
+    &CENTRAL[c].lock
+}
+
 /// Takes up to `out.len()` blocks of class `c` for thread `me` (thread index, used to
 /// tell local from remote frees). Returns how many; 0 means out of memory (`request` is
 /// the size reported in the OOM event).
@@ -58,9 +63,7 @@ pub fn refill(c: usize, out: &mut [*mut u8], me: u32, request: usize) -> usize {
         let (ss, i) = locate(s);
         s.owner.store(me, Ordering::Relaxed);
         n += s.take(ss.slot_start(i), bs, &mut out[n..]);
-        if s.local_head.load(Ordering::Relaxed) == 0
-            && s.carved.load(Ordering::Relaxed) == s.capacity.load(Ordering::Relaxed)
-        {
+        if s.exhausted() {
             // Exhausted for now. Unlist unless a giver pushed meanwhile; a giver that
             // pushes after this store sees `listed == 0` and re-lists (SeqCst pairs).
             s.listed.store(0, Ordering::SeqCst);

@@ -16,7 +16,7 @@ use crate::slot::ACTIVE;
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::superslab::{self, SLOT_BYTES};
 use crate::thread::{self, ThreadState, NO_THREAD};
-use crate::{classes, control, fork, large, options, publish, sample};
+use crate::{classes, control, fork, large, options, publish, sample, sampled_slots};
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
 /// `publish_default` is the calling binary's default for publishing, used only by the
@@ -78,7 +78,7 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
         let cs = ss.slots[(a - ss.base()) / SLOT_BYTES]
             .class_state
             .load(Ordering::Relaxed);
-        // A slot holding sampled blocks has its SAMPLED bit set and fails this test.
+        // A sampled slot (only sampled blocks) has its SAMPLED bit set and fails this test.
         if cs >> 8 == ACTIVE {
             // SAFETY: the caller's contract.
             return unsafe { free_block(p, (cs & 0xff) as usize, publish_default) };
@@ -113,24 +113,37 @@ unsafe fn free_block(p: *mut u8, c: usize, publish_default: bool) {
     free_slab_slow(p, c, publish_default)
 }
 
-/// The sampled path: taken when the calling thread's sampling countdown runs out. The
-/// block comes from the ordinary slow path; its call stack is then recorded (with the
-/// re-entrancy guard set, so allocations made while recording take the global path).
+/// The sampled path: taken when the calling thread's sampling countdown runs out (a
+/// small request at most `MIN_ALIGN` aligned). The block comes from a sampled slot of
+/// its class (`sampled_slots`), so that its free is told apart without a cost to other
+/// frees; its call stack is then recorded (with the re-entrancy guard set, so
+/// allocations made while recording take the global path).
 #[cold]
 #[inline(never)]
 fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
     // SAFETY: the state belongs to this thread; no reference to it is held here.
     unsafe { (*st).sample_left = sample::restart() };
-    let p = alloc_slow(size, align, pd);
-    // SAFETY: as above; `alloc_slow` has returned and holds no reference either.
-    if p.is_null() || unsafe { (*st).busy } != 0 {
-        return p;
+    // SAFETY: as above.
+    if unsafe { (*st).busy } != 0 {
+        return alloc_slow(size, align, pd);
     }
+    init(pd);
+    publish::ensure();
     // SAFETY: as above.
     unsafe { (*st).busy = 1 };
-    sample::record(p, size);
+    let p = sampled_slots::take(class_of(size), size);
+    if !p.is_null() {
+        sample::record(p, size);
+    }
     // SAFETY: as above.
     unsafe { (*st).busy = 0 };
+    if p.is_null() {
+        // No slot for a sampled block (at `SLABSCOPE_LIMIT`, or the mapping failed): the
+        // request may still be served, unsampled, from the magazine or a partial slot;
+        // the pending OOM report is settled by that slow path.
+        return alloc_slow(size, align, pd);
+    }
+    after_slow_path(false);
     p
 }
 
@@ -333,10 +346,10 @@ fn free_other_inner(p: *mut u8, publish_default: bool) {
         return;
     }
     init(publish_default);
-    if let Some(c) = sample::tagged_class(p) {
-        sample::on_free_small(p);
-        // SAFETY: `p` is a live block of class `c` (its slot is ACTIVE) given up by the caller.
-        return unsafe { free_block(p, c, publish_default) };
+    if let Some(c) = sampled_slots::class_of(p) {
+        sample::on_free(p);
+        // SAFETY: `p` is a live block of a sampled slot of class `c`, given up by the caller.
+        return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
     }
     sample::on_free_large(p);
     if large::free(p) {

@@ -34,6 +34,7 @@ mod pal;
 pub mod publish;
 pub mod raw;
 mod sample;
+mod sampled_slots;
 pub mod size_class;
 mod slot;
 mod stats;

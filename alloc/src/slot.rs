@@ -29,27 +29,28 @@ pub const UNUSED: u32 = 0;
 pub const ACTIVE: u32 = 1;
 /// Slot state: carved for a class, every block back.
 pub const EMPTY: u32 = 2;
-/// `class_state` bit: the slot holds live sampled blocks (`SLABSCOPE_SAMPLE`). It makes
-/// the free fast path's `class_state >> 8 == ACTIVE` test fail, so frees into the slot
-/// take the slow path, which ends the samples (see `sample`).
+/// `class_state` bit of an ACTIVE slot that serves only sampled blocks
+/// (`SLABSCOPE_SAMPLE`, see `sampled_slots`). It makes the free fast path's
+/// `class_state >> 8 == ACTIVE` test fail, so frees of its blocks take the slow path,
+/// which ends their samples.
 pub const SAMPLED: u32 = 1 << 16;
 
 /// Metadata of one slot, kept in its SuperSlab's header page (one cache line).
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub struct Slot {
-    /// `class | state << 8`, plus [`SAMPLED`] while `sampled` is non-zero; written under
-    /// the global lock (state changes; never while a sampled block is live) and by the
-    /// sample lock (the `SAMPLED` bit), read by the free fast path to find a block's class.
+    /// `class | state << 8`, plus [`SAMPLED`] for a sampled slot; written under the
+    /// global lock (state changes) and the class lock (the `SAMPLED` bit, set before the
+    /// slot's first block is handed out), read by the free fast path to find a block's
+    /// class.
     pub class_state: AtomicU32,
-    /// 1 while the slot is on its class's partial list (class lock).
+    /// 1 while the slot is on its class's partial list, or for a sampled slot on its
+    /// class's sampled list (class lock).
     pub listed: AtomicU32,
     /// Blocks the slot holds for its class.
     pub capacity: AtomicU32,
     /// Blocks carved so far by the bump pointer (class lock).
     pub carved: AtomicU32,
-    /// Live sampled blocks in the slot (sample lock).
-    pub sampled: AtomicU32,
     /// Thread index of the thread that last refilled from the slot.
     pub owner: AtomicU32,
     /// Blocks handed out of the slot.
@@ -92,6 +93,13 @@ impl Slot {
         self.remote_head.store(0, Ordering::Relaxed);
         self.in_use.store(0, Ordering::Relaxed);
         self.listed.store(0, Ordering::Relaxed);
+    }
+
+    /// Whether the slot has no free block left on its local list and none to carve
+    /// (its remote list may still have some). Caller holds the class lock.
+    pub fn exhausted(&self) -> bool {
+        self.local_head.load(Ordering::Relaxed) == 0
+            && self.carved.load(Ordering::Relaxed) == self.capacity.load(Ordering::Relaxed)
     }
 
     /// Takes up to `out.len()` free blocks: local list first, then the remote list

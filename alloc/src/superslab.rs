@@ -525,8 +525,10 @@ pub fn after_fork_child() {
     for_each(|ss| ss.publish_lock.store(0, Ordering::Relaxed));
 }
 
-/// Returns every cached empty SuperSlab and every cached large mapping to the OS.
+/// Releases the sampled slots kept with no block out, then returns every cached empty
+/// SuperSlab and every cached large mapping to the OS.
 pub fn trim() {
+    crate::sampled_slots::trim();
     {
         let _g = G.lock.guard();
         shrink_cache(0);

@@ -152,6 +152,30 @@ fn randomized_sequences_on_four_threads_at_once() {
 }
 
 #[test]
+fn randomized_sequences_with_sampling_on() {
+    if !common::in_child() {
+        // One sample per 4 KiB on average: sampled blocks (served from sampled slots and
+        // freed through the slow path) are mixed densely among the ordinary ones.
+        let dir = common::shm_dir();
+        common::run_child(
+            "randomized_sequences_with_sampling_on",
+            dir.path(),
+            &[("SLABSCOPE_SAMPLE", "4K")],
+        );
+        return;
+    }
+    let ops = if DEBUG { 4_000 } else { 100_000 };
+    model_run(0x5A5A, ops);
+    let hs: Vec<_> = (0..4)
+        .map(|t| std::thread::spawn(move || model_run(0x5EED + t, ops)))
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    cross_thread_frees();
+}
+
+#[test]
 fn every_size_to_64k_at_every_alignment_to_4096() {
     let mut held = Vec::with_capacity(64);
     let mut align = 1;

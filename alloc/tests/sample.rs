@@ -1,7 +1,8 @@
 //! Sampled allocation sites (`SLABSCOPE_SAMPLE`): a process reads its own segment and
 //! finds its live memory attributed to sites whose estimate matches what it holds; every
-//! sample ends when its block is freed (small blocks through tagged slots, large ones
-//! through the large path); sampling off leaves the segment without sites.
+//! sample ends when its block is freed (small blocks through their sampled slots, large
+//! ones through the large path); sampled small blocks never pass through a magazine;
+//! sampling off leaves the segment without sites.
 
 mod common;
 
@@ -64,7 +65,7 @@ fn sampled_sites_estimate_live_bytes_and_end_on_free() {
         .sites
         .iter()
         .all(|s| s.total_samples >= s.live_samples && s.total_bytes >= s.live_bytes));
-    // Frees end the samples: small blocks through tagged slots, large ones directly.
+    // Frees end the samples: small blocks through their sampled slots, large ones directly.
     drop(small);
     drop(large);
     let snap = own_snapshot();
@@ -120,4 +121,87 @@ fn large_blocks_grown_by_realloc_end_their_samples() {
         after < 4 << 20,
         "{after} bytes in {samples} samples still live after growing and freeing"
     );
+}
+
+/// Blocks of a class the test harness itself does not use.
+const SAMPLED_SIZE: usize = 2300;
+
+/// The site whose live sampled bytes are exactly `bytes` (the blocks a test holds).
+fn site_holding(snap: &Snapshot, bytes: u64) -> Option<&SampleSiteSnapshot> {
+    snap.sites.iter().find(|s| s.live_bytes == bytes)
+}
+
+#[test]
+fn sampled_blocks_come_from_and_go_back_to_sampled_slots() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "sampled_blocks_come_from_and_go_back_to_sampled_slots",
+            dir.path(),
+            &[("SLABSCOPE_SAMPLE", "1")],
+        );
+        return;
+    }
+    let c = slabscope::size_class::class_of(SAMPLED_SIZE);
+    slabscope::raw::drain_thread();
+    let base = slabscope::raw::stats().classes[c];
+    // Every allocation exhausts a 1-byte countdown: each of these is sampled.
+    for i in 0..10_000usize {
+        let p = slabscope::raw::alloc(SAMPLED_SIZE, 16);
+        assert!(!p.is_null());
+        // SAFETY: a fresh block of SAMPLED_SIZE bytes, freed right after.
+        unsafe {
+            p.write_bytes(i as u8, SAMPLED_SIZE);
+            slabscope::raw::free(p);
+        }
+    }
+    // 300 held, then freed by another thread.
+    let held: Vec<usize> = (0..300)
+        .map(|_| slabscope::raw::alloc(SAMPLED_SIZE, 16) as usize)
+        .collect();
+    let snap = own_snapshot();
+    let held_bytes = 300 * SAMPLED_SIZE as u64;
+    let site = site_holding(&snap, held_bytes).expect("a site holding the 300 blocks");
+    assert_eq!(site.live_samples, 300);
+    let held_site = site.index;
+    // The loop's site: 10,000 samples taken, none live.
+    let churn = snap.sites.iter().max_by_key(|s| s.total_samples).unwrap();
+    assert!(
+        churn.total_samples >= 10_000,
+        "{} samples taken",
+        churn.total_samples
+    );
+    assert_eq!(churn.live_samples, 0, "samples of freed blocks still live");
+    std::thread::spawn(move || {
+        for p in held {
+            // SAFETY: live blocks handed over by the main thread.
+            unsafe { slabscope::raw::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+    slabscope::raw::drain_thread();
+    let now = slabscope::raw::stats().classes[c];
+    assert_eq!(now.allocs - base.allocs, 10_300);
+    assert_eq!(now.frees - base.frees, 10_300);
+    // No sampled block went into a magazine, on either thread, and none is out.
+    assert_eq!(now.cached_blocks, base.cached_blocks);
+    assert_eq!(now.live_blocks, base.live_blocks);
+    assert_eq!(
+        now.drains, base.drains,
+        "a sampled free went through a magazine"
+    );
+    let snap = own_snapshot();
+    let site = snap.sites.iter().find(|s| s.index == held_site).unwrap();
+    assert_eq!(
+        site.live_samples, 0,
+        "samples freed by another thread still live"
+    );
+    assert_eq!(site.total_samples, 300);
+    // The class keeps one sampled slot (no block out) while sampling is on; trim
+    // releases it.
+    assert_eq!(now.slots_active, base.slots_active + 1);
+    slabscope::raw::trim();
+    let trimmed = slabscope::raw::stats().classes[c];
+    assert_eq!(trimmed.slots_active, base.slots_active);
 }

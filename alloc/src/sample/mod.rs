@@ -4,8 +4,8 @@
 //! - The countdown: each thread state holds `sample_left`, the bytes still to allocate
 //!   before the next sample. The allocation fast path subtracts the request from it and
 //!   takes one predictable branch; when sampling is off the countdown is `u64::MAX` and
-//!   never runs out. The allocation that exhausts it leaves the fast path, is served by
-//!   the ordinary slow path, and is recorded here; the countdown restarts at a random
+//!   never runs out. The allocation that exhausts it leaves the fast path, is served from
+//!   a sampled slot (small) or the large path, and is recorded here; the countdown restarts at a random
 //!   value with mean `interval` ([`countdown`]).
 //! - The interval in force: `SLABSCOPE_SAMPLE` at start, then whatever `sample=` the
 //!   control channel last set ([`crate::control::sample_rate`]). A change bumps the
@@ -19,13 +19,14 @@
 //!   `-C force-frame-pointers=yes`, `.cargo/config.toml`), at most 16 return addresses,
 //!   every frame pointer checked against the calling thread's stack bounds before it is
 //!   read. No allocation, no unwinder, a few hundred nanoseconds.
-//! - The lifetime: the sampled block's slot gets the `SAMPLED` bit in its `class_state`
-//!   word (the slot's `sampled` count says how many live samples it holds). The free
-//!   fast path already compares that word with `ACTIVE`, so a free into a tagged slot
-//!   falls to the slow path with no extra instruction on the fast path; there
-//!   [`on_free_small`] looks the block up in the live-sample table. Sampled large
-//!   allocations are looked up on the large free path, which already takes a lock and
-//!   makes a system call.
+//! - The lifetime: a sampled small block is served from a *sampled slot* of its class
+//!   (`crate::sampled_slots`), a slot that holds only sampled blocks and carries the
+//!   `SAMPLED` bit in its `class_state` word. The free fast path already compares that
+//!   word with `ACTIVE`, so the free of a sampled block falls to the slow path while
+//!   every other free stays on the fast path, with no extra instruction there; the slow
+//!   path ends the sample ([`on_free`]: the live-sample table, under the sample lock) and
+//!   gives the block back to its sampled slot. Sampled large allocations are looked up
+//!   on the large free path, which already takes a lock and makes a system call.
 //! - The sites live in the segment's sample-site section (protocol 1.2): the live and
 //!   total sampled bytes of each call stack, and the estimate of its live bytes (each
 //!   live sample stands for `max(size, interval)` bytes).
@@ -37,6 +38,5 @@ mod stack;
 mod table;
 
 pub(crate) use record::{
-    countdown, enabled, follow, interval, lock, on_free_large, on_free_small, record, restart,
-    tagged_class,
+    countdown, enabled, follow, interval, lock, on_free, on_free_large, record, restart,
 };

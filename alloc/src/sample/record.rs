@@ -10,8 +10,7 @@ use slabscope_proto::monotonic_ns;
 use super::stack;
 use super::table::{self, with_tables, Live, Site, NO_SITE};
 use crate::pal::RawMutex;
-use crate::slot::{ACTIVE, SAMPLED};
-use crate::{control, options, publish, superslab};
+use crate::{control, options, publish};
 
 /// Countdown value of a thread that never samples.
 pub const NEVER: u64 = u64::MAX;
@@ -157,12 +156,6 @@ pub fn record(p: *mut u8, size: usize) {
         if t.live.get(a as u64).is_some() || !t.live.insert(live) {
             return; // cannot track its free: leave it unsampled
         }
-        if let Some(ss) = superslab::lookup(a) {
-            let s = &ss.slots[(a - ss.base()) / superslab::SLOT_BYTES];
-            if s.sampled.fetch_add(1, Ordering::Relaxed) == 0 {
-                s.class_state.fetch_or(SAMPLED, Ordering::Release);
-            }
-        }
         if let (Some(w), true) = (w, site != NO_SITE) {
             w.update_sample_site(site, |r| {
                 let o = Ordering::Relaxed;
@@ -192,45 +185,21 @@ fn release(e: &Live) {
     }
 }
 
-/// The class of `p` when it lies in an ACTIVE slot that holds sampled blocks (the free
-/// fast path diverted it here); `None` otherwise.
-pub fn tagged_class(p: *mut u8) -> Option<usize> {
-    let a = p as usize;
-    let ss = superslab::lookup(a)?;
-    let s = &ss.slots[(a - ss.base()) / superslab::SLOT_BYTES];
-    let cs = s.class_state.load(Ordering::Relaxed);
-    (cs & SAMPLED != 0 && (cs & !SAMPLED) >> 8 == ACTIVE).then_some((cs & 0xff) as usize)
-}
-
-/// A block of a tagged slot is being freed: if it is a live sample, ends it (its site's
-/// live counters drop; the slot loses its tag with its last live sample). The caller
-/// frees the block afterwards.
-pub fn on_free_small(p: *mut u8) {
-    let a = p as usize;
+/// A sampled block (small or large) is being freed: ends its sample if the live-sample
+/// table has it. The caller frees the block afterwards.
+pub fn on_free(p: *mut u8) {
     with_tables(|t| {
-        let Some(e) = t.live.remove(a as u64) else {
-            return;
-        };
-        release(&e);
-        if let Some(ss) = superslab::lookup(a) {
-            let s = &ss.slots[(a - ss.base()) / superslab::SLOT_BYTES];
-            if s.sampled.fetch_sub(1, Ordering::Relaxed) == 1 {
-                s.class_state.fetch_and(!SAMPLED, Ordering::Release);
-            }
+        if let Some(e) = t.live.remove(p as u64) {
+            release(&e);
         }
     });
 }
 
 /// A large allocation is being freed: ends its sample if it is one.
 pub fn on_free_large(p: *mut u8) {
-    if !EVER_SAMPLED.load(Ordering::Relaxed) {
-        return;
+    if EVER_SAMPLED.load(Ordering::Relaxed) {
+        on_free(p);
     }
-    with_tables(|t| {
-        if let Some(e) = t.live.remove(p as u64) {
-            release(&e);
-        }
-    });
 }
 
 /// Live samples tracked (tests).
