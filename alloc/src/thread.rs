@@ -248,12 +248,13 @@ pub fn drain_idle(t: &mut ThreadState) {
         let overflowed = m.overflow_blocks != 0;
         let pending = flush && publish_pending(m, c);
         if changed || n != 0 || overflowed || pending {
-            publish::class(c);
+            publish::class_record(c);
         }
     }
     t.drains += 1;
     t.free_budget = options::get().drain_interval;
     publish::thread(t);
+    publish::heartbeat(now);
 }
 
 /// In a forked child: the calling thread keeps its state; states of threads that did

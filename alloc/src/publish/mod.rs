@@ -19,7 +19,8 @@
 //! - events: drains (overflow and interval drains summed per thread, class and reason,
 //!   published at most every 50 ms and before a requested or exit drain), slot
 //!   acquire/empty/release, SuperSlab map/empty/return, large map/unmap, OOM, thread
-//!   exit; the heartbeat with every class update.
+//!   exit; the heartbeat with every class update outside the interval drain, and once per
+//!   interval drain.
 
 mod segment;
 mod update;

@@ -54,10 +54,24 @@ pub fn after_fork_child() {
 
 /// Copies class `c`'s counters into its record and beats the heartbeat.
 pub fn class(c: usize) {
+    class_record(c);
+    heartbeat(monotonic_ns());
+}
+
+/// Copies class `c`'s counters into its record, without the heartbeat (the interval
+/// drain publishes many classes and beats once, with the time it already read).
+pub fn class_record(c: usize) {
     let Some(w) = current() else { return };
     let Some(r) = w.class(c) else { return };
     with_flag(&CLASS_FLAGS[c], || copy_class(c, r));
-    w.heartbeat(monotonic_ns());
+}
+
+/// Writes `now` (monotonic nanoseconds) as the segment's heartbeat: the process is
+/// alive and publishing.
+pub fn heartbeat(now: u64) {
+    if let Some(w) = current() {
+        w.heartbeat(now);
+    }
 }
 
 fn copy_class(c: usize, r: &slabscope_proto::layout::ClassRecord) {
