@@ -16,12 +16,14 @@ fn profile_dir() -> PathBuf {
     deps.parent().expect("deps has a parent").to_path_buf()
 }
 
-/// `libslabscope_preload.so`, built by cargo next to the test executable.
+/// `libslabscope_preload.so`, built by cargo next to the test executable. `deps/` comes
+/// first: `cargo test` rebuilds the library there, while the copy beside it is only
+/// refreshed by `cargo build` and may be older than the code under test.
 pub fn preload_lib() -> PathBuf {
     let dir = profile_dir();
     for p in [
-        dir.join("libslabscope_preload.so"),
         dir.join("deps").join("libslabscope_preload.so"),
+        dir.join("libslabscope_preload.so"),
     ] {
         if p.is_file() {
             return p;
