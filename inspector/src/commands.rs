@@ -49,8 +49,10 @@ pub fn entries() -> Result<Vec<ListEntry>, InspectError> {
     Ok(segs
         .into_iter()
         .map(|(pid, path)| {
-            let alive = procfs::alive(pid);
-            let detail = match SegmentReader::open(&path).and_then(|r| r.snapshot()) {
+            let reader = SegmentReader::open(&path);
+            let start = reader.as_ref().map_or(0, |r| r.start_mono_ns());
+            let alive = procfs::runs_segment(pid, start);
+            let detail = match reader.and_then(|r| r.snapshot()) {
                 Ok(s) => {
                     let b = ByteTotals::of(&s);
                     format!(
@@ -100,9 +102,15 @@ pub fn gc(out: &mut dyn Write) -> Result<(), InspectError> {
         list_segments(&dir).map_err(|e| InspectError::Io(format!("{}: {e}", dir.display())))?;
     let mut removed = 0;
     for (pid, path) in segs {
-        if procfs::alive(pid) {
+        let start = SegmentReader::open(&path).map_or(0, |r| r.start_mono_ns());
+        if procfs::runs_segment(pid, start) {
             continue;
         }
+        let note = if procfs::alive(pid) {
+            format!("pid {pid} now belongs to a newer process")
+        } else {
+            format!("pid {pid} is gone")
+        };
         // Only our own regular files: never follow a symlink, never touch others' files.
         let own = std::fs::symlink_metadata(&path)
             .map(|m| m.file_type().is_file() && Some(m.uid()) == procfs::my_uid())
@@ -114,7 +122,7 @@ pub fn gc(out: &mut dyn Write) -> Result<(), InspectError> {
         match std::fs::remove_file(&path) {
             Ok(()) => {
                 removed += 1;
-                writeln!(out, "removed {} (pid {pid} is gone)", path.display())?;
+                writeln!(out, "removed {} ({note})", path.display())?;
             }
             Err(e) => writeln!(out, "kept {}: {e}", path.display())?,
         }

@@ -274,6 +274,10 @@ pub fn run(
             error,
         },
     })?;
+    if !procfs::runs_segment(pid, reader.start_mono_ns()) {
+        // The segment was left by an earlier process with this pid.
+        return Err(InspectError::PidReused { pid, path: segment });
+    }
     let head = reader
         .snapshot()
         .map_err(|error| InspectError::Read {

@@ -21,6 +21,14 @@ pub enum InspectError {
         /// The segment left behind.
         path: PathBuf,
     },
+    /// The pid runs, but a process that started after the segment was created: the
+    /// segment's writer is gone and its pid was given to another process.
+    PidReused {
+        /// The pid asked for.
+        pid: u32,
+        /// The segment left behind.
+        path: PathBuf,
+    },
     /// The process runs but has no segment.
     NoSegment {
         /// The pid asked for.
@@ -55,6 +63,12 @@ impl fmt::Display for InspectError {
             InspectError::Exited { pid, path } => write!(
                 f,
                 "process {pid} is not running; it left its segment behind: alloc-inspect --postmortem {}",
+                path.display()
+            ),
+            InspectError::PidReused { pid, path } => write!(
+                f,
+                "pid {pid} now belongs to a process that started after its segment was made; \
+                 the process that made it is gone: alloc-inspect --postmortem {}",
                 path.display()
             ),
             InspectError::NoSegment { pid, path } => write!(

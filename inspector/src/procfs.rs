@@ -5,6 +5,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use slabscope_proto::monotonic_ns;
+use slabscope_proto::raw::sys::{boottime_ns, clock_ticks_per_second};
+
 use crate::state::ProcessStatus;
 
 fn proc_dir(pid: u32) -> PathBuf {
@@ -57,6 +60,51 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// A process younger than its segment by more than this is not the segment's writer
+/// (the clocks read here tick in 10 ms; the writer creates its segment after it starts).
+const REUSE_SLACK_NS: u64 = 1_000_000_000;
+
+/// Whether `pid` runs and is the process that created a segment at `segment_start_mono_ns`
+/// (the writer's `CLOCK_MONOTONIC`, [`slabscope_proto::SegmentReader::start_mono_ns`]):
+/// false when the pid is gone, or was reused by a process that started after the segment
+/// was created (a segment left by a crash outlives its process, and pids come round again).
+pub fn runs_segment(pid: u32, segment_start_mono_ns: u64) -> bool {
+    alive(pid) && !started_after(pid, segment_start_mono_ns)
+}
+
+/// Whether `pid` started after `mono_ns` (`CLOCK_MONOTONIC` of this machine), by more
+/// than [`REUSE_SLACK_NS`]. False when `/proc` cannot tell.
+fn started_after(pid: u32, mono_ns: u64) -> bool {
+    let Some(process_age) = process_age_ns(pid) else {
+        return false;
+    };
+    let now = monotonic_ns();
+    if mono_ns == 0 || now < mono_ns {
+        return false;
+    }
+    younger_than_segment(process_age, now - mono_ns)
+}
+
+/// The comparison itself: ages, not start times, because `/proc` counts from boot with
+/// suspend included and `CLOCK_MONOTONIC` without it. A suspend between the segment's
+/// creation and now only makes the process look older, never younger.
+fn younger_than_segment(process_age_ns: u64, segment_age_ns: u64) -> bool {
+    process_age_ns.saturating_add(REUSE_SLACK_NS) < segment_age_ns
+}
+
+/// How long ago `pid` started: `CLOCK_BOOTTIME` now minus field 22 of
+/// `/proc/<pid>/stat` (clock ticks since boot, on the same clock). Not `/proc/uptime`,
+/// which some container setups replace with the container's own uptime. `None` when the
+/// start lies in the future (the clocks disagree: then nothing can be concluded).
+fn process_age_ns(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(proc_dir(pid).join("stat")).ok()?;
+    // Fields after the command name's ')': state is field 3, starttime field 22.
+    let (_, rest) = stat.rsplit_once(')')?;
+    let ticks: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let start_ns = ticks.checked_mul(1_000_000_000)? / clock_ticks_per_second();
+    boottime_ns().checked_sub(start_ns)
+}
+
 /// The uid that owns `pid` (`None` when there is no such process).
 pub fn owner(pid: u32) -> Option<u32> {
     fs::metadata(proc_dir(pid)).ok().map(|m| m.uid())
@@ -94,6 +142,19 @@ mod tests {
         assert!(st.rss_bytes > 0 && st.peak_rss_bytes >= st.rss_bytes);
         assert!(command(me).is_some_and(|c| !c.is_empty()));
         assert_eq!(owner(me), my_uid());
+    }
+
+    #[test]
+    fn this_process_is_as_old_as_it_is() {
+        // Started before any segment this test could make now; younger than one made
+        // (supposedly) a day before it started.
+        let me = std::process::id();
+        let age = process_age_ns(me).expect("own age");
+        assert!(age < 3_600 * 1_000_000_000, "{age} ns");
+        assert!(runs_segment(me, monotonic_ns()));
+        assert!(!younger_than_segment(age, age));
+        assert!(younger_than_segment(age, age + 2 * REUSE_SLACK_NS));
+        assert!(!younger_than_segment(age, age + REUSE_SLACK_NS / 2));
     }
 
     #[test]

@@ -98,6 +98,10 @@ impl LiveSource {
         if !running {
             return Err(InspectError::Exited { pid, path });
         }
+        // A pid that came round again to a newer process is not the segment's writer.
+        if !procfs::runs_segment(pid, reader.start_mono_ns()) {
+            return Err(InspectError::PidReused { pid, path });
+        }
         let first = reader.snapshot().map_err(|e| read_err(&path, e))?;
         Ok(Self {
             cursor: cursor_at_oldest(&first),
@@ -132,7 +136,7 @@ impl Source for LiveSource {
         let poll = self
             .reader
             .poll_events(&mut self.cursor, MAX_EVENTS_PER_FRAME, &mut events);
-        let liveness = if procfs::alive(self.pid) {
+        let liveness = if procfs::runs_segment(self.pid, self.reader.start_mono_ns()) {
             Liveness::Alive
         } else {
             Liveness::Gone

@@ -158,6 +158,53 @@ fn postmortem_file_combines_with_once_json() {
 }
 
 #[test]
+fn a_segment_whose_pid_came_round_again_is_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    // A live process of ours, and a segment with its pid made a minute before it
+    // started: what a crashed process leaves once its pid is given to a newer one.
+    let newer = Sleeper::start();
+    let pid = newer.pid();
+    let w = segment::write(dir.path(), pid, &Synthetic::default(), 1).unwrap();
+    let now = slabscope_proto::monotonic_ns();
+    let minute = 60_000_000_000;
+    assert!(
+        now > 2 * minute,
+        "this machine booted less than 2 minutes ago"
+    );
+    w.header()
+        .start_mono_ns
+        .store(now - minute, std::sync::atomic::Ordering::Relaxed);
+    let file = dir.path().join(format!("slabscope.{pid}"));
+
+    let out = inspect(dir.path(), &["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&pid.to_string()))
+        .unwrap_or("");
+    assert!(line.contains("STALE"), "{text}");
+    // Attaching says the writer is gone and points at --postmortem; so does ctl.
+    one_error_line(
+        &inspect(dir.path(), &[&pid.to_string(), "--once", "--json"]),
+        "started after its segment was made",
+    );
+    one_error_line(
+        &inspect(dir.path(), &["ctl", &pid.to_string(), "drain"]),
+        "--postmortem",
+    );
+    // gc removes it and says why.
+    let out = inspect(dir.path(), &["gc"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("pid {pid} now belongs to a newer process")),
+        "{text}"
+    );
+    assert!(!file.exists());
+    drop(newer);
+}
+
+#[test]
 fn missing_pid_is_one_line_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     // Above the kernel's pid limit (2^22): never a process.

@@ -119,6 +119,11 @@ impl Targets {
                     None => continue,
                 },
             };
+            if !procfs::runs_segment(pid, t.reader.start_mono_ns()) {
+                // The pid now belongs to a newer process: the segment is a crash's leftover.
+                self.attached.remove(&pid);
+                continue;
+            }
             match t.read() {
                 Some(snap) if !snap.flags.closed && snap.pid == pid => {
                     out.push((snap, t.events.clone()))

@@ -85,6 +85,7 @@ pub fn record_segment(
     // The same checks as attaching (the caller's process, a valid segment).
     let live = LiveSource::attach_path(pid, path.to_path_buf(), interval_ms)?;
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let segment_start = live.reader().start_mono_ns();
     drop(live);
     let f = std::fs::File::create(out)
         .map_err(|e| InspectError::Io(format!("{}: {e}", out.display())))?;
@@ -112,7 +113,7 @@ pub fn record_segment(
         if done {
             break;
         }
-        let alive = procfs::alive(pid);
+        let alive = procfs::runs_segment(pid, segment_start);
         let Ok(bytes) = std::fs::read(path) else {
             break; // the segment is gone with its process
         };

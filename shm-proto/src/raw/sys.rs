@@ -128,6 +128,24 @@ pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// `CLOCK_BOOTTIME` in nanoseconds: like `CLOCK_MONOTONIC`, plus time suspended; the
+/// clock `/proc/<pid>/stat` start times count on (0 if unavailable).
+pub fn boottime_ns() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`sysconf(_SC_CLK_TCK)`; 100
+/// when the system does not say).
+pub fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf reads a system constant and has no memory preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as u64
+    } else {
+        100
+    }
+}
+
 /// `CLOCK_REALTIME` in nanoseconds since the Unix epoch (0 if unavailable).
 pub fn realtime_ns() -> u64 {
     clock_ns(libc::CLOCK_REALTIME)

@@ -124,6 +124,14 @@ impl SegmentReader {
         self.layout.pid
     }
 
+    /// `CLOCK_MONOTONIC` of the writer when it created the segment (0 when unreadable):
+    /// a process with the segment's pid that started later is not its writer.
+    pub fn start_mono_ns(&self) -> u64 {
+        self.region()
+            .and_then(|r| r.get::<Header>(0))
+            .map_or(0, |h| h.start_mono_ns.load(Ordering::Relaxed))
+    }
+
     /// What this reader skipped because the segment is of a newer minor version.
     pub fn compat(&self) -> CompatInfo {
         self.layout.compat
