@@ -2,10 +2,11 @@
 //!
 //! Allocation pops, free pushes (both in `heap`'s fast paths). A full magazine drains
 //! its older half back to the owning slots. Every `SLABSCOPE_DRAIN_INTERVAL` frees a
-//! thread drains, in every magazine, three quarters (rounded up) of the blocks that sat
-//! unused through the whole interval (below the magazine's low-water mark, as jemalloc's
-//! tcache GC does): an idle magazine of 64 blocks is empty after four intervals while a
-//! busy one keeps its working set. At
+//! thread sweeps the magazines of the next few classes (`thread::SWEEP_CLASSES`, round
+//! robin), giving back three quarters (rounded up) of the blocks that sat unused since
+//! the class's previous sweep (below the magazine's low-water mark, as jemalloc's tcache
+//! GC does): an idle magazine of 64 blocks is empty after four sweeps while a busy one
+//! keeps its working set. At
 //! thread exit and on request (`raw::drain_thread`) every block goes back. An empty
 //! magazine refills half its capacity from the class's slots.
 //!
@@ -38,8 +39,8 @@ pub struct Magazine {
     pub frees: u64,
     /// `count` at the last fold (what `CLASSES[c].cached` includes for this magazine).
     pub folded: u64,
-    /// Low-water mark: the smallest `count` since the last interval drain. The oldest
-    /// `low` blocks sat unused through the whole interval.
+    /// Low-water mark: the smallest `count` since the class's last interval sweep. The
+    /// oldest `low` blocks sat unused through that whole time.
     pub low: u32,
     /// Blocks given back by overflow drains since the last published
     /// `MagazineDrain{reason: overflow}` event of this class (see the module docs).
@@ -100,8 +101,8 @@ impl Magazine {
         self.drain_oldest(c, me, self.count as usize)
     }
 
-    /// Interval drain: gives back three quarters (rounded up) of the blocks that sat
-    /// unused since the last interval (the low-water mark), then starts a new interval.
+    /// Interval drain sweep: gives back three quarters (rounded up) of the blocks that
+    /// sat unused since the last sweep (the low-water mark), then starts a new window.
     /// The blocks are added to the pending interval sum.
     pub fn drain_idle(&mut self, c: usize, me: u32) -> u64 {
         let low = self.low as usize;

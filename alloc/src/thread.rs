@@ -51,6 +51,8 @@ pub struct ThreadState {
     pub frees_total: u64,
     /// When the pending drain events were last published (monotonic ns).
     pub events_ns: u64,
+    /// First class the next interval drain sweeps (see [`SWEEP_CLASSES`]).
+    pub sweep: u32,
     /// Pool free-list link.
     next_free: usize,
 }
@@ -140,6 +142,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         m.interval_blocks = 0;
     }
     t.events_ns = 0;
+    t.sweep = 0;
     t.free_budget = opts.drain_interval;
     t.sample_left = crate::sample::countdown();
     t.tid = pal::gettid();
@@ -229,20 +232,31 @@ pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
     total
 }
 
-/// The interval drain: gives back, in every magazine, the blocks that sat unused since
-/// the last interval; folds every counter and publishes the class records and the
-/// thread record; publishes the pending drain events (one per class and reason, blocks
-/// summed) when [`DRAIN_EVENTS_NS`] have passed since the last time.
+/// Classes whose magazines one interval drain sweeps (gives back their idle blocks),
+/// round robin: each class is swept every `CLASS_COUNT / SWEEP_CLASSES` (7.5) intervals,
+/// and its low-water mark spans that whole time. Sweeping every class every interval
+/// gave back blocks that a refill took again moments later (jemalloc's tcache GC is
+/// incremental for the same reason).
+pub const SWEEP_CLASSES: usize = 8;
+
+/// The interval drain: gives back, in the magazines of the next [`SWEEP_CLASSES`]
+/// classes, the blocks that sat unused since their last sweep; folds every counter and
+/// publishes the class records and the thread record; publishes the pending drain
+/// events (one per class and reason, blocks summed) when [`DRAIN_EVENTS_NS`] have
+/// passed since the last time.
 pub fn drain_idle(t: &mut ThreadState) {
     let now = monotonic_ns();
     let flush = now.wrapping_sub(t.events_ns) >= DRAIN_EVENTS_NS;
     if flush {
         t.events_ns = now;
     }
+    let first = t.sweep as usize;
+    t.sweep = ((first + SWEEP_CLASSES) % CLASS_COUNT) as u32;
     for c in 0..CLASS_COUNT {
         let m = &mut t.mags[c];
         t.frees_total += m.frees;
-        let n = m.drain_idle(c, t.index);
+        let swept = (c + CLASS_COUNT - first) % CLASS_COUNT < SWEEP_CLASSES;
+        let n = if swept { m.drain_idle(c, t.index) } else { 0 };
         let changed = m.fold(c);
         // Overflow drains since the last interval changed the class's counters.
         let overflowed = m.overflow_blocks != 0;
