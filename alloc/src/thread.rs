@@ -1,15 +1,15 @@
 //! Per-thread state: the magazines and plain counters of one thread, behind a single
 //! thread-local pointer.
 //!
-//! The thread-local is a `Cell<*mut ThreadState>` with a `const` initialiser and no
-//! `Drop`, so touching it never registers a TLS destructor (which would go through
-//! `__cxa_thread_atexit_impl`, which calls `calloc`, which re-enters the allocator).
+//! The thread-local is one machine word (`pal::tls`: initial-exec TLS on x86_64 Linux,
+//! a `const`-initialised `Cell` without `Drop` elsewhere), so touching it never registers
+//! a TLS destructor (which would go through `__cxa_thread_atexit_impl`, which calls
+//! `calloc`, which re-enters the allocator).
 //! The state itself lives in mmapped memory from a pool that reuses the states of
 //! exited threads. Thread exit is seen by a pthread key destructor, which drains every
 //! magazine and marks the thread-local [`GONE`]: frees and allocations that come later
 //! on that thread (other TLS destructors) take the global path.
 
-use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use slabscope_proto::{monotonic_ns, DrainReason};
@@ -57,21 +57,17 @@ pub struct ThreadState {
     next_free: usize,
 }
 
-thread_local! {
-    static STATE: Cell<usize> = const { Cell::new(0) };
-}
-
 /// The calling thread's state, or `None` (not created yet, being created, or gone).
 #[inline(always)]
 pub fn current() -> Option<*mut ThreadState> {
-    let p = STATE.with(|s| s.get());
+    let p = pal::tls::get();
     (p > GONE).then_some(p as *mut ThreadState)
 }
 
 /// The raw thread-local value (`0`, [`BUSY`], [`GONE`] or a state address).
 #[inline(always)]
 pub fn raw_current() -> usize {
-    STATE.with(|s| s.get())
+    pal::tls::get()
 }
 
 static POOL_LOCK: RawMutex = RawMutex::new();
@@ -96,10 +92,10 @@ pub fn get_or_create() -> Option<*mut ThreadState> {
     if raw_current() != 0 {
         return current();
     }
-    STATE.with(|s| s.set(BUSY));
+    pal::tls::set(BUSY);
     let st = take_from_pool();
     let Some(st) = st else {
-        STATE.with(|s| s.set(0));
+        pal::tls::set(0);
         return None;
     };
     let key = key();
@@ -107,7 +103,7 @@ pub fn get_or_create() -> Option<*mut ThreadState> {
         // May call calloc for high keys: the thread-local is BUSY, so that nests safely.
         pal::key_set(key as libc::pthread_key_t, st.cast());
     }
-    STATE.with(|s| s.set(st as usize));
+    pal::tls::set(st as usize);
     Some(st)
 }
 
@@ -182,7 +178,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     if st.is_null() {
         return;
     }
-    STATE.with(|s| s.set(GONE));
+    pal::tls::set(GONE);
     // SAFETY: the key's value is this thread's state, which nothing else uses now that
     // the thread-local says GONE.
     let t = unsafe { &mut *st };
