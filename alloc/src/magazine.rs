@@ -10,7 +10,7 @@
 //! thread exit and on request (`raw::drain_thread`) every block goes back. An empty
 //! magazine refills half its capacity from the class's slots.
 //!
-//! Counters (`allocs`, `frees`) are plain fields of the owning thread; [`fold`] moves
+//! Counters (`allocs`, `frees`) are plain fields of the owning thread; [`Magazine::fold`] moves
 //! them, and the change in the magazine's fill since the last fold, into the shared
 //! per-class counters. After a fold, `CLASSES[c].cached` includes exactly `count`.
 //!

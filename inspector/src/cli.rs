@@ -65,7 +65,7 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Change a running process: log=<EnvFilter> sample=<bytes> drain trim.
+    /// Change a running process: `log=<EnvFilter>`, `sample=<bytes>`, `drain`, `trim`.
     Ctl {
         /// Process to control.
         pid: u32,

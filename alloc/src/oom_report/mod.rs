@@ -20,14 +20,14 @@
 //!   other thread is mapping or unmapping at that moment;
 //! - stranded: blocks in magazines (fill as last published in the thread's segment
 //!   record, times the block size) of threads whose record is EXITED, or that are alive
-//!   but ran no slow path for [`IDLE_NS`]; the failing thread is never counted;
+//!   but ran no slow path for [`collect::IDLE_NS`]; the failing thread is never counted;
 //! - largest free run: the most bytes at contiguous addresses that no block occupies and
 //!   that the allocator could reuse without mapping: either a run of consecutive UNUSED
 //!   or EMPTY slots of one SuperSlab (slot 0 counts 60 KiB, after the header), or the
 //!   never-carved tail of one ACTIVE slot. Free blocks on free lists are not runs (they
 //!   are scattered and the lists are not walked).
 //!
-//! - `collect`: the walk and the numbers ([`Report`]).
+//! - `collect`: the walk and the numbers ([`collect::Report`]).
 //! - `write`: the segment record and the stderr text.
 //! - `line`: a fixed-buffer line builder with a tiny number formatter.
 //! - `activity`: when each thread last ran a slow path.

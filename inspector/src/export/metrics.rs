@@ -321,7 +321,7 @@ pub fn kind_names() -> Vec<&'static str> {
     v
 }
 
-/// The `command` label: the program name (argv[0] without its directory).
+/// The `command` label: the program name (`argv[0]` without its directory).
 pub fn command_label(command: &str) -> String {
     let argv0 = command.split(' ').next().unwrap_or("");
     argv0.rsplit('/').next().unwrap_or(argv0).to_string()

@@ -1,5 +1,5 @@
 //! `alloc-inspect record <pid> -o FILE` and `alloc-inspect replay FILE`: a process's
-//! frames saved to a versioned file ([`file`]) and played back in the same views, with
+//! frames saved to a versioned file ([`file`](mod@file)) and played back in the same views, with
 //! pause and seek ([`ReplaySource`]). See docs/INSPECTOR.md, "Record and replay".
 
 pub mod file;

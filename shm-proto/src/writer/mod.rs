@@ -5,7 +5,7 @@
 //! classes, threads, SuperSlabs, GPU pools, ring, and the sample sites of a sampling
 //! writer), creates the file
 //! `dir/slabscope.<pid>` with `O_CREAT|O_EXCL|O_NOFOLLOW` and mode 0600, maps it shared,
-//! fills the header and stores [`MAGIC`] last, with `Release`. After that every update
+//! fills the header and stores [`MAGIC`](crate::layout::MAGIC) last, with `Release`. After that every update
 //! is an atomic store or read-modify-write on the mapping.
 //!
 //! - `config`: [`SegmentConfig`], [`CreateError`], and the layout plan and path built
