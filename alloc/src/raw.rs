@@ -79,9 +79,12 @@ pub fn drain_thread() {
     heap::drain_thread();
 }
 
-/// Returns every cached empty SuperSlab to the OS.
-pub fn trim() {
-    crate::superslab::trim();
+/// Gives free memory back to the OS now: the pages of every EMPTY slot (decommitted; the
+/// slot stays ready for its class), every cached empty SuperSlab and every cached large
+/// mapping (unmapped). Returns the bytes given back. Blocks cached in magazines are not
+/// included: call [`drain_thread`] first on the threads that hold them.
+pub fn trim() -> u64 {
+    crate::superslab::trim()
 }
 
 /// A copy of the allocator's own counters (no segment needed). Exact at quiescence:

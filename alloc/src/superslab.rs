@@ -525,13 +525,43 @@ pub fn after_fork_child() {
     for_each(|ss| ss.publish_lock.store(0, Ordering::Relaxed));
 }
 
-/// Releases the sampled slots kept with no block out, then returns every cached empty
-/// SuperSlab and every cached large mapping to the OS.
-pub fn trim() {
+/// Releases the sampled slots kept with no block out, gives the memory of every EMPTY
+/// slot back to the OS (the slots stay EMPTY for their class), then returns every cached
+/// empty SuperSlab and every cached large mapping to the OS. Returns the bytes given
+/// back: decommitted plus unmapped (decommitted pages that were never touched count
+/// too: the kernel does not say which were resident).
+pub fn trim() -> u64 {
     crate::sampled_slots::trim();
-    {
+    let before = TOTALS.mapped_bytes.load(Ordering::Relaxed);
+    let decommitted = {
         let _g = G.lock.guard();
+        let d = decommit_empty_slots();
         shrink_cache(0);
-    }
+        d
+    };
     crate::large::release_all();
+    let after = TOTALS.mapped_bytes.load(Ordering::Relaxed);
+    decommitted + before.saturating_sub(after)
+}
+
+/// Decommits the blocks of every EMPTY slot. An EMPTY slot's contents are dead: a stage-1
+/// acquire resets its lists and carves it afresh, so nothing reads a block of it before
+/// writing it. The global lock, held by the caller, keeps the slots EMPTY meanwhile.
+fn decommit_empty_slots() -> u64 {
+    let mut bytes = 0;
+    for c in 0..CLASS_COUNT {
+        let mut a = G.empty[c].load(Ordering::Relaxed);
+        while a != 0 {
+            let s = slot_at(a);
+            a = s.next.load(Ordering::Relaxed);
+            let (ss, i) = locate(s);
+            let start = ss.slot_start(i);
+            let len = ss.base() + (i + 1) * SLOT_BYTES - start;
+            // SAFETY: the slot is EMPTY (on its class's EMPTY list, global lock held): no
+            // block of it is in use or on a list that survives its next acquire.
+            unsafe { pal::decommit(start as *mut u8, len) };
+            bytes += len as u64;
+        }
+    }
+    bytes
 }

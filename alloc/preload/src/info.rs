@@ -17,16 +17,14 @@ pub extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     raw::usable_size(p.cast()).unwrap_or(0)
 }
 
-/// `malloc_trim(3)`: drains the calling thread's magazines and returns every cached
-/// empty SuperSlab to the OS. Returns 1 when mapped memory went down, else 0. `pad` is
-/// ignored (nothing is kept at the top of a heap).
+/// `malloc_trim(3)`: drains the calling thread's magazines, then gives back to the OS
+/// the pages of every EMPTY slot and every cached empty SuperSlab and large mapping
+/// (`raw::trim`). Returns 1 when memory was given back, else 0. `pad` is ignored (nothing
+/// is kept at the top of a heap).
 #[no_mangle]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     raw::drain_thread();
-    let before = raw::stats().totals.mapped_bytes;
-    raw::trim();
-    let after = raw::stats().totals.mapped_bytes;
-    c_int::from(after < before)
+    c_int::from(raw::trim() != 0)
 }
 
 /// `M_MXFAST`.
