@@ -273,10 +273,7 @@ fn trim_gives_back_the_memory_of_empty_slots() {
         common::run_child("trim_gives_back_the_memory_of_empty_slots", dir.path(), &[]);
         return;
     }
-    let rss = || {
-        let s = std::fs::read_to_string("/proc/self/statm").unwrap();
-        s.split(' ').nth(1).unwrap().parse::<u64>().unwrap() * 4096
-    };
+    let rss = common::rss_bytes;
     // 4,000 blocks of 5,000 bytes (a class the harness does not use), every byte
     // written: about 20 MiB in some 330 slots over 11 SuperSlabs. Every 100th block is
     // kept, so no SuperSlab empties and trim has no cached SuperSlab to return: what

@@ -436,10 +436,7 @@ fn zeroed_large_allocations_are_not_touched() {
         common::run_child("zeroed_large_allocations_are_not_touched", dir.path(), &[]);
         return;
     }
-    let rss = || {
-        let s = std::fs::read_to_string("/proc/self/statm").unwrap();
-        s.split(' ').nth(1).unwrap().parse::<u64>().unwrap() * 4096
-    };
+    let rss = common::rss_bytes;
     let before = rss();
     let v = vec![0u8; 512 << 20];
     let after = rss();

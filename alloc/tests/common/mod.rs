@@ -45,6 +45,17 @@ pub fn run_child(name: &str, dir: &Path, env: &[(&str, &str)]) -> String {
     stdout
 }
 
+/// This process's resident set in bytes (`/proc/self/statm`, 4 KiB pages).
+pub fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").expect("statm");
+    s.split(' ')
+        .nth(1)
+        .expect("resident field")
+        .parse::<u64>()
+        .expect("a number")
+        * 4096
+}
+
 /// A fresh temporary directory for segments.
 pub fn shm_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
