@@ -34,13 +34,8 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
                 return alloc_sampled(st, size, align, publish_default);
             }
             t.sample_left -= size as u64;
-            let m = &mut t.mags[c];
-            if m.count != 0 {
-                m.count -= 1;
-                m.low = m.low.min(m.count);
-                m.allocs += 1;
-                // SAFETY: count < cap <= MAGAZINE_MAX, and blocks[..count] are valid.
-                return unsafe { *m.blocks.get_unchecked(m.count as usize) };
+            if let Some(p) = t.mags[c].pop() {
+                return p;
             }
         }
     }
@@ -220,20 +215,13 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     let t = unsafe { &mut *st };
     let index = t.index;
     let m = &mut t.mags[c];
-    if m.count != 0 {
-        m.count -= 1;
-        m.low = m.low.min(m.count);
-        m.allocs += 1;
-        return m.blocks[m.count as usize];
+    if let Some(p) = m.pop() {
+        return p;
     }
     t.busy = 1;
     sample::follow(&mut t.sample_left);
-    let ok = m.refill(c, index, size);
-    let p = if ok {
-        m.count -= 1;
-        m.low = m.low.min(m.count);
-        m.allocs += 1;
-        m.blocks[m.count as usize]
+    let p = if m.refill(c, index, size) {
+        m.pop().unwrap_or(core::ptr::null_mut())
     } else {
         core::ptr::null_mut()
     };

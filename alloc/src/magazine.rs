@@ -53,6 +53,20 @@ pub struct Magazine {
 }
 
 impl Magazine {
+    /// Takes the newest block (`None` when empty), keeping the low-water mark and the
+    /// allocation count. The allocation fast path's pop.
+    #[inline(always)]
+    pub fn pop(&mut self) -> Option<*mut u8> {
+        if self.count == 0 {
+            return None;
+        }
+        self.count -= 1;
+        self.low = self.low.min(self.count);
+        self.allocs += 1;
+        // SAFETY: count < cap <= MAGAZINE_MAX, and blocks[..=count] held valid blocks.
+        Some(unsafe { *self.blocks.get_unchecked(self.count as usize) })
+    }
+
     /// Refills an empty magazine of class `c` with half its capacity. `false` when
     /// no block could be had (out of memory).
     pub fn refill(&mut self, c: usize, me: u32, request: usize) -> bool {
