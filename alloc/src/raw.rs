@@ -101,3 +101,14 @@ pub fn foreign_frees() -> u64 {
         .foreign_frees
         .load(core::sync::atomic::Ordering::Relaxed)
 }
+
+/// Writes `parts` to stderr as one line (a newline is appended, at most 512 bytes) with
+/// `write(2)` from a stack buffer: safe inside `malloc` (the LD_PRELOAD shim's messages).
+pub fn write_stderr(parts: &[&[u8]]) {
+    crate::pal::write_stderr(parts);
+}
+
+/// The system page size (without allocating).
+pub fn page_size() -> usize {
+    crate::pal::page_size()
+}

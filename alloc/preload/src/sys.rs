@@ -16,30 +16,11 @@ pub fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
-/// Writes `parts` to stderr as one line (a newline is appended) with `write(2)`,
-/// keeping `errno` as it was. Truncated at 256 bytes.
+/// Writes `parts` to stderr as one line (`slabscope::raw::write_stderr`), keeping
+/// `errno` as it was.
 pub fn say(parts: &[&[u8]]) {
     let saved = errno();
-    let mut buf = [0u8; 256];
-    let mut n = 0;
-    for &b in parts.iter().flat_map(|p| p.iter()) {
-        if n == buf.len() - 1 {
-            break;
-        }
-        buf[n] = b;
-        n += 1;
-    }
-    buf[n] = b'\n';
-    n += 1;
-    let mut off = 0;
-    while off < n {
-        // SAFETY: the pointer and length describe the initialised prefix of `buf`.
-        let w = unsafe { libc::write(2, buf[off..].as_ptr().cast(), n - off) };
-        if w <= 0 {
-            break;
-        }
-        off += w as usize;
-    }
+    slabscope::raw::write_stderr(parts);
     set_errno(saved);
 }
 
@@ -63,14 +44,5 @@ pub fn hex(v: usize, buf: &mut [u8; 18]) -> &[u8] {
     &buf[i..]
 }
 
-/// The page size (4096 when `sysconf` cannot tell).
-#[inline]
-pub fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions and does not allocate.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 && (p as usize).is_power_of_two() {
-        p as usize
-    } else {
-        4096
-    }
-}
+/// The page size (cached by the allocator; 4096 when `sysconf` cannot tell).
+pub use slabscope::raw::page_size;
