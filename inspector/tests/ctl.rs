@@ -50,18 +50,7 @@ impl Demo {
             .spawn()
             .unwrap();
         let seg = dir.path().join(format!("slabscope.{}", child.id()));
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let reader = loop {
-            if let Ok(r) = SegmentReader::open(&seg) {
-                break r;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never appeared",
-                seg.display()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
+        let reader = support::wait_for_segment(&seg);
         let head = reader.snapshot().unwrap().ring.head;
         Self {
             child,

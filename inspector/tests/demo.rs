@@ -14,18 +14,6 @@ use serde_json::Value;
 mod support;
 use support::BIN;
 
-fn wait_for_file(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !path.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn once_json_matches_the_demo_workload() {
     let dir = tempfile::tempdir().unwrap();
@@ -37,21 +25,11 @@ fn once_json_matches_the_demo_workload() {
         .spawn()
         .unwrap();
     let pid = child.id();
-    wait_for_file(&dir.path().join(format!("slabscope.{pid}")));
+    support::wait_for_segment(&dir.path().join(format!("slabscope.{pid}")));
     // Let the workload run a moment so its counters and ring fill.
     let deadline = Instant::now() + Duration::from_secs(60);
     let v: Value = loop {
-        let out = Command::new(BIN)
-            .args([&pid.to_string(), "--once", "--json"])
-            .env("SLABSCOPE_SHM_DIR", dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: Value = support::once_json(pid, dir.path());
         let ready = v["totals"]["live_bytes"].as_u64().unwrap_or(0) > 0
             && !v["events"].as_array().unwrap().is_empty();
         if ready || Instant::now() > deadline {

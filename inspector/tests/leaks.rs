@@ -3,7 +3,6 @@
 //! seconds `alloc-inspect <pid> --once --json` ranks its leaking function,
 //! `leak_session_cache_entry`, as the top site, symbolized by name.
 
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,20 +21,7 @@ impl Drop for Reaped {
     }
 }
 
-/// Waits until the segment at `path` is complete (created and valid).
-fn wait_for_segment(path: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while slabscope_proto::SegmentReader::open(path).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-use support::once_json;
+use support::{once_json, wait_for_segment};
 
 #[test]
 fn the_leaking_function_is_the_top_site_within_ten_seconds() {

@@ -172,17 +172,7 @@ fn the_real_allocator_publishes_and_once_json_reads_it() {
             seg.display()
         );
         if seg.exists() {
-            let out = Command::new(BIN)
-                .args([&pid.to_string(), "--once", "--json"])
-                .env("SLABSCOPE_SHM_DIR", dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let v = support::once_json(pid, dir.path());
             if v["totals"]["live_bytes"].as_u64().unwrap_or(0) > 0 {
                 break v;
             }

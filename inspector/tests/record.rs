@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use alloc_inspect::app::{self, ScriptedInput};
 use alloc_inspect::record::{self, RecordEnd, ReplaySource, SEEK_FRAMES};
@@ -14,7 +14,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
-const BIN: &str = env!("CARGO_BIN_EXE_alloc-inspect");
+mod support;
+use support::BIN;
 
 /// Kills and reaps the child when the test ends, passed or not.
 struct Reaped(Child);
@@ -40,15 +41,7 @@ fn leaky_child(dir: &Path) -> Reaped {
         .spawn()
         .unwrap();
     let path = dir.join(format!("slabscope.{}", child.id()));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while slabscope_proto::SegmentReader::open(&path).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    support::wait_for_segment(&path);
     Reaped(child)
 }
 

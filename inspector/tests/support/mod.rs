@@ -27,6 +27,23 @@ pub fn inspect_json(args: &[&str], dir: Option<&Path>) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Waits (at most 60 s) until the segment at `path` exists and is valid, and returns it
+/// opened.
+pub fn wait_for_segment(path: &Path) -> slabscope_proto::SegmentReader {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Ok(r) = slabscope_proto::SegmentReader::open(path) {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `alloc-inspect <pid> --once --json` against the segments in `dir`.
 pub fn once_json(pid: u32, dir: &Path) -> serde_json::Value {
     inspect_json(&[&pid.to_string(), "--once", "--json"], Some(dir))
