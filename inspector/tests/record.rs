@@ -122,6 +122,26 @@ fn key(c: KeyCode) -> KeyEvent {
     KeyEvent::new(c, KeyModifiers::NONE)
 }
 
+/// Runs the main loop on `replay` for `frames` loops, fed `keys`.
+fn play<const N: usize>(
+    term: &mut Terminal<TestBackend>,
+    replay: &mut ReplaySource,
+    state: &mut State,
+    keys: [KeyEvent; N],
+    frames: u64,
+) {
+    let mut input = ScriptedInput::new(keys);
+    app::run(
+        term,
+        replay,
+        &mut input,
+        state,
+        Duration::ZERO,
+        Some(frames),
+    )
+    .unwrap();
+}
+
 #[test]
 fn space_pauses_and_arrows_seek_in_the_main_loop() {
     let dir = tempfile::tempdir().unwrap();
@@ -140,64 +160,25 @@ fn space_pauses_and_arrows_seek_in_the_main_loop() {
     let mut state = State::new(replay.target());
     let mut term = Terminal::new(TestBackend::new(120, 36)).unwrap();
     // Two frames play, then pause: further loops read nothing.
-    let mut input = ScriptedInput::new([]);
-    app::run(
-        &mut term,
-        &mut replay,
-        &mut input,
-        &mut state,
-        Duration::ZERO,
-        Some(2),
-    )
-    .unwrap();
+    play(&mut term, &mut replay, &mut state, [], 2);
     assert_eq!(replay.position(), 1);
-    let mut input = ScriptedInput::new([key(KeyCode::Char(' '))]);
-    app::run(
+    play(
         &mut term,
         &mut replay,
-        &mut input,
         &mut state,
-        Duration::ZERO,
-        Some(1),
-    )
-    .unwrap();
+        [key(KeyCode::Char(' '))],
+        1,
+    );
     let at = replay.position();
-    let mut input = ScriptedInput::new([]);
-    app::run(
-        &mut term,
-        &mut replay,
-        &mut input,
-        &mut state,
-        Duration::ZERO,
-        Some(5),
-    )
-    .unwrap();
+    play(&mut term, &mut replay, &mut state, [], 5);
     assert_eq!(replay.position(), at, "paused");
     // → seeks forward; the state shows that frame.
-    let mut input = ScriptedInput::new([key(KeyCode::Right)]);
-    app::run(
-        &mut term,
-        &mut replay,
-        &mut input,
-        &mut state,
-        Duration::ZERO,
-        Some(1),
-    )
-    .unwrap();
+    play(&mut term, &mut replay, &mut state, [key(KeyCode::Right)], 1);
     let ahead = at + SEEK_FRAMES;
     assert_eq!(replay.position(), ahead);
     assert_eq!(state.snapshot.as_ref(), Some(&recorded[ahead]));
     // ← seeks back.
-    let mut input = ScriptedInput::new([key(KeyCode::Left)]);
-    app::run(
-        &mut term,
-        &mut replay,
-        &mut input,
-        &mut state,
-        Duration::ZERO,
-        Some(1),
-    )
-    .unwrap();
+    play(&mut term, &mut replay, &mut state, [key(KeyCode::Left)], 1);
     assert_eq!(replay.position(), at);
     assert_eq!(state.snapshot.as_ref(), Some(&recorded[at]));
 }
