@@ -201,9 +201,3 @@ pub fn on_free_large(p: *mut u8) {
         on_free(p);
     }
 }
-
-/// Live samples tracked (tests).
-#[allow(dead_code)]
-pub fn live_samples() -> usize {
-    with_tables(|t| t.live.len())
-}

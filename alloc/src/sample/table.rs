@@ -195,9 +195,4 @@ impl<T: Keyed> Table<T> {
         self.len -= 1;
         Some(out)
     }
-
-    /// Entries in use.
-    pub fn len(&self) -> usize {
-        self.len
-    }
 }
