@@ -12,7 +12,7 @@
 //!   is left alone.
 #![forbid(unsafe_code)]
 
-use crate::{classes, large, options, publish, sample, superslab, thread};
+use crate::{large, options, publish, sample, superslab, thread, unowned};
 
 /// Registers the handlers (once, from the first slow path).
 pub fn register() {
@@ -25,7 +25,7 @@ pub fn register() {
 
 extern "C" fn prepare() {
     options::get();
-    for l in classes::locks() {
+    for l in unowned::locks() {
         l.lock();
     }
     superslab::lock().lock();
@@ -39,13 +39,13 @@ extern "C" fn parent() {
     thread::pool_lock().unlock();
     large::lock().unlock();
     superslab::lock().unlock();
-    for l in classes::locks().rev() {
+    for l in unowned::locks().rev() {
         l.unlock();
     }
 }
 
 extern "C" fn child() {
-    for l in classes::locks() {
+    for l in unowned::locks() {
         l.reinit_in_child();
     }
     superslab::lock().reinit_in_child();

@@ -18,21 +18,28 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-mod classes;
+// Layers, lowest first: pal -> pagemap -> superslab, slot -> owned, unowned, remote,
+// sampled_slots -> magazine -> thread -> front -> global_alloc, raw. Publishing
+// (`publish`, `trace`, `oom_report`) is a sink the mechanism calls with plain values;
+// `trim` and `control` sit on top of the mechanism.
 pub mod control;
+mod foreign;
 mod fork;
+mod front;
 mod global_alloc;
 mod global_alloc_impl;
 pub mod gpu;
-mod heap;
 mod large;
 mod magazine;
 mod oom;
 mod oom_report;
 pub mod options;
+mod owned;
+mod pagemap;
 mod pal;
 pub mod publish;
 pub mod raw;
+mod remote;
 mod sample;
 mod sampled_slots;
 pub mod size_class;
@@ -41,6 +48,8 @@ mod stats;
 mod superslab;
 mod thread;
 mod trace;
+mod trim;
+mod unowned;
 
 pub use global_alloc::SlabScope;
 pub use stats::{ClassStats, Stats, TotalStats};

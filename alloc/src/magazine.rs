@@ -1,102 +1,173 @@
-//! Per-thread per-class magazines: a bounded stack of free blocks.
+//! Per-thread per-class magazines: a bounded stack of free blocks of the thread's own
+//! slots.
 //!
-//! Allocation pops, free pushes (both in `heap`'s fast paths). A full magazine drains
-//! its older half back to the owning slots. Every `SLABSCOPE_DRAIN_INTERVAL` frees a
-//! thread sweeps the magazines of the next few classes (`thread::SWEEP_CLASSES`, round
-//! robin), giving back three quarters (rounded up) of the blocks that sat unused since
-//! the class's previous sweep (below the magazine's low-water mark, as jemalloc's tcache
-//! GC does): an idle magazine of 64 blocks is empty after four sweeps while a busy one
-//! keeps its working set. At
-//! thread exit and on request (`raw::drain_thread`) every block goes back. An empty
-//! magazine refills half its capacity from the class's slots.
+//! Allocation pops, a free by the owner pushes (both in `front`'s fast paths: a pointer
+//! compare, a load or store, a pointer bump). A full magazine drains its older half back
+//! to the owning slots. Every `SLABSCOPE_DRAIN_INTERVAL` frees a thread sweeps the
+//! magazines of the next few classes it used (`thread::SWEEP_CLASSES`, round robin),
+//! giving back three quarters (rounded up) of the blocks that sat unused since the
+//! class's previous sweep (below the magazine's low-water mark, as jemalloc's tcache GC
+//! does): an idle magazine of 64 blocks is empty after four sweeps while a busy one
+//! keeps its working set. At thread exit and on request (`raw::drain_thread`) every
+//! block goes back. An empty magazine refills half its capacity from the thread's slots.
 //!
-//! Counters (`allocs`, `frees`) are plain fields of the owning thread; [`Magazine::fold`] moves
-//! them, and the change in the magazine's fill since the last fold, into the shared
-//! per-class counters. After a fold, `CLASSES[c].cached` includes exactly `count`.
+//! Counters are plain fields of the owning thread, moved into the shared per-class
+//! counters by [`Magazine::fold`] on slow paths (interval and requested drains, thread
+//! exit). Only allocations are counted on the fast path; the frees that went into the
+//! magazine follow from the fill: `count_now = count_then - allocs + frees + refilled -
+//! drained`. After a fold, `CLASSES[c].cached` includes exactly `count`.
 //!
-//! Overflow and interval drains are not published one by one (a busy thread overflows
-//! thousands of times a second, and each interval drain touches many classes): their
-//! blocks add up in [`Magazine::overflow_blocks`] and [`Magazine::interval_blocks`], and
-//! the thread publishes one `MagazineDrain` per class and reason with the sum at most
-//! every `thread::DRAIN_EVENTS_NS` (checked at its interval drains) and at its
-//! requested or exit drain (`thread::drain_idle`, `thread::drain_all`).
+//! Overflow and interval drains are not published one by one: their blocks add up in
+//! [`Magazine::overflow_blocks`] and [`Magazine::interval_blocks`] and the thread
+//! publishes one `MagazineDrain` per class and reason with the sum at most every
+//! `thread::DRAIN_EVENTS_NS` and at its requested or exit drain.
 
-use crate::classes;
-use crate::options::MAGAZINE_MAX;
+use crate::owned::Owned;
 use crate::stats::{add, CLASSES};
 
 /// One magazine. Only its owning thread touches it (and `fork`'s child handler, when
-/// that thread is the only one left).
-#[repr(C)]
+/// that thread is the only one left). `base <= low, top <= end`; the blocks are
+/// `base[..top - base]`, the newest at `top - 1`; the cells live in the thread state.
+#[repr(C, align(64))]
+#[derive(Debug)]
 pub struct Magazine {
-    /// Blocks held: `blocks[..count]`.
-    pub count: u32,
-    /// Capacity for this class (<= `MAGAZINE_MAX`).
-    pub cap: u32,
-    /// Allocations served by this thread since the last fold.
+    /// Next empty cell.
+    pub top: *mut *mut u8,
+    /// First cell.
+    pub base: *mut *mut u8,
+    /// One past the last cell (`base + capacity`).
+    pub end: *mut *mut u8,
+    /// Low-water mark: the lowest `top` since the class's last interval sweep. The
+    /// oldest `low - base` blocks sat unused through that whole time.
+    pub low: *mut *mut u8,
+    /// Allocations served since the last fold.
     pub allocs: u64,
-    /// Frees taken by this thread since the last fold.
-    pub frees: u64,
-    /// `count` at the last fold (what `CLASSES[c].cached` includes for this magazine).
+    /// Fill (blocks) at the last fold (what `CLASSES[c].cached` includes for it).
     pub folded: u64,
-    /// Low-water mark: the smallest `count` since the class's last interval sweep. The
-    /// oldest `low` blocks sat unused through that whole time.
-    pub low: u32,
+    /// Blocks refilled from slots since the last fold.
+    pub refilled: u64,
+    /// Blocks drained to slots since the last fold.
+    pub drained: u64,
+    /// Blocks this thread took out of slots minus blocks it gave back, since the last
+    /// fold (remote frees included: the freeing thread counts them).
+    pub out: i64,
+    /// Blocks of this class freed by this thread into slots it does not own.
+    pub remote_frees: u64,
+    /// Refills since the last fold.
+    pub refills: u64,
+    /// Drains since the last fold.
+    pub drains: u64,
     /// Blocks given back by overflow drains since the last published
-    /// `MagazineDrain{reason: overflow}` event of this class (see the module docs).
+    /// `MagazineDrain{reason: overflow}` event of this class.
     pub overflow_blocks: u64,
     /// Blocks given back by interval drains since the last published
     /// `MagazineDrain{reason: interval}` event of this class.
     pub interval_blocks: u64,
-    /// The blocks; the newest is `blocks[count - 1]`.
-    pub blocks: [*mut u8; MAGAZINE_MAX],
 }
 
 impl Magazine {
+    /// Points an empty magazine at its `cap` cells from `cells`.
+    pub fn init(&mut self, cells: *mut *mut u8, cap: usize) {
+        self.base = cells;
+        self.top = cells;
+        self.low = cells;
+        // SAFETY: the thread state holds at least `cap` cells from `cells`.
+        self.end = unsafe { cells.add(cap) };
+        self.folded = 0;
+        self.clear_pending();
+        self.overflow_blocks = 0;
+        self.interval_blocks = 0;
+    }
+
+    /// Blocks held.
+    #[inline]
+    pub fn count(&self) -> usize {
+        // SAFETY: `top` and `base` point into the same cell array, `top >= base`.
+        unsafe { self.top.offset_from(self.base) as usize }
+    }
+
+    /// Capacity.
+    #[inline]
+    pub fn cap(&self) -> usize {
+        // SAFETY: as in `count`.
+        unsafe { self.end.offset_from(self.base) as usize }
+    }
+
     /// Takes the newest block (`None` when empty), keeping the low-water mark and the
     /// allocation count. The allocation fast path's pop.
     #[inline(always)]
     pub fn pop(&mut self) -> Option<*mut u8> {
-        if self.count == 0 {
+        if self.top == self.base {
             return None;
         }
-        self.count -= 1;
-        self.low = self.low.min(self.count);
-        self.allocs += 1;
-        // SAFETY: count < cap <= MAGAZINE_MAX, and blocks[..=count] held valid blocks.
-        Some(unsafe { *self.blocks.get_unchecked(self.count as usize) })
+        // SAFETY: `base < top <= end`: the cell below `top` holds a block.
+        unsafe {
+            self.top = self.top.sub(1);
+            if self.top < self.low {
+                self.low = self.top;
+            }
+            self.allocs += 1;
+            Some(*self.top)
+        }
     }
 
-    /// Refills an empty magazine of class `c` with half its capacity. `false` when
-    /// no block could be had (out of memory).
-    pub fn refill(&mut self, c: usize, me: u32, request: usize) -> bool {
-        let have = self.count as usize;
-        let want = (self.cap as usize / 2).max(1);
-        let n = classes::refill(c, &mut self.blocks[have..have + want], me, request);
-        self.count += n as u32;
+    /// Puts `p` on top; `false` when full. The free fast path's push.
+    #[inline(always)]
+    pub fn push(&mut self, p: *mut u8) -> bool {
+        if self.top == self.end {
+            return false;
+        }
+        // SAFETY: `top < end`: the cell at `top` is inside the array.
+        unsafe {
+            *self.top = p;
+            self.top = self.top.add(1);
+        }
+        true
+    }
+
+    /// Refills an empty magazine of class `c` from thread `me`'s slots with half its
+    /// capacity. `false` when no block could be had (out of memory).
+    pub fn refill(&mut self, owned: &Owned, c: usize, me: u32, request: usize) -> bool {
+        let want = (self.cap() / 2).max(1).min(self.cap() - self.count());
+        // SAFETY: `top + want <= end`: the cells are inside the array, and nothing else
+        // refers to them.
+        let cells = unsafe { core::slice::from_raw_parts_mut(self.top, want) };
+        let n = owned.refill(c, me, cells, request);
+        // SAFETY: `n <= want` cells were filled.
+        self.top = unsafe { self.top.add(n) };
+        self.refilled += n as u64;
+        self.out += n as i64;
+        self.refills += 1;
         n != 0
     }
 
     /// Gives the `k` oldest blocks (at most all) back to their slots. Returns the number
     /// of blocks drained.
-    pub fn drain_oldest(&mut self, c: usize, me: u32, k: usize) -> u64 {
-        let count = self.count as usize;
+    pub fn drain_oldest(&mut self, owned: &Owned, k: usize) -> u64 {
+        let count = self.count();
         let k = k.min(count);
         if k == 0 {
             return 0;
         }
-        classes::give_back(c, &mut self.blocks[..k], me);
-        self.blocks.copy_within(k..count, 0);
-        self.count = (count - k) as u32;
-        self.low = self.low.min(self.count);
-        add(&CLASSES[c].drains, 1);
+        // SAFETY: the first `count` cells hold blocks; the slices do not outlive them.
+        unsafe {
+            owned.give_back(core::slice::from_raw_parts(self.base, k));
+            core::ptr::copy(self.base.add(k), self.base, count - k);
+            self.top = self.base.add(count - k);
+        }
+        if self.low > self.top {
+            self.low = self.top;
+        }
+        self.drained += k as u64;
+        self.out -= k as i64;
+        self.drains += 1;
         k as u64
     }
 
     /// Gives the older half of the blocks back (a full magazine on free) and adds them to
     /// the pending overflow sum.
-    pub fn drain_half(&mut self, c: usize, me: u32) -> u64 {
-        let n = self.drain_oldest(c, me, self.count as usize / 2);
+    pub fn drain_half(&mut self, owned: &Owned) -> u64 {
+        let n = self.drain_oldest(owned, self.count() / 2);
         self.overflow_blocks += n;
         n
     }
@@ -111,39 +182,69 @@ impl Magazine {
     }
 
     /// Gives every block back.
-    pub fn drain_all(&mut self, c: usize, me: u32) -> u64 {
-        self.drain_oldest(c, me, self.count as usize)
+    pub fn drain_all(&mut self, owned: &Owned) -> u64 {
+        self.drain_oldest(owned, self.count())
     }
 
     /// Interval drain sweep: gives back three quarters (rounded up) of the blocks that
     /// sat unused since the last sweep (the low-water mark), then starts a new window.
     /// The blocks are added to the pending interval sum.
-    pub fn drain_idle(&mut self, c: usize, me: u32) -> u64 {
-        let low = self.low as usize;
-        let n = self.drain_oldest(c, me, low - low / 4);
-        self.low = self.count;
+    pub fn drain_idle(&mut self, owned: &Owned) -> u64 {
+        // SAFETY: `base <= low <= end` in the same array.
+        let low = unsafe { self.low.offset_from(self.base) as usize };
+        let n = self.drain_oldest(owned, low - low / 4);
+        self.low = self.top;
         self.interval_blocks += n;
         n
     }
 
-    /// Folds this magazine's counters into the class counters; `true` when anything
-    /// changed.
-    pub fn fold(&mut self, c: usize) -> bool {
+    /// Whether any counter changed since the last fold.
+    pub fn dirty(&self) -> bool {
+        self.allocs != 0
+            || self.count() as u64 != self.folded
+            || self.out != 0
+            || self.remote_frees != 0
+            || self.refills != 0
+            || self.drains != 0
+    }
+
+    /// Folds this magazine's counters into the class counters; returns the frees it
+    /// counted (into the magazine and remote).
+    pub fn fold(&mut self, c: usize) -> u64 {
+        if !self.dirty() {
+            return 0;
+        }
         let k = &CLASSES[c];
-        let changed = self.allocs != 0 || self.frees != 0 || self.count as u64 != self.folded;
-        if self.allocs != 0 {
-            add(&k.allocs, self.allocs as i64);
-            self.allocs = 0;
+        let now = self.count() as u64;
+        let frees = (now + self.allocs + self.drained)
+            .wrapping_sub(self.folded + self.refilled)
+            .wrapping_add(self.remote_frees);
+        add(&k.allocs, self.allocs as i64);
+        add(&k.frees, frees as i64);
+        add(&k.cached, now as i64 - self.folded as i64);
+        add(&k.out, self.out);
+        if self.remote_frees != 0 {
+            add(&k.remote_frees, self.remote_frees as i64);
         }
-        if self.frees != 0 {
-            add(&k.frees, self.frees as i64);
-            self.frees = 0;
+        if self.refills != 0 {
+            add(&k.refills, self.refills as i64);
         }
-        let now = self.count as u64;
-        if now != self.folded {
-            add(&k.cached, now as i64 - self.folded as i64);
-            self.folded = now;
+        if self.drains != 0 {
+            add(&k.drains, self.drains as i64);
         }
-        changed
+        self.folded = now;
+        self.clear_pending();
+        frees
+    }
+
+    /// Zeroes the counters a fold moves.
+    fn clear_pending(&mut self) {
+        self.allocs = 0;
+        self.refilled = 0;
+        self.drained = 0;
+        self.out = 0;
+        self.remote_frees = 0;
+        self.refills = 0;
+        self.drains = 0;
     }
 }

@@ -17,7 +17,7 @@ use slabscope_proto::{monotonic_ns, EventKind};
 
 use crate::oom_report::{self, Pending};
 use crate::stats::TOTALS;
-use crate::{options, pal, publish, thread};
+use crate::{options, pal, publish};
 
 thread_local! {
     /// Set when this thread's last reservation was refused by the limit (not the
@@ -95,6 +95,6 @@ pub fn report(request: usize, align: usize, class: Option<usize>) {
         },
         ring_seq,
         time_ns: monotonic_ns(),
-        tid: thread::current_tid().unwrap_or_else(pal::gettid),
+        tid: pal::gettid(),
     });
 }

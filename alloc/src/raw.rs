@@ -7,7 +7,7 @@
 //! Alignments are powers of two. Every block is at least 16-byte aligned; alignments up
 //! to 4 KiB are served from slots, larger ones by a direct mapping.
 
-use crate::heap;
+use crate::front;
 
 pub use crate::stats::{ClassStats, Stats, TotalStats};
 
@@ -19,7 +19,7 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() && align != 0 {
         return core::ptr::null_mut();
     }
-    heap::alloc(size, align, true)
+    front::alloc(size, align, true)
 }
 
 /// Like [`alloc`], with the memory zeroed.
@@ -28,7 +28,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
     if !align.is_power_of_two() && align != 0 {
         return core::ptr::null_mut();
     }
-    heap::alloc_zeroed(size, align, true)
+    front::alloc_zeroed(size, align, true)
 }
 
 /// Frees `ptr`. Null is ignored; a pointer the allocator does not own (from another
@@ -40,7 +40,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
 #[inline]
 pub unsafe fn free(ptr: *mut u8) {
     // SAFETY: forwarded caller contract.
-    unsafe { heap::free(ptr, true) }
+    unsafe { front::free(ptr, true) }
 }
 
 /// Resizes `ptr` to `new_size` bytes at `align`, in place when the new size still fits
@@ -56,7 +56,7 @@ pub unsafe fn realloc(ptr: *mut u8, new_size: usize, align: usize) -> *mut u8 {
         return core::ptr::null_mut();
     }
     // SAFETY: forwarded caller contract.
-    unsafe { heap::realloc(ptr, new_size, align.max(1), true) }
+    unsafe { front::realloc(ptr, new_size, align.max(1), true) }
 }
 
 /// Usable bytes of the allocation containing `ptr` (its block size, or its mapping
@@ -64,7 +64,7 @@ pub unsafe fn realloc(ptr: *mut u8, new_size: usize, align: usize) -> *mut u8 {
 /// `ptr`.
 #[inline]
 pub fn usable_size(ptr: *const u8) -> Option<usize> {
-    heap::usable_size(ptr)
+    front::usable_size(ptr)
 }
 
 /// Whether `ptr` lies in a live block or large allocation of this allocator.
@@ -76,15 +76,27 @@ pub fn owns(ptr: *const u8) -> bool {
 /// Drains the calling thread's magazines back to their slots and folds its counters,
 /// so the per-class accounting is exact for this thread.
 pub fn drain_thread() {
-    heap::drain_thread();
+    front::drain_thread();
 }
 
-/// Gives free memory back to the OS now: the pages of every EMPTY slot (decommitted; the
-/// slot stays ready for its class), every cached empty SuperSlab and every cached large
-/// mapping (unmapped). Returns the bytes given back. Blocks cached in magazines are not
-/// included: call [`drain_thread`] first on the threads that hold them.
+/// Gives free memory back to the OS now: drains the calling thread and retires its idle
+/// slots, retires abandoned slots whose blocks are all back, then gives back the pages
+/// of every EMPTY slot (decommitted; the slot stays ready for its class), every cached
+/// empty SuperSlab and every cached large mapping (unmapped). Returns the bytes given
+/// back. Other threads' magazines and idle slots are not included: they give them back
+/// at their own interval sweeps, or call [`drain_thread`].
 pub fn trim() -> u64 {
-    crate::superslab::trim()
+    front::drain_thread();
+    crate::trim::trim()
+}
+
+/// Test hook: makes every remote free spin `spins` times between deciding to push a
+/// block and pushing it, which widens the window in which the block's slot could be
+/// retired under the pusher if the lifetime rule were broken. 0 (the default) turns it
+/// off. Not for production use.
+#[doc(hidden)]
+pub fn set_remote_push_delay(spins: u32) {
+    crate::slot::REMOTE_PUSH_DELAY.store(spins, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// A copy of the allocator's own counters (no segment needed). Exact at quiescence:
@@ -106,6 +118,11 @@ pub fn foreign_frees() -> u64 {
 /// `write(2)` from a stack buffer: safe inside `malloc` (the LD_PRELOAD shim's messages).
 pub fn write_stderr(parts: &[&[u8]]) {
     crate::pal::write_stderr(parts);
+}
+
+/// Formats `v` as `0x` followed by lowercase hex digits into `buf` (without allocating).
+pub fn fmt_hex(v: usize, buf: &mut [u8; 18]) -> &[u8] {
+    crate::pal::fmt_hex(v, buf)
 }
 
 /// The system page size (without allocating).

@@ -112,6 +112,40 @@ pub fn block_size(c: usize) -> usize {
     CLASS_SIZES[c] as usize
 }
 
+/// Bytes of the window every slot's blocks are laid out in (a slot).
+const WINDOW: usize = 64 << 10;
+
+/// Per class, `(m, limit)` for the block-start test [`is_block_start`]: `m` is
+/// `ceil(2^64 / block size)` and `limit` bounds the block index to the window.
+const fn build_block_start() -> [(u64, u64); CLASS_COUNT] {
+    let sizes = build_sizes();
+    let mut t = [(0u64, 0u64); CLASS_COUNT];
+    let mut c = 0;
+    while c < CLASS_COUNT {
+        let bs = sizes[c] as u64;
+        let m = u64::MAX / bs + 1;
+        let e = bs.wrapping_mul(m);
+        let blocks = WINDOW as u64 / bs;
+        t[c] = (m, if e == 0 { 1 } else { blocks * e });
+        c += 1;
+    }
+    t
+}
+
+static BLOCK_START: [(u64, u64); CLASS_COUNT] = build_block_start();
+
+/// Whether `off` (an offset inside a 64 KiB slot window, `< 65536`) is the start of a
+/// block of class `c`: a multiple of the block size whose block fits in the window.
+/// One multiply and one compare, no division (Lemire, Kaser and Kurz: for `n < 2^32`,
+/// `n` is a multiple of `d` iff `n * ceil(2^64 / d) mod 2^64 < ceil(2^64 / d)`; for a
+/// multiple `q * d` the product is `q * e` with `e = d * m mod 2^64 < d`, which orders
+/// the block indexes, so `limit = blocks * e` also keeps the index in the window).
+#[inline(always)]
+pub fn is_block_start(off: usize, c: usize) -> bool {
+    let (m, limit) = BLOCK_START[c];
+    (off as u64).wrapping_mul(m) < limit
+}
+
 /// Magazine capacity of class `c` given the `SLABSCOPE_MAGAZINE` limit: about 64 KiB of
 /// blocks, at least 4 and at most `limit`.
 pub fn magazine_capacity(c: usize, limit: usize) -> usize {
@@ -146,6 +180,17 @@ mod tests {
             let waste = (b - s) as f64 / b as f64;
             let bound = if s <= 4096 { 0.125 } else { 0.2 };
             assert!(waste <= bound, "size {s} block {b} waste {waste}");
+        }
+    }
+
+    #[test]
+    fn block_start_test_is_exact_for_every_class_and_offset() {
+        for c in 0..CLASS_COUNT {
+            let bs = block_size(c);
+            for off in 0..WINDOW {
+                let expect = off % bs == 0 && off / bs < WINDOW / bs;
+                assert_eq!(is_block_start(off, c), expect, "class {c} offset {off}");
+            }
         }
     }
 

@@ -1,151 +1,274 @@
-//! Slots: 64 KiB pieces of a SuperSlab, each carved into blocks of one class.
+//! Slots: 64 KiB pieces of a SuperSlab, each carved into blocks of one class, and the
+//! block lists of one slot.
 //!
-//! State machine (the state lives in [`Slot::class_state`]):
+//! State machine (the state is in the slot's *meta word*, see [`meta`]):
 //!
 //! ```text
-//!   UNUSED --acquire (stage 2/3)--> ACTIVE(c) --last block back--> EMPTY(c)
-//!      ^                              ^                              |
-//!      |                              +------acquire (stage 1)-------+
-//!      +----------------release (decommit, other class or SuperSlab empty)--+
+//!   UNUSED --acquire (stage 2/3)--> ACTIVE(c, owner) --all blocks back, retired--> EMPTY(c)
+//!      ^                              |      ^                                       |
+//!      |                  owner exits |      | adopt                                 |
+//!      |                              v      |                                       |
+//!      |                         ACTIVE(c, abandoned)                                |
+//!      |                              ^-------------acquire (stage 1)----------------+
+//!      +-----------release (other class needs the slot, or SuperSlab empty)----------+
 //! ```
 //!
-//! Invariants of an ACTIVE slot (the class lock of its class protects the local list,
-//! `carved` and `listed`; the remote list is lock-free):
-//! - `in_use` = blocks handed out of the slot (in magazines or user hands); it only
-//!   grows under the class lock and only shrinks after the blocks are on the remote list,
-//!   so `in_use == 0` seen under the class lock means every block is back.
-//! - `capacity == in_use + local blocks + remote blocks + (capacity - carved)` once every
-//!   giver has finished its push.
-//! - The slot is on its class's partial list iff `listed`; a slot with free blocks is
-//!   never left unlisted (the giver re-lists it, see `classes::give_back`).
+//! A slot has at most one *holder*, the only thread that may touch its block lists,
+//! `used`, `carved` and list links: its owner thread while ACTIVE and owned; the holder
+//! of its class lock while abandoned or SAMPLED (`unowned`, `sampled_slots`); the holder
+//! of the global lock while EMPTY or UNUSED (`superslab`). Those fields are atomics
+//! accessed `Relaxed` (plain loads and stores in the machine code): the hand-over between
+//! holders is ordered by the lock or by the meta-word store that changes the owner.
+//! Every other thread may only push onto [`Slot::remote`] (a remote free).
 //!
-//! Free blocks are linked through their first word.
+//! Invariants of an ACTIVE slot, kept by its holder:
+//! - `used` = blocks taken out of the slot and not yet back on its local list: in the
+//!   owner's magazine, in user hands, in a thread's remote batch, or on the remote list;
+//! - `capacity == used + (blocks on the local list) + (capacity - carved)` at all times;
+//!   the remote list's count (in its head word) is part of `used` until collected;
+//! - blocks are the multiples of the block size inside the slot's 64 KiB window that lie
+//!   past the SuperSlab header, so "is `a` a block start?" is a divisibility test.
+//!
+//! Lifetime rule: a thread that is not the holder touches a slot only while it owns a
+//! block of it (which keeps `used > 0`, so the slot cannot become EMPTY and its
+//! SuperSlab cannot be returned); its last access is the push that gives the block
+//! back. Free blocks are linked through their first word.
+#![deny(unsafe_op_in_unsafe_fn)]
 
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
 /// Slot state: never carved.
 pub const UNUSED: u32 = 0;
-/// Slot state: carved for a class, some blocks out.
+/// Slot state: carved for a class, owned by a thread or abandoned.
 pub const ACTIVE: u32 = 1;
-/// Slot state: carved for a class, every block back.
+/// Slot state: carved for a class, every block back, no owner.
 pub const EMPTY: u32 = 2;
-/// `class_state` bit of an ACTIVE slot that serves only sampled blocks
-/// (`SLABSCOPE_SAMPLE`, see `sampled_slots`). It makes the free fast path's
-/// `class_state >> 8 == ACTIVE` test fail, so frees of its blocks take the slow path,
-/// which ends their samples.
-pub const SAMPLED: u32 = 1 << 16;
+/// Slot state: ACTIVE for a class, serving only sampled blocks (`sampled_slots`), no
+/// owner. A state of its own, so that the free fast path's owner test fails for it.
+pub const SAMPLED: u32 = 3;
+/// Owner field of a slot no thread owns (abandoned, sampled, EMPTY, UNUSED).
+pub const NO_OWNER: u32 = u32::MAX;
 
-/// Metadata of one slot, kept in its SuperSlab's header page (one cache line).
+/// The meta word of a slot: `class | state << 8 | owner << 32`. Written by the holder
+/// when the state or the owner changes (`Release`), read by every `free` (`Relaxed`:
+/// a thread that sees its own index there made that store itself).
+#[inline(always)]
+pub const fn meta(state: u32, class: usize, owner: u32) -> u64 {
+    class as u64 | (state as u64) << 8 | (owner as u64) << 32
+}
+
+/// State of a meta word.
+#[inline(always)]
+pub const fn meta_state(w: u64) -> u32 {
+    (w >> 8) as u8 as u32
+}
+
+/// Class of a meta word.
+#[inline(always)]
+pub const fn meta_class(w: u64) -> usize {
+    w as u8 as usize
+}
+
+/// `w >> 8` of the meta word of an ACTIVE slot owned by thread `owner`: the free fast
+/// path's one compare (state and owner at once).
+#[inline(always)]
+pub const fn owned_key(owner: u32) -> u64 {
+    (owner as u64) << 24 | ACTIVE as u64
+}
+
+/// Which list a slot is on ([`Slot::list`]).
+pub mod list {
+    /// On no list.
+    pub const NONE: u32 = 0;
+    /// Its owner's list of slots with blocks to hand out.
+    pub const AVAIL: u32 = 1;
+    /// Its owner's list of exhausted slots.
+    pub const FULL: u32 = 2;
+    /// Its class's list of abandoned slots (class lock).
+    pub const ABANDONED: u32 = 3;
+    /// Its class's list of EMPTY slots (global lock).
+    pub const EMPTY: u32 = 4;
+    /// Its class's list of sampled slots with a free block (class lock).
+    pub const SAMPLED: u32 = 5;
+    /// Its owner's list of idle slots (every block back).
+    pub const IDLE: u32 = 6;
+}
+
+/// Bits of the remote list's head word that hold the block address (the count of
+/// blocks on the list is in the bits above).
+const PTR_BITS: u32 = 48;
+const PTR_MASK: u64 = (1 << PTR_BITS) - 1;
+
+/// The record of one slot, in its SuperSlab's header (one cache line).
 #[repr(C, align(64))]
 #[derive(Debug)]
 pub struct Slot {
-    /// `class | state << 8`, plus [`SAMPLED`] for a sampled slot; written under the
-    /// global lock (state changes) and the class lock (the `SAMPLED` bit, set before the
-    /// slot's first block is handed out), read by the free fast path to find a block's
-    /// class.
-    pub class_state: AtomicU32,
-    /// 1 while the slot is on its class's partial list, or for a sampled slot on its
-    /// class's sampled list (class lock).
-    pub listed: AtomicU32,
+    /// The remote list: blocks given back by threads that are not the holder. A
+    /// Treiber stack whose head word packs the first block's address (low 48 bits) and
+    /// the number of blocks on the list (high 16 bits; a slot has at most 4,096
+    /// blocks). Pushed with one CAS by any thread ([`Slot::push_remote`]); taken whole
+    /// with one swap by the holder ([`Slot::collect`]).
+    pub remote: AtomicU64,
+    /// Head of the local free list (holder).
+    pub free: AtomicUsize,
+    /// Address of block 0 (set when the slot is carved for a class).
+    pub start: AtomicUsize,
+    /// Blocks out of the slot (see the module invariants; holder).
+    pub used: AtomicU32,
     /// Blocks the slot holds for its class.
     pub capacity: AtomicU32,
-    /// Blocks carved so far by the bump pointer (class lock).
+    /// Blocks carved so far by the bump pointer (holder).
     pub carved: AtomicU32,
-    /// Thread index of the thread that last refilled from the slot.
-    pub owner: AtomicU32,
-    /// Blocks handed out of the slot.
-    pub in_use: AtomicU32,
-    /// Head of the local free list (class lock).
-    pub local_head: AtomicUsize,
-    /// Head of the remote list: a Treiber stack pushed by any thread without a lock and
-    /// emptied (whole, by `swap`) by the class-lock holder.
-    pub remote_head: AtomicUsize,
-    /// Next slot on the partial list or the class's EMPTY list.
+    /// Interval sweeps left before an idle slot (`used == 0`) is retired to EMPTY.
+    pub retire: AtomicU32,
+    /// Which list the slot is on ([`list`]).
+    pub list: AtomicU32,
+    /// Next slot on the same list (address of its record, 0 at the end).
     pub next: AtomicUsize,
     /// Previous slot on the same list.
     pub prev: AtomicUsize,
 }
 
+const _: () = assert!(core::mem::size_of::<Slot>() == 64);
+
 impl Slot {
-    /// State (`UNUSED`, `ACTIVE`, `EMPTY`).
-    #[inline(always)]
-    pub fn state(&self) -> u32 {
-        (self.class_state.load(Ordering::Acquire) >> 8) & 0xff
+    /// Resets the block lists for a fresh carve of `capacity` blocks from `start`.
+    /// Holder only; no block of the slot is out.
+    pub fn reset(&self, start: usize, capacity: u32) {
+        self.start.store(start, Relaxed);
+        self.capacity.store(capacity, Relaxed);
+        self.carved.store(0, Relaxed);
+        self.free.store(0, Relaxed);
+        self.remote.store(0, Relaxed);
+        self.used.store(0, Relaxed);
+        self.retire.store(0, Relaxed);
     }
 
-    /// Class (meaningful for ACTIVE and EMPTY).
-    #[inline(always)]
-    pub fn class(&self) -> usize {
-        (self.class_state.load(Ordering::Acquire) & 0xff) as usize
+    /// Blocks out of the slot (holder).
+    #[inline]
+    pub fn used(&self) -> u32 {
+        self.used.load(Relaxed)
     }
 
-    /// Sets state and class.
-    pub fn set_state(&self, state: u32, class: usize) {
-        self.class_state
-            .store(class as u32 | state << 8, Ordering::Release);
+    /// Whether the holder can hand out a block without collecting the remote list.
+    #[inline]
+    pub fn has_local(&self) -> bool {
+        self.free.load(Relaxed) != 0 || self.carved.load(Relaxed) < self.capacity.load(Relaxed)
     }
 
-    /// Resets the block lists for a fresh carve of `capacity` blocks.
-    pub fn reset(&self, capacity: u32) {
-        self.capacity.store(capacity, Ordering::Relaxed);
-        self.carved.store(0, Ordering::Relaxed);
-        self.local_head.store(0, Ordering::Relaxed);
-        self.remote_head.store(0, Ordering::Relaxed);
-        self.in_use.store(0, Ordering::Relaxed);
-        self.listed.store(0, Ordering::Relaxed);
+    /// Whether other threads gave blocks back since the last collect.
+    #[inline]
+    pub fn has_remote(&self) -> bool {
+        self.remote.load(Relaxed) != 0
     }
 
-    /// Whether the slot has no free block left on its local list and none to carve
-    /// (its remote list may still have some). Caller holds the class lock.
-    pub fn exhausted(&self) -> bool {
-        self.local_head.load(Ordering::Relaxed) == 0
-            && self.carved.load(Ordering::Relaxed) == self.capacity.load(Ordering::Relaxed)
-    }
-
-    /// Takes up to `out.len()` free blocks: local list first, then the remote list
-    /// (collected whole), then fresh blocks carved from `start` (block size `bs`).
-    /// Returns how many were written to `out`. Caller holds the class lock.
-    pub fn take(&self, start: usize, bs: usize, out: &mut [*mut u8]) -> usize {
+    /// Takes up to `out.len()` blocks of size `bs`: the local list first, then the
+    /// remote list (collected whole when the local list is empty), then fresh blocks
+    /// carved by the bump pointer. Only blocks handed out are read. Returns how many were
+    /// written to `out`. Holder only.
+    pub fn take(&self, bs: usize, out: &mut [*mut u8]) -> usize {
         let mut n = 0;
-        let mut head = self.local_head.load(Ordering::Relaxed);
-        if head == 0 {
-            head = self.remote_head.swap(0, Ordering::Acquire);
+        let mut head = self.free.load(Relaxed);
+        if head == 0 && self.has_remote() {
+            self.collect();
+            head = self.free.load(Relaxed);
         }
         while n < out.len() && head != 0 {
             out[n] = head as *mut u8;
-            // SAFETY: `head` is a free block of this slot; its first word links the list.
+            // SAFETY: `head` is a free block of this slot (on its local list), which the
+            // holder owns; its first word links the list.
             head = unsafe { read_link(head) };
             n += 1;
         }
-        self.local_head.store(head, Ordering::Relaxed);
-        let capacity = self.capacity.load(Ordering::Relaxed) as usize;
-        let mut carved = self.carved.load(Ordering::Relaxed) as usize;
-        while n < out.len() && carved < capacity {
-            out[n] = (start + carved * bs) as *mut u8;
-            carved += 1;
-            n += 1;
+        self.free.store(head, Relaxed);
+        let capacity = self.capacity.load(Relaxed) as usize;
+        let mut carved = self.carved.load(Relaxed) as usize;
+        if n < out.len() && carved < capacity {
+            let start = self.start.load(Relaxed);
+            while n < out.len() && carved < capacity {
+                out[n] = (start + carved * bs) as *mut u8;
+                carved += 1;
+                n += 1;
+            }
+            self.carved.store(carved as u32, Relaxed);
         }
-        self.carved.store(carved as u32, Ordering::Relaxed);
-        self.in_use.fetch_add(n as u32, Ordering::Relaxed);
+        self.used.store(self.used() + n as u32, Relaxed);
         n
     }
 
-    /// Pushes the chain `first ..= last` (already linked) onto the remote list.
+    /// Gives `block` back to the local list. Returns `false`, and changes nothing, when
+    /// the slot has no block out (the block was given back already). Holder only.
     ///
     /// # Safety
-    /// The blocks must be free blocks of this slot, owned by the caller, linked from
-    /// `first` to `last` through their first words.
-    pub unsafe fn push_remote(&self, first: usize, last: usize) {
-        let mut head = self.remote_head.load(Ordering::Relaxed);
+    /// `block` must be a block start of this slot that the caller owns.
+    #[inline]
+    pub unsafe fn give(&self, block: usize) -> bool {
+        let used = self.used();
+        if used == 0 {
+            return false;
+        }
+        // SAFETY: the caller owns `block`, a block of this slot.
+        unsafe { write_link(block, self.free.load(Relaxed)) };
+        self.free.store(block, Relaxed);
+        self.used.store(used - 1, Relaxed);
+        true
+    }
+
+    /// Collects the remote list whole (one swap) onto the local list. Returns the
+    /// number of blocks collected. Walks the collected blocks only when the local list
+    /// is not empty (to link them in front of it). Holder only.
+    pub fn collect(&self) -> u32 {
+        if !self.has_remote() {
+            return 0;
+        }
+        let word = self.remote.swap(0, Acquire);
+        let first = (word & PTR_MASK) as usize;
+        let n = (word >> PTR_BITS) as u32;
+        let local = self.free.load(Relaxed);
+        if local != 0 {
+            let mut last = first;
+            // SAFETY: the collected blocks are free blocks of this slot, now the
+            // holder's; the chain ends with a 0 link (the list was empty at the first push).
+            unsafe {
+                loop {
+                    let next = read_link(last);
+                    if next == 0 {
+                        break;
+                    }
+                    last = next;
+                }
+                write_link(last, local);
+            }
+        }
+        self.free.store(first, Relaxed);
+        let used = self.used();
+        if n > used {
+            crate::pal::fatal(b"slabscope: more blocks given back to a slot than it handed out");
+        }
+        self.used.store(used - n, Relaxed);
+        n
+    }
+
+    /// Pushes the chain `first ..= last` of `k` blocks onto the remote list: a remote
+    /// free. The push is the caller's last access to the slot.
+    ///
+    /// # Safety
+    /// The blocks must be blocks of this slot that the caller owns, linked from `first`
+    /// to `last` through their first words; `k` is their number.
+    pub unsafe fn push_remote(&self, first: usize, last: usize, k: u32) {
+        let spins = REMOTE_PUSH_DELAY.load(Relaxed);
+        for _ in 0..spins {
+            core::hint::spin_loop();
+        }
+        let mut head = self.remote.load(Relaxed);
         loop {
-            // SAFETY: `last` is a free block the caller owns until the CAS publishes it.
-            unsafe { write_link(last, head) };
-            match self.remote_head.compare_exchange_weak(
-                head,
-                first,
-                Ordering::SeqCst,
-                Ordering::Relaxed,
-            ) {
+            // SAFETY: `last` is a block the caller owns until the CAS publishes it.
+            unsafe { write_link(last, (head & PTR_MASK) as usize) };
+            let new = first as u64 | ((head >> PTR_BITS) + k as u64) << PTR_BITS;
+            match self
+                .remote
+                .compare_exchange_weak(head, new, Release, Relaxed)
+            {
                 Ok(_) => return,
                 Err(now) => head = now,
             }
@@ -153,10 +276,13 @@ impl Slot {
     }
 }
 
+/// Spins before every remote push (a test hook, see `raw::set_remote_push_delay`).
+pub static REMOTE_PUSH_DELAY: AtomicU32 = AtomicU32::new(0);
+
 /// Reads the link word of a free block.
 ///
 /// # Safety
-/// `block` must be a free block of a live SuperSlab.
+/// `block` must be a free block of a live SuperSlab that the caller owns.
 #[inline(always)]
 pub unsafe fn read_link(block: usize) -> usize {
     // SAFETY: the caller guarantees `block` is mapped, aligned and free.

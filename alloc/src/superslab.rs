@@ -1,24 +1,36 @@
 //! SuperSlabs: 2 MiB, 2 MiB-aligned mappings of 32 slots of 64 KiB, their registry, the
-//! pagemap that answers "is this address in one of ours?", the 3-stage slot acquire and
-//! empty-SuperSlab detection with a small cache before the return to the OS.
+//! 3-stage slot acquire, slot retire (ACTIVE -> EMPTY) and empty-SuperSlab detection
+//! with a small cache before the return to the OS.
 //!
-//! Layout of a SuperSlab: the first 4 KiB hold its [`SuperSlab`] header (the 32 slot
-//! records and list links); slot 0's blocks start after it, every other slot's blocks
-//! start at its 64 KiB boundary. Pointer -> SuperSlab is a mask, pointer -> slot a shift.
+//! Layout of a SuperSlab: the first 8 KiB hold its [`SuperSlab`] header: one meta word
+//! per 4 KiB page (the meta word of the slot the page belongs to, 0 for the header's own
+//! pages), the 32 slot records, list links. Slot 0's blocks start past the header,
+//! every other slot's at its 64 KiB boundary. Pointer -> SuperSlab is a mask, pointer
+//! -> meta word a shift: the free path reads one word, on a line only state and owner
+//! changes write, and a header address reads 0 there (never a block).
 //!
-//! Locking: the global lock (this module's [`lock`]) protects slot state changes, the
-//! per-class EMPTY lists, the list of SuperSlabs with UNUSED slots, the empty cache and
-//! the registry. Lock order: class lock, then the global lock.
+//! Locking: the global lock ([`lock`]) protects slot state changes to and from EMPTY
+//! and UNUSED, the per-class EMPTY lists, the list of SuperSlabs with UNUSED slots, the
+//! empty cache and the registry. Lock order: class lock (`unowned`), then the global
+//! lock. No system call runs under the global lock: SuperSlabs are mapped before it is
+//! taken, and decommitted and unmapped after it is released, while they are on no list
+//! (and, for an unmap, out of the registry and the pagemap).
+//!
+//! Lifetime: a SuperSlab is returned to the OS only when every slot is UNUSED, which
+//! needs every slot to have been retired by its holder, which needs every block back
+//! ([`crate::slot`]): no thread holds a block, a slot or a list link of it then.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
+use slabscope_proto::layout::pack_slot;
 use slabscope_proto::EventKind;
 
 use crate::pal::{self, RawMutex};
+use crate::publish::{self, SlabRecord};
 use crate::size_class::{block_size, CLASS_COUNT};
-use crate::slot::{Slot, ACTIVE, EMPTY, UNUSED};
+use crate::slot::{list, meta, meta_class, meta_state, Slot, ACTIVE, EMPTY, NO_OWNER, UNUSED};
 use crate::stats::{add, CLASSES, TOTALS};
-use crate::{oom, options, publish};
+use crate::{oom, options, pagemap};
 
 /// Bytes in a SuperSlab (and its alignment).
 pub const SUPERSLAB_BYTES: usize = 2 << 20;
@@ -27,38 +39,49 @@ pub const SLOTS: usize = 32;
 /// Bytes per slot.
 pub const SLOT_BYTES: usize = SUPERSLAB_BYTES / SLOTS;
 /// Bytes of the header at the start of slot 0.
-pub const HEADER_BYTES: usize = 4096;
-const MAGIC: u64 = u64::from_le_bytes(*b"SSLAB\0v1");
+pub const HEADER_BYTES: usize = 8192;
+/// Bytes per page of the meta-word table.
+const PAGE_BYTES: usize = 4096;
+const PAGES: usize = SUPERSLAB_BYTES / PAGE_BYTES;
+const PAGES_PER_SLOT: usize = SLOT_BYTES / PAGE_BYTES;
+const HEADER_PAGES: usize = HEADER_BYTES / PAGE_BYTES;
+const MAGIC: u64 = u64::from_le_bytes(*b"SSLAB\0v2");
 const ALL_SLOTS: u32 = u32::MAX;
-/// `SuperSlab::record` when it has no segment record.
-pub const NO_RECORD: u32 = u32::MAX;
 
-/// The header of a SuperSlab, at its base address. All fields are atomics: the memory
-/// is shared by every thread and found by address arithmetic.
+/// `SuperSlab::on_list`: on no list (in use with no UNUSED slot, or being drained).
+const ON_NONE: u32 = 0;
+/// `SuperSlab::on_list`: on the list of SuperSlabs with UNUSED slots.
+const ON_UNUSED: u32 = 1;
+/// `SuperSlab::on_list`: in the empty cache.
+const ON_CACHE: u32 = 2;
+/// `SuperSlab::on_list`: empty, being decommitted outside the global lock.
+const ON_DRAIN: u32 = 3;
+
+/// The header of a SuperSlab, at its base address. Shared by every thread and found by
+/// address arithmetic, so every field is an atomic.
 #[repr(C)]
 pub struct SuperSlab {
-    /// The 32 slots.
+    /// Per 4 KiB page, the meta word ([`crate::slot::meta`]) of its slot; 0 for the
+    /// header's pages. Written by the slot's holder, read by `free`.
+    pub meta: [AtomicU64; PAGES],
+    /// The 32 slot records.
     pub slots: [Slot; SLOTS],
     /// [`MAGIC`] while mapped.
     pub magic: AtomicU64,
-    /// Slots in state ACTIVE (global lock).
+    /// Slots not UNUSED or EMPTY (global lock).
     pub active_slots: AtomicU32,
     /// Bit i set = slot i UNUSED (global lock).
     pub unused_mask: AtomicU32,
-    /// Which list the SuperSlab is on: 0 none, 1 has-UNUSED list, 2 empty cache.
+    /// Which list the SuperSlab is on (`ON_*`, global lock).
     pub on_list: AtomicU32,
-    /// Segment record index, [`NO_RECORD`] when unpublished.
-    pub record: AtomicU32,
-    /// Serialises writers of this SuperSlab's segment record (a spin flag).
-    pub publish_lock: AtomicU32,
-    /// Segment generation the record belongs to (records do not survive `fork`).
-    pub record_gen: AtomicU32,
     /// List links (global lock).
     pub next: AtomicUsize,
     /// List links (global lock).
     pub prev: AtomicUsize,
     /// Index in the registry (global lock).
     pub registry_index: AtomicUsize,
+    /// The SuperSlab's record in the segment (the publishing sink's state).
+    pub record: SlabRecord,
 }
 
 const _: () = assert!(core::mem::size_of::<SuperSlab>() <= HEADER_BYTES);
@@ -70,131 +93,82 @@ impl SuperSlab {
         self as *const SuperSlab as usize
     }
 
-    /// Address of the first block of slot `i`.
+    /// The meta word of the page holding `addr` (an address inside this SuperSlab).
     #[inline(always)]
-    pub fn slot_start(&self, i: usize) -> usize {
-        if i == 0 {
-            self.base() + HEADER_BYTES
-        } else {
-            self.base() + i * SLOT_BYTES
+    pub fn meta_of(&self, addr: usize) -> u64 {
+        self.meta[(addr >> 12) % PAGES].load(Relaxed)
+    }
+
+    /// The meta word of slot `i`.
+    #[inline]
+    pub fn slot_meta(&self, i: usize) -> u64 {
+        self.meta[i * PAGES_PER_SLOT + PAGES_PER_SLOT - 1].load(Acquire)
+    }
+
+    /// Sets the meta word of slot `i` (every page of it outside the header). The
+    /// slot's holder calls this.
+    pub fn set_slot_meta(&self, i: usize, w: u64) {
+        for p in (i * PAGES_PER_SLOT).max(HEADER_PAGES)..(i + 1) * PAGES_PER_SLOT {
+            self.meta[p].store(w, Release);
         }
     }
 
-    /// Blocks of class `c` that slot `i` holds.
-    pub fn slot_capacity(&self, i: usize, c: usize) -> u32 {
-        ((self.base() + (i + 1) * SLOT_BYTES - self.slot_start(i)) / block_size(c)) as u32
+    /// Address of the first block of class `c` in slot `i`, and how many blocks fit:
+    /// the multiples of the block size inside the slot's window, past the header.
+    pub fn slot_layout(&self, i: usize, c: usize) -> (usize, u32) {
+        let bs = block_size(c);
+        let first = if i == 0 {
+            HEADER_BYTES.div_ceil(bs) * bs
+        } else {
+            0
+        };
+        let cap = (SLOT_BYTES.saturating_sub(first)) / bs;
+        (self.base() + i * SLOT_BYTES + first, cap as u32)
+    }
+
+    /// The segment's word for slot `i` (state, class, capacity, blocks out).
+    pub fn slot_word(&self, i: usize) -> u64 {
+        let w = self.slot_meta(i);
+        let state = meta_state(w);
+        if state == UNUSED {
+            return 0;
+        }
+        let s = &self.slots[i];
+        // A sampled slot is ACTIVE for the segment.
+        let shown = if state == EMPTY { EMPTY } else { ACTIVE };
+        pack_slot(
+            shown as u8,
+            meta_class(w) as u8,
+            s.capacity.load(Relaxed).min(u16::MAX as u32) as u16,
+            s.used.load(Relaxed),
+        )
+    }
+
+    /// Publishes slot `i`'s word into the segment.
+    pub fn publish_slot(&self, i: usize) {
+        publish::slot(&self.record, self.base() as u64, i, self.slot_word(i));
     }
 }
 
-/// Finds the SuperSlab and slot index of a `Slot` record.
+/// The SuperSlab containing `addr`, if `addr` lies in one of ours.
+#[inline(always)]
+pub fn lookup(addr: usize) -> Option<&'static SuperSlab> {
+    if !pagemap::contains(addr) {
+        return None;
+    }
+    // SAFETY: a set pagemap bit means a SuperSlab header is mapped at that base.
+    Some(unsafe { &*((addr & !(SUPERSLAB_BYTES - 1)) as *const SuperSlab) })
+}
+
+/// The SuperSlab and slot index of a slot record.
 #[inline(always)]
 pub fn locate(slot: &Slot) -> (&'static SuperSlab, usize) {
     let a = slot as *const Slot as usize;
     let base = a & !(SUPERSLAB_BYTES - 1);
     // SAFETY: every `Slot` lives in the header of a mapped SuperSlab at `base`.
     let ss = unsafe { &*(base as *const SuperSlab) };
-    (ss, (a - base) / core::mem::size_of::<Slot>())
-}
-
-// ---- pagemap: one byte per 2 MiB of the 47-bit address space (64 MiB, reserved lazily).
-
-const PAGEMAP_ENTRIES: usize = 1 << (47 - 21);
-static PAGEMAP: AtomicPtr<AtomicU8> = AtomicPtr::new(core::ptr::null_mut());
-
-/// The SuperSlab containing `addr`, if `addr` lies in one of ours.
-#[inline(always)]
-pub fn lookup(addr: usize) -> Option<&'static SuperSlab> {
-    let map = PAGEMAP.load(Ordering::Acquire);
-    let i = addr >> 21;
-    if map.is_null() || i >= PAGEMAP_ENTRIES {
-        return None;
-    }
-    // SAFETY: `map` points to PAGEMAP_ENTRIES atomics (mapped once, never unmapped).
-    let hit = unsafe { (*map.add(i)).load(Ordering::Acquire) } != 0;
-    // SAFETY: a set pagemap entry means a SuperSlab header is mapped at that base.
-    hit.then(|| unsafe { &*((i << 21) as *const SuperSlab) })
-}
-
-fn pagemap_set(base: usize, on: bool) -> bool {
-    let mut map = PAGEMAP.load(Ordering::Acquire);
-    if map.is_null() {
-        match pal::map(PAGEMAP_ENTRIES, true) {
-            Some(p) => {
-                map = p.cast();
-                PAGEMAP.store(map, Ordering::Release);
-            }
-            None => return false,
-        }
-    }
-    let i = base >> 21;
-    if i >= PAGEMAP_ENTRIES {
-        return false;
-    }
-    // SAFETY: `i` is in range of the pagemap mapping.
-    unsafe { (*map.add(i)).store(on as u8, Ordering::Release) };
-    true
-}
-
-// ---- global state
-
-struct Global {
-    lock: RawMutex,
-    empty: [AtomicUsize; CLASS_COUNT],
-    has_unused: AtomicUsize,
-    cache: AtomicUsize,
-    cache_len: AtomicUsize,
-    reg: AtomicPtr<usize>,
-    reg_len: AtomicUsize,
-    reg_cap: AtomicUsize,
-}
-
-#[allow(clippy::declare_interior_mutable_const)]
-const NONE: AtomicUsize = AtomicUsize::new(0);
-
-static G: Global = Global {
-    lock: RawMutex::new(),
-    empty: [NONE; CLASS_COUNT],
-    has_unused: AtomicUsize::new(0),
-    cache: AtomicUsize::new(0),
-    cache_len: AtomicUsize::new(0),
-    reg: AtomicPtr::new(core::ptr::null_mut()),
-    reg_len: AtomicUsize::new(0),
-    reg_cap: AtomicUsize::new(0),
-};
-
-/// The global lock (for `fork` handlers).
-pub fn lock() -> &'static RawMutex {
-    &G.lock
-}
-
-// ---- intrusive lists (global or class lock held by the caller)
-
-/// Pushes slot `s` at the head of the list `head`.
-pub fn slot_list_push(head: &AtomicUsize, s: &Slot) {
-    let me = s as *const Slot as usize;
-    let old = head.load(Ordering::Relaxed);
-    s.next.store(old, Ordering::Relaxed);
-    s.prev.store(0, Ordering::Relaxed);
-    if old != 0 {
-        slot_at(old).prev.store(me, Ordering::Relaxed);
-    }
-    head.store(me, Ordering::Relaxed);
-}
-
-/// Unlinks slot `s` from the list `head`.
-pub fn slot_list_remove(head: &AtomicUsize, s: &Slot) {
-    let next = s.next.load(Ordering::Relaxed);
-    let prev = s.prev.load(Ordering::Relaxed);
-    if prev != 0 {
-        slot_at(prev).next.store(next, Ordering::Relaxed);
-    } else {
-        head.store(next, Ordering::Relaxed);
-    }
-    if next != 0 {
-        slot_at(next).prev.store(prev, Ordering::Relaxed);
-    }
-    s.next.store(0, Ordering::Relaxed);
-    s.prev.store(0, Ordering::Relaxed);
+    let first = core::mem::offset_of!(SuperSlab, slots);
+    (ss, (a - base - first) / core::mem::size_of::<Slot>())
 }
 
 /// The slot record at address `a` (from a list link).
@@ -209,131 +183,256 @@ fn ss_at(a: usize) -> &'static SuperSlab {
     unsafe { &*(a as *const SuperSlab) }
 }
 
-fn ss_push(head: &AtomicUsize, ss: &SuperSlab, which: u32) {
-    let old = head.load(Ordering::Relaxed);
-    ss.next.store(old, Ordering::Relaxed);
-    ss.prev.store(0, Ordering::Relaxed);
+// ---- intrusive slot lists (the caller holds whatever protects the list)
+
+/// Pushes slot `s` at the head of the list `head` and tags it `tag`.
+pub fn slot_list_push(head: &AtomicUsize, s: &Slot, tag: u32) {
+    let me = s as *const Slot as usize;
+    let old = head.load(Relaxed);
+    s.next.store(old, Relaxed);
+    s.prev.store(0, Relaxed);
     if old != 0 {
-        ss_at(old).prev.store(ss.base(), Ordering::Relaxed);
+        slot_at(old).prev.store(me, Relaxed);
     }
-    head.store(ss.base(), Ordering::Relaxed);
-    ss.on_list.store(which, Ordering::Relaxed);
+    head.store(me, Relaxed);
+    s.list.store(tag, Relaxed);
+}
+
+/// Unlinks slot `s` from the list `head`.
+pub fn slot_list_remove(head: &AtomicUsize, s: &Slot) {
+    let next = s.next.load(Relaxed);
+    let prev = s.prev.load(Relaxed);
+    if prev != 0 {
+        slot_at(prev).next.store(next, Relaxed);
+    } else {
+        head.store(next, Relaxed);
+    }
+    if next != 0 {
+        slot_at(next).prev.store(prev, Relaxed);
+    }
+    s.next.store(0, Relaxed);
+    s.prev.store(0, Relaxed);
+    s.list.store(list::NONE, Relaxed);
+}
+
+// ---- global state
+
+struct Global {
+    lock: RawMutex,
+    empty: [AtomicUsize; CLASS_COUNT],
+    has_unused: AtomicUsize,
+    cache: AtomicUsize,
+    cache_len: AtomicUsize,
+    reg: AtomicUsize,
+    reg_len: AtomicUsize,
+}
+
+static G: Global = Global {
+    lock: RawMutex::new(),
+    empty: [const { AtomicUsize::new(0) }; CLASS_COUNT],
+    has_unused: AtomicUsize::new(0),
+    cache: AtomicUsize::new(0),
+    cache_len: AtomicUsize::new(0),
+    reg: AtomicUsize::new(0),
+    reg_len: AtomicUsize::new(0),
+};
+
+/// The global lock (for `fork` handlers).
+pub fn lock() -> &'static RawMutex {
+    &G.lock
+}
+
+fn ss_push(head: &AtomicUsize, ss: &SuperSlab, which: u32) {
+    let old = head.load(Relaxed);
+    ss.next.store(old, Relaxed);
+    ss.prev.store(0, Relaxed);
+    if old != 0 {
+        ss_at(old).prev.store(ss.base(), Relaxed);
+    }
+    head.store(ss.base(), Relaxed);
+    ss.on_list.store(which, Relaxed);
 }
 
 fn ss_remove(head: &AtomicUsize, ss: &SuperSlab) {
-    let next = ss.next.load(Ordering::Relaxed);
-    let prev = ss.prev.load(Ordering::Relaxed);
+    let next = ss.next.load(Relaxed);
+    let prev = ss.prev.load(Relaxed);
     if prev != 0 {
-        ss_at(prev).next.store(next, Ordering::Relaxed);
+        ss_at(prev).next.store(next, Relaxed);
     } else {
-        head.store(next, Ordering::Relaxed);
+        head.store(next, Relaxed);
     }
     if next != 0 {
-        ss_at(next).prev.store(prev, Ordering::Relaxed);
+        ss_at(next).prev.store(prev, Relaxed);
     }
-    ss.on_list.store(0, Ordering::Relaxed);
+    ss.on_list.store(ON_NONE, Relaxed);
 }
 
-// ---- registry: an array of SuperSlab bases that grows by mapping a bigger array
+// ---- registry: an array of SuperSlab bases, reserved once (sparse) and never moved
 
-fn registry_add(ss: &SuperSlab) -> bool {
-    let len = G.reg_len.load(Ordering::Relaxed);
-    let cap = G.reg_cap.load(Ordering::Relaxed);
-    if len == cap {
-        let new_cap = (cap * 2).max(pal::page_size() / 8);
-        let Some(p) = pal::map(new_cap * 8, false) else {
-            return false;
-        };
-        let old = G.reg.load(Ordering::Relaxed);
-        if !old.is_null() {
-            // SAFETY: both arrays are ours, `len` entries of the old one are initialised
-            // and the new one has room for `new_cap > len` entries.
-            unsafe {
-                core::ptr::copy_nonoverlapping(old, p.cast::<usize>(), len);
-                pal::unmap(old.cast(), cap * 8);
-            }
-        }
-        G.reg.store(p.cast(), Ordering::Relaxed);
-        G.reg_cap.store(new_cap, Ordering::Relaxed);
+/// Most SuperSlabs mapped at once (2 TiB of them).
+const REGISTRY_MAX: usize = 1 << 20;
+
+/// Reserves the registry array (once; outside the global lock). `false` when the
+/// kernel refuses.
+fn registry_reserve() -> bool {
+    if G.reg.load(Acquire) != 0 {
+        return true;
     }
-    let reg = G.reg.load(Ordering::Relaxed);
-    // SAFETY: `len < cap` entries fit in the registry array.
-    unsafe { reg.add(len).write(ss.base()) };
-    ss.registry_index.store(len, Ordering::Relaxed);
-    G.reg_len.store(len + 1, Ordering::Relaxed);
+    let Some(p) = pal::map(REGISTRY_MAX * 8, true) else {
+        return false;
+    };
+    if G.reg
+        .compare_exchange(0, p as usize, AcqRel, Acquire)
+        .is_err()
+    {
+        // SAFETY: another thread's array won; this fresh mapping was handed to nobody.
+        unsafe { pal::unmap(p, REGISTRY_MAX * 8) };
+    }
+    true
+}
+
+fn registry() -> *mut usize {
+    G.reg.load(Acquire) as *mut usize
+}
+
+/// Adds `ss` to the registry; `false` when it is full. Global lock held, and
+/// [`registry_reserve`] succeeded.
+fn registry_add(ss: &SuperSlab) -> bool {
+    let len = G.reg_len.load(Relaxed);
+    if len == REGISTRY_MAX {
+        return false;
+    }
+    // SAFETY: the array has REGISTRY_MAX entries and `len < REGISTRY_MAX`.
+    unsafe { registry().add(len).write(ss.base()) };
+    ss.registry_index.store(len, Relaxed);
+    G.reg_len.store(len + 1, Relaxed);
     true
 }
 
 fn registry_remove(ss: &SuperSlab) {
-    let reg = G.reg.load(Ordering::Relaxed);
-    let last = G.reg_len.load(Ordering::Relaxed) - 1;
-    let i = ss.registry_index.load(Ordering::Relaxed);
+    let reg = registry();
+    let last = G.reg_len.load(Relaxed) - 1;
+    let i = ss.registry_index.load(Relaxed);
     // SAFETY: `i` and `last` index initialised entries of the registry array.
     unsafe {
         let moved = reg.add(last).read();
         reg.add(i).write(moved);
-        ss_at(moved).registry_index.store(i, Ordering::Relaxed);
+        ss_at(moved).registry_index.store(i, Relaxed);
     }
-    G.reg_len.store(last, Ordering::Relaxed);
+    G.reg_len.store(last, Relaxed);
 }
 
 /// Calls `f` on every mapped SuperSlab. The caller holds the global lock.
 pub fn for_each(mut f: impl FnMut(&'static SuperSlab)) {
-    let reg = G.reg.load(Ordering::Relaxed);
-    for i in 0..G.reg_len.load(Ordering::Relaxed) {
+    let reg = registry();
+    for i in 0..G.reg_len.load(Relaxed) {
         // SAFETY: the first `reg_len` entries are bases of mapped SuperSlabs.
         f(ss_at(unsafe { reg.add(i).read() }));
     }
 }
 
+/// Publishes every SuperSlab and slot into a segment created after they were mapped.
+pub fn publish_all() {
+    let _g = G.lock.guard();
+    for_each(|ss| {
+        publish::superslab_claim(&ss.record, ss.base() as u64);
+        for i in 0..SLOTS {
+            ss.publish_slot(i);
+        }
+        if ss.on_list.load(Relaxed) == ON_CACHE {
+            publish::superslab_state(&ss.record, ss.base() as u64, true);
+        }
+    });
+}
+
 // ---- acquire
 
-/// Acquires a slot for class `c` (3 stages) and returns it ACTIVE with fresh lists, or
-/// `None` when no memory can be had. The caller holds the class lock of `c`.
-pub fn acquire_slot(c: usize, request: usize) -> Option<&'static Slot> {
-    let _g = G.lock.guard();
-    let head = G.empty[c].load(Ordering::Relaxed);
-    if head != 0 {
-        let s = slot_at(head);
-        slot_list_remove(&G.empty[c], s);
-        let (ss, i) = locate(s);
-        s.reset(ss.slot_capacity(i, c));
-        s.set_state(ACTIVE, c);
-        add(&CLASSES[c].slots_empty, -1);
-        add(&CLASSES[c].slots_active, 1);
-        add(&CLASSES[c].stage[0], 1);
-        ss.active_slots.fetch_add(1, Ordering::Relaxed);
-        acquired(ss, i, c, 1);
-        return Some(s);
+/// Acquires a slot for class `c` (3 stages: an EMPTY slot of the class, an UNUSED slot
+/// of a mapped SuperSlab, a new SuperSlab) and returns it ACTIVE, carved afresh, with
+/// `owner` in its meta word (`NO_OWNER` for an unowned one); the caller becomes its
+/// holder. `None` when no memory can be had (`request` is the size the OOM report
+/// names). The caller may hold the class lock of `c`, not the global lock.
+pub fn acquire_slot(c: usize, request: usize, owner: u32) -> Option<(&'static SuperSlab, usize)> {
+    {
+        let _g = G.lock.guard();
+        if let Some(got) = acquire_locked(c, owner, None) {
+            return Some(got);
+        }
     }
-    let (ss, stage) = match find_unused(c) {
-        Some(ss) => (ss, 2),
-        None => match map_superslab(request, c) {
-            Some(ss) => (ss, 3),
-            None => return None,
-        },
+    let fresh = map_superslab(request, c)?;
+    let _g = G.lock.guard();
+    if !registry_add(fresh) || !pagemap::set(fresh.base(), true) {
+        if fresh.registry_index.load(Relaxed) != usize::MAX {
+            registry_remove(fresh);
+        }
+        drop(_g);
+        // SAFETY: the SuperSlab was never published (not in the registry or pagemap).
+        unsafe { pal::unmap(fresh.base() as *mut u8, SUPERSLAB_BYTES) };
+        oom::unreserve(SUPERSLAB_BYTES as u64);
+        oom::report(request, 16, Some(c));
+        return None;
+    }
+    ss_push(&G.has_unused, fresh, ON_UNUSED);
+    add(&TOTALS.superslabs, 1);
+    add(&TOTALS.superslabs_mapped_total, 1);
+    publish::superslab_mapped(
+        &fresh.record,
+        fresh.base() as u64,
+        TOTALS.mapped_bytes.load(Relaxed),
+    );
+    // Another thread may have freed an EMPTY slot meanwhile: the fresh SuperSlab joins
+    // the has-UNUSED list either way and is found by the next stage 2.
+    acquire_locked(c, owner, Some(fresh))
+}
+
+/// Stages 1 and 2 (or, with `fresh`, stage 3 from that SuperSlab). Global lock held.
+fn acquire_locked(
+    c: usize,
+    owner: u32,
+    fresh: Option<&'static SuperSlab>,
+) -> Option<(&'static SuperSlab, usize)> {
+    if fresh.is_none() {
+        let head = G.empty[c].load(Relaxed);
+        if head != 0 {
+            let s = slot_at(head);
+            slot_list_remove(&G.empty[c], s);
+            let (ss, i) = locate(s);
+            let (start, cap) = ss.slot_layout(i, c);
+            s.reset(start, cap);
+            ss.set_slot_meta(i, meta(ACTIVE, c, owner));
+            add(&CLASSES[c].slots_empty, -1);
+            add(&CLASSES[c].slots_active, 1);
+            add(&CLASSES[c].stage[0], 1);
+            ss.active_slots.fetch_add(1, Relaxed);
+            acquired(ss, i, c, 1);
+            return Some((ss, i));
+        }
+    }
+    let (ss, stage) = match fresh {
+        Some(ss) => (ss, 3),
+        None => (find_unused(c)?, 2),
     };
-    let mask = ss.unused_mask.load(Ordering::Relaxed);
+    let mask = ss.unused_mask.load(Relaxed);
     let i = mask.trailing_zeros() as usize;
     let mask = mask & !(1 << i);
-    ss.unused_mask.store(mask, Ordering::Relaxed);
-    if mask == 0 {
+    ss.unused_mask.store(mask, Relaxed);
+    if mask == 0 && ss.on_list.load(Relaxed) == ON_UNUSED {
         ss_remove(&G.has_unused, ss);
     }
     let s = &ss.slots[i];
-    let cap = ss.slot_capacity(i, c);
-    s.reset(cap);
-    s.set_state(ACTIVE, c);
+    let (start, cap) = ss.slot_layout(i, c);
+    s.reset(start, cap);
+    ss.set_slot_meta(i, meta(ACTIVE, c, owner));
     add(&CLASSES[c].capacity, cap as i64);
     add(&CLASSES[c].slots_active, 1);
     add(&CLASSES[c].stage[stage - 1], 1);
-    ss.active_slots.fetch_add(1, Ordering::Relaxed);
+    ss.active_slots.fetch_add(1, Relaxed);
     acquired(ss, i, c, stage as u8);
-    Some(s)
+    Some((ss, i))
 }
 
 fn acquired(ss: &SuperSlab, i: usize, c: usize, stage: u8) {
-    publish::slot(ss, i);
+    ss.publish_slot(i);
     publish::event(&EventKind::SlotAcquire {
         superslab: ss.base() as u64,
         slot: i as u32,
@@ -342,58 +441,52 @@ fn acquired(ss: &SuperSlab, i: usize, c: usize, stage: u8) {
     });
 }
 
-/// Stage 2: a SuperSlab with an UNUSED slot: one in use, else a cached empty one, else
-/// one freed up by releasing an EMPTY slot of another class.
+/// Stage 2: a SuperSlab with an UNUSED slot: one in use, else one freed up by releasing
+/// an EMPTY slot of another class (its pages are committed already; not decommitted:
+/// the caller carves it at once), else a cached empty one (decommitted: its pages cost
+/// memory again when touched).
 fn find_unused(c: usize) -> Option<&'static SuperSlab> {
-    let head = G.has_unused.load(Ordering::Relaxed);
+    let head = G.has_unused.load(Relaxed);
     if head != 0 {
         return Some(ss_at(head));
     }
-    let cached = G.cache.load(Ordering::Relaxed);
-    if cached != 0 {
-        let ss = ss_at(cached);
-        ss_remove(&G.cache, ss);
-        G.cache_len.fetch_sub(1, Ordering::Relaxed);
-        add(&TOTALS.superslabs_cached, -1);
-        ss_push(&G.has_unused, ss, 1);
-        publish::superslab_state(ss, false);
-        return Some(ss);
-    }
     for d in (0..CLASS_COUNT).filter(|&d| d != c) {
-        let head = G.empty[d].load(Ordering::Relaxed);
+        let head = G.empty[d].load(Relaxed);
         if head != 0 {
             let s = slot_at(head);
             slot_list_remove(&G.empty[d], s);
             let (ss, i) = locate(s);
-            release_slot(ss, i, true);
+            release_slot(ss, i);
             return Some(ss);
         }
+    }
+    let cached = G.cache.load(Relaxed);
+    if cached != 0 {
+        let ss = ss_at(cached);
+        ss_remove(&G.cache, ss);
+        G.cache_len.fetch_sub(1, Relaxed);
+        add(&TOTALS.superslabs_cached, -1);
+        ss_push(&G.has_unused, ss, ON_UNUSED);
+        publish::superslab_state(&ss.record, ss.base() as u64, false);
+        return Some(ss);
     }
     None
 }
 
 /// EMPTY slot -> UNUSED (off its class's EMPTY list already). Global lock held.
-fn release_slot(ss: &SuperSlab, i: usize, decommit: bool) {
+fn release_slot(ss: &SuperSlab, i: usize) {
     let s = &ss.slots[i];
-    let c = s.class();
-    add(
-        &CLASSES[c].capacity,
-        -(s.capacity.load(Ordering::Relaxed) as i64),
-    );
+    let c = meta_class(ss.slot_meta(i));
+    add(&CLASSES[c].capacity, -(s.capacity.load(Relaxed) as i64));
     add(&CLASSES[c].slots_empty, -1);
-    s.reset(0);
-    s.set_state(UNUSED, 0);
-    if decommit {
-        let start = ss.slot_start(i);
-        // SAFETY: the slot's blocks are all free and the slot is UNUSED: nobody reads them.
-        unsafe { pal::decommit(start as *mut u8, ss.base() + (i + 1) * SLOT_BYTES - start) };
+    s.reset(0, 0);
+    ss.set_slot_meta(i, meta(UNUSED, 0, NO_OWNER));
+    let mask = ss.unused_mask.load(Relaxed) | 1 << i;
+    ss.unused_mask.store(mask, Relaxed);
+    if ss.on_list.load(Relaxed) == ON_NONE {
+        ss_push(&G.has_unused, ss, ON_UNUSED);
     }
-    let mask = ss.unused_mask.load(Ordering::Relaxed) | 1 << i;
-    ss.unused_mask.store(mask, Ordering::Relaxed);
-    if ss.on_list.load(Ordering::Relaxed) == 0 {
-        ss_push(&G.has_unused, ss, 1);
-    }
-    publish::slot(ss, i);
+    ss.publish_slot(i);
     publish::event(&EventKind::SlotRelease {
         superslab: ss.base() as u64,
         slot: i as u32,
@@ -401,8 +494,12 @@ fn release_slot(ss: &SuperSlab, i: usize, decommit: bool) {
     });
 }
 
-/// Stage 3: maps a new SuperSlab (respecting `SLABSCOPE_LIMIT`).
+/// Stage 3: maps a new SuperSlab (respecting `SLABSCOPE_LIMIT`), outside every lock.
 fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
+    if !registry_reserve() {
+        oom::report(request, 16, Some(c));
+        return None;
+    }
     // Cached large mappings count against the limit: given back before refusing.
     if !crate::large::reserve_or_release(SUPERSLAB_BYTES as u64) {
         oom::report(request, 16, Some(c));
@@ -418,103 +515,132 @@ fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
         oom::report(request, 16, Some(c));
         return None;
     };
-    // SAFETY: fresh zeroed memory is a valid `SuperSlab` (all-zero atomics, slots UNUSED).
+    // SAFETY: fresh zeroed memory is a valid `SuperSlab` (all-zero atomics: every meta
+    // word UNUSED), and nobody else can reach it yet.
     let ss: &'static SuperSlab = unsafe { &*(p as *const SuperSlab) };
-    ss.unused_mask.store(ALL_SLOTS, Ordering::Relaxed);
-    ss.record.store(NO_RECORD, Ordering::Relaxed);
-    ss.magic.store(MAGIC, Ordering::Relaxed);
-    if !registry_add(ss) || !pagemap_set(ss.base(), true) {
-        // SAFETY: the SuperSlab is not published anywhere yet.
-        unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
-        oom::unreserve(SUPERSLAB_BYTES as u64);
-        oom::report(request, 16, Some(c));
-        return None;
+    for i in 0..SLOTS {
+        ss.set_slot_meta(i, meta(UNUSED, 0, NO_OWNER));
     }
-    ss_push(&G.has_unused, ss, 1);
-    add(&TOTALS.superslabs, 1);
-    add(&TOTALS.superslabs_mapped_total, 1);
-    publish::superslab_mapped(ss);
+    ss.unused_mask.store(ALL_SLOTS, Relaxed);
+    ss.registry_index.store(usize::MAX, Relaxed);
+    publish::superslab_init(&ss.record);
+    ss.magic.store(MAGIC, Relaxed);
     Some(ss)
 }
 
-// ---- empty detection
+// ---- retire and empty detection
 
-/// Slot `s` of class `c` has every block back: ACTIVE -> EMPTY; when that leaves its
-/// SuperSlab without ACTIVE slots the SuperSlab is empty: its slots are released, it
-/// goes to the cache, and SuperSlabs beyond `SLABSCOPE_EMPTY_CACHE` are returned to
-/// the OS. The caller holds the class lock and took `s` off the partial list.
-pub fn slot_emptied(s: &Slot, c: usize) {
-    let _g = G.lock.guard();
-    let (ss, i) = locate(s);
-    s.set_state(EMPTY, c);
-    slot_list_push(&G.empty[c], s);
-    add(&CLASSES[c].slots_active, -1);
-    add(&CLASSES[c].slots_empty, 1);
-    publish::slot(ss, i);
-    publish::event(&EventKind::SlotEmpty {
-        superslab: ss.base() as u64,
-        slot: i as u32,
-        class: c as u32,
-    });
-    if ss.active_slots.fetch_sub(1, Ordering::Relaxed) == 1 {
-        superslab_emptied(ss);
+/// Slot `i` of `ss`, ACTIVE with every block back and off every list, is given up by
+/// its holder: ACTIVE -> EMPTY. When that leaves its SuperSlab without a slot in use,
+/// the SuperSlab is empty: its slots are released, its blocks decommitted, it goes to
+/// the cache, and SuperSlabs beyond `SLABSCOPE_EMPTY_CACHE` are returned to the OS.
+/// The caller must not touch the slot afterwards. Takes the global lock (the caller
+/// may hold a class lock).
+pub fn retire_slot(ss: &'static SuperSlab, i: usize) {
+    let emptied = {
+        let _g = G.lock.guard();
+        let s = &ss.slots[i];
+        let c = meta_class(ss.slot_meta(i));
+        ss.set_slot_meta(i, meta(EMPTY, c, NO_OWNER));
+        slot_list_push(&G.empty[c], s, list::EMPTY);
+        add(&CLASSES[c].slots_active, -1);
+        add(&CLASSES[c].slots_empty, 1);
+        ss.publish_slot(i);
+        publish::event(&EventKind::SlotEmpty {
+            superslab: ss.base() as u64,
+            slot: i as u32,
+            class: c as u32,
+        });
+        ss.active_slots.fetch_sub(1, Relaxed) == 1 && superslab_emptied(ss)
+    };
+    if emptied {
+        finish_empty(ss);
     }
 }
 
-fn superslab_emptied(ss: &'static SuperSlab) {
-    publish::event(&EventKind::SuperSlabEmpty {
-        superslab: ss.base() as u64,
-    });
-    for i in 0..SLOTS {
-        let s = &ss.slots[i];
-        if s.state() == EMPTY {
-            slot_list_remove(&G.empty[s.class()], s);
-            release_slot(ss, i, false);
-        }
-    }
-    if ss.on_list.load(Ordering::Relaxed) == 1 {
-        ss_remove(&G.has_unused, ss);
-    }
-    // SAFETY: every slot is UNUSED: no block of this SuperSlab is in use or on a list.
+/// The second half of an empty SuperSlab's detection, outside the global lock: its
+/// blocks are decommitted, then it goes to the cache, and the cache is shrunk.
+fn finish_empty(ss: &'static SuperSlab) {
+    // SAFETY: every slot is UNUSED and the SuperSlab is on no list (ON_DRAIN): no block
+    // of it is in use, and no acquire can reach it until it is cached below.
     unsafe {
         pal::decommit(
             (ss.base() + HEADER_BYTES) as *mut u8,
             SUPERSLAB_BYTES - HEADER_BYTES,
         )
     };
-    ss_push(&G.cache, ss, 2);
-    G.cache_len.fetch_add(1, Ordering::Relaxed);
-    add(&TOTALS.superslabs_cached, 1);
-    publish::superslab_state(ss, true);
-    shrink_cache(options::get().empty_cache);
+    let victims = {
+        let _g = G.lock.guard();
+        ss_push(&G.cache, ss, ON_CACHE);
+        G.cache_len.fetch_add(1, Relaxed);
+        add(&TOTALS.superslabs_cached, 1);
+        publish::superslab_state(&ss.record, ss.base() as u64, true);
+        shrink_cache(options::get().empty_cache)
+    };
+    return_to_os(victims);
 }
 
-/// Returns cached empty SuperSlabs to the OS, oldest first, until at most `keep` remain.
-/// The caller holds the global lock.
-fn shrink_cache(keep: usize) {
-    while G.cache_len.load(Ordering::Relaxed) > keep {
+/// Every slot of `ss` is EMPTY or UNUSED: releases the EMPTY ones and takes `ss` off
+/// the has-UNUSED list for its decommit. Returns `false` (nothing to do) when the
+/// SuperSlab is already draining. Global lock held.
+fn superslab_emptied(ss: &'static SuperSlab) -> bool {
+    publish::event(&EventKind::SuperSlabEmpty {
+        superslab: ss.base() as u64,
+    });
+    for i in 0..SLOTS {
+        let w = ss.slot_meta(i);
+        if meta_state(w) == EMPTY {
+            slot_list_remove(&G.empty[meta_class(w)], &ss.slots[i]);
+            release_slot(ss, i);
+        }
+    }
+    if ss.on_list.load(Relaxed) == ON_UNUSED {
+        ss_remove(&G.has_unused, ss);
+    }
+    ss.on_list.store(ON_DRAIN, Relaxed);
+    true
+}
+
+/// Takes cached empty SuperSlabs out of the cache, oldest first, until at most `keep`
+/// remain, and out of the registry and the pagemap. Returns them linked through `next`
+/// for [`return_to_os`]. Global lock held.
+fn shrink_cache(keep: usize) -> usize {
+    let mut victims = 0;
+    while G.cache_len.load(Relaxed) > keep {
         // The cache list is pushed at the head: the oldest is the tail.
-        let mut a = G.cache.load(Ordering::Relaxed);
-        while ss_at(a).next.load(Ordering::Relaxed) != 0 {
-            a = ss_at(a).next.load(Ordering::Relaxed);
+        let mut a = G.cache.load(Relaxed);
+        while ss_at(a).next.load(Relaxed) != 0 {
+            a = ss_at(a).next.load(Relaxed);
         }
         let ss = ss_at(a);
         ss_remove(&G.cache, ss);
-        G.cache_len.fetch_sub(1, Ordering::Relaxed);
+        G.cache_len.fetch_sub(1, Relaxed);
         add(&TOTALS.superslabs_cached, -1);
         registry_remove(ss);
-        pagemap_set(ss.base(), false);
-        publish::superslab_returned(ss);
-        ss.magic.store(0, Ordering::Relaxed);
+        pagemap::set(ss.base(), false);
+        publish::superslab_returned(&ss.record);
+        ss.next.store(victims, Relaxed);
+        victims = ss.base();
+    }
+    victims
+}
+
+/// Unmaps the SuperSlabs [`shrink_cache`] took out, outside the global lock.
+fn return_to_os(mut victims: usize) {
+    while victims != 0 {
+        let ss = ss_at(victims);
+        victims = ss.next.load(Relaxed);
+        let base = ss.base();
+        ss.magic.store(0, Relaxed);
         // SAFETY: the SuperSlab is off every list, out of the registry and the pagemap,
         // and holds no block: nothing can reach it any more.
-        unsafe { pal::unmap(ss.base() as *mut u8, SUPERSLAB_BYTES) };
+        unsafe { pal::unmap(base as *mut u8, SUPERSLAB_BYTES) };
         oom::unreserve(SUPERSLAB_BYTES as u64);
         add(&TOTALS.superslabs, -1);
         add(&TOTALS.superslabs_returned_total, 1);
         publish::event(&EventKind::SuperSlabReturn {
-            superslab: ss.base() as u64,
-            mapped_bytes: TOTALS.mapped_bytes.load(Ordering::Relaxed),
+            superslab: base as u64,
+            mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
         });
     }
 }
@@ -522,46 +648,75 @@ fn shrink_cache(keep: usize) {
 /// In a forked child (every lock re-initialised, only the forking thread left): clears
 /// the SuperSlab record flags, which a thread that did not survive may have held.
 pub fn after_fork_child() {
-    for_each(|ss| ss.publish_lock.store(0, Ordering::Relaxed));
+    for_each(|ss| publish::superslab_after_fork(&ss.record));
 }
 
-/// Releases the sampled slots kept with no block out, gives the memory of every EMPTY
-/// slot back to the OS (the slots stay EMPTY for their class), then returns every cached
-/// empty SuperSlab and every cached large mapping to the OS. Returns the bytes given
-/// back: decommitted plus unmapped (decommitted pages that were never touched count
-/// too: the kernel does not say which were resident).
+/// Gives the memory of every EMPTY slot back to the OS (the slots stay EMPTY for their
+/// class), then returns every cached empty SuperSlab. Returns the bytes decommitted
+/// (pages that were never touched count too: the kernel does not say which were
+/// resident). The EMPTY slots are taken off their lists while the global lock is
+/// released for the `madvise` calls, and each pins its SuperSlab meanwhile (counted in
+/// `active_slots`, so that it cannot be found empty and returned under the `madvise`).
 pub fn trim() -> u64 {
-    crate::sampled_slots::trim();
-    let before = TOTALS.mapped_bytes.load(Ordering::Relaxed);
-    let decommitted = {
+    let mut taken = [0usize; CLASS_COUNT];
+    {
         let _g = G.lock.guard();
-        let d = decommit_empty_slots();
-        shrink_cache(0);
-        d
-    };
-    crate::large::release_all();
-    let after = TOTALS.mapped_bytes.load(Ordering::Relaxed);
-    decommitted + before.saturating_sub(after)
-}
-
-/// Decommits the blocks of every EMPTY slot. An EMPTY slot's contents are dead: a stage-1
-/// acquire resets its lists and carves it afresh, so nothing reads a block of it before
-/// writing it. The global lock, held by the caller, keeps the slots EMPTY meanwhile.
-fn decommit_empty_slots() -> u64 {
-    let mut bytes = 0;
-    for c in 0..CLASS_COUNT {
-        let mut a = G.empty[c].load(Ordering::Relaxed);
-        while a != 0 {
-            let s = slot_at(a);
-            a = s.next.load(Ordering::Relaxed);
-            let (ss, i) = locate(s);
-            let start = ss.slot_start(i);
-            let len = ss.base() + (i + 1) * SLOT_BYTES - start;
-            // SAFETY: the slot is EMPTY (on its class's EMPTY list, global lock held): no
-            // block of it is in use or on a list that survives its next acquire.
-            unsafe { pal::decommit(start as *mut u8, len) };
-            bytes += len as u64;
+        for (c, t) in taken.iter_mut().enumerate() {
+            *t = G.empty[c].swap(0, Relaxed);
+            let mut a = *t;
+            while a != 0 {
+                let s = slot_at(a);
+                a = s.next.load(Relaxed);
+                s.list.store(list::NONE, Relaxed);
+                locate(s).0.active_slots.fetch_add(1, Relaxed);
+            }
         }
     }
+    let mut bytes = 0;
+    for &head in &taken {
+        let mut a = head;
+        while a != 0 {
+            let s = slot_at(a);
+            a = s.next.load(Relaxed);
+            let (ss, i) = locate(s);
+            let start = s.start.load(Relaxed);
+            let end = ss.base() + (i + 1) * SLOT_BYTES;
+            // SAFETY: the slot is EMPTY and off every list: nobody can acquire it or
+            // reach its blocks until it is put back below; its contents are dead (a
+            // stage-1 acquire carves it afresh).
+            unsafe { pal::decommit(start as *mut u8, end - start) };
+            bytes += (end - start) as u64;
+        }
+    }
+    let (emptied, victims) = {
+        let _g = G.lock.guard();
+        let mut emptied = 0usize;
+        for (c, &head) in taken.iter().enumerate() {
+            let mut a = head;
+            while a != 0 {
+                let s = slot_at(a);
+                a = s.next.load(Relaxed);
+                slot_list_push(&G.empty[c], s, list::EMPTY);
+                let ss = locate(s).0;
+                if ss.active_slots.fetch_sub(1, Relaxed) == 1 && superslab_emptied(ss) {
+                    ss.next.store(emptied, Relaxed);
+                    emptied = ss.base();
+                }
+            }
+        }
+        (emptied, shrink_cache(0))
+    };
+    return_to_os(victims);
+    let mut e = emptied;
+    while e != 0 {
+        let ss = ss_at(e);
+        e = ss.next.load(Relaxed);
+        finish_empty(ss);
+    }
+    let victims = {
+        let _g = G.lock.guard();
+        shrink_cache(0)
+    };
+    return_to_os(victims);
     bytes
 }

@@ -1,48 +1,62 @@
-//! Per-thread state: the magazines and plain counters of one thread, behind a single
-//! thread-local pointer.
+//! Per-thread state: the magazines, owned slots, remote batch and plain counters of one
+//! thread, behind a single thread-local pointer.
 //!
 //! The thread-local is one machine word (`pal::tls`: initial-exec TLS on x86_64 Linux,
 //! a `const`-initialised `Cell` without `Drop` elsewhere), so touching it never registers
 //! a TLS destructor (which would go through `__cxa_thread_atexit_impl`, which calls
 //! `calloc`, which re-enters the allocator).
 //! The state itself lives in mmapped memory from a pool that reuses the states of
-//! exited threads. Thread exit is seen by a pthread key destructor, which drains every
-//! magazine and marks the thread-local [`GONE`]: frees and allocations that come later
-//! on that thread (other TLS destructors) take the global path.
+//! exited threads; its pool index is the thread's owner id in slot meta words. Thread
+//! exit is seen by a pthread key destructor, which drains every magazine, pushes the
+//! remote batch, abandons the slots that still have blocks out and marks the
+//! thread-local [`GONE`]: frees and allocations that come later on that thread (other
+//! TLS destructors) take the global path. A reused state gets the same owner id, which
+//! no slot carries any more.
 
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use slabscope_proto::{monotonic_ns, DrainReason};
 
 use crate::magazine::Magazine;
+use crate::options::MAGAZINE_MAX;
+use crate::owned::Owned;
 use crate::pal::{self, RawMutex};
+use crate::publish::{self, ThreadRecord};
+use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
-use crate::{options, publish};
+use crate::slot::owned_key;
+use crate::{options, unowned};
 
 /// Thread-local value while the state is being created (nested calls use the global path).
 pub const BUSY: usize = 1;
 /// Thread-local value after the thread's exit drain (later calls use the global path).
 pub const GONE: usize = 2;
-/// Thread index used for calls without thread state.
-pub const NO_THREAD: u32 = u32::MAX;
 
-/// One thread's allocator state.
+/// One thread's allocator state. Only its thread touches it.
 #[repr(C)]
 pub struct ThreadState {
-    /// Magazines, by class.
-    pub mags: [Magazine; CLASS_COUNT],
-    /// Frees left before the next full drain.
+    /// [`owned_key`] of this thread: the free fast path's compare value.
+    pub key: u64,
+    /// Frees (and refilled blocks) left before the next interval drain; never 0 between
+    /// two calls.
     pub free_budget: u64,
     /// Bytes to allocate before the next sampled allocation (`u64::MAX`: not sampling).
     pub sample_left: u64,
-    /// Index of this state in the pool (stable; used as the slot owner id).
+    /// Magazines, by class.
+    pub mags: [Magazine; CLASS_COUNT],
+    /// The thread's slots, by class.
+    pub owned: [Owned; CLASS_COUNT],
+    /// Remote frees not pushed yet.
+    pub remote: RemoteBatch,
+    /// Bit `c` set: the thread refilled or freed blocks of class `c` since the bit was
+    /// last cleared (an interval drain visits only these classes).
+    pub classes: u64,
+    /// Index of this state in the pool: the owner id in slot meta words.
     pub index: u32,
     /// Kernel thread id.
     pub tid: u32,
-    /// Segment thread record, valid when `record_gen` equals the segment generation.
-    pub record: u32,
-    /// Segment generation `record` belongs to (0 = none).
-    pub record_gen: u32,
+    /// The thread's record in the segment (the publishing sink's state).
+    pub record: ThreadRecord,
     /// Non-zero while a slow path of this thread runs (re-entrancy guard).
     pub busy: u32,
     /// Drains performed.
@@ -51,11 +65,17 @@ pub struct ThreadState {
     pub frees_total: u64,
     /// When the pending drain events were last published (monotonic ns).
     pub events_ns: u64,
-    /// First class the next interval drain sweeps (see [`SWEEP_CLASSES`]).
+    /// When the counters were last folded (monotonic ns; see [`FOLD_NS`]).
+    pub fold_ns: u64,
+    /// Where the next interval drain's sweep window starts (see [`SWEEP_CLASSES`]).
     pub sweep: u32,
     /// Pool free-list link.
     next_free: usize,
+    /// The magazines' cells.
+    cells: [[*mut u8; MAGAZINE_MAX]; CLASS_COUNT],
 }
+
+const _: () = assert!(CLASS_COUNT <= 64);
 
 /// The calling thread's state, or `None` (not created yet, being created, or gone).
 #[inline(always)]
@@ -127,22 +147,19 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     };
     // SAFETY: the state was just taken from the pool (or mapped): the caller owns it.
     let t = unsafe { &mut *st };
-    for (c, m) in t.mags.iter_mut().enumerate() {
-        debug_assert!(m.count == 0);
-        m.cap = magazine_capacity(c, opts.magazine) as u32;
-        m.allocs = 0;
-        m.frees = 0;
-        m.folded = 0;
-        m.low = 0;
-        m.overflow_blocks = 0;
-        m.interval_blocks = 0;
+    for c in 0..CLASS_COUNT {
+        let cells = t.cells[c].as_mut_ptr();
+        t.mags[c].init(cells, magazine_capacity(c, opts.magazine));
     }
+    t.key = owned_key(t.index);
+    t.classes = 0;
     t.events_ns = 0;
+    t.fold_ns = 0;
     t.sweep = 0;
     t.free_budget = opts.drain_interval;
     t.sample_left = crate::sample::countdown();
     t.tid = pal::gettid();
-    t.record_gen = 0;
+    t.record = ThreadRecord::NONE;
     t.busy = 0;
     t.drains = 0;
     t.frees_total = 0;
@@ -183,7 +200,10 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     // the thread-local says GONE.
     let t = unsafe { &mut *st };
     let blocks = drain_all(t, DrainReason::ThreadExit);
-    publish::thread_exit(t, blocks);
+    for c in 0..CLASS_COUNT {
+        t.owned[c].abandon_all(c);
+    }
+    publish::thread_exit(&mut t.record, blocks);
     let _g = POOL_LOCK.guard();
     t.next_free = POOL_FREE.load(Ordering::Relaxed);
     POOL_FREE.store(st as usize, Ordering::Relaxed);
@@ -194,6 +214,12 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
 /// events per second, thread and class, however fast the thread frees.
 pub const DRAIN_EVENTS_NS: u64 = 50_000_000;
 
+/// Longest time a thread that keeps refilling goes without folding its counters: a
+/// refill that finds the last fold older than this runs the interval drain, so that a
+/// thread that allocates and seldom frees is still published (every fold is a few
+/// shared atomic adds per class used; refills are not charged one each).
+pub const FOLD_NS: u64 = 10_000_000;
+
 /// Publishes the pending overflow and interval drain events of class `c`; `true` when
 /// there were any.
 fn publish_pending(m: &mut Magazine, c: usize) -> bool {
@@ -203,85 +229,125 @@ fn publish_pending(m: &mut Magazine, c: usize) -> bool {
     overflow != 0 || interval != 0
 }
 
-/// Drains every magazine of `t`, folds its counters, publishes the pending drain events
-/// (then one event per class for this drain) and the thread record. Returns the blocks
-/// drained.
+/// Drains every magazine of `t`, pushes its remote batch, collects its slots' remote
+/// lists (so that the accounting is exact), retires its idle slots and the abandoned
+/// slots whose blocks are all back (a requested drain gives back everything it can,
+/// without the interval sweeps' hysteresis), folds its counters, publishes the pending drain events (then one event
+/// per class for this drain) and the thread record. Returns the blocks drained.
 pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
+    t.remote.flush_all();
     let mut total = 0;
     for c in 0..CLASS_COUNT {
+        if t.classes & 1 << c == 0 && !unowned::any_abandoned(c) {
+            continue;
+        }
         let m = &mut t.mags[c];
-        t.frees_total += m.frees;
         let pending = publish_pending(m, c);
-        let n = m.drain_all(c, t.index);
-        let changed = m.fold(c);
+        let n = m.drain_all(&t.owned[c]);
+        t.owned[c].collect_all();
+        t.owned[c].retire_idle();
+        unowned::reclaim(c);
+        let dirty = m.dirty();
+        t.frees_total += m.fold(c);
         if n != 0 {
             total += n;
             publish::drain(c, n, reason);
-        } else if changed || pending {
+        } else if dirty || pending {
             publish::class(c);
         }
     }
     t.drains += 1;
     t.events_ns = monotonic_ns();
+    t.fold_ns = t.events_ns;
     t.free_budget = options::get().drain_interval;
-    publish::thread(t);
+    publish_thread(t);
     total
 }
 
-/// Classes whose magazines one interval drain sweeps (gives back their idle blocks),
-/// round robin: each class is swept every `CLASS_COUNT / SWEEP_CLASSES` (7.5) intervals,
-/// and its low-water mark spans that whole time. Sweeping every class every interval
-/// gave back blocks that a refill took again moments later (jemalloc's tcache GC is
+/// Classes whose magazines one interval drain sweeps (gives back their idle blocks,
+/// collects their full slots, counts down their idle slots), round robin over the
+/// classes the thread uses: each is swept every `used / SWEEP_CLASSES` intervals, and
+/// its low-water mark spans that whole time. Sweeping every class every interval gave
+/// back blocks that a refill took again moments later (jemalloc's tcache GC is
 /// incremental for the same reason).
 pub const SWEEP_CLASSES: usize = 8;
 
-/// The interval drain: gives back, in the magazines of the next [`SWEEP_CLASSES`]
-/// classes, the blocks that sat unused since their last sweep; folds every counter and
-/// publishes the class records and the thread record; publishes the pending drain
-/// events (one per class and reason, blocks summed) when [`DRAIN_EVENTS_NS`] have
-/// passed since the last time.
+/// The interval drain: pushes the remote batch; sweeps the next [`SWEEP_CLASSES`]
+/// classes the thread used; folds the counters of every class it used and publishes
+/// their records and the thread record; publishes the pending drain events (one per
+/// class and reason, blocks summed) when [`DRAIN_EVENTS_NS`] have passed since the
+/// last time.
 pub fn drain_idle(t: &mut ThreadState) {
     let now = monotonic_ns();
+    t.fold_ns = now;
     let flush = now.wrapping_sub(t.events_ns) >= DRAIN_EVENTS_NS;
     if flush {
         t.events_ns = now;
     }
-    let first = t.sweep as usize;
-    t.sweep = ((first + SWEEP_CLASSES) % CLASS_COUNT) as u32;
-    for c in 0..CLASS_COUNT {
+    t.remote.flush_all();
+    // The sweep window: the next SWEEP_CLASSES used classes from `t.sweep` on.
+    let mut left = SWEEP_CLASSES;
+    let mut next_sweep = t.sweep as usize;
+    let used = t.classes;
+    for k in 0..CLASS_COUNT {
+        let c = (t.sweep as usize + k) % CLASS_COUNT;
+        if used & 1 << c == 0 {
+            continue;
+        }
         let m = &mut t.mags[c];
-        t.frees_total += m.frees;
-        let swept = (c + CLASS_COUNT - first) % CLASS_COUNT < SWEEP_CLASSES;
-        let n = if swept { m.drain_idle(c, t.index) } else { 0 };
-        let changed = m.fold(c);
+        let mut n = 0;
+        if left != 0 {
+            left -= 1;
+            next_sweep = c + 1;
+            n = m.drain_idle(&t.owned[c]);
+            t.owned[c].sweep();
+            unowned::reclaim(c);
+        }
+        let dirty = m.dirty();
+        t.frees_total += m.fold(c);
         // Overflow drains since the last interval changed the class's counters.
         let overflowed = m.overflow_blocks != 0;
         let pending = flush && publish_pending(m, c);
-        if changed || n != 0 || overflowed || pending {
+        if dirty || n != 0 || overflowed || pending {
             publish::class_record(c);
+        } else if m.count() == 0 && t.owned[c].is_empty() {
+            t.classes &= !(1 << c);
         }
     }
+    t.sweep = (next_sweep % CLASS_COUNT) as u32;
     t.drains += 1;
     t.free_budget = options::get().drain_interval;
-    publish::thread(t);
+    publish_thread(t);
     publish::heartbeat(now);
 }
 
+/// Publishes the thread record of `t`: every magazine's fill and capacity, its drain
+/// and free counts.
+pub fn publish_thread(t: &mut ThreadState) {
+    let mut fills = [0u64; CLASS_COUNT];
+    for (f, m) in fills.iter_mut().zip(t.mags.iter()) {
+        *f = m.count() as u64 | (m.cap() as u64) << 32;
+    }
+    publish::thread(&mut t.record, t.tid, &fills, t.drains, t.frees_total);
+}
+
+/// Publishes the fill of magazine `c` of `t`.
+pub fn publish_magazine(t: &mut ThreadState, c: usize) {
+    let m = &t.mags[c];
+    let word = m.count() as u64 | (m.cap() as u64) << 32;
+    publish::thread_magazine(&mut t.record, t.tid, c, word);
+}
+
 /// In a forked child: the calling thread keeps its state; states of threads that did
-/// not survive the fork are abandoned (their magazine blocks stay counted as cached).
+/// not survive the fork are abandoned with their slots (their magazine blocks stay
+/// counted as cached; frees of their blocks are remote frees that nobody collects).
 pub fn after_fork_child() {
     POOL_LOCK.reinit_in_child();
     if let Some(st) = current() {
         // SAFETY: only this thread exists in the child; its state is its own.
         let t = unsafe { &mut *st };
         t.tid = pal::gettid();
-        t.record_gen = 0;
+        t.record = ThreadRecord::NONE;
         t.busy = 0;
     }
-}
-
-/// The kernel tid of the calling thread, when it has a state (no system call).
-pub fn current_tid() -> Option<u32> {
-    // SAFETY: `tid` of the calling thread's own state is written only by this thread.
-    current().map(|st| unsafe { (*st).tid })
 }

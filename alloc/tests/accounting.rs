@@ -1,5 +1,6 @@
 //! Magazine-aware accounting read back through the segment reader, empty SuperSlab
-//! detection and return (also when the last frees sat in another thread's magazine),
+//! detection and return (also when the last frees sat in the owner's magazine after
+//! another thread's remote frees),
 //! and the memory cost of a million 16-byte allocations.
 
 mod common;
@@ -176,47 +177,53 @@ fn empty_superslabs_are_detected_and_returned() {
             std::thread::yield_now();
         }
     };
-    // 100 more than half: not a multiple of the drain interval, so the other thread's
-    // last frees stay in its magazine until it drains.
+    // The other thread allocates the burst (it owns the burst's slots), the main thread
+    // frees the upper part (remote frees), then the owner frees the lower part: 100 more
+    // than half, not a multiple of the drain interval, so its last frees stay in its
+    // magazine until its exit drain gives them back and retires its slots.
     let split = n / 2 - 100;
     let other = {
         let (blocks, phase) = (blocks.clone(), phase.clone());
         std::thread::spawn(move || {
             wait(&phase, 1);
-            for b in &blocks[split..] {
-                // SAFETY: live blocks handed over by the main thread.
-                unsafe { raw::free(b.load(Ordering::Relaxed) as *mut u8) };
+            for b in blocks.iter() {
+                b.store(raw::alloc(1000, 16) as usize, Ordering::Relaxed);
             }
             phase.store(2, Ordering::Release);
             wait(&phase, 3);
+            for b in &blocks[..split] {
+                // SAFETY: live blocks this thread allocated.
+                unsafe { raw::free(b.load(Ordering::Relaxed) as *mut u8) };
+            }
+            phase.store(4, Ordering::Release);
+            wait(&phase, 5);
             // Exits: the thread-exit drain gives its magazine back.
         })
     };
     raw::drain_thread();
     let before = raw::stats().totals;
-    for b in blocks.iter() {
-        b.store(raw::alloc(1000, 16) as usize, Ordering::Relaxed);
-    }
+    phase.store(1, Ordering::Release);
+    wait(&phase, 2);
     let peak = raw::stats().totals;
     let new_superslabs = peak.superslabs_mapped_total - before.superslabs_mapped_total;
     assert!(
         new_superslabs >= 7,
         "burst mapped {new_superslabs} SuperSlabs"
     );
-    phase.store(1, Ordering::Release);
-    wait(&phase, 2);
-    for b in &blocks[..split] {
-        // SAFETY: live blocks.
+    for b in &blocks[split..] {
+        // SAFETY: live blocks handed over by the other thread.
         unsafe { raw::free(b.load(Ordering::Relaxed) as *mut u8) };
     }
     raw::drain_thread();
+    phase.store(3, Ordering::Release);
+    wait(&phase, 4);
     let mid = raw::stats().totals;
     let mid_class = raw::stats().classes[class_of(1000)];
     assert!(
         mid_class.cached_blocks > 0,
         "blocks sit in a magazine: {mid_class:?}"
     );
-    phase.store(3, Ordering::Release);
+    phase.store(5, Ordering::Release);
     other.join().unwrap();
     raw::drain_thread();
     let after = raw::stats().totals;

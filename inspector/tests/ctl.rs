@@ -269,24 +269,36 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     });
 
     // Trim: wait for empty SuperSlabs in the cache (the release phase), then return them.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let before = loop {
-        let s = d.reader.snapshot().unwrap();
-        if s.totals.superslabs_cached > 0 {
-            break s;
+    // The workload may take a cached SuperSlab back before its next poll acts on the
+    // file (a slot acquire reuses the cache), so a trim that found the cache empty is
+    // tried again, up to five times.
+    let mut tries = 0;
+    let (line, trimmed) = loop {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let before = loop {
+            let s = d.reader.snapshot().unwrap();
+            if s.totals.superslabs_cached > 0 {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no SuperSlab was ever cached");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if tries == 0 {
+            assert_eq!(
+                before.totals.superslabs_returned_total, 0,
+                "with SLABSCOPE_EMPTY_CACHE=1024 nothing returns by itself"
+            );
         }
-        assert!(Instant::now() < deadline, "no SuperSlab was ever cached");
-        std::thread::sleep(Duration::from_millis(20));
+        let line = d.accepted(&["trim"]);
+        let EventKind::ControlAck { trimmed, .. } = d.ack() else {
+            unreachable!()
+        };
+        tries += 1;
+        if trimmed > 0 || tries == 5 {
+            break (line, trimmed);
+        }
     };
-    assert_eq!(
-        before.totals.superslabs_returned_total, 0,
-        "with SLABSCOPE_EMPTY_CACHE=1024 nothing returns by itself"
-    );
-    let line = d.accepted(&["trim"]);
-    let EventKind::ControlAck { trimmed, .. } = d.ack() else {
-        unreachable!()
-    };
-    assert!(trimmed > 0, "{line}");
+    assert!(trimmed > 0, "{line} ({tries} tries)");
     let after = d.reader.snapshot().unwrap();
     assert!(after.totals.superslabs_returned_total >= trimmed);
 

@@ -36,9 +36,9 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 /// `p` must be null, foreign, or a live allocation of this library not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn free(p: *mut c_void) {
-    // SAFETY: forwarded caller contract; raw::free never writes to foreign pointers.
+    // SAFETY: forwarded caller contract; raw::free never writes to foreign pointers (it
+    // counts them and reports the first one).
     unsafe { raw::free(p.cast()) };
-    foreign::after_free(p);
 }
 
 /// `cfree(3)`: the obsolete synonym of `free`.

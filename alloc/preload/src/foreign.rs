@@ -21,32 +21,7 @@ use slabscope::raw;
 
 use crate::sys::{hex, page_size, say, set_errno};
 
-static FREE_REPORTED: AtomicBool = AtomicBool::new(false);
 static REALLOC_REPORTED: AtomicBool = AtomicBool::new(false);
-
-/// Called after every `free(p)`: reports the first ignored foreign free of the process.
-/// One load of a never-written flag once reported; before that, one load of the
-/// allocator's `foreign_frees` counter.
-#[inline(always)]
-pub fn after_free(p: *mut c_void) {
-    if !FREE_REPORTED.load(Relaxed) && raw::foreign_frees() != 0 {
-        report_free(p);
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn report_free(p: *mut c_void) {
-    if FREE_REPORTED.swap(true, Relaxed) {
-        return;
-    }
-    let mut buf = [0u8; 18];
-    say(&[
-        b"slabscope: free(",
-        hex(p as usize, &mut buf),
-        b") of memory slabscope did not allocate: ignored (reported once; counted in foreign_frees)",
-    ]);
-}
 
 /// `realloc` of a foreign `p`: a new block holding the first `size` readable bytes at
 /// `p`; null with `errno = ENOMEM` when no block is available (`p` untouched either way).

@@ -24,25 +24,8 @@ pub fn say(parts: &[&[u8]]) {
     set_errno(saved);
 }
 
-/// Formats `v` as `0x` followed by lowercase hex digits into `buf`.
-pub fn hex(v: usize, buf: &mut [u8; 18]) -> &[u8] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[v & 15];
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    i -= 1;
-    buf[i] = b'x';
-    i -= 1;
-    buf[i] = b'0';
-    &buf[i..]
-}
+/// `0x`-prefixed lowercase hex (`slabscope::raw::fmt_hex`).
+pub use slabscope::raw::fmt_hex as hex;
 
 /// The page size (cached by the allocator; 4096 when `sysconf` cannot tell).
 pub use slabscope::raw::page_size;

@@ -17,7 +17,7 @@ use slabscope_proto::{monotonic_ns, EventKind};
 use super::parse::{self, Commands, Refusal, MAX_FILE};
 use super::settings;
 use crate::stats::TOTALS;
-use crate::{options, pal, publish, superslab};
+use crate::{options, pal, publish};
 
 /// Least time between two looks at the control file, ns (100 ms).
 pub const POLL_INTERVAL_NS: u64 = 100_000_000;
@@ -188,7 +188,7 @@ fn apply(c: &Commands<'_>) -> u64 {
         return 0;
     }
     let before = TOTALS.superslabs_returned_total.load(Ordering::Relaxed);
-    superslab::trim();
+    crate::trim::trim();
     publish::totals();
     TOTALS
         .superslabs_returned_total

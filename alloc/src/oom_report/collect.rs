@@ -13,7 +13,7 @@ use slabscope_proto::{seqlock, SegmentWriter};
 
 use super::activity;
 use crate::size_class::{block_size, CLASS_COUNT, CLASS_SIZES};
-use crate::slot::{ACTIVE, EMPTY, UNUSED};
+use crate::slot::{meta_class, meta_state, ACTIVE, EMPTY, SAMPLED, UNUSED};
 use crate::stats::{CLASSES, TOTALS};
 use crate::superslab::{self, HEADER_BYTES, SLOTS, SLOT_BYTES};
 
@@ -118,7 +118,11 @@ pub(super) fn collect(w: Option<&SegmentWriter>, my_tid: u32, now_ns: u64) -> Re
             for i in 0..SLOTS {
                 let span = (SLOT_BYTES - if i == 0 { HEADER_BYTES } else { 0 }) as u64;
                 let s = &ss.slots[i];
-                let state = s.state();
+                let w = ss.slot_meta(i);
+                let state = match meta_state(w) {
+                    SAMPLED => ACTIVE,
+                    st => st,
+                };
                 if state == UNUSED || state == EMPTY {
                     let (start, bytes) = run.unwrap_or((i, 0));
                     run = Some((start, bytes + span));
@@ -130,7 +134,7 @@ pub(super) fn collect(w: Option<&SegmentWriter>, my_tid: u32, now_ns: u64) -> Re
                     r.unused_bytes += span;
                     continue;
                 }
-                let c = s.class();
+                let c = meta_class(w);
                 if c >= CLASS_COUNT {
                     continue;
                 }

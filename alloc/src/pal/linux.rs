@@ -168,6 +168,37 @@ pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     &buf[i..]
 }
 
+/// Formats `v` as `0x` followed by lowercase hex digits into `buf`.
+pub fn fmt_hex(v: usize, buf: &mut [u8; 18]) -> &[u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[v & 15];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    buf[i - 2] = b'0';
+    buf[i - 1] = b'x';
+    &buf[i - 2..]
+}
+
+/// The calling thread's `errno`.
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns the calling thread's errno slot, valid for the
+    // thread's lifetime; it never allocates.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(code: i32) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = code };
+}
+
 /// The process id.
 pub fn getpid() -> u32 {
     // SAFETY: getpid has no preconditions.

@@ -28,3 +28,4 @@ mod update;
 pub(crate) use segment::{after_fork_child, current, ensure, generation, set_default};
 pub use segment::{mark_preload, segment};
 pub(crate) use update::*;
+pub use update::{SlabRecord, ThreadRecord};

@@ -5,9 +5,9 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use slabscope_proto::layout::{FLAG_PRELOAD, MAX_CLASSES};
 use slabscope_proto::{CreateError, SampleConfig, SegmentConfig, SegmentWriter};
 
+use crate::options;
 use crate::pal;
 use crate::size_class::{CLASS_COUNT, CLASS_SIZES};
-use crate::{options, superslab};
 
 const UNDECIDED: u8 = 0;
 const OFF: u8 = 1;
@@ -54,23 +54,32 @@ pub(crate) fn current() -> Option<&'static SegmentWriter> {
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
+/// Set when a segment is created, taken by the first [`ensure`] that sees it: the
+/// SuperSlabs mapped before the segment existed still have to be published.
+static BACKFILL: AtomicU8 = AtomicU8::new(0);
+
 /// The process's segment, created now if publishing is on and it does not exist yet.
 /// `None` when publishing is off or the segment could not be created. Works whether or
 /// not `SlabScope` is the global allocator (the GPU pool uses it too).
 pub fn segment() -> Option<&'static SegmentWriter> {
-    ensure();
+    let s = STATE.load(Ordering::Acquire);
+    if s < CREATING && s != OFF {
+        create_slow(s);
+    }
     current()
 }
 
 /// Creates the segment if publishing is on and it does not exist. Called at the start
-/// of slow paths, with no allocator lock held.
+/// of slow paths, with no allocator lock held. Returns `true` once per segment, to
+/// the caller that must publish the allocator's existing state into it (the class
+/// records and totals are published here).
 #[inline]
-pub(crate) fn ensure() {
+pub(crate) fn ensure() -> bool {
     let s = STATE.load(Ordering::Acquire);
-    if s >= CREATING || s == OFF {
-        return;
+    if s < CREATING && s != OFF {
+        create_slow(s);
     }
-    create_slow(s);
+    BACKFILL.load(Ordering::Relaxed) != 0 && BACKFILL.swap(0, Ordering::AcqRel) != 0
 }
 
 #[cold]
@@ -149,28 +158,11 @@ fn create_slow(mut s: u8) {
     if AT_EXIT.swap(1, Ordering::AcqRel) == 0 {
         pal::at_exit(close_at_exit);
     }
-    publish_existing();
-}
-
-/// Publishes what existed before the segment: every SuperSlab and its slots, every
-/// class, the totals.
-fn publish_existing() {
-    {
-        let _g = superslab::lock().guard();
-        superslab::for_each(|ss| {
-            super::update::superslab_mapped_quiet(ss);
-            for i in 0..superslab::SLOTS {
-                super::update::slot(ss, i);
-            }
-            if ss.on_list.load(Ordering::Relaxed) == 2 {
-                super::update::superslab_state(ss, true);
-            }
-        });
-    }
     for c in 0..CLASS_COUNT {
         super::update::class(c);
     }
     super::update::totals();
+    BACKFILL.store(1, Ordering::Release);
 }
 
 /// Removes `dir/slabscope.<pid>` when it is a regular file owned by this user: a file

@@ -5,27 +5,19 @@
 use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use slabscope_proto::layout::{
-    pack_slot, FLAG_OOM, SUPERSLAB_EMPTY, SUPERSLAB_MAPPED, THREAD_NAME_BYTES,
-};
+use slabscope_proto::layout::{FLAG_OOM, SUPERSLAB_EMPTY, SUPERSLAB_MAPPED, THREAD_NAME_BYTES};
 use slabscope_proto::{monotonic_ns, DrainReason, EventKind, SegmentWriter};
 
 use super::segment::{current, generation};
+use crate::pal;
 use crate::size_class::CLASS_COUNT;
 use crate::stats::{CLASSES, TOTALS};
-use crate::superslab::{SuperSlab, NO_RECORD};
-use crate::thread::{self, ThreadState};
-use crate::{pal, slot};
-
-fn tid() -> u32 {
-    thread::current_tid().unwrap_or_else(pal::gettid)
-}
 
 /// Appends an event.
 pub fn event(kind: &EventKind) {
     crate::trace::capture(kind);
     if let Some(w) = current() {
-        w.push_event(monotonic_ns(), tid(), kind);
+        w.push_event(monotonic_ns(), pal::gettid(), kind);
     }
 }
 
@@ -164,144 +156,166 @@ pub fn drain_event(c: usize, blocks: u64, reason: DrainReason) {
     }
 }
 
-fn with_record_lock(ss: &SuperSlab, f: impl FnOnce(&SegmentWriter, u32)) {
+/// A SuperSlab's record in the segment, kept in the SuperSlab's header: the sink's
+/// state, which the allocator embeds and hands back on every call.
+#[derive(Debug)]
+pub struct SlabRecord {
+    /// Segment record index, `NO_RECORD` when unpublished.
+    record: AtomicU32,
+    /// Serialises writers of this record (a spin flag).
+    lock: AtomicU32,
+    /// Segment generation the record belongs to (records do not survive `fork`).
+    gen: AtomicU32,
+}
+
+/// `SlabRecord::record` of a SuperSlab without a segment record.
+const NO_RECORD: u32 = u32::MAX;
+
+fn with_record_lock(r: &SlabRecord, base: u64, f: impl FnOnce(&SegmentWriter, u32)) {
     let Some(w) = current() else { return };
-    while ss
-        .publish_lock
+    while r
+        .lock
         .compare_exchange_weak(0, 1, Acquire, Relaxed)
         .is_err()
     {
         core::hint::spin_loop();
     }
     let gen = generation();
-    let mut rec = ss.record.load(Relaxed);
-    if ss.record_gen.load(Relaxed) != gen {
+    let mut rec = r.record.load(Relaxed);
+    if r.gen.load(Relaxed) != gen {
         // A full table is counted once by the writer (overflow); not retried until the
         // SuperSlab is mapped again.
-        rec = w.claim_superslab(ss.base() as u64).unwrap_or(NO_RECORD);
-        ss.record.store(rec, Relaxed);
-        ss.record_gen.store(gen, Relaxed);
+        rec = w.claim_superslab(base).unwrap_or(NO_RECORD);
+        r.record.store(rec, Relaxed);
+        r.gen.store(gen, Relaxed);
     }
     if rec != NO_RECORD {
         f(w, rec);
     }
-    ss.publish_lock.store(0, Release);
+    r.lock.store(0, Release);
 }
 
-/// Publishes slot `i` of `ss` (state, class, capacity, blocks in use).
-pub fn slot(ss: &SuperSlab, i: usize) {
-    with_record_lock(ss, |w, rec| {
-        let s = &ss.slots[i];
-        let state = s.state();
-        let word = if state == slot::UNUSED {
-            0
-        } else {
-            pack_slot(
-                state as u8,
-                s.class() as u8,
-                s.capacity.load(Relaxed).min(u16::MAX as u32) as u16,
-                s.in_use.load(Relaxed),
-            )
-        };
-        w.update_superslab(rec, |r| r.slots[i].store(word, Relaxed));
+/// A fresh SuperSlab's record state (not published yet).
+pub fn superslab_init(r: &SlabRecord) {
+    r.record.store(NO_RECORD, Relaxed);
+    r.gen.store(0, Relaxed);
+    r.lock.store(0, Relaxed);
+}
+
+/// In a forked child: clears the record flag a vanished thread may have held.
+pub fn superslab_after_fork(r: &SlabRecord) {
+    r.lock.store(0, Relaxed);
+}
+
+/// Publishes slot `i` of the SuperSlab at `base`: `word` is its `pack_slot` word.
+pub fn slot(r: &SlabRecord, base: u64, i: usize, word: u64) {
+    with_record_lock(r, base, |w, rec| {
+        w.update_superslab(rec, |s| s.slots[i].store(word, Relaxed));
     });
 }
 
 /// Claims a record for a SuperSlab without an event (segment created after the map).
-pub fn superslab_mapped_quiet(ss: &SuperSlab) {
-    with_record_lock(ss, |_, _| {});
+pub fn superslab_claim(r: &SlabRecord, base: u64) {
+    with_record_lock(r, base, |_, _| {});
 }
 
-/// A SuperSlab was mapped: record, totals, event.
-pub fn superslab_mapped(ss: &SuperSlab) {
+/// A SuperSlab was mapped at `base`: record, totals, event.
+pub fn superslab_mapped(r: &SlabRecord, base: u64, mapped_bytes: u64) {
     if current().is_some() {
-        superslab_mapped_quiet(ss);
+        superslab_claim(r, base);
         totals();
     }
     event(&EventKind::SuperSlabMap {
-        superslab: ss.base() as u64,
-        mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
+        superslab: base,
+        mapped_bytes,
     });
 }
 
 /// A SuperSlab entered (`empty`) or left the empty cache.
-pub fn superslab_state(ss: &SuperSlab, empty: bool) {
-    with_record_lock(ss, |w, rec| {
+pub fn superslab_state(r: &SlabRecord, base: u64, empty: bool) {
+    with_record_lock(r, base, |w, rec| {
         let state = if empty {
             SUPERSLAB_EMPTY
         } else {
             SUPERSLAB_MAPPED
         };
-        w.update_superslab(rec, |r| r.state.store(state, Relaxed));
+        w.update_superslab(rec, |s| s.state.store(state, Relaxed));
     });
     totals();
 }
 
 /// A SuperSlab is about to be returned to the OS: its record becomes FREE.
-pub fn superslab_returned(ss: &SuperSlab) {
+pub fn superslab_returned(r: &SlabRecord) {
     let Some(w) = current() else { return };
-    let rec = ss.record.load(Relaxed);
-    if rec != NO_RECORD && ss.record_gen.load(Relaxed) == generation() {
+    let rec = r.record.load(Relaxed);
+    if rec != NO_RECORD && r.gen.load(Relaxed) == generation() {
         w.release_superslab(rec);
     }
-    ss.record.store(NO_RECORD, Relaxed);
-    ss.record_gen.store(0, Relaxed);
+    r.record.store(NO_RECORD, Relaxed);
+    r.gen.store(0, Relaxed);
     totals();
 }
 
-fn thread_record(w: &SegmentWriter, t: &mut ThreadState) -> Option<u32> {
-    crate::oom_report::touch(t.tid, monotonic_ns());
+/// A thread's record in the segment: the sink's state, kept in the thread's state.
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadRecord {
+    record: u32,
+    gen: u32,
+}
+
+impl ThreadRecord {
+    /// No record claimed.
+    pub const NONE: ThreadRecord = ThreadRecord {
+        record: u32::MAX,
+        gen: 0,
+    };
+}
+
+fn thread_record(w: &SegmentWriter, t: &mut ThreadRecord, tid: u32) -> Option<u32> {
+    crate::oom_report::touch(tid, monotonic_ns());
     let gen = generation();
-    if t.record_gen != gen {
+    if t.gen != gen {
         let mut name = [0u8; THREAD_NAME_BYTES];
         let n = pal::thread_name(&mut name);
-        t.record = w.claim_thread(t.tid as u64, &name[..n]).unwrap_or(u32::MAX);
-        t.record_gen = gen;
+        t.record = w.claim_thread(tid as u64, &name[..n]).unwrap_or(u32::MAX);
+        t.gen = gen;
     }
     (t.record != u32::MAX).then_some(t.record)
 }
 
-fn mag_word(t: &ThreadState, c: usize) -> u64 {
-    let m = &t.mags[c];
-    m.count as u64 | (m.cap as u64) << 32
-}
-
-/// Publishes the fill of one magazine of `t`.
-pub fn thread_magazine(t: &mut ThreadState, c: usize) {
+/// Publishes the fill of magazine `c` of thread `tid`: `word` is `count | cap << 32`.
+pub fn thread_magazine(t: &mut ThreadRecord, tid: u32, c: usize, word: u64) {
     let Some(w) = current() else { return };
-    let Some(rec) = thread_record(w, t) else {
+    let Some(rec) = thread_record(w, t, tid) else {
         return;
     };
-    let word = mag_word(t, c);
     w.update_thread(rec, |r| r.magazines[c].store(word, Relaxed));
 }
 
-/// Publishes every magazine of `t` and its drain and free counts.
-pub fn thread(t: &mut ThreadState) {
+/// Publishes every magazine fill of thread `tid` (`count | cap << 32` by class) and its
+/// drain and free counts.
+pub fn thread(t: &mut ThreadRecord, tid: u32, fills: &[u64; CLASS_COUNT], drains: u64, frees: u64) {
     let Some(w) = current() else { return };
-    let Some(rec) = thread_record(w, t) else {
+    let Some(rec) = thread_record(w, t, tid) else {
         return;
     };
-    let mut frees = 0;
-    let t = &*t;
     w.update_thread(rec, |r| {
-        for c in 0..CLASS_COUNT {
-            r.magazines[c].store(mag_word(t, c), Relaxed);
+        for (m, &f) in r.magazines.iter().zip(fills.iter()) {
+            m.store(f, Relaxed);
         }
-        r.drains.store(t.drains, Relaxed);
-        frees = t.frees_total;
+        r.drains.store(drains, Relaxed);
         r.frees.store(frees, Relaxed);
     });
 }
 
-/// Thread `t` exited after draining `blocks` blocks.
-pub fn thread_exit(t: &mut ThreadState, blocks: u64) {
+/// A thread exited after draining `blocks` blocks.
+pub fn thread_exit(t: &mut ThreadRecord, blocks: u64) {
     let Some(w) = current() else { return };
     event(&EventKind::ThreadExit { blocks });
     // A thread that never published has no record to close (none is claimed for it).
-    if t.record_gen == generation() && t.record != u32::MAX {
+    if t.gen == generation() && t.record != u32::MAX {
         w.exit_thread(t.record);
     }
-    t.record_gen = 0;
+    t.gen = 0;
     totals();
 }

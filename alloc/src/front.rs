@@ -1,22 +1,30 @@
-//! The allocation and free paths: an `#[inline(always)]` fast path per operation (a
-//! thread-local magazine pop or push and plain thread-local counters: no shared atomics,
-//! no system calls) and one `#[cold]` slow path behind it.
+//! The front end: `alloc`, `free`, `realloc`, `usable_size`. An `#[inline(always)]`
+//! fast path per operation (a thread-local magazine pop or push and plain thread-local
+//! counters: no shared atomics, no system calls, no panic branch) and `#[cold]` slow
+//! paths behind it.
+//!
+//! Free tells its cases apart by the block's meta word (one load from the SuperSlab
+//! header, on a line only state and owner changes write): a block start of an ACTIVE
+//! slot owned by the calling thread goes into its magazine; a block start of a slot it
+//! does not own is a remote free (`remote`); a sampled block ends its sample; anything
+//! else (a header address, an interior pointer, a block of an EMPTY or UNUSED slot, a
+//! pointer that is not ours) changes nothing and is counted as a foreign free.
 //!
 //! The slow paths refill and drain magazines, fold counters, publish, and fall back to
-//! the *global path* (one block straight from or to its slot, shared counters) whenever
-//! the calling thread has no usable state: before its state exists, while it is being
-//! created, after the thread's exit drain, or when a slow path re-enters itself.
+//! the *global path* (`unowned`: one block from or to an unowned slot, shared counters)
+//! whenever the calling thread has no usable state: before its state exists, while it
+//! is being created, after the thread's exit drain, or when a slow path re-enters itself.
 
 use core::sync::atomic::Ordering;
 
-use slabscope_proto::DrainReason;
+use slabscope_proto::{monotonic_ns, DrainReason};
 
-use crate::size_class::{block_size, class_for, class_of, MIN_ALIGN, SMALL_MAX};
-use crate::slot::ACTIVE;
+use crate::size_class::{block_size, class_for, class_of, is_block_start, MIN_ALIGN, SMALL_MAX};
+use crate::slot::{meta_class, meta_state, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::superslab::{self, SLOT_BYTES};
-use crate::thread::{self, ThreadState, NO_THREAD};
-use crate::{classes, control, fork, large, options, publish, sample, sampled_slots};
+use crate::thread::{self, ThreadState};
+use crate::{control, fork, large, options, publish, sample, sampled_slots, unowned};
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
 /// `publish_default` is the calling binary's default for publishing, used only by the
@@ -24,7 +32,6 @@ use crate::{classes, control, fork, large, options, publish, sample, sampled_slo
 #[inline(always)]
 pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     if size <= SMALL_MAX && align <= MIN_ALIGN {
-        let c = class_of(size);
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread and no slow path of it is running
             // a magazine operation (slow paths never call back into a fast path).
@@ -34,7 +41,7 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
                 return alloc_sampled(st, size, align, publish_default);
             }
             t.sample_left -= size as u64;
-            if let Some(p) = t.mags[c].pop() {
+            if let Some(p) = t.mags[class_of(size)].pop() {
                 return p;
             }
         }
@@ -49,7 +56,7 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
 pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     if class_for(size, align).is_none() {
         init(publish_default);
-        publish::ensure();
+        ensure_published();
         let p = alloc_large(size, align, true);
         after_slow_path(p.is_null());
         return p;
@@ -70,42 +77,24 @@ pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8
 pub unsafe fn free(p: *mut u8, publish_default: bool) {
     let a = p as usize;
     if let Some(ss) = superslab::lookup(a) {
-        let cs = ss.slots[(a - ss.base()) / SLOT_BYTES]
-            .class_state
-            .load(Ordering::Relaxed);
-        // A sampled slot (only sampled blocks) has its SAMPLED bit set and fails this test.
-        if cs >> 8 == ACTIVE {
-            // SAFETY: the caller's contract.
-            return unsafe { free_block(p, (cs & 0xff) as usize, publish_default) };
-        }
-    }
-    free_other(p, publish_default)
-}
-
-/// Frees `p`, a live block of class `c` in an ACTIVE slot: into the calling thread's
-/// magazine, or through the slow path.
-///
-/// # Safety
-/// `p` must be a live block of class `c` that the caller gives up.
-#[inline(always)]
-unsafe fn free_block(p: *mut u8, c: usize, publish_default: bool) {
-    if let Some(st) = thread::current() {
-        // SAFETY: the state belongs to this thread (see `alloc`).
-        let t = unsafe { &mut *st };
-        let m = &mut t.mags[c];
-        if m.count < m.cap {
-            // SAFETY: count < cap <= MAGAZINE_MAX.
-            unsafe { *m.blocks.get_unchecked_mut(m.count as usize) = p };
-            m.count += 1;
-            m.frees += 1;
-            t.free_budget -= 1;
-            if t.free_budget != 0 {
-                return;
+        let w = ss.meta_of(a);
+        if let Some(st) = thread::current() {
+            // SAFETY: the state belongs to this thread (see `alloc`).
+            let t = unsafe { &mut *st };
+            let c = meta_class(w);
+            if w >> 8 == t.key && is_block_start(a % SLOT_BYTES, c) {
+                if t.mags[c].push(p) {
+                    t.free_budget -= 1;
+                    if t.free_budget != 0 {
+                        return;
+                    }
+                    return interval_drain(st);
+                }
+                return free_overflow(st, p, c);
             }
-            return interval_drain(st);
         }
     }
-    free_slab_slow(p, c, publish_default)
+    free_slow(p, publish_default)
 }
 
 /// The sampled path: taken when the calling thread's sampling countdown runs out (a
@@ -123,7 +112,7 @@ fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *
         return alloc_slow(size, align, pd);
     }
     init(pd);
-    publish::ensure();
+    ensure_published();
     // SAFETY: as above.
     unsafe { (*st).busy = 1 };
     let p = sampled_slots::take(class_of(size), size);
@@ -134,8 +123,8 @@ fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *
     unsafe { (*st).busy = 0 };
     if p.is_null() {
         // No slot for a sampled block (at `SLABSCOPE_LIMIT`, or the mapping failed): the
-        // request may still be served, unsampled, from the magazine or a partial slot;
-        // the pending OOM report is settled by that slow path.
+        // request may still be served, unsampled, from the magazine or a slot; the
+        // pending OOM report is settled by that slow path.
         return alloc_slow(size, align, pd);
     }
     after_slow_path(false);
@@ -160,6 +149,15 @@ fn init(publish_default: bool) {
         publish::set_default(publish_default);
         fork::register();
         INIT.store(2, Ordering::Release);
+    }
+}
+
+/// Creates the segment if publishing is on and there is none yet; a segment created
+/// after SuperSlabs were mapped (here, or by the GPU pool) gets them published.
+#[inline]
+fn ensure_published() {
+    if publish::ensure() {
+        superslab::publish_all();
     }
 }
 
@@ -204,31 +202,41 @@ fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
 #[inline(always)]
 fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     init(publish_default);
-    publish::ensure();
+    ensure_published();
     let Some(c) = class_for(size, align) else {
         return alloc_large(size, align, false);
     };
     let Some(st) = usable_state() else {
-        return global_alloc(c, size, align);
+        let p = unowned::take_one(c, size);
+        publish::class(c);
+        return p;
     };
     // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
     let t = unsafe { &mut *st };
-    let index = t.index;
-    let m = &mut t.mags[c];
-    if let Some(p) = m.pop() {
+    if let Some(p) = t.mags[c].pop() {
         return p;
     }
     t.busy = 1;
+    t.classes |= 1 << c;
     sample::follow(&mut t.sample_left);
-    let p = if m.refill(c, index, size) {
-        m.pop().unwrap_or(core::ptr::null_mut())
+    let before = t.mags[c].count();
+    let p = if t.mags[c].refill(&t.owned[c], c, t.index, size) {
+        t.mags[c].pop().unwrap_or(core::ptr::null_mut())
     } else {
         core::ptr::null_mut()
     };
-    let _ = m.fold(c);
-    publish::class(c);
-    publish::thread_magazine(t, c);
+    thread::publish_magazine(t, c);
+    // Refilled blocks count towards the interval like frees, and a refill long after the
+    // last fold runs the interval drain: a thread that allocates and seldom frees still
+    // folds and publishes its counters.
+    let refilled = (t.mags[c].count() + 1).saturating_sub(before) as u64;
     t.busy = 0;
+    let stale = monotonic_ns().wrapping_sub(t.fold_ns) >= thread::FOLD_NS;
+    if refilled >= t.free_budget || stale {
+        interval_drain(st);
+    } else {
+        t.free_budget -= refilled;
+    }
     p
 }
 
@@ -250,46 +258,25 @@ fn sample_large(p: *mut u8, size: usize) {
     t.busy = 0;
 }
 
-fn global_alloc(c: usize, size: usize, _align: usize) -> *mut u8 {
-    let mut one = [core::ptr::null_mut(); 1];
-    if classes::refill(c, &mut one, NO_THREAD, size) == 0 {
-        return core::ptr::null_mut();
-    }
-    add(&CLASSES[c].allocs, 1);
-    publish::class(c);
-    one[0]
-}
-
+/// The owner's free into a full magazine: its older half goes back to the thread's
+/// slots, then `p` goes in.
 #[cold]
 #[inline(never)]
-fn free_slab_slow(p: *mut u8, c: usize, publish_default: bool) {
-    free_slab_slow_inner(p, c, publish_default);
-    after_slow_path(false);
-}
-
-#[inline(always)]
-fn free_slab_slow_inner(p: *mut u8, c: usize, publish_default: bool) {
-    init(publish_default);
-    publish::ensure();
-    let Some(st) = usable_state() else {
-        classes::give_back(c, &mut [p], NO_THREAD);
-        add(&CLASSES[c].frees, 1);
-        publish::class(c);
-        return;
-    };
-    // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
+fn free_overflow(st: *mut ThreadState, p: *mut u8, c: usize) {
+    // SAFETY: the state belongs to this thread.
     let t = unsafe { &mut *st };
+    if t.busy != 0 {
+        // A slow path of this thread is running and may be working on the slot lists:
+        // the global path's free, valid for any slot.
+        return free_slow(p, true);
+    }
     t.busy = 1;
-    let index = t.index;
+    t.classes |= 1 << c;
     let m = &mut t.mags[c];
-    let n = m.drain_half(c, index);
-    m.blocks[m.count as usize] = p;
-    m.count += 1;
-    m.frees += 1;
-    let _ = m.fold(c);
-    if n != 0 {
+    if m.drain_half(&t.owned[c]) != 0 {
         t.drains += 1;
     }
+    m.push(p);
     // The drain's event, class record and thread record are published from the next
     // interval drain (see `magazine`): publishing every overflow flooded the ring.
     t.busy = 0;
@@ -297,6 +284,7 @@ fn free_slab_slow_inner(p: *mut u8, c: usize, publish_default: bool) {
     if t.free_budget == 0 {
         interval_drain(st);
     }
+    after_slow_path(false);
 }
 
 #[cold]
@@ -308,7 +296,7 @@ fn interval_drain(st: *mut ThreadState) {
         t.free_budget = 1;
         return;
     }
-    publish::ensure();
+    ensure_published();
     t.busy = 1;
     if control::poll() {
         thread::drain_all(t, DrainReason::Requested);
@@ -321,41 +309,86 @@ fn interval_drain(st: *mut ThreadState) {
     crate::trace::after_interval();
 }
 
+/// Every free the fast path did not finish: remote frees, sampled blocks, large
+/// allocations, the global path, and what is not a block at all.
 #[cold]
 #[inline(never)]
-fn free_other(p: *mut u8, publish_default: bool) {
-    free_other_inner(p, publish_default);
+fn free_slow(p: *mut u8, publish_default: bool) {
+    free_slow_inner(p, publish_default);
     after_slow_path(false);
 }
 
 #[inline(always)]
-fn free_other_inner(p: *mut u8, publish_default: bool) {
+fn free_slow_inner(p: *mut u8, publish_default: bool) {
     if p.is_null() {
         return;
     }
     init(publish_default);
-    if let Some(c) = sampled_slots::class_of(p) {
-        sample::on_free(p);
-        // SAFETY: `p` is a live block of a sampled slot of class `c`, given up by the caller.
-        return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
+    let a = p as usize;
+    if let Some(ss) = superslab::lookup(a) {
+        let w = ss.meta_of(a);
+        let (state, c) = (meta_state(w), meta_class(w));
+        if (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c) {
+            if state == SAMPLED {
+                sample::on_free(p);
+                // SAFETY: `p` is a block start of a sampled slot of class `c`, given up by
+                // the caller.
+                return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
+            }
+            let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
+            return free_block_slow(s, p, c, w);
+        }
+        // A header address, an interior pointer or a block of a slot that holds none:
+        // nothing to give back.
+        return crate::foreign::foreign_free(p);
     }
     sample::on_free_large(p);
     if large::free(p) {
         return;
     }
-    TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
-    publish::foreign_free();
+    crate::foreign::foreign_free(p)
+}
+
+/// A block of an ACTIVE slot that the fast path did not take: a remote free, an owner
+/// free without usable thread state (during the thread's exit or a slow path), or a
+/// free before the thread has a state.
+fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
+    let Some(st) = usable_state() else {
+        // SAFETY: `p` is a block start of `s` that the caller gives up; a remote push
+        // is valid whoever holds the slot.
+        unsafe { s.push_remote(p as usize, p as usize, 1) };
+        add(&CLASSES[c].out, -1);
+        add(&CLASSES[c].frees, 1);
+        add(&CLASSES[c].remote_frees, 1);
+        return;
+    };
+    // SAFETY: the state belongs to this thread and no slow path of it runs.
+    let t = unsafe { &mut *st };
+    if w >> 8 == t.key {
+        // The owner, with its state created just now (the fast path saw none).
+        // SAFETY: the caller's contract.
+        return unsafe { free(p, true) };
+    }
+    t.classes |= 1 << c;
+    let m = &mut t.mags[c];
+    m.out -= 1;
+    m.remote_frees += 1;
+    // SAFETY: `p` is a live block start of `s` that the caller gives up.
+    unsafe { t.remote.add(s, p as usize) };
+    t.free_budget -= 1;
+    if t.free_budget == 0 {
+        interval_drain(st);
+    }
 }
 
 /// Usable bytes of the allocation at `p`, `None` when `p` is not ours.
 pub fn usable_size(p: *const u8) -> Option<usize> {
     let a = p as usize;
     if let Some(ss) = superslab::lookup(a) {
-        if a - ss.base() < superslab::HEADER_BYTES {
-            return None;
-        }
-        let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
-        return (s.state() == ACTIVE).then(|| block_size(s.class()));
+        let w = ss.meta_of(a);
+        let (state, c) = (meta_state(w), meta_class(w));
+        let live = (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c);
+        return live.then(|| block_size(c));
     }
     if p.is_null() {
         return None;
@@ -402,7 +435,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
 /// Drains the calling thread's magazines and folds its counters.
 pub fn drain_thread() {
     init(true);
-    publish::ensure();
+    ensure_published();
     if let Some(st) = thread::current() {
         // SAFETY: the state belongs to this thread.
         let t = unsafe { &mut *st };

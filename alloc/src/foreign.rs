@@ -1,0 +1,54 @@
+//! Frees of what is not a live block or allocation of ours: a pointer another
+//! allocator handed out (under `LD_PRELOAD`: memory allocated before the library took
+//! over, or through `__libc_malloc`), a SuperSlab header address, an interior pointer,
+//! a block of a slot that holds none, a block that is free already. Such a free changes
+//! nothing: the pointer is never written to. It is counted in `foreign_frees` and the
+//! first one of each kind is reported on stderr, from the free slow path only.
+
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+use crate::pal;
+use crate::stats::TOTALS;
+
+static FOREIGN_REPORTED: AtomicBool = AtomicBool::new(false);
+static DOUBLE_REPORTED: AtomicBool = AtomicBool::new(false);
+
+/// A free of a pointer that is not a live block or allocation of ours.
+#[cold]
+pub fn foreign_free(p: *mut u8) {
+    TOTALS.foreign_frees.fetch_add(1, Relaxed);
+    crate::publish::foreign_free();
+    report_once(
+        &FOREIGN_REPORTED,
+        p,
+        b") of memory slabscope did not allocate: ignored (reported once; counted in foreign_frees)",
+    );
+}
+
+/// A free of a block whose slot has no block out (it was freed already).
+#[cold]
+pub fn double_free(p: *mut u8) {
+    TOTALS.foreign_frees.fetch_add(1, Relaxed);
+    crate::publish::foreign_free();
+    report_once(
+        &DOUBLE_REPORTED,
+        p,
+        b") of a block that is already free: ignored (reported once; counted in foreign_frees)",
+    );
+}
+
+/// Writes `slabscope: free(<p><what>` on stderr the first time `flag` is claimed (one
+/// line, no allocation, `errno` kept).
+fn report_once(flag: &AtomicBool, p: *mut u8, what: &[u8]) {
+    if flag.load(Relaxed) || flag.swap(true, Relaxed) {
+        return;
+    }
+    let mut buf = [0u8; 18];
+    let saved = pal::errno();
+    pal::write_stderr(&[
+        b"slabscope: free(",
+        pal::fmt_hex(p as usize, &mut buf),
+        what,
+    ]);
+    pal::set_errno(saved);
+}

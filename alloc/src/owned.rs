@@ -1,0 +1,233 @@
+//! Owner-side slot operations: the slots one thread owns for one class, and how it
+//! refills its magazine from them, gives its own blocks back to them, retires them and
+//! abandons them at exit.
+//!
+//! A thread's slots of a class are on one of three lists of its [`Owned`]:
+//! - `avail`: some block can be handed out without collecting (local list or carve);
+//! - `idle`: every block is back (`used == 0`); retired to EMPTY after
+//!   [`RETIRE_SWEEPS`] interval sweeps of the class unless a refill takes it first
+//!   (hysteresis: a thread that frees everything and allocates again keeps its slot);
+//! - `full`: nothing left locally; blocks other threads gave back wait on the slot's
+//!   remote list until a refill or a sweep collects them.
+//!
+//! Everything here runs on the owning thread without a lock, with plain loads and
+//! stores; only the remote list's swap is an atomic read-modify-write. A refill walks
+//! only the blocks it hands out.
+
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use crate::size_class::block_size;
+use crate::slot::list::{self, IDLE};
+use crate::slot::Slot;
+use crate::superslab::{self, locate, slot_at, slot_list_push, slot_list_remove, SLOT_BYTES};
+use crate::unowned;
+
+/// Interval sweeps of its class an idle slot waits before it is retired.
+pub const RETIRE_SWEEPS: u32 = 3;
+
+/// Full slots a refill looks at for remote frees before it adopts or acquires a slot.
+const FULL_LOOK: usize = 64;
+
+/// One thread's slots of one class (see the module docs). Only the owning thread
+/// touches it.
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct Owned {
+    avail: AtomicUsize,
+    idle: AtomicUsize,
+    full: AtomicUsize,
+}
+
+impl Owned {
+    fn head(&self, tag: u32) -> &AtomicUsize {
+        match tag {
+            list::AVAIL => &self.avail,
+            list::FULL => &self.full,
+            _ => &self.idle,
+        }
+    }
+
+    /// Moves `s` (on one of this thread's lists) to the list its state calls for.
+    fn settle(&self, s: &Slot) {
+        let want = if s.used() == 0 {
+            IDLE
+        } else if s.has_local() {
+            list::AVAIL
+        } else {
+            list::FULL
+        };
+        let now = s.list.load(Relaxed);
+        if now == want {
+            return;
+        }
+        if want == IDLE {
+            s.retire.store(RETIRE_SWEEPS, Relaxed);
+        }
+        slot_list_remove(self.head(now), s);
+        slot_list_push(self.head(want), s, want);
+    }
+
+    /// Whether the thread owns no slot of this class.
+    pub fn is_empty(&self) -> bool {
+        self.avail.load(Relaxed) == 0
+            && self.idle.load(Relaxed) == 0
+            && self.full.load(Relaxed) == 0
+    }
+
+    /// Takes up to `out.len()` blocks of class `c` for thread `me`: from its slots with
+    /// blocks at hand, then idle ones, then full ones that remote frees refilled, then
+    /// an abandoned slot it adopts, then a newly acquired slot. Returns how many; 0
+    /// means out of memory (`request` is the size the OOM report names).
+    pub fn refill(&self, c: usize, me: u32, out: &mut [*mut u8], request: usize) -> usize {
+        let bs = block_size(c);
+        let mut n = 0;
+        while n < out.len() {
+            let mut head = self.avail.load(Relaxed);
+            if head == 0 {
+                head = self.idle.load(Relaxed);
+            }
+            if head == 0 {
+                if self.collect_full(FULL_LOOK) {
+                    continue;
+                }
+                let Some((ss, i)) =
+                    unowned::adopt(c, me).or_else(|| superslab::acquire_slot(c, request, me))
+                else {
+                    break;
+                };
+                let s = &ss.slots[i];
+                slot_list_push(&self.idle, s, IDLE);
+                self.settle(s);
+                continue;
+            }
+            let s = slot_at(head);
+            n += s.take(bs, &mut out[n..]);
+            self.settle(s);
+            publish_slot(s);
+        }
+        n
+    }
+
+    /// Collects the remote lists of up to `look` full slots; `true` when any block
+    /// came back.
+    fn collect_full(&self, look: usize) -> bool {
+        let mut found = false;
+        let mut a = self.full.load(Relaxed);
+        let mut seen = 0;
+        while a != 0 && seen < look {
+            let s = slot_at(a);
+            a = s.next.load(Relaxed);
+            seen += 1;
+            if s.collect() != 0 {
+                found = true;
+                self.settle(s);
+                publish_slot(s);
+            }
+        }
+        found
+    }
+
+    /// Gives `blocks` (this thread's own blocks of this class, from its magazine) back
+    /// to their slots. A block whose slot has no block out was given back already: that
+    /// is a double free, and the process stops with a message.
+    pub fn give_back(&self, blocks: &[*mut u8]) {
+        let mut last: Option<&Slot> = None;
+        for &b in blocks {
+            let a = b as usize;
+            let base = a & !(superslab::SUPERSLAB_BYTES - 1);
+            // SAFETY: a block in this thread's magazine lies in a mapped SuperSlab (it
+            // is out of its slot, so the slot stays ACTIVE and owned by this thread).
+            let ss = unsafe { &*(base as *const superslab::SuperSlab) };
+            let s = &ss.slots[(a - base) / SLOT_BYTES];
+            // SAFETY: `a` is a block start of `s` that the caller gives back; this
+            // thread owns `s`.
+            if !unsafe { s.give(a) } {
+                crate::pal::fatal(b"slabscope: a block was freed twice (double free)");
+            }
+            if let Some(l) = last {
+                if !core::ptr::eq(l, s) {
+                    self.settle(l);
+                    publish_slot(l);
+                }
+            }
+            last = Some(s);
+        }
+        if let Some(l) = last {
+            self.settle(l);
+            publish_slot(l);
+        }
+    }
+
+    /// Collects every remote list (exact accounting at a requested drain).
+    pub fn collect_all(&self) {
+        for tag in [list::AVAIL, list::FULL] {
+            let mut a = self.head(tag).load(Relaxed);
+            while a != 0 {
+                let s = slot_at(a);
+                a = s.next.load(Relaxed);
+                if s.collect() != 0 {
+                    self.settle(s);
+                    publish_slot(s);
+                }
+            }
+        }
+    }
+
+    /// The interval sweep of this class: collects full slots' remote lists, counts down
+    /// idle slots and retires those whose time is up, keeping the last slot the thread
+    /// has of the class.
+    pub fn sweep(&self) {
+        self.collect_full(usize::MAX);
+        let mut a = self.idle.load(Relaxed);
+        while a != 0 {
+            let s = slot_at(a);
+            a = s.next.load(Relaxed);
+            let left = s.retire.load(Relaxed).saturating_sub(1);
+            s.retire.store(left, Relaxed);
+            let only = self.avail.load(Relaxed) == 0
+                && self.full.load(Relaxed) == 0
+                && self.idle.load(Relaxed) == s as *const Slot as usize
+                && s.next.load(Relaxed) == 0;
+            if left == 0 && !only {
+                slot_list_remove(&self.idle, s);
+                let (ss, i) = locate(s);
+                superslab::retire_slot(ss, i);
+            }
+        }
+    }
+
+    /// Retires every idle slot now (a requested trim).
+    pub fn retire_idle(&self) {
+        while let Some(s) = Some(self.idle.load(Relaxed))
+            .filter(|&a| a != 0)
+            .map(slot_at)
+        {
+            slot_list_remove(&self.idle, s);
+            let (ss, i) = locate(s);
+            superslab::retire_slot(ss, i);
+        }
+    }
+
+    /// Thread exit: every slot with all blocks back is retired, every other one is
+    /// abandoned (other threads' frees keep reaching it; another thread adopts it).
+    /// The magazine must have been drained first.
+    pub fn abandon_all(&self, c: usize) {
+        for head in [&self.avail, &self.idle, &self.full] {
+            while let Some(s) = Some(head.load(Relaxed)).filter(|&a| a != 0).map(slot_at) {
+                slot_list_remove(head, s);
+                s.collect();
+                let (ss, i) = locate(s);
+                if s.used() == 0 {
+                    superslab::retire_slot(ss, i);
+                } else {
+                    unowned::abandon(ss, i, c);
+                }
+            }
+        }
+    }
+}
+
+fn publish_slot(s: &Slot) {
+    let (ss, i) = locate(s);
+    ss.publish_slot(i);
+}
