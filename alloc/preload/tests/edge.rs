@@ -1,7 +1,7 @@
 //! The C allocation API's edge cases, checked by a C program (tests/c/edge.c) compiled
 //! here with `cc` and run under the preload: alignment of every entry point, `malloc(0)`,
 //! huge sizes, calloc overflow, `malloc_usable_size`, realloc, posix_memalign errors,
-//! foreign pointers, thread-exit destructors, 8 threads freeing each other's blocks,
+//! foreign pointers, frees of SuperSlab header addresses and interior pointers, thread-exit destructors, 8 threads freeing each other's blocks,
 //! fork from a threaded program, a dlopen'ed library with TLS, and exec.
 
 mod common;
@@ -40,6 +40,7 @@ const CHECKS: &[&str] = &[
     "foreign_free_ignored",
     "foreign_usable_size_zero",
     "foreign_realloc_copies",
+    "header_and_interior_frees_change_nothing",
     "thread_exit_destructors_allocate",
     "eight_threads_cross_thread_free",
     "fork_threaded_parent_and_child_allocate",

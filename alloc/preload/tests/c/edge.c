@@ -196,6 +196,34 @@ static void check_info(void) {
 
 static char static_block[64] __attribute__((aligned(16))) = "static foreign block";
 
+/* free() of a SuperSlab header address or of a pointer inside a block changes nothing:
+ * the block keeps its bytes, and no later allocation returns header memory or the
+ * interior pointer. */
+static void *invalid_keep[20000];
+static void check_invalid_frees(void) {
+    unsigned char *p = malloc(64);
+    memset(p, 0x5a, 64);
+    uintptr_t ss = (uintptr_t)2 << 20;
+    uintptr_t base = (uintptr_t)p & ~(ss - 1);
+    free((void *)base);
+    free((void *)(base + 256));
+    free((void *)(base + 4096));
+    free((void *)(base + 8000));
+    free(p + 8);
+    int bad = 0;
+    for (int i = 0; i < 64; i++) bad += p[i] != 0x5a;
+    bad += malloc_usable_size((void *)base) != 0;
+    bad += malloc_usable_size(p + 8) != 0;
+    for (int i = 0; i < 20000; i++) {
+        invalid_keep[i] = malloc(16 + (size_t)(i % 64) * 16);
+        uintptr_t q = (uintptr_t)invalid_keep[i];
+        bad += (q & (ss - 1)) < 8192 || q == (uintptr_t)(p + 8);
+    }
+    for (int i = 0; i < 20000; i++) free(invalid_keep[i]);
+    free(p);
+    CHECK("header_and_interior_frees_change_nothing", bad == 0, "%d bad", bad);
+}
+
 static void check_foreign(void) {
     char stack_block[32] __attribute__((aligned(16))) = "on the stack";
     free(static_block);
@@ -349,6 +377,7 @@ int main(int argc, char **argv) {
     check_posix_memalign();
     check_info();
     check_foreign();
+    check_invalid_frees();
     check_threads();
     check_fork();
     check_dlopen();
