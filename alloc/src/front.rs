@@ -15,6 +15,7 @@
 //! whenever the calling thread has no usable state: before its state exists, while it
 //! is being created, after the thread's exit drain, or when a slow path re-enters itself.
 
+use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use slabscope_proto::{monotonic_ns, DrainReason};
@@ -31,18 +32,45 @@ use crate::{control, fork, large, options, publish, sample, sampled_slots, unown
 /// very first slow path of the process.
 #[inline(always)]
 pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
-    if size <= SMALL_MAX && align <= MIN_ALIGN {
+    if align <= MIN_ALIGN {
+        if let Some(p) = alloc_hit(size) {
+            return p.as_ptr();
+        }
+    }
+    alloc_miss(size, align, publish_default)
+}
+
+/// The allocation fast path for a request at most `MIN_ALIGN` aligned: a block from the
+/// calling thread's magazine, or `None` when that takes a slow path ([`alloc_miss`]).
+#[inline(always)]
+pub fn alloc_hit(size: usize) -> Option<NonNull<u8>> {
+    if size <= SMALL_MAX {
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread and no slow path of it is running
             // a magazine operation (slow paths never call back into a fast path).
             let t = unsafe { &mut *st };
             // The sampling countdown: u64::MAX when sampling is off, so never taken.
-            if t.sample_left <= size as u64 {
-                return alloc_sampled(st, size, align, publish_default);
+            if t.sample_left > size as u64 {
+                t.sample_left -= size as u64;
+                // SAFETY: `class_of` returns a class (< CLASS_COUNT) for a size <=
+                // SMALL_MAX.
+                return unsafe { t.mags.get_unchecked_mut(class_of(size)) }.pop();
             }
-            t.sample_left -= size as u64;
-            if let Some(p) = t.mags[class_of(size)].pop() {
-                return p;
+        }
+    }
+    None
+}
+
+/// Every allocation [`alloc_hit`] did not serve: the sampled path, a refill, the large
+/// path, aligned requests, the global path.
+#[cold]
+#[inline(never)]
+pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    if align <= MIN_ALIGN && size <= SMALL_MAX {
+        if let Some(st) = thread::current() {
+            // SAFETY: the state belongs to this thread; no reference to it is held.
+            if unsafe { (*st).sample_left } <= size as u64 {
+                return alloc_sampled(st, size, align, publish_default);
             }
         }
     }
@@ -76,14 +104,15 @@ pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8
 #[inline(always)]
 pub unsafe fn free(p: *mut u8, publish_default: bool) {
     let a = p as usize;
-    if let Some(ss) = superslab::lookup(a) {
-        let w = ss.meta_of(a);
+    if superslab::is_ours(a) {
+        let w = superslab::meta_at(a);
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread (see `alloc`).
             let t = unsafe { &mut *st };
             let c = meta_class(w);
             if w >> 8 == t.key && is_block_start(a % SLOT_BYTES, c) {
-                if t.mags[c].push(p) {
+                // SAFETY: the meta word of an ACTIVE slot holds its class (< CLASS_COUNT).
+                if unsafe { t.mags.get_unchecked_mut(c) }.push(p) {
                     t.free_budget -= 1;
                     if t.free_budget != 0 {
                         return;
@@ -191,8 +220,6 @@ fn alloc_large(size: usize, align: usize, zeroed: bool) -> *mut u8 {
     p
 }
 
-#[cold]
-#[inline(never)]
 fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     let p = alloc_slow_inner(size, align, publish_default);
     after_slow_path(p.is_null());
@@ -214,14 +241,16 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
     let t = unsafe { &mut *st };
     if let Some(p) = t.mags[c].pop() {
-        return p;
+        return p.as_ptr();
     }
     t.busy = 1;
     t.classes |= 1 << c;
     sample::follow(&mut t.sample_left);
     let before = t.mags[c].count();
     let p = if t.mags[c].refill(&t.owned[c], c, t.index, size) {
-        t.mags[c].pop().unwrap_or(core::ptr::null_mut())
+        t.mags[c]
+            .pop()
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
     } else {
         core::ptr::null_mut()
     };

@@ -22,6 +22,8 @@
 //! publishes one `MagazineDrain` per class and reason with the sum at most every
 //! `thread::DRAIN_EVENTS_NS` and at its requested or exit drain.
 
+use core::ptr::NonNull;
+
 use crate::owned::Owned;
 use crate::stats::{add, CLASSES};
 
@@ -96,18 +98,19 @@ impl Magazine {
     /// Takes the newest block (`None` when empty), keeping the low-water mark and the
     /// allocation count. The allocation fast path's pop.
     #[inline(always)]
-    pub fn pop(&mut self) -> Option<*mut u8> {
+    pub fn pop(&mut self) -> Option<NonNull<u8>> {
         if self.top == self.base {
             return None;
         }
-        // SAFETY: `base < top <= end`: the cell below `top` holds a block.
+        // SAFETY: `base < top <= end`: the cell below `top` holds a block, and a block's
+        // address is never null.
         unsafe {
             self.top = self.top.sub(1);
             if self.top < self.low {
                 self.low = self.top;
             }
             self.allocs += 1;
-            Some(*self.top)
+            Some(NonNull::new_unchecked(*self.top))
         }
     }
 

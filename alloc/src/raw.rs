@@ -22,6 +22,24 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
     front::alloc(size, align, true)
 }
 
+/// The allocation fast path alone: a block of at least `size` bytes, 16-byte aligned,
+/// from the calling thread's magazine, or `None` when the request needs a slow path
+/// ([`alloc_miss`]). For shims that keep their own miss path out of line (the
+/// LD_PRELOAD `malloc`).
+#[inline(always)]
+pub fn alloc_hit(size: usize) -> Option<core::ptr::NonNull<u8>> {
+    front::alloc_hit(size)
+}
+
+/// [`alloc`] for a request [`alloc_hit`] did not serve (never inlined).
+#[inline(never)]
+pub fn alloc_miss(size: usize, align: usize) -> *mut u8 {
+    if !align.is_power_of_two() && align != 0 {
+        return core::ptr::null_mut();
+    }
+    front::alloc_miss(size, align, true)
+}
+
 /// Like [`alloc`], with the memory zeroed.
 #[inline]
 pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {

@@ -73,7 +73,10 @@ const fn build_lookup() -> [u8; LOOKUP_LEN] {
     t
 }
 
-static LOOKUP: [u8; LOOKUP_LEN] = build_lookup();
+// `const`, not `static`: each crate that inlines `class_of` gets its own copy, read
+// PC-relative (a `static` of this crate is reached through the GOT from the LD_PRELOAD
+// shim, one more load per malloc).
+const LOOKUP: [u8; LOOKUP_LEN] = build_lookup();
 
 /// The class of a request of `size` bytes (`size <= SMALL_MAX`; 0 maps to class 0).
 #[inline(always)]
@@ -117,9 +120,11 @@ const WINDOW: usize = 64 << 10;
 
 /// Per class, `(m, limit)` for the block-start test [`is_block_start`]: `m` is
 /// `ceil(2^64 / block size)` and `limit` bounds the block index to the window.
-const fn build_block_start() -> [(u64, u64); CLASS_COUNT] {
+const fn build_block_start() -> [(u64, u64); 256] {
     let sizes = build_sizes();
-    let mut t = [(0u64, 0u64); CLASS_COUNT];
+    // 256 entries, so that a class taken from a meta word's byte needs no bounds check;
+    // the entries past the last class refuse every offset.
+    let mut t = [(0u64, 0u64); 256];
     let mut c = 0;
     while c < CLASS_COUNT {
         let bs = sizes[c] as u64;
@@ -132,7 +137,7 @@ const fn build_block_start() -> [(u64, u64); CLASS_COUNT] {
     t
 }
 
-static BLOCK_START: [(u64, u64); CLASS_COUNT] = build_block_start();
+const BLOCK_START: [(u64, u64); 256] = build_block_start();
 
 /// Whether `off` (an offset inside a 64 KiB slot window, `< 65536`) is the start of a
 /// block of class `c`: a multiple of the block size whose block fits in the window.
@@ -142,7 +147,7 @@ static BLOCK_START: [(u64, u64); CLASS_COUNT] = build_block_start();
 /// the block indexes, so `limit = blocks * e` also keeps the index in the window).
 #[inline(always)]
 pub fn is_block_start(off: usize, c: usize) -> bool {
-    let (m, limit) = BLOCK_START[c];
+    let (m, limit) = BLOCK_START[c as u8 as usize];
     (off as u64).wrapping_mul(m) < limit
 }
 

@@ -150,6 +150,23 @@ impl SuperSlab {
     }
 }
 
+/// Whether `addr` lies in one of our SuperSlabs (the pagemap's answer).
+#[inline(always)]
+pub fn is_ours(addr: usize) -> bool {
+    pagemap::contains(addr)
+}
+
+/// The meta word of the page holding `addr`, which must lie in one of our SuperSlabs
+/// ([`is_ours`]).
+#[inline(always)]
+pub fn meta_at(addr: usize) -> u64 {
+    let base = addr & !(SUPERSLAB_BYTES - 1);
+    let page = (addr % SUPERSLAB_BYTES) >> 12;
+    // SAFETY: the caller checked the pagemap: a SuperSlab header is mapped at `base`,
+    // and its first PAGES words are the meta words.
+    unsafe { (*(base as *const AtomicU64).add(page)).load(Relaxed) }
+}
+
 /// The SuperSlab containing `addr`, if `addr` lies in one of ours.
 #[inline(always)]
 pub fn lookup(addr: usize) -> Option<&'static SuperSlab> {

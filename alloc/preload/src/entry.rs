@@ -27,7 +27,21 @@ pub(crate) fn alloc_or_enomem(size: usize, align: usize) -> *mut c_void {
 /// glibc does). Null with `errno = ENOMEM` when out of memory.
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    alloc_or_enomem(size, 0)
+    match raw::alloc_hit(size) {
+        Some(p) => p.as_ptr().cast(),
+        None => malloc_miss(size),
+    }
+}
+
+/// `malloc` past the magazine: the allocator's slow path, then `errno` on failure.
+#[cold]
+#[inline(never)]
+fn malloc_miss(size: usize) -> *mut c_void {
+    let p = raw::alloc_miss(size, 0);
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p.cast()
 }
 
 /// `free(3)`: null is ignored; a foreign pointer is ignored and reported once.
