@@ -46,6 +46,7 @@ pub mod size_class;
 mod slot;
 mod stats;
 mod superslab;
+mod sync;
 mod thread;
 mod trace;
 mod trim;

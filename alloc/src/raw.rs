@@ -114,7 +114,7 @@ pub fn trim() -> u64 {
 /// off. Not for production use.
 #[doc(hidden)]
 pub fn set_remote_push_delay(spins: u32) {
-    crate::slot::REMOTE_PUSH_DELAY.store(spins, core::sync::atomic::Ordering::Relaxed);
+    crate::sync::REMOTE_PUSH_DELAY.store(spins, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// A copy of the allocator's own counters (no segment needed). Exact at quiescence:

@@ -35,7 +35,9 @@
 //! back. Free blocks are linked through their first word.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use core::sync::atomic::Ordering::*;
+
+use crate::sync::{remote_push_delay, AtomicU32, AtomicU64, AtomicUsize};
 
 /// Slot state: never carved.
 pub const UNUSED: u32 = 0;
@@ -129,6 +131,7 @@ pub struct Slot {
     pub prev: AtomicUsize,
 }
 
+#[cfg(not(loom))]
 const _: () = assert!(core::mem::size_of::<Slot>() == 64);
 
 impl Slot {
@@ -243,7 +246,7 @@ impl Slot {
         self.free.store(first, Relaxed);
         let used = self.used();
         if n > used {
-            crate::pal::fatal(b"slabscope: more blocks given back to a slot than it handed out");
+            crate::pal::fatal(b"more blocks given back to a slot than it handed out");
         }
         self.used.store(used - n, Relaxed);
         n
@@ -256,10 +259,7 @@ impl Slot {
     /// The blocks must be blocks of this slot that the caller owns, linked from `first`
     /// to `last` through their first words; `k` is their number.
     pub unsafe fn push_remote(&self, first: usize, last: usize, k: u32) {
-        let spins = REMOTE_PUSH_DELAY.load(Relaxed);
-        for _ in 0..spins {
-            core::hint::spin_loop();
-        }
+        remote_push_delay();
         let mut head = self.remote.load(Relaxed);
         loop {
             // SAFETY: `last` is a block the caller owns until the CAS publishes it.
@@ -275,9 +275,6 @@ impl Slot {
         }
     }
 }
-
-/// Spins before every remote push (a test hook, see `raw::set_remote_push_delay`).
-pub static REMOTE_PUSH_DELAY: AtomicU32 = AtomicU32::new(0);
 
 /// Reads the link word of a free block.
 ///

@@ -27,6 +27,15 @@ pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     c_int::from(raw::trim() != 0)
 }
 
+/// Test hook (not part of any C API): every remote free spins `spins` times before its
+/// push, widening the window in which a slot could be retired under a thread that
+/// still gives a block back if the lifetime rule were broken. The preload's
+/// regression tests find it with `dlsym`; 0 turns it off.
+#[no_mangle]
+pub extern "C" fn slabscope_test_set_remote_push_delay(spins: u32) {
+    raw::set_remote_push_delay(spins);
+}
+
 /// `M_MXFAST`.
 const M_MXFAST: c_int = 1;
 /// `M_TRIM_THRESHOLD`.

@@ -1,0 +1,239 @@
+//! Loom models of the slot lifecycle, on the allocator's own `slot.rs`: remote frees
+//! against the owner's collect, a batched chain against a take, abandon and adopt
+//! while remote frees go on, and the retire of two slots by two owners with blocks
+//! crossing between them, where the last retire returns the SuperSlab.
+//!
+//! Each model checks what the lifetime rule rests on: every block given back is
+//! collected exactly once, `used` never goes below zero, and a holder sees `used == 0`
+//! only once every block is back (so no other thread can still hold one and touch the
+//! slot after it is retired).
+#![cfg(loom)]
+
+use std::collections::BTreeSet;
+use std::sync::atomic::Ordering::Relaxed;
+
+use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use loom::sync::{Arc, Mutex};
+use loom::thread;
+use slabscope_loom::slot::{read_link, write_link, Slot};
+
+/// Block size of the models' class.
+const BS: usize = 16;
+
+/// Memory for `n` blocks, 16-byte aligned, alive for the whole model.
+struct Blocks(Box<[[u64; 2]]>);
+
+impl Blocks {
+    fn new(n: usize) -> Blocks {
+        Blocks(vec![[0u64; 2]; n].into_boxed_slice())
+    }
+
+    fn start(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
+fn slot(blocks: &Blocks, capacity: u32) -> Slot {
+    let s = Slot {
+        remote: AtomicU64::new(0),
+        free: AtomicUsize::new(0),
+        start: AtomicUsize::new(0),
+        used: AtomicU32::new(0),
+        capacity: AtomicU32::new(0),
+        carved: AtomicU32::new(0),
+        retire: AtomicU32::new(0),
+        list: AtomicU32::new(0),
+        next: AtomicUsize::new(0),
+        prev: AtomicUsize::new(0),
+    };
+    s.reset(blocks.start(), capacity);
+    s
+}
+
+fn take(s: &Slot, n: usize) -> Vec<usize> {
+    let mut out = vec![core::ptr::null_mut(); n];
+    let got = s.take(BS, &mut out);
+    out[..got].iter().map(|&p| p as usize).collect()
+}
+
+/// The blocks on the local list (holder only).
+fn local_list(s: &Slot) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut a = s.free.load(Relaxed);
+    while a != 0 {
+        v.push(a);
+        // SAFETY: the list holds free blocks of the model's memory.
+        a = unsafe { read_link(a) };
+    }
+    v
+}
+
+fn distinct(v: &[usize]) -> bool {
+    v.iter().collect::<BTreeSet<_>>().len() == v.len()
+}
+
+#[test]
+fn remote_frees_race_the_owners_collect() {
+    loom::model(|| {
+        let mem = Arc::new(Blocks::new(4));
+        let s = Arc::new(slot(&mem, 4));
+        let got = take(&s, 3);
+        assert_eq!(got.len(), 3);
+        let pushers: Vec<_> = [got[0], got[1]]
+            .into_iter()
+            .map(|b| {
+                let s = s.clone();
+                // SAFETY: each pusher owns its block, a block of `s`.
+                thread::spawn(move || unsafe { s.push_remote(b, b, 1) })
+            })
+            .collect();
+        // The owner, meanwhile: collects what is there, gives its own block back.
+        let early = s.collect();
+        // SAFETY: the owner's block of its slot.
+        assert!(unsafe { s.give(got[2]) });
+        for p in pushers {
+            p.join().unwrap();
+        }
+        let late = s.collect();
+        assert_eq!(early + late, 2, "each remote free collected once");
+        assert_eq!(s.used(), 0, "every block back");
+        let free = local_list(&s);
+        assert_eq!(free.len(), 3);
+        assert!(distinct(&free));
+        assert!(s.has_local(), "the fourth block is still to carve");
+    });
+}
+
+#[test]
+fn a_batched_chain_meets_a_take_that_collects() {
+    loom::model(|| {
+        let mem = Arc::new(Blocks::new(3));
+        let s = Arc::new(slot(&mem, 3));
+        let got = take(&s, 3);
+        let (a, b, c) = (got[0], got[1], got[2]);
+        let chain = {
+            let s = s.clone();
+            thread::spawn(move || {
+                // A remote batch of two blocks, linked a -> b, pushed with one CAS.
+                // SAFETY: the thread owns `a` and `b`.
+                unsafe {
+                    write_link(a, b);
+                    s.push_remote(a, b, 2);
+                }
+            })
+        };
+        let single = {
+            let s = s.clone();
+            // SAFETY: the thread owns `c`.
+            thread::spawn(move || unsafe { s.push_remote(c, c, 1) })
+        };
+        // The owner refills while the frees arrive: whatever it takes was given back.
+        let first = take(&s, 3);
+        chain.join().unwrap();
+        single.join().unwrap();
+        let rest = take(&s, 3);
+        let all: Vec<usize> = first.iter().chain(rest.iter()).copied().collect();
+        assert_eq!(all.len(), 3, "every block handed out again once: {all:?}");
+        assert!(distinct(&all));
+        assert_eq!(s.used(), 3);
+        assert!(!s.has_remote());
+    });
+}
+
+#[test]
+fn abandon_and_adopt_while_remote_frees_go_on() {
+    loom::model(|| {
+        let mem = Arc::new(Blocks::new(2));
+        let s = Arc::new(slot(&mem, 2));
+        let got = take(&s, 2);
+        let (own, given) = (got[0], got[1]);
+        // The class lock and its abandoned list (one entry).
+        let abandoned: Arc<Mutex<Option<Arc<Slot>>>> = Arc::new(Mutex::new(None));
+        let retired = Arc::new(AtomicU32::new(0));
+        let owner = {
+            let (s, abandoned) = (s.clone(), abandoned.clone());
+            thread::spawn(move || {
+                // SAFETY: the owner's own block.
+                assert!(unsafe { s.give(own) });
+                s.collect();
+                // Exits with `given` still out: abandons the slot under the class lock.
+                *abandoned.lock().unwrap() = Some(s);
+            })
+        };
+        let remote = {
+            let s = s.clone();
+            // SAFETY: this thread owns `given`.
+            thread::spawn(move || unsafe { s.push_remote(given, given, 1) })
+        };
+        let adopter = {
+            let (abandoned, retired) = (abandoned.clone(), retired.clone());
+            thread::spawn(move || {
+                let s = loop {
+                    if let Some(s) = abandoned.lock().unwrap().take() {
+                        break s;
+                    }
+                    thread::yield_now();
+                };
+                s.collect();
+                if s.used() == 0 {
+                    retired.fetch_add(1, Relaxed);
+                }
+                s
+            })
+        };
+        owner.join().unwrap();
+        remote.join().unwrap();
+        let s = adopter.join().unwrap();
+        // The adopter is the holder; a later sweep of it collects the rest.
+        if s.collect() != 0 || retired.load(Relaxed) == 0 {
+            assert_eq!(s.used(), 0);
+            retired.fetch_add(1, Relaxed);
+        }
+        assert_eq!(retired.load(Relaxed), 1, "retired exactly once");
+        let free = local_list(&s);
+        assert_eq!(free.len(), 2);
+        assert!(distinct(&free));
+    });
+}
+
+#[test]
+fn the_last_retire_returns_the_superslab_with_every_block_back() {
+    loom::model(|| {
+        let mem0 = Arc::new(Blocks::new(2));
+        let mem1 = Arc::new(Blocks::new(2));
+        let s0 = Arc::new(slot(&mem0, 2));
+        let s1 = Arc::new(slot(&mem1, 2));
+        // Each owner holds one block of its slot and one of the other's.
+        let a = take(&s0, 2);
+        let b = take(&s1, 2);
+        let active = Arc::new(AtomicU32::new(2));
+        let returned = Arc::new(AtomicU32::new(0));
+        let owner = |mine: Arc<Slot>, other: Arc<Slot>, own: usize, theirs: usize| {
+            let (active, returned) = (active.clone(), returned.clone());
+            let (m0, m1) = (s0.clone(), s1.clone());
+            thread::spawn(move || {
+                // SAFETY: the thread owns both blocks; `theirs` is a block of `other`.
+                unsafe {
+                    assert!(mine.give(own));
+                    other.push_remote(theirs, theirs, 1);
+                }
+                while mine.used() != 0 {
+                    if mine.collect() == 0 {
+                        thread::yield_now();
+                    }
+                }
+                // Retired; the last slot to retire returns the SuperSlab.
+                if active.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+                    assert_eq!(m0.used() + m1.used(), 0, "a block still out");
+                    assert!(!m0.has_remote() && !m1.has_remote());
+                    returned.fetch_add(1, Relaxed);
+                }
+            })
+        };
+        let t0 = owner(s0.clone(), s1.clone(), a[0], b[1]);
+        let t1 = owner(s1.clone(), s0.clone(), b[0], a[1]);
+        t0.join().unwrap();
+        t1.join().unwrap();
+        assert_eq!(returned.load(Relaxed), 1);
+    });
+}
