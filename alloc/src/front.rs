@@ -383,9 +383,12 @@ fn free_slow_inner(p: *mut u8, publish_default: bool) {
 /// free before the thread has a state.
 fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
     let Some(st) = usable_state() else {
-        // SAFETY: `p` is a block start of `s` that the caller gives up; a remote push
-        // is valid whoever holds the slot.
-        unsafe { s.push_remote(p as usize, p as usize, 1) };
+        // SAFETY: `p` is a block start of `s` that the caller gives up (a container of
+        // itself alone); a remote push is valid whoever holds the slot.
+        unsafe {
+            crate::slot::single_container(p as usize);
+            s.push_remote(p as usize, p as usize, 1);
+        }
         add(&CLASSES[c].out, -1);
         add(&CLASSES[c].frees, 1);
         add(&CLASSES[c].remote_frees, 1);
@@ -403,7 +406,7 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
     m.out -= 1;
     m.remote_frees += 1;
     // SAFETY: `p` is a live block start of `s` that the caller gives up.
-    unsafe { t.remote.add(s, p as usize) };
+    unsafe { t.remote.add(s, p as usize, block_size(c)) };
     t.free_budget -= 1;
     if t.free_budget == 0 {
         interval_drain(st);

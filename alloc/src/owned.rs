@@ -23,7 +23,7 @@ use crate::superslab::{self, locate, slot_at, slot_list_push, slot_list_remove, 
 use crate::unowned;
 
 /// Interval sweeps of its class an idle slot waits before it is retired.
-pub const RETIRE_SWEEPS: u32 = 3;
+pub const RETIRE_SWEEPS: u16 = 3;
 
 /// Full slots a refill looks at for remote frees before it adopts or acquires a slot.
 const FULL_LOOK: usize = 64;
@@ -39,7 +39,7 @@ pub struct Owned {
 }
 
 impl Owned {
-    fn head(&self, tag: u32) -> &AtomicUsize {
+    fn head(&self, tag: u16) -> &AtomicUsize {
         match tag {
             list::AVAIL => &self.avail,
             list::FULL => &self.full,

@@ -38,7 +38,7 @@ static SAMPLED_LISTS: [AtomicUsize; CLASS_COUNT] = [const { AtomicUsize::new(0) 
 static FULL_LISTS: [AtomicUsize; CLASS_COUNT] = [const { AtomicUsize::new(0) }; CLASS_COUNT];
 
 /// `Slot::list` tag of a sampled slot without a free block.
-const FULL: u32 = 7;
+const FULL: u16 = 7;
 
 /// Takes one block of class `c` for a sampled allocation of `request` bytes; null when
 /// no slot can be had (the slot acquire noted an OOM; the caller serves the request

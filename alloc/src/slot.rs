@@ -22,10 +22,12 @@
 //! Every other thread may only push onto [`Slot::remote`] (a remote free).
 //!
 //! Invariants of an ACTIVE slot, kept by its holder:
-//! - `used` = blocks taken out of the slot and not yet back on its local list: in the
-//!   owner's magazine, in user hands, in a thread's remote batch, or on the remote list;
-//! - `capacity == used + (blocks on the local list) + (capacity - carved)` at all times;
-//!   the remote list's count (in its head word) is part of `used` until collected;
+//! - `used` = blocks taken out of the slot and not yet back on its local list or its
+//!   collected containers: in the owner's magazine, in user hands, in a thread's remote
+//!   batch, or on the remote list;
+//! - `capacity == used + (blocks on the local list) + (blocks in collected containers)
+//!   + (capacity - carved)` at all times; the remote list's count (in its head word) is
+//!   part of `used` until collected;
 //! - blocks are the multiples of the block size inside the slot's 64 KiB window that lie
 //!   past the SuperSlab header, so "is `a` a block start?" is a divisibility test.
 //!
@@ -37,7 +39,7 @@
 
 use core::sync::atomic::Ordering::*;
 
-use crate::sync::{remote_push_delay, AtomicU32, AtomicU64, AtomicUsize};
+use crate::sync::{remote_push_delay, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 
 /// Slot state: never carved.
 pub const UNUSED: u32 = 0;
@@ -80,20 +82,21 @@ pub const fn owned_key(owner: u32) -> u64 {
 
 /// Which list a slot is on ([`Slot::list`]).
 pub mod list {
+    // u16: a slot record has room for two bytes of tag.
     /// On no list.
-    pub const NONE: u32 = 0;
+    pub const NONE: u16 = 0;
     /// Its owner's list of slots with blocks to hand out.
-    pub const AVAIL: u32 = 1;
+    pub const AVAIL: u16 = 1;
     /// Its owner's list of exhausted slots.
-    pub const FULL: u32 = 2;
+    pub const FULL: u16 = 2;
     /// Its class's list of abandoned slots (class lock).
-    pub const ABANDONED: u32 = 3;
+    pub const ABANDONED: u16 = 3;
     /// Its class's list of EMPTY slots (global lock).
-    pub const EMPTY: u32 = 4;
+    pub const EMPTY: u16 = 4;
     /// Its class's list of sampled slots with a free block (class lock).
-    pub const SAMPLED: u32 = 5;
+    pub const SAMPLED: u16 = 5;
     /// Its owner's list of idle slots (every block back).
-    pub const IDLE: u32 = 6;
+    pub const IDLE: u16 = 6;
 }
 
 /// Bits of the remote list's head word that hold the block address (the count of
@@ -122,9 +125,12 @@ pub struct Slot {
     /// Blocks carved so far by the bump pointer (holder).
     pub carved: AtomicU32,
     /// Interval sweeps left before an idle slot (`used == 0`) is retired to EMPTY.
-    pub retire: AtomicU32,
+    pub retire: AtomicU16,
     /// Which list the slot is on ([`list`]).
-    pub list: AtomicU32,
+    pub list: AtomicU16,
+    /// Collected remote frees not handed out yet: a list of *containers* (see
+    /// [`Slot::push_remote`]), consumed lazily by [`Slot::take`] (holder).
+    pub ctrs: AtomicUsize,
     /// Next slot on the same list (address of its record, 0 at the end).
     pub next: AtomicUsize,
     /// Previous slot on the same list.
@@ -142,6 +148,7 @@ impl Slot {
         self.capacity.store(capacity, Relaxed);
         self.carved.store(0, Relaxed);
         self.free.store(0, Relaxed);
+        self.ctrs.store(0, Relaxed);
         self.remote.store(0, Relaxed);
         self.used.store(0, Relaxed);
         self.retire.store(0, Relaxed);
@@ -156,7 +163,9 @@ impl Slot {
     /// Whether the holder can hand out a block without collecting the remote list.
     #[inline]
     pub fn has_local(&self) -> bool {
-        self.free.load(Relaxed) != 0 || self.carved.load(Relaxed) < self.capacity.load(Relaxed)
+        self.free.load(Relaxed) != 0
+            || self.ctrs.load(Relaxed) != 0
+            || self.carved.load(Relaxed) < self.capacity.load(Relaxed)
     }
 
     /// Whether other threads gave blocks back since the last collect.
@@ -166,16 +175,13 @@ impl Slot {
     }
 
     /// Takes up to `out.len()` blocks of size `bs`: the local list first, then the
-    /// remote list (collected whole when the local list is empty), then fresh blocks
-    /// carved by the bump pointer. Only blocks handed out are read. Returns how many were
-    /// written to `out`. Holder only.
+    /// collected containers, then the remote list (collected whole when both are
+    /// empty), then fresh blocks carved by the bump pointer. Only the blocks handed out
+    /// from the local list and the containers themselves are read; a block a container
+    /// names is not touched. Returns how many were written to `out`. Holder only.
     pub fn take(&self, bs: usize, out: &mut [*mut u8]) -> usize {
         let mut n = 0;
         let mut head = self.free.load(Relaxed);
-        if head == 0 && self.has_remote() {
-            self.collect();
-            head = self.free.load(Relaxed);
-        }
         while n < out.len() && head != 0 {
             out[n] = head as *mut u8;
             // SAFETY: `head` is a free block of this slot (on its local list), which the
@@ -184,6 +190,10 @@ impl Slot {
             n += 1;
         }
         self.free.store(head, Relaxed);
+        if n < out.len() && self.ctrs.load(Relaxed) == 0 && self.has_remote() {
+            self.collect();
+        }
+        n += self.take_from_containers(&mut out[n..]);
         let capacity = self.capacity.load(Relaxed) as usize;
         let mut carved = self.carved.load(Relaxed) as usize;
         if n < out.len() && carved < capacity {
@@ -196,6 +206,38 @@ impl Slot {
             self.carved.store(carved as u32, Relaxed);
         }
         self.used.store(self.used() + n as u32, Relaxed);
+        n
+    }
+
+    /// Hands out blocks named by the collected containers, newest first, each
+    /// container last of its own blocks. Holder only.
+    fn take_from_containers(&self, out: &mut [*mut u8]) -> usize {
+        let mut n = 0;
+        let mut c = self.ctrs.load(Relaxed);
+        while n < out.len() && c != 0 {
+            // SAFETY: `c` is a container of this slot (a free block the holder owns):
+            // word 0 links the next container, word 1 counts the block addresses from
+            // word 2 on.
+            unsafe {
+                let cells = c as *mut usize;
+                let mut k = cells.add(1).read();
+                while n < out.len() && k != 0 {
+                    k -= 1;
+                    out[n] = cells.add(2 + k).read() as *mut u8;
+                    n += 1;
+                }
+                cells.add(1).write(k);
+                if k == 0 && n < out.len() {
+                    out[n] = c as *mut u8;
+                    n += 1;
+                    c = cells.read();
+                }
+            }
+            if n == out.len() {
+                break;
+            }
+        }
+        self.ctrs.store(c, Relaxed);
         n
     }
 
@@ -217,9 +259,10 @@ impl Slot {
         true
     }
 
-    /// Collects the remote list whole (one swap) onto the local list. Returns the
-    /// number of blocks collected. Walks the collected blocks only when the local list
-    /// is not empty (to link them in front of it). Holder only.
+    /// Collects the remote list whole (one swap) onto the list of containers. Returns
+    /// the number of blocks collected (the count in the head word: nothing is walked,
+    /// unless containers collected earlier are still there, to link the two lists).
+    /// Holder only.
     pub fn collect(&self) -> u32 {
         if !self.has_remote() {
             return 0;
@@ -227,11 +270,12 @@ impl Slot {
         let word = self.remote.swap(0, Acquire);
         let first = (word & PTR_MASK) as usize;
         let n = (word >> PTR_BITS) as u32;
-        let local = self.free.load(Relaxed);
-        if local != 0 {
+        let older = self.ctrs.load(Relaxed);
+        if older != 0 {
             let mut last = first;
-            // SAFETY: the collected blocks are free blocks of this slot, now the
-            // holder's; the chain ends with a 0 link (the list was empty at the first push).
+            // SAFETY: the collected containers are free blocks of this slot, now the
+            // holder's; their chain ends with a 0 link (the list was empty at the first
+            // push).
             unsafe {
                 loop {
                     let next = read_link(last);
@@ -240,10 +284,10 @@ impl Slot {
                     }
                     last = next;
                 }
-                write_link(last, local);
+                write_link(last, older);
             }
         }
-        self.free.store(first, Relaxed);
+        self.ctrs.store(first, Relaxed);
         let used = self.used();
         if n > used {
             crate::pal::fatal(b"more blocks given back to a slot than it handed out");
@@ -252,12 +296,20 @@ impl Slot {
         n
     }
 
-    /// Pushes the chain `first ..= last` of `k` blocks onto the remote list: a remote
-    /// free. The push is the caller's last access to the slot.
+    /// Pushes the chain of containers `first ..= last`, holding `k` blocks in all,
+    /// onto the remote list: a remote free. The push is the caller's last access to the
+    /// slot.
+    ///
+    /// A *container* is one of the blocks given back, carrying the others' addresses,
+    /// so that the freeing thread writes into one block of a batch and the owner reads
+    /// one: word 0 links the next container (written here for `last`), word 1 counts
+    /// the addresses that follow from word 2 on (at most `block size / 8 - 2`; a
+    /// 16-byte block is a container of itself alone).
     ///
     /// # Safety
-    /// The blocks must be blocks of this slot that the caller owns, linked from `first`
-    /// to `last` through their first words; `k` is their number.
+    /// The containers and the blocks they name must be blocks of this slot that the
+    /// caller owns, linked from `first` to `last` through their first words, with
+    /// their counts written; `k` is the number of blocks (containers included).
     pub unsafe fn push_remote(&self, first: usize, last: usize, k: u32) {
         remote_push_delay();
         let mut head = self.remote.load(Relaxed);
@@ -274,6 +326,16 @@ impl Slot {
             }
         }
     }
+}
+
+/// Makes `block` a container of itself alone (see [`Slot::push_remote`]).
+///
+/// # Safety
+/// `block` must be a block of at least 16 bytes that the caller owns.
+#[inline]
+pub unsafe fn single_container(block: usize) {
+    // SAFETY: the caller owns the block's first two words.
+    unsafe { (block as *mut usize).add(1).write(0) };
 }
 
 /// Reads the link word of a free block.

@@ -203,7 +203,7 @@ fn ss_at(a: usize) -> &'static SuperSlab {
 // ---- intrusive slot lists (the caller holds whatever protects the list)
 
 /// Pushes slot `s` at the head of the list `head` and tags it `tag`.
-pub fn slot_list_push(head: &AtomicUsize, s: &Slot, tag: u32) {
+pub fn slot_list_push(head: &AtomicUsize, s: &Slot, tag: u16) {
     let me = s as *const Slot as usize;
     let old = head.load(Relaxed);
     s.next.store(old, Relaxed);

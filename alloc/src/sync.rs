@@ -2,7 +2,7 @@
 //! so that the loom models (`alloc/loom`) compile the very same `slot.rs` against
 //! loom's atomics; and the test hook that widens the remote free's window.
 
-pub use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+pub use core::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 
 /// Spins the remote free makes before its push (`raw::set_remote_push_delay`; 0 by
 /// default).

@@ -12,7 +12,7 @@
 
 /// What `slot.rs` takes from `crate::sync`: loom's atomics, and no delay hook.
 pub mod sync {
-    pub use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+    pub use loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 
     /// The allocator's test hook; nothing to widen under loom, which tries every
     /// interleaving.

@@ -12,10 +12,10 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::Relaxed;
 
-use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
+use loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use slabscope_loom::slot::{read_link, write_link, Slot};
+use slabscope_loom::slot::{write_link, Slot};
 
 /// Block size of the models' class.
 const BS: usize = 16;
@@ -34,6 +34,11 @@ impl Blocks {
 }
 
 fn slot(blocks: &Blocks, capacity: u32) -> Slot {
+    slot_at(blocks.start(), capacity)
+}
+
+/// A slot record carving `capacity` blocks from `start`.
+fn slot_at(start: usize, capacity: u32) -> Slot {
     let s = Slot {
         remote: AtomicU64::new(0),
         free: AtomicUsize::new(0),
@@ -41,12 +46,13 @@ fn slot(blocks: &Blocks, capacity: u32) -> Slot {
         used: AtomicU32::new(0),
         capacity: AtomicU32::new(0),
         carved: AtomicU32::new(0),
-        retire: AtomicU32::new(0),
-        list: AtomicU32::new(0),
+        retire: AtomicU16::new(0),
+        list: AtomicU16::new(0),
+        ctrs: AtomicUsize::new(0),
         next: AtomicUsize::new(0),
         prev: AtomicUsize::new(0),
     };
-    s.reset(blocks.start(), capacity);
+    s.reset(start, capacity);
     s
 }
 
@@ -54,18 +60,6 @@ fn take(s: &Slot, n: usize) -> Vec<usize> {
     let mut out = vec![core::ptr::null_mut(); n];
     let got = s.take(BS, &mut out);
     out[..got].iter().map(|&p| p as usize).collect()
-}
-
-/// The blocks on the local list (holder only).
-fn local_list(s: &Slot) -> Vec<usize> {
-    let mut v = Vec::new();
-    let mut a = s.free.load(Relaxed);
-    while a != 0 {
-        v.push(a);
-        // SAFETY: the list holds free blocks of the model's memory.
-        a = unsafe { read_link(a) };
-    }
-    v
 }
 
 fn distinct(v: &[usize]) -> bool {
@@ -97,10 +91,12 @@ fn remote_frees_race_the_owners_collect() {
         let late = s.collect();
         assert_eq!(early + late, 2, "each remote free collected once");
         assert_eq!(s.used(), 0, "every block back");
-        let free = local_list(&s);
-        assert_eq!(free.len(), 3);
-        assert!(distinct(&free));
-        assert!(s.has_local(), "the fourth block is still to carve");
+        // Everything is handed out again, each block once: the local list, the
+        // collected containers, the one block never carved.
+        let all = take(&s, 8);
+        assert_eq!(all.len(), 4, "{all:?}");
+        assert!(distinct(&all));
+        assert!(!s.has_local() && !s.has_remote());
     });
 }
 
@@ -114,7 +110,8 @@ fn a_batched_chain_meets_a_take_that_collects() {
         let chain = {
             let s = s.clone();
             thread::spawn(move || {
-                // A remote batch of two blocks, linked a -> b, pushed with one CAS.
+                // A remote batch of two containers of one block each, linked a -> b,
+                // pushed with one CAS (their count words are 0: zeroed memory).
                 // SAFETY: the thread owns `a` and `b`.
                 unsafe {
                     write_link(a, b);
@@ -190,9 +187,9 @@ fn abandon_and_adopt_while_remote_frees_go_on() {
             retired.fetch_add(1, Relaxed);
         }
         assert_eq!(retired.load(Relaxed), 1, "retired exactly once");
-        let free = local_list(&s);
-        assert_eq!(free.len(), 2);
-        assert!(distinct(&free));
+        let all = take(&s, 8);
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert!(distinct(&all));
     });
 }
 
@@ -235,5 +232,44 @@ fn the_last_retire_returns_the_superslab_with_every_block_back() {
         t0.join().unwrap();
         t1.join().unwrap();
         assert_eq!(returned.load(Relaxed), 1);
+    });
+}
+
+#[test]
+fn a_container_hands_out_the_blocks_it_names() {
+    loom::model(|| {
+        // 32-byte blocks: a container holds its own two words and two addresses.
+        let mem: Arc<Box<[[u64; 4]]>> = Arc::new(vec![[0u64; 4]; 3].into_boxed_slice());
+        let s = Arc::new(slot_at(mem.as_ptr() as usize, 3));
+        let mut out = [core::ptr::null_mut(); 3];
+        assert_eq!(s.take(32, &mut out), 3);
+        let b: Vec<usize> = out.iter().map(|&p| p as usize).collect();
+        let remote = {
+            let (s, b) = (s.clone(), b.clone());
+            thread::spawn(move || {
+                // SAFETY: this thread owns the three blocks: b[0] becomes a container
+                // naming b[1] and b[2], pushed with one CAS.
+                unsafe {
+                    let c = b[0] as *mut usize;
+                    c.add(1).write(2);
+                    c.add(2).write(b[1]);
+                    c.add(3).write(b[2]);
+                    s.push_remote(b[0], b[0], 3);
+                }
+            })
+        };
+        let mut first = [core::ptr::null_mut(); 2];
+        let early = s.take(32, &mut first);
+        remote.join().unwrap();
+        let mut rest = [core::ptr::null_mut(); 3];
+        let late = s.take(32, &mut rest);
+        let all: Vec<usize> = first[..early]
+            .iter()
+            .chain(rest[..late].iter())
+            .map(|&p| p as usize)
+            .collect();
+        assert_eq!(all.len(), 3, "{all:?}");
+        assert!(distinct(&all));
+        assert_eq!(s.used(), 3);
     });
 }
