@@ -254,7 +254,6 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     } else {
         core::ptr::null_mut()
     };
-    thread::publish_magazine(t, c);
     // Refilled blocks count towards the interval like frees, and a refill long after the
     // last fold runs the interval drain: a thread that allocates and seldom frees still
     // folds and publishes its counters.
@@ -389,7 +388,7 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
             crate::slot::single_container(p as usize);
             s.push_remote(p as usize, p as usize, 1);
         }
-        add(&CLASSES[c].out, -1);
+        // The block stays in the class's `out` until the slot's holder collects it.
         add(&CLASSES[c].frees, 1);
         add(&CLASSES[c].remote_frees, 1);
         return;
@@ -402,9 +401,9 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
         return unsafe { free(p, true) };
     }
     t.classes |= 1 << c;
-    let m = &mut t.mags[c];
-    m.out -= 1;
-    m.remote_frees += 1;
+    // Counted as a free here; the block leaves the class's `out` when the slot's holder
+    // collects it.
+    t.mags[c].remote_frees += 1;
     // SAFETY: `p` is a live block start of `s` that the caller gives up.
     unsafe { t.remote.add(s, p as usize, block_size(c)) };
     t.free_budget -= 1;

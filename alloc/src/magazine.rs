@@ -50,8 +50,8 @@ pub struct Magazine {
     pub refilled: u64,
     /// Blocks drained to slots since the last fold.
     pub drained: u64,
-    /// Blocks this thread took out of slots minus blocks it gave back, since the last
-    /// fold (remote frees included: the freeing thread counts them).
+    /// Blocks this thread took out of its slots minus blocks it gave back to them,
+    /// since the last fold (remote frees it collected are subtracted at the fold).
     pub out: i64,
     /// Blocks of this class freed by this thread into slots it does not own.
     pub remote_frees: u64,

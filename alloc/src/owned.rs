@@ -14,11 +14,12 @@
 //! stores; only the remote list's swap is an atomic read-modify-write. A refill walks
 //! only the blocks it hands out.
 
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::size_class::block_size;
 use crate::slot::list::{self, IDLE};
 use crate::slot::Slot;
+use crate::stats::{add, CLASSES};
 use crate::superslab::{self, locate, slot_at, slot_list_push, slot_list_remove, SLOT_BYTES};
 use crate::unowned;
 
@@ -28,6 +29,10 @@ pub const RETIRE_SWEEPS: u16 = 3;
 /// Full slots a refill looks at for remote frees before it adopts or acquires a slot.
 const FULL_LOOK: usize = 64;
 
+/// Slots with blocks at hand whose slot words a sweep refreshes (the others' words
+/// change only when they move between lists).
+const SWEEP_PUBLISH: usize = 16;
+
 /// One thread's slots of one class (see the module docs). Only the owning thread
 /// touches it.
 #[derive(Debug, Default)]
@@ -36,6 +41,9 @@ pub struct Owned {
     avail: AtomicUsize,
     idle: AtomicUsize,
     full: AtomicUsize,
+    /// Blocks remote frees gave back that this thread collected since it last folded
+    /// ([`Owned::take_collected`]): they leave the class's `out` then.
+    collected: AtomicU64,
 }
 
 impl Owned {
@@ -47,7 +55,9 @@ impl Owned {
         }
     }
 
-    /// Moves `s` (on one of this thread's lists) to the list its state calls for.
+    /// Moves `s` (on one of this thread's lists) to the list its state calls for, and
+    /// publishes its slot word when it moved (the word's block count is otherwise
+    /// refreshed by the sweeps and requested drains, see [`Owned::sweep`]).
     fn settle(&self, s: &Slot) {
         let want = if s.used() == 0 {
             IDLE
@@ -65,6 +75,22 @@ impl Owned {
         }
         slot_list_remove(self.head(now), s);
         slot_list_push(self.head(want), s, want);
+        publish_slot(s);
+    }
+
+    fn note_collected(&self, n: u32) {
+        if n != 0 {
+            self.collected
+                .store(self.collected.load(Relaxed) + n as u64, Relaxed);
+        }
+    }
+
+    /// Takes the count of remotely freed blocks collected since the last call (the
+    /// fold subtracts it from the class's `out`: a remote free leaves `out` when the
+    /// slot's holder collects it, so that `out` only ever moves with the holder's own
+    /// folds and never goes below zero).
+    pub fn take_collected(&self) -> u64 {
+        self.collected.swap(0, Relaxed)
     }
 
     /// Whether the thread owns no slot of this class.
@@ -101,9 +127,10 @@ impl Owned {
                 continue;
             }
             let s = slot_at(head);
-            n += s.take(bs, &mut out[n..]);
+            let (got, collected) = s.take(bs, &mut out[n..]);
+            n += got;
+            self.note_collected(collected);
             self.settle(s);
-            publish_slot(s);
         }
         n
     }
@@ -118,10 +145,11 @@ impl Owned {
             let s = slot_at(a);
             a = s.next.load(Relaxed);
             seen += 1;
-            if s.collect() != 0 {
+            let n = s.collect();
+            if n != 0 {
                 found = true;
+                self.note_collected(n);
                 self.settle(s);
-                publish_slot(s);
             }
         }
         found
@@ -147,37 +175,44 @@ impl Owned {
             if let Some(l) = last {
                 if !core::ptr::eq(l, s) {
                     self.settle(l);
-                    publish_slot(l);
                 }
             }
             last = Some(s);
         }
         if let Some(l) = last {
             self.settle(l);
-            publish_slot(l);
         }
     }
 
-    /// Collects every remote list (exact accounting at a requested drain).
+    /// Collects every remote list and publishes every slot word (exact accounting at a
+    /// requested drain).
     pub fn collect_all(&self) {
         for tag in [list::AVAIL, list::FULL] {
             let mut a = self.head(tag).load(Relaxed);
             while a != 0 {
                 let s = slot_at(a);
                 a = s.next.load(Relaxed);
-                if s.collect() != 0 {
-                    self.settle(s);
-                    publish_slot(s);
-                }
+                self.note_collected(s.collect());
+                self.settle(s);
+                publish_slot(s);
             }
         }
     }
 
-    /// The interval sweep of this class: collects full slots' remote lists, counts down
+    /// The interval sweep of this class: collects full slots' remote lists, refreshes
+    /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand, counts down
     /// idle slots and retires those whose time is up, keeping the last slot the thread
     /// has of the class.
     pub fn sweep(&self) {
         self.collect_full(usize::MAX);
+        let mut a = self.avail.load(Relaxed);
+        let mut n = 0;
+        while a != 0 && n < SWEEP_PUBLISH {
+            let s = slot_at(a);
+            a = s.next.load(Relaxed);
+            publish_slot(s);
+            n += 1;
+        }
         let mut a = self.idle.load(Relaxed);
         while a != 0 {
             let s = slot_at(a);
@@ -210,12 +245,13 @@ impl Owned {
 
     /// Thread exit: every slot with all blocks back is retired, every other one is
     /// abandoned (other threads' frees keep reaching it; another thread adopts it).
-    /// The magazine must have been drained first.
+    /// The magazine must have been drained and the counters folded first; what this
+    /// collects leaves the class's `out` here.
     pub fn abandon_all(&self, c: usize) {
         for head in [&self.avail, &self.idle, &self.full] {
             while let Some(s) = Some(head.load(Relaxed)).filter(|&a| a != 0).map(slot_at) {
                 slot_list_remove(head, s);
-                s.collect();
+                self.note_collected(s.collect());
                 let (ss, i) = locate(s);
                 if s.used() == 0 {
                     superslab::retire_slot(ss, i);
@@ -224,6 +260,7 @@ impl Owned {
                 }
             }
         }
+        add(&CLASSES[c].out, -(self.take_collected() as i64));
     }
 }
 

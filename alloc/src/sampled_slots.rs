@@ -61,7 +61,7 @@ pub fn take(c: usize, request: usize) -> *mut u8 {
     };
     let (ss, i) = locate(s);
     let mut one = [core::ptr::null_mut(); 1];
-    if s.take(block_size(c), &mut one) != 1 {
+    if s.take(block_size(c), &mut one).0 != 1 {
         crate::pal::fatal(b"listed sampled slot without a free block");
     }
     if !s.has_local() {

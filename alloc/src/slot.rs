@@ -178,8 +178,10 @@ impl Slot {
     /// collected containers, then the remote list (collected whole when both are
     /// empty), then fresh blocks carved by the bump pointer. Only the blocks handed out
     /// from the local list and the containers themselves are read; a block a container
-    /// names is not touched. Returns how many were written to `out`. Holder only.
-    pub fn take(&self, bs: usize, out: &mut [*mut u8]) -> usize {
+    /// names is not touched. Returns how many were written to `out`, and how many
+    /// blocks the remote list gave back on the way (for the holder's accounting).
+    /// Holder only.
+    pub fn take(&self, bs: usize, out: &mut [*mut u8]) -> (usize, u32) {
         let mut n = 0;
         let mut head = self.free.load(Relaxed);
         while n < out.len() && head != 0 {
@@ -190,8 +192,9 @@ impl Slot {
             n += 1;
         }
         self.free.store(head, Relaxed);
+        let mut collected = 0;
         if n < out.len() && self.ctrs.load(Relaxed) == 0 && self.has_remote() {
-            self.collect();
+            collected = self.collect();
         }
         n += self.take_from_containers(&mut out[n..]);
         let capacity = self.capacity.load(Relaxed) as usize;
@@ -206,7 +209,7 @@ impl Slot {
             self.carved.store(carved as u32, Relaxed);
         }
         self.used.store(self.used() + n as u32, Relaxed);
-        n
+        (n, collected)
     }
 
     /// Hands out blocks named by the collected containers, newest first, each

@@ -72,7 +72,7 @@ pub fn adopt(c: usize, me: u32) -> Option<(&'static SuperSlab, usize)> {
     }
     let s = slot_at(head);
     slot_list_remove(&k.abandoned, s);
-    s.collect();
+    collected(c, s.collect());
     let (ss, i) = locate(s);
     ss.set_slot_meta(i, meta(ACTIVE, c, me));
     Some((ss, i))
@@ -89,7 +89,7 @@ pub fn reclaim(c: usize) {
     while a != 0 {
         let s = slot_at(a);
         a = s.next.load(Relaxed);
-        s.collect();
+        collected(c, s.collect());
         let (ss, i) = locate(s);
         if s.used() == 0 {
             slot_list_remove(&k.abandoned, s);
@@ -97,6 +97,14 @@ pub fn reclaim(c: usize) {
         } else {
             ss.publish_slot(i);
         }
+    }
+}
+
+/// Remote frees collected from an unowned slot leave the class's `out` (the thread that
+/// freed counted them only in `frees`).
+fn collected(c: usize, n: u32) {
+    if n != 0 {
+        add(&CLASSES[c].out, -(n as i64));
     }
 }
 
@@ -135,7 +143,8 @@ pub fn take_one(c: usize, request: usize) -> *mut u8 {
         }
     };
     let mut one = [core::ptr::null_mut(); 1];
-    s.take(block_size(c), &mut one);
+    let (_, n) = s.take(block_size(c), &mut one);
+    collected(c, n);
     let (ss, i) = locate(s);
     ss.publish_slot(i);
     add(&CLASSES[c].out, 1);

@@ -58,7 +58,7 @@ fn slot_at(start: usize, capacity: u32) -> Slot {
 
 fn take(s: &Slot, n: usize) -> Vec<usize> {
     let mut out = vec![core::ptr::null_mut(); n];
-    let got = s.take(BS, &mut out);
+    let (got, _) = s.take(BS, &mut out);
     out[..got].iter().map(|&p| p as usize).collect()
 }
 
@@ -242,7 +242,7 @@ fn a_container_hands_out_the_blocks_it_names() {
         let mem: Arc<Box<[[u64; 4]]>> = Arc::new(vec![[0u64; 4]; 3].into_boxed_slice());
         let s = Arc::new(slot_at(mem.as_ptr() as usize, 3));
         let mut out = [core::ptr::null_mut(); 3];
-        assert_eq!(s.take(32, &mut out), 3);
+        assert_eq!(s.take(32, &mut out).0, 3);
         let b: Vec<usize> = out.iter().map(|&p| p as usize).collect();
         let remote = {
             let (s, b) = (s.clone(), b.clone());
@@ -259,10 +259,10 @@ fn a_container_hands_out_the_blocks_it_names() {
             })
         };
         let mut first = [core::ptr::null_mut(); 2];
-        let early = s.take(32, &mut first);
+        let (early, _) = s.take(32, &mut first);
         remote.join().unwrap();
         let mut rest = [core::ptr::null_mut(); 3];
-        let late = s.take(32, &mut rest);
+        let (late, _) = s.take(32, &mut rest);
         let all: Vec<usize> = first[..early]
             .iter()
             .chain(rest[..late].iter())

@@ -8,19 +8,19 @@
 //! At normal exit the segment is closed and unlinked; after a crash it stays.
 //!
 //! What is written when (all on slow paths; the fast paths never publish):
-//! - class records: after every refill, at every interval, requested or exit drain
-//!   (which also covers the overflow drains since the previous one);
-//! - the thread record: the magazine fill of a class after its refill, every magazine
-//!   after a full drain (every `SLABSCOPE_DRAIN_INTERVAL` frees,
-//!   [`crate::raw::drain_thread`], thread exit); overflow drains do not publish it;
-//! - the slot map: after every refill from a slot and every slot state change;
+//! - class records and the thread record (every magazine's fill, drains, frees): when a
+//!   thread folds its counters, at most every 10 ms at its interval drains (and from a
+//!   refill when the last fold is older), and at every requested or exit drain;
+//! - the slot map: at every slot state change, when an owner's slot moves between its
+//!   lists (blocks at hand, idle, exhausted), for a few slots of each swept class, and
+//!   for every slot of the thread at a requested drain;
 //! - totals: whenever mapped bytes, SuperSlab counts, large allocations, OOMs or
 //!   foreign frees change;
 //! - events: drains (overflow and interval drains summed per thread, class and reason,
 //!   published at most every 50 ms and before a requested or exit drain), slot
 //!   acquire/empty/release, SuperSlab map/empty/return, large map/unmap, OOM, thread
-//!   exit; the heartbeat with every class update outside the interval drain, and once per
-//!   interval drain.
+//!   exit; the heartbeat with every class update outside the interval drain, and with
+//!   every fold.
 
 mod segment;
 mod update;

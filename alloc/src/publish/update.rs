@@ -283,15 +283,6 @@ fn thread_record(w: &SegmentWriter, t: &mut ThreadRecord, tid: u32) -> Option<u3
     (t.record != u32::MAX).then_some(t.record)
 }
 
-/// Publishes the fill of magazine `c` of thread `tid`: `word` is `count | cap << 32`.
-pub fn thread_magazine(t: &mut ThreadRecord, tid: u32, c: usize, word: u64) {
-    let Some(w) = current() else { return };
-    let Some(rec) = thread_record(w, t, tid) else {
-        return;
-    };
-    w.update_thread(rec, |r| r.magazines[c].store(word, Relaxed));
-}
-
 /// Publishes every magazine fill of thread `tid` (`count | cap << 32` by class) and its
 /// drain and free counts.
 pub fn thread(t: &mut ThreadRecord, tid: u32, fills: &[u64; CLASS_COUNT], drains: u64, frees: u64) {
