@@ -1,7 +1,7 @@
 //! Remote frees, batched per slot: a thread that frees a block of a slot it does not
 //! own adds it to an open batch for that slot, and pushes the batch onto the slot's
-//! remote list with one CAS when it holds [`FLUSH_AT`] blocks, when a block of one more
-//! slot needs its place, and at every interval, requested or exit drain.
+//! remote list with one CAS when it holds [`FLUSH_AT`] blocks, when a block of another
+//! slot maps to its entry of the table, and at every interval, requested or exit drain.
 //!
 //! A batch is a chain of *containers* (`Slot::push_remote`): the first block freed
 //! becomes a container, the next ones are written into it as addresses until it is
@@ -18,13 +18,14 @@
 use crate::slot::{write_link, Slot};
 use crate::superslab::slot_at;
 
-/// Open batches (distinct slots) at once.
-pub const CHAINS: usize = 16;
+/// Open batches (distinct slots) at once: a direct-mapped table, so that finding a
+/// block's batch is one index, not a search.
+pub const CHAINS: usize = 128;
 /// Blocks a batch holds before it is pushed.
 pub const FLUSH_AT: u32 = 32;
 
-/// One thread's open batches. Only that thread touches it.
-#[derive(Debug, Default)]
+/// One thread's open batches. Only that thread touches it (all-zero: no batch open).
+#[derive(Debug)]
 #[repr(C)]
 pub struct RemoteBatch {
     /// Slot record address of each batch (0: unused entry).
@@ -39,7 +40,6 @@ pub struct RemoteBatch {
     fill: [u16; CHAINS],
     /// Addresses a container of this batch's class holds.
     room: [u16; CHAINS],
-    victim: u32,
 }
 
 impl RemoteBatch {
@@ -52,27 +52,18 @@ impl RemoteBatch {
     #[inline]
     pub unsafe fn add(&mut self, s: &Slot, block: usize, bs: usize) {
         let key = s as *const Slot as usize;
-        let j = match self.slot.iter().position(|&k| k == key) {
-            Some(j) => j,
-            None => {
-                let j = match self.slot.iter().position(|&k| k == 0) {
-                    Some(j) => j,
-                    None => {
-                        let j = self.victim as usize % CHAINS;
-                        self.victim = self.victim.wrapping_add(1);
-                        self.flush(j);
-                        j
-                    }
-                };
-                self.slot[j] = key;
-                self.head[j] = 0;
-                self.tail[j] = block;
-                self.count[j] = 0;
-                self.fill[j] = 0;
-                self.room[j] = (bs / 8 - 2).min(u16::MAX as usize) as u16;
-                j
-            }
-        };
+        // Direct-mapped by slot: records are 64 bytes apart inside a SuperSlab header,
+        // and the SuperSlab's own bits spread slots of different SuperSlabs.
+        let j = (key >> 6 ^ key >> 21) % CHAINS;
+        if self.slot[j] != key {
+            self.flush(j);
+            self.slot[j] = key;
+            self.head[j] = 0;
+            self.tail[j] = block;
+            self.count[j] = 0;
+            self.fill[j] = 0;
+            self.room[j] = (bs / 8 - 2).min(u16::MAX as usize) as u16;
+        }
         let head = self.head[j];
         if head != 0 && self.fill[j] < self.room[j] {
             // SAFETY: `head` is a container of this batch (a block given up by this

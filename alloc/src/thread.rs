@@ -274,16 +274,15 @@ pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
 /// incremental for the same reason).
 pub const SWEEP_CLASSES: usize = 8;
 
-/// The interval drain: pushes the remote batches; sweeps the next [`SWEEP_CLASSES`]
-/// classes the thread used; and, when [`FOLD_NS`] have passed since the last fold,
-/// folds the counters of every class it used and publishes their records, its
-/// thread record and the heartbeat, and (every [`DRAIN_EVENTS_NS`]) the pending drain
+/// The interval drain: sweeps the next [`SWEEP_CLASSES`] classes the thread used; and,
+/// when [`FOLD_NS`] have passed since the last fold, pushes its remote batches, folds
+/// the counters of every class it used and publishes their records, its thread record
+/// and the heartbeat, and (every [`DRAIN_EVENTS_NS`]) the pending drain
 /// events (one per class and reason, blocks summed). Folding and publishing at most
 /// every 10 ms keeps the shared counters' read-modify-writes and the segment's copies
 /// off a thread that frees millions of times a second, while a reader polling at
 /// 10-60 Hz still sees every change within one of its frames.
 pub fn drain_idle(t: &mut ThreadState) {
-    t.remote.flush_all();
     let used = t.classes;
     let mut left = SWEEP_CLASSES;
     let mut next_sweep = t.sweep as usize;
@@ -309,6 +308,10 @@ pub fn drain_idle(t: &mut ThreadState) {
         return;
     }
     t.fold_ns = now;
+    // Remote batches go to their owners at most 10 ms late (a batch that fills up, or
+    // meets a block of another slot in its table entry, goes at once): pushing them at
+    // every interval sent most of them with one or two blocks.
+    t.remote.flush_all();
     let flush = now.wrapping_sub(t.events_ns) >= DRAIN_EVENTS_NS;
     if flush {
         t.events_ns = now;
