@@ -73,6 +73,12 @@ pub const fn meta_class(w: u64) -> usize {
     w as u8 as usize
 }
 
+/// Owner of a meta word ([`NO_OWNER`] when no thread owns the slot).
+#[inline(always)]
+pub const fn meta_owner(w: u64) -> u32 {
+    (w >> 32) as u32
+}
+
 /// `w >> 8` of the meta word of an ACTIVE slot owned by thread `owner`: the free fast
 /// path's one compare (state and owner at once).
 #[inline(always)]

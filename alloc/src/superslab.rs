@@ -22,13 +22,15 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
 
-use slabscope_proto::layout::pack_slot;
+use slabscope_proto::layout::{pack_slot, SLOT_OWNER_ABANDONED, SLOT_OWNER_NONE};
 use slabscope_proto::EventKind;
 
 use crate::pal::{self, RawMutex};
 use crate::publish::{self, SlabRecord};
 use crate::size_class::{block_size, CLASS_COUNT};
-use crate::slot::{list, meta, meta_class, meta_state, Slot, ACTIVE, EMPTY, NO_OWNER, UNUSED};
+use crate::slot::{
+    list, meta, meta_class, meta_owner, meta_state, Slot, ACTIVE, EMPTY, NO_OWNER, UNUSED,
+};
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::{oom, options, pagemap};
 
@@ -144,9 +146,26 @@ impl SuperSlab {
         )
     }
 
-    /// Publishes slot `i`'s word into the segment.
+    /// The segment's owner word for slot `i`: the owner thread's tid, abandoned, or
+    /// none.
+    pub fn slot_owner(&self, i: usize) -> u32 {
+        let w = self.slot_meta(i);
+        match (meta_state(w), meta_owner(w)) {
+            (ACTIVE, NO_OWNER) => SLOT_OWNER_ABANDONED,
+            (ACTIVE, index) => owner_tid(index),
+            _ => SLOT_OWNER_NONE,
+        }
+    }
+
+    /// Publishes slot `i`'s word and owner into the segment.
     pub fn publish_slot(&self, i: usize) {
-        publish::slot(&self.record, self.base() as u64, i, self.slot_word(i));
+        publish::slot(
+            &self.record,
+            self.base() as u64,
+            i,
+            self.slot_word(i),
+            self.slot_owner(i),
+        );
     }
 }
 
@@ -165,6 +184,26 @@ pub fn meta_at(addr: usize) -> u64 {
     // SAFETY: the caller checked the pagemap: a SuperSlab header is mapped at `base`,
     // and its first PAGES words are the meta words.
     unsafe { (*(base as *const AtomicU64).add(page)).load(Relaxed) }
+}
+
+/// Owner ids (thread state indexes) whose kernel tid the segment can name.
+const OWNER_TIDS: usize = 4096;
+
+/// The kernel tid of each owner id, for the segment's slot owners (written by the
+/// thread state's creator, read when a slot word is published).
+static TIDS: [AtomicU32; OWNER_TIDS] = [const { AtomicU32::new(0) }; OWNER_TIDS];
+
+/// Records that owner id `index` is the thread with kernel tid `tid`.
+pub fn note_owner_tid(index: u32, tid: u32) {
+    if let Some(t) = TIDS.get(index as usize) {
+        t.store(tid, Relaxed);
+    }
+}
+
+/// The kernel tid of owner id `index` (`SLOT_OWNER_NONE` when not known).
+fn owner_tid(index: u32) -> u32 {
+    TIDS.get(index as usize)
+        .map_or(SLOT_OWNER_NONE, |t| t.load(Relaxed))
 }
 
 /// The SuperSlab containing `addr`, if `addr` lies in one of ours.

@@ -25,7 +25,7 @@ use crate::publish::{self, ThreadRecord};
 use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
 use crate::slot::owned_key;
-use crate::{options, unowned};
+use crate::{options, superslab, unowned};
 
 /// Thread-local value while the state is being created (nested calls use the global path).
 pub const BUSY: usize = 1;
@@ -159,6 +159,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     t.free_budget = opts.drain_interval;
     t.sample_left = crate::sample::countdown();
     t.tid = pal::gettid();
+    superslab::note_owner_tid(t.index, t.tid);
     t.record = ThreadRecord::NONE;
     t.busy = 0;
     t.drains = 0;
@@ -356,6 +357,7 @@ pub fn after_fork_child() {
         // SAFETY: only this thread exists in the child; its state is its own.
         let t = unsafe { &mut *st };
         t.tid = pal::gettid();
+        superslab::note_owner_tid(t.index, t.tid);
         t.record = ThreadRecord::NONE;
         t.busy = 0;
     }

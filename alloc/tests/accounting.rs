@@ -402,3 +402,66 @@ fn a_million_16_byte_allocations_cost_less_than_17_5_mb() {
         head = next;
     }
 }
+
+#[test]
+fn slots_show_their_owner_and_abandoned_slots_are_marked() {
+    use slabscope_proto::SlotOwner;
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "slots_show_their_owner_and_abandoned_slots_are_marked",
+            dir.path(),
+            &[],
+        );
+        return;
+    }
+    let r = common::open_own();
+    // SAFETY: gettid has no preconditions.
+    let me = unsafe { libc::gettid() } as u32;
+    let (mine_c, theirs_c) = (class_of(SIZES[0]), class_of(SIZES[2]));
+    let mine: Vec<usize> = (0..20).map(|_| raw::alloc(SIZES[0], 16) as usize).collect();
+    // Another thread allocates, hands its blocks over and exits with them still out:
+    // its slots are abandoned.
+    let (theirs, their_tid) = std::thread::spawn(|| {
+        let v: Vec<usize> = (0..10).map(|_| raw::alloc(SIZES[2], 16) as usize).collect();
+        // SAFETY: gettid has no preconditions.
+        (v, unsafe { libc::gettid() } as u32)
+    })
+    .join()
+    .unwrap();
+    raw::drain_thread();
+    let snap = r.snapshot().unwrap();
+    let owners = |c: usize| -> Vec<SlotOwner> {
+        snap.superslabs
+            .iter()
+            .flat_map(|ss| &ss.slots)
+            .filter(|s| s.state == SlotState::Active && s.class as usize == c)
+            .map(|s| s.owner)
+            .collect()
+    };
+    let m = owners(mine_c);
+    assert!(
+        !m.is_empty() && m.iter().all(|&o| o == SlotOwner::Thread(me)),
+        "{m:?}"
+    );
+    let t = owners(theirs_c);
+    assert!(
+        !t.is_empty() && t.iter().all(|&o| o == SlotOwner::Abandoned),
+        "thread {their_tid} exited: {t:?}"
+    );
+    // Freeing the blocks of the abandoned slot is a remote free; a drain retires it.
+    for p in theirs.into_iter().chain(mine) {
+        // SAFETY: live blocks.
+        unsafe { raw::free(p as *mut u8) };
+    }
+    raw::drain_thread();
+    let snap = r.snapshot().unwrap();
+    assert!(
+        !snap
+            .superslabs
+            .iter()
+            .flat_map(|ss| &ss.slots)
+            .any(|s| s.state == SlotState::Active && s.class as usize == theirs_c),
+        "the abandoned slot was retired once every block came back"
+    );
+}

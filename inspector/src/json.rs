@@ -2,7 +2,7 @@
 //! Fields are only ever added within protocol major 1.
 
 use serde::Serialize;
-use slabscope_proto::{Event, SlotState, ThreadState};
+use slabscope_proto::{Event, SlotOwner, SlotState, ThreadState};
 
 use crate::state::leaks::rank;
 use crate::state::{ByteTotals, Frame, Liveness};
@@ -110,6 +110,9 @@ pub struct Slot {
     pub used: u32,
     /// Blocks the slot holds.
     pub capacity: u32,
+    /// Its owner: `{"kind": "thread", "tid": N}`, `{"kind": "abandoned"}` or
+    /// `{"kind": "none"}` (also for segments older than protocol 1.3).
+    pub owner: SlotOwner,
 }
 
 /// One SuperSlab.
@@ -251,6 +254,7 @@ pub fn document(frame: &Frame) -> Document<'_> {
                         class: sl.class,
                         used: sl.used,
                         capacity: sl.capacity,
+                        owner: sl.owner,
                     })
                     .collect(),
             })

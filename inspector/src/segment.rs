@@ -86,6 +86,9 @@ pub fn write(
                 );
             }
         });
+        for (k, s) in ss.slots.iter().enumerate() {
+            w.set_slot_owner(idx, k, s.owner.word());
+        }
     }
     for p in &snap.gpu {
         let backend = match p.backend {

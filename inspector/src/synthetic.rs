@@ -7,8 +7,8 @@ use slabscope_proto::layout::{ClassCounters, SLOTS_PER_SUPERSLAB, SLOT_BYTES, SU
 use slabscope_proto::{
     ClassSnapshot, DrainReason, Event, EventKind, Flags, GpuBackend, GpuBucketSnapshot,
     GpuPoolSnapshot, MagazineSnapshot, OverflowSnapshot, PollStats, ProtocolVersion, RingSnapshot,
-    SlotSnapshot, SlotState, Snapshot, SuperSlabSnapshot, SuperSlabState, ThreadSnapshot,
-    ThreadState, TotalsSnapshot,
+    SlotOwner, SlotSnapshot, SlotState, Snapshot, SuperSlabSnapshot, SuperSlabState,
+    ThreadSnapshot, ThreadState, TotalsSnapshot,
 };
 
 use crate::state::{Frame, Liveness, ProcessStatus};
@@ -51,8 +51,14 @@ impl Default for Synthetic {
     }
 }
 
-fn slot_of(ss: usize, slot: usize, tick: u64) -> SlotSnapshot {
+fn slot_of(ss: usize, slot: usize, tick: u64, pid: u32, threads: usize) -> SlotSnapshot {
     let n = ss * SLOTS_PER_SUPERSLAB + slot;
+    // Every 13th ACTIVE slot abandoned, the others owned by the threads in turn.
+    let owner = if n % 13 == 0 {
+        SlotOwner::Abandoned
+    } else {
+        SlotOwner::Thread(pid + (n % threads.max(1)) as u32)
+    };
     let class = (n % CLASS_SIZES.len()) as u32;
     let capacity = (SLOT_BYTES / u64::from(CLASS_SIZES[class as usize])) as u32;
     match n % 7 {
@@ -61,12 +67,14 @@ fn slot_of(ss: usize, slot: usize, tick: u64) -> SlotSnapshot {
             class: 0,
             used: 0,
             capacity: 0,
+            owner: SlotOwner::None,
         },
         5 => SlotSnapshot {
             state: SlotState::Empty,
             class,
             used: 0,
             capacity,
+            owner: SlotOwner::None,
         },
         _ => {
             let step = (ss as u64 + slot as u64 + tick) % 10 + 1;
@@ -75,6 +83,7 @@ fn slot_of(ss: usize, slot: usize, tick: u64) -> SlotSnapshot {
                 class,
                 used: (u64::from(capacity) * step / 11).max(1) as u32,
                 capacity,
+                owner,
             }
         }
     }
@@ -114,7 +123,7 @@ impl Synthetic {
                 base: 0x7f00_0000_0000 + s as u64 * SUPERSLAB_BYTES,
                 state: SuperSlabState::Mapped,
                 slots: (0..SLOTS_PER_SUPERSLAB)
-                    .map(|k| slot_of(s, k, tick))
+                    .map(|k| slot_of(s, k, tick, self.pid, self.threads))
                     .collect(),
             })
             .collect();

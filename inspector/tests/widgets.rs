@@ -11,7 +11,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::widgets::Widget;
-use slabscope_proto::{SlotSnapshot, SlotState};
+use slabscope_proto::{SlotOwner, SlotSnapshot, SlotState};
 
 fn draw(widget: impl Widget, w: u16, h: u16) -> Buffer {
     let mut buf = Buffer::empty(Rect::new(0, 0, w, h));
@@ -68,6 +68,7 @@ fn slot_cells_by_state_fill_and_class() {
         class: 3,
         used,
         capacity: 100,
+        owner: SlotOwner::Thread(7),
     };
     let c3 = Style::new().fg(palette::class_colour(3));
     assert_eq!(
@@ -79,6 +80,15 @@ fn slot_cells_by_state_fill_and_class() {
     assert_eq!(slot_cell(&slot(SlotState::Active, 60)), ('▆', c3));
     assert_eq!(slot_cell(&slot(SlotState::Active, 100)), ('█', c3));
     assert_ne!(palette::class_colour(3), palette::class_colour(4));
+    // An abandoned slot keeps its fill glyph and colour, underlined.
+    let abandoned = SlotSnapshot {
+        owner: SlotOwner::Abandoned,
+        ..slot(SlotState::Active, 60)
+    };
+    assert_eq!(
+        slot_cell(&abandoned),
+        ('▆', c3.add_modifier(Modifier::UNDERLINED))
+    );
 }
 
 #[test]

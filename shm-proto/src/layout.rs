@@ -20,7 +20,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SLABSCP1");
 /// Protocol major version: a reader refuses a segment of another major.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: additive changes only; a 1.x reader reads any 1.y segment.
-pub const PROTOCOL_MINOR: u16 = 2;
+pub const PROTOCOL_MINOR: u16 = 3;
 
 /// Bytes in one SuperSlab (2 MiB, 2 MiB-aligned).
 pub const SUPERSLAB_BYTES: u64 = 2 << 20;
@@ -77,6 +77,9 @@ pub enum SectionKind {
     /// [`SampleSiteRecord`]s: sampled allocation sites (1.2; present only while the
     /// writer samples, `SLABSCOPE_SAMPLE`).
     SampleSites = 7,
+    /// [`SlotOwnerRecord`]s: the owner thread of every slot, one record per
+    /// [`SuperSlabRecord`] at the same index (1.3).
+    SlotOwners = 8,
 }
 
 impl SectionKind {
@@ -90,6 +93,7 @@ impl SectionKind {
             5 => Self::Ring,
             6 => Self::OomReport,
             7 => Self::SampleSites,
+            8 => Self::SlotOwners,
             _ => return None,
         })
     }
@@ -104,6 +108,7 @@ impl SectionKind {
             Self::Ring => core::mem::size_of::<EventRecord>(),
             Self::OomReport => core::mem::size_of::<OomReportRecord>(),
             Self::SampleSites => core::mem::size_of::<SampleSiteRecord>(),
+            Self::SlotOwners => core::mem::size_of::<SlotOwnerRecord>(),
         }
     }
 }
@@ -352,6 +357,24 @@ pub struct SuperSlabRecord {
     pub slots: [AtomicU64; SLOTS_PER_SUPERSLAB],
 }
 
+/// [`SlotOwnerRecord`] value of a slot no thread owns (UNUSED, EMPTY, sampled, or a
+/// writer that does not know).
+pub const SLOT_OWNER_NONE: u32 = 0;
+/// [`SlotOwnerRecord`] value of an abandoned slot: its owner thread exited with blocks
+/// of it still out; any thread may adopt it.
+pub const SLOT_OWNER_ABANDONED: u32 = u32::MAX;
+
+/// The owner of each slot of the SuperSlab whose [`SuperSlabRecord`] has the same index
+/// (1.3): the owner thread's kernel tid, [`SLOT_OWNER_NONE`] or
+/// [`SLOT_OWNER_ABANDONED`]. Each word is written on its own (`Relaxed`), when the slot
+/// word is; it is cleared when the SuperSlab record is claimed.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SlotOwnerRecord {
+    /// Per slot.
+    pub owners: [AtomicU32; SLOTS_PER_SUPERSLAB],
+}
+
 /// Packs one slot word: `state | class << 8 | capacity << 16 | used << 32`.
 pub const fn pack_slot(state: u8, class: u8, capacity: u16, used: u32) -> u64 {
     state as u64 | (class as u64) << 8 | (capacity as u64) << 16 | (used as u64) << 32
@@ -508,5 +531,6 @@ const _: () = {
     assert!(size_of::<GpuPoolRecord>() == 120 + 64 * MAX_GPU_BUCKETS);
     assert!(size_of::<EventRecord>() == 64);
     assert!(size_of::<SampleSiteRecord>() == 24 + 8 * MAX_SAMPLE_FRAMES + 7 * 8);
+    assert!(size_of::<SlotOwnerRecord>() == 4 * SLOTS_PER_SUPERSLAB);
     assert!(SLOT_BYTES == 64 << 10);
 };

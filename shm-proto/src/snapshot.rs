@@ -4,6 +4,7 @@
 //! serialises (with the `serde` feature). They hold no references into the segment.
 
 use crate::layout::ClassCounters;
+use crate::layout::{SLOT_OWNER_ABANDONED, SLOT_OWNER_NONE};
 pub use crate::oom::{FreeRun, FreeRunKind, OomCause, OomClass, OomReport, StrandedThread};
 
 /// Protocol version of a segment.
@@ -139,6 +140,45 @@ pub enum SlotState {
     Empty,
 }
 
+/// Who owns a slot (1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize),
+    serde(rename_all = "snake_case", tag = "kind", content = "tid")
+)]
+pub enum SlotOwner {
+    /// No thread: the slot is UNUSED or EMPTY, serves sampled blocks, or the segment
+    /// is older than 1.3 and does not say.
+    #[default]
+    None,
+    /// The thread with this kernel tid: only it refills from the slot.
+    Thread(u32),
+    /// Abandoned: its owner exited with blocks of it still out; frees of them are
+    /// remote frees, and a thread that needs a slot of the class adopts it.
+    Abandoned,
+}
+
+impl SlotOwner {
+    /// Decodes a `SlotOwnerRecord` word.
+    pub fn from_word(w: u32) -> SlotOwner {
+        match w {
+            SLOT_OWNER_NONE => SlotOwner::None,
+            SLOT_OWNER_ABANDONED => SlotOwner::Abandoned,
+            tid => SlotOwner::Thread(tid),
+        }
+    }
+
+    /// The `SlotOwnerRecord` word.
+    pub fn word(self) -> u32 {
+        match self {
+            SlotOwner::None => SLOT_OWNER_NONE,
+            SlotOwner::Abandoned => SLOT_OWNER_ABANDONED,
+            SlotOwner::Thread(tid) => tid,
+        }
+    }
+}
+
 /// One slot of a SuperSlab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -147,10 +187,13 @@ pub struct SlotSnapshot {
     pub state: SlotState,
     /// Class (meaningless for `Unused`; 0 there).
     pub class: u32,
-    /// Blocks in use (handed out, in user hands or magazines).
+    /// Blocks out of the slot (in user hands, magazines, or remote frees not collected
+    /// yet).
     pub used: u32,
     /// Blocks the slot holds for its class.
     pub capacity: u32,
+    /// Its owner thread (1.3).
+    pub owner: SlotOwner,
 }
 
 /// State of a SuperSlab.

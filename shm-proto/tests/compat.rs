@@ -218,7 +218,8 @@ fn check_newer(r: &SegmentReader) {
             state: SlotState::Active,
             class: 1,
             used: 9,
-            capacity: 2048
+            capacity: 2048,
+            owner: SlotOwner::None,
         }
     );
     assert_eq!(s.gpu.len(), 1);

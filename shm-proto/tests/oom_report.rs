@@ -71,7 +71,7 @@ fn a_segment_without_an_oom_reads_none() {
         .snapshot()
         .unwrap();
     assert_eq!(snap.oom, None);
-    assert_eq!(snap.protocol.minor, 2);
+    assert!(snap.protocol.minor >= 2, "the OOM report is 1.2");
 }
 
 #[test]

@@ -136,7 +136,8 @@ fn every_section_round_trips() {
             state: SlotState::Active,
             class: 0,
             used: 100,
-            capacity: 4096
+            capacity: 4096,
+            owner: SlotOwner::Thread(4242),
         }
     );
     assert_eq!(
@@ -145,7 +146,8 @@ fn every_section_round_trips() {
             state: SlotState::Empty,
             class: 3,
             used: 0,
-            capacity: 1024
+            capacity: 1024,
+            owner: SlotOwner::None,
         }
     );
     assert!(ss.slots[2..].iter().all(|x| x.state == SlotState::Unused));

@@ -207,10 +207,12 @@ pub fn superslab_after_fork(r: &SlabRecord) {
     r.lock.store(0, Relaxed);
 }
 
-/// Publishes slot `i` of the SuperSlab at `base`: `word` is its `pack_slot` word.
-pub fn slot(r: &SlabRecord, base: u64, i: usize, word: u64) {
+/// Publishes slot `i` of the SuperSlab at `base`: `word` is its `pack_slot` word,
+/// `owner` its owner word (a tid, `SLOT_OWNER_NONE` or `SLOT_OWNER_ABANDONED`).
+pub fn slot(r: &SlabRecord, base: u64, i: usize, word: u64, owner: u32) {
     with_record_lock(r, base, |w, rec| {
         w.update_superslab(rec, |s| s.slots[i].store(word, Relaxed));
+        w.set_slot_owner(rec, i, owner);
     });
 }
 

@@ -1,12 +1,13 @@
 //! View 3, SuperSlabs: the slot map, one row per SuperSlab and one cell per slot,
-//! coloured by state and class, with the selected slot described below.
+//! coloured by state and class (abandoned slots underlined), with the selected slot
+//! described below, its owner thread included.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget};
-use slabscope_proto::{SlotSnapshot, SlotState, SuperSlabState};
+use slabscope_proto::{SlotOwner, SlotSnapshot, SlotState, SuperSlabState, ThreadSnapshot};
 
 use super::{format as fmt, palette};
 use crate::state::State;
@@ -14,8 +15,18 @@ use crate::state::State;
 /// The SuperSlabs view.
 pub struct SuperSlabs<'a>(pub &'a State);
 
-/// The glyph and style of one slot cell.
+/// The glyph and style of one slot cell; an abandoned slot (its owner thread exited
+/// with blocks of it still out) is underlined.
 pub fn slot_cell(s: &SlotSnapshot) -> (char, Style) {
+    let (glyph, style) = slot_fill(s);
+    if s.owner == SlotOwner::Abandoned {
+        (glyph, style.add_modifier(Modifier::UNDERLINED))
+    } else {
+        (glyph, style)
+    }
+}
+
+fn slot_fill(s: &SlotSnapshot) -> (char, Style) {
     match s.state {
         SlotState::Unused => ('·', palette::dim()),
         SlotState::Empty => ('░', Style::new().fg(palette::class_colour(s.class))),
@@ -37,9 +48,24 @@ fn legend() -> Line<'static> {
         Span::raw(" unused  "),
         Span::raw("▂▄▆█ active (fill ¼…full, colour = class)  "),
         Span::raw("░ empty  "),
+        Span::styled("▄", Style::new().add_modifier(Modifier::UNDERLINED)),
+        Span::raw(" abandoned  "),
         Span::styled("E", Style::new().fg(Color::Yellow)),
         Span::raw(" SuperSlab empty, cached"),
     ])
+}
+
+/// Who owns the slot, for the detail line: the owner thread (tid and name), or
+/// abandoned.
+fn owner_text(s: &SlotSnapshot, threads: &[ThreadSnapshot]) -> String {
+    match s.owner {
+        SlotOwner::None => String::new(),
+        SlotOwner::Abandoned => ", abandoned (its owner thread exited)".to_string(),
+        SlotOwner::Thread(tid) => match threads.iter().find(|t| t.tid == u64::from(tid)) {
+            Some(t) if !t.name.is_empty() => format!(", owner thread {tid} {}", t.name),
+            _ => format!(", owner thread {tid}"),
+        },
+    }
 }
 
 impl Widget for SuperSlabs<'_> {
@@ -111,7 +137,7 @@ impl Widget for SuperSlabs<'_> {
                             f64::from(s.used) / f64::from(s.capacity)
                         };
                         format!(
-                            "{} class {} ({}): {} / {} blocks used ({})",
+                            "{} class {} ({}): {} / {} blocks used ({}){}",
                             if state == SlotState::Active {
                                 "ACTIVE"
                             } else {
@@ -121,7 +147,8 @@ impl Widget for SuperSlabs<'_> {
                             fmt::bytes(bs),
                             s.used,
                             s.capacity,
-                            fmt::percent(pct)
+                            fmt::percent(pct),
+                            owner_text(s, &snap.threads)
                         )
                     }
                 };

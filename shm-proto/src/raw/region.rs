@@ -7,8 +7,8 @@ use core::ptr::NonNull;
 use crate::layout::EventRecord;
 #[cfg(not(loom))]
 use crate::layout::{
-    ClassRecord, GpuPoolRecord, Header, OomReportRecord, SampleSiteRecord, SuperSlabRecord,
-    ThreadRecord,
+    ClassRecord, GpuPoolRecord, Header, OomReportRecord, SampleSiteRecord, SlotOwnerRecord,
+    SuperSlabRecord, ThreadRecord,
 };
 
 /// A record type that may be laid over segment bytes.
@@ -40,6 +40,9 @@ unsafe impl Record for GpuPoolRecord {}
 #[cfg(not(loom))]
 // SAFETY: #[repr(C)], only atomics, 8-aligned (layout.rs static asserts).
 unsafe impl Record for SampleSiteRecord {}
+#[cfg(not(loom))]
+// SAFETY: #[repr(C)], only atomics (u32 words; 128 bytes, a multiple of 8).
+unsafe impl Record for SlotOwnerRecord {}
 #[cfg(not(loom))]
 // SAFETY: #[repr(C)], only atomics, 8-aligned (oom.rs static asserts).
 unsafe impl Record for OomReportRecord {}

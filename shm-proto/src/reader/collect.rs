@@ -250,7 +250,12 @@ fn read_superslabs(
 ) -> Result<(), ReadError> {
     let recs = records::<SuperSlabRecord>(region, l.superslabs)?;
     let used = used(h, l.superslabs, SectionKind::SuperSlabs)?;
+    let owners = match l.slot_owners {
+        Some(loc) => Some(records::<SlotOwnerRecord>(region, loc)?),
+        None => None,
+    };
     for (i, s) in recs.iter().take(used as usize).enumerate() {
+        let owner_rec = owners.as_ref().and_then(|o| o.get(i));
         let bad = |reason: String| ReadError::BadRecord {
             section: "SuperSlab",
             index: i as u32,
@@ -296,6 +301,10 @@ fn read_superslabs(
                 },
                 used,
                 capacity: capacity as u32,
+                owner: match (st, owner_rec) {
+                    (SlotState::Active, Some(o)) => SlotOwner::from_word(ld32(&o.owners[n])),
+                    _ => SlotOwner::None,
+                },
             });
         }
         snap.superslabs.push(SuperSlabSnapshot {

@@ -63,6 +63,8 @@ pub struct Layout {
     pub sample_sites: Option<SectionLoc>,
     /// The OOM report (1.2; absent in older segments).
     pub oom_report: Option<SectionLoc>,
+    /// The slots' owner threads (1.3; absent in older segments).
+    pub slot_owners: Option<SectionLoc>,
     /// What was skipped.
     pub compat: CompatInfo,
 }
@@ -77,6 +79,7 @@ pub fn section_name(kind: SectionKind) -> &'static str {
         SectionKind::Ring => "ring",
         SectionKind::OomReport => "OOM report",
         SectionKind::SampleSites => "sample site",
+        SectionKind::SlotOwners => "slot owner",
     }
 }
 
@@ -181,7 +184,7 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
         ..CompatInfo::default()
     };
     // Indexed by kind - 1, for every kind code this reader knows.
-    const KINDS: usize = 8;
+    const KINDS: usize = 9;
     let mut found: [Option<SectionLoc>; KINDS] = [None; KINDS];
     let mut spans: [(u64, u64); KINDS] = [(0, 0); KINDS];
     for (i, d) in h.sections[..section_count as usize].iter().enumerate() {
@@ -239,6 +242,7 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
         ring: need(SectionKind::Ring)?,
         sample_sites: found[SectionKind::SampleSites as usize - 1],
         oom_report: found[SectionKind::OomReport as usize - 1],
+        slot_owners: found[SectionKind::SlotOwners as usize - 1],
         compat,
     })
 }

@@ -106,6 +106,8 @@ pub(super) struct Plan {
     pub(super) oom: Section,
     /// The sample-site section, when the writer samples.
     pub(super) sites: Option<Section>,
+    /// The slot owners, one record per SuperSlab record (1.3).
+    pub(super) slot_owners: Section,
     pub(super) total: usize,
 }
 
@@ -153,6 +155,7 @@ impl Plan {
         let ring = next(SectionKind::Ring, cfg.ring_capacity);
         let oom = next(SectionKind::OomReport, 1);
         let sites = sample.map(|s| next(SectionKind::SampleSites, s.max_sites));
+        let slot_owners = next(SectionKind::SlotOwners, cfg.max_superslabs);
         if at > MAX_SEGMENT_BYTES {
             return Err(CreateError::BadConfig("segment would be larger than 1 GiB"));
         }
@@ -164,6 +167,7 @@ impl Plan {
             ring,
             oom,
             sites,
+            slot_owners,
             total: at as usize,
         })
     }

@@ -134,6 +134,7 @@ impl SegmentWriter {
             Some((SectionKind::Ring, p.ring)),
             Some((SectionKind::OomReport, p.oom)),
             p.sites.map(|s| (SectionKind::SampleSites, s)),
+            Some((SectionKind::SlotOwners, p.slot_owners)),
         ];
         let mut count = 0;
         for (kind, s) in table.into_iter().flatten() {
@@ -311,6 +312,7 @@ impl SegmentWriter {
             |s| s.state.load(Ordering::Relaxed) == SUPERSLAB_FREE,
         )?;
         let s = recs.get(idx as usize)?;
+        let owners = self.slot_owner_record(idx);
         Self::write_claimed(&s.seq, held, || {
             let r = Ordering::Relaxed;
             s.base.store(base, r);
@@ -319,8 +321,25 @@ impl SegmentWriter {
             for slot in &s.slots {
                 slot.store(0, r);
             }
+            for w in owners.iter().flat_map(|o| &o.owners) {
+                w.store(SLOT_OWNER_NONE, r);
+            }
         });
         Some(idx)
+    }
+
+    fn slot_owner_record(&self, idx: u32) -> Option<&SlotOwnerRecord> {
+        self.records::<SlotOwnerRecord>(self.plan.slot_owners)
+            .get(idx as usize)
+    }
+
+    /// Sets the owner of slot `slot` of SuperSlab record `idx`: a kernel tid,
+    /// `SLOT_OWNER_NONE` or `SLOT_OWNER_ABANDONED` (one relaxed store; the caller
+    /// serialises writers of one record, as for [`SegmentWriter::update_superslab`]).
+    pub fn set_slot_owner(&self, idx: u32, slot: usize, owner: u32) {
+        if let Some(w) = self.slot_owner_record(idx).and_then(|o| o.owners.get(slot)) {
+            w.store(owner, Ordering::Relaxed);
+        }
     }
 
     /// SuperSlab record `idx`.

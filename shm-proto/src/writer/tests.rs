@@ -47,7 +47,7 @@ fn create_lays_out_the_header_and_sections() {
     assert_eq!(h.flags.load(r), FLAG_PRELOAD);
     assert_eq!(h.class_count.load(r), 4);
     assert_eq!(h.totals.limit_bytes.load(r), 1 << 30);
-    assert_eq!(h.section_count.load(r), 6);
+    assert_eq!(h.section_count.load(r), 7);
     assert_eq!(h.total_size.load(r), meta.len());
     assert!(h.start_mono_ns.load(r) > 0 && h.start_unix_ns.load(r) > 0);
     let mut end = 0;
@@ -60,6 +60,15 @@ fn create_lays_out_the_header_and_sections() {
         assert_eq!(d.stride.load(r) as usize, kind.record_size());
         end = off + d.stride.load(r) as u64 * d.capacity.load(r) as u64;
     }
+    // The slot owners (1.3) follow, one record per SuperSlab record.
+    let d = &h.sections[6];
+    assert_eq!(
+        SectionKind::from_u32(d.kind.load(r)),
+        Some(SectionKind::SlotOwners)
+    );
+    assert_eq!(d.capacity.load(r), h.sections[2].capacity.load(r));
+    assert!(d.offset.load(r) >= end);
+    end = d.offset.load(r) + d.stride.load(r) as u64 * d.capacity.load(r) as u64;
     assert!(end <= h.total_size.load(r));
     let cmd: Vec<u8> = h
         .command

@@ -192,6 +192,8 @@ pub fn populated(dir: &tempfile::TempDir, pid: u32) -> (SegmentWriter, Vec<Event
         s.slots[0].store(pack_slot(SLOT_ACTIVE, 0, 4096, 100), r);
         s.slots[1].store(pack_slot(SLOT_EMPTY, 3, 1024, 0), r);
     });
+    // Slot 0 is owned by thread 4242 (1.3).
+    w.set_slot_owner(s0, 0, 4242);
     let s1 = w.claim_superslab(0x40_0000).unwrap();
     w.update_superslab(s1, |s| s.state.store(SUPERSLAB_EMPTY, r));
     let s2 = w.claim_superslab(0x60_0000).unwrap();
