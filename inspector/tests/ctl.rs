@@ -271,7 +271,7 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     // Trim: wait for empty SuperSlabs in the cache (the release phase), then return them.
     // The workload may take a cached SuperSlab back before its next poll acts on the
     // file (a slot acquire reuses the cache), so a trim that found the cache empty is
-    // tried again, up to five times.
+    // tried again, up to 30 times.
     let mut tries = 0;
     let (line, trimmed) = loop {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -294,7 +294,7 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
             unreachable!()
         };
         tries += 1;
-        if trimmed > 0 || tries == 5 {
+        if trimmed > 0 || tries == 30 {
             break (line, trimmed);
         }
     };
