@@ -30,6 +30,19 @@ fn fill(p: usize, size: usize) {
     }
 }
 
+/// 64 fresh blocks of four sizes (which depend on `round`), each filled with its
+/// pattern.
+fn filled_batch(round: usize) -> Vec<(usize, usize)> {
+    (0..64)
+        .map(|i| {
+            let size = 48 + ((round + i) % 4) * 80;
+            let p = raw::alloc(size, 16) as usize;
+            fill(p, size);
+            (p, size)
+        })
+        .collect()
+}
+
 /// Checks and frees a block; `false` when a byte changed.
 fn check_and_free(p: usize, size: usize) -> bool {
     // SAFETY: a live block of `size` bytes owned by the caller.
@@ -93,14 +106,7 @@ fn remote_frees_race_trim_for_ten_seconds() {
     let (mut blocks, mut round) = (0u64, 0usize);
     while Instant::now() < end {
         for tx in &senders {
-            let batch: Vec<(usize, usize)> = (0..64)
-                .map(|i| {
-                    let size = 48 + ((round + i) % 4) * 80;
-                    let p = raw::alloc(size, 16) as usize;
-                    fill(p, size);
-                    (p, size)
-                })
-                .collect();
+            let batch = filled_batch(round);
             blocks += batch.len() as u64;
             tx.send(batch).unwrap();
         }
@@ -112,15 +118,8 @@ fn remote_frees_race_trim_for_ten_seconds() {
                 corrupt.fetch_add(1, Ordering::Relaxed);
             }
         }
-        kept = (0..64)
-            .map(|i| {
-                let size = 48 + ((round + i) % 4) * 80;
-                let p = raw::alloc(size, 16) as usize;
-                fill(p, size);
-                (p, size)
-            })
-            .collect();
-        blocks += 64;
+        kept = filled_batch(round);
+        blocks += kept.len() as u64;
         round += 1;
         if round % 256 == 0 {
             // Gives every idle slot back, so that SuperSlabs empty and are unmapped.
