@@ -364,7 +364,7 @@ fn free_slow_inner(p: *mut u8, publish_default: bool) {
                 return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
             }
             let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
-            return free_block_slow(s, p, c, w);
+            return free_block_slow(s, p, c, w, publish_default);
         }
         // A header address, an interior pointer or a block of a slot that holds none:
         // nothing to give back.
@@ -380,7 +380,7 @@ fn free_slow_inner(p: *mut u8, publish_default: bool) {
 /// A block of an ACTIVE slot that the fast path did not take: a remote free, an owner
 /// free without usable thread state (during the thread's exit or a slow path), or a
 /// free before the thread has a state.
-fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
+fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64, pd: bool) {
     let Some(st) = usable_state() else {
         // SAFETY: `p` is a block start of `s` that the caller gives up (a container of
         // itself alone); a remote push is valid whoever holds the slot.
@@ -398,7 +398,7 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
     if w >> 8 == t.key {
         // The owner, with its state created just now (the fast path saw none).
         // SAFETY: the caller's contract.
-        return unsafe { free(p, true) };
+        return unsafe { free(p, pd) };
     }
     t.classes |= 1 << c;
     // Counted as a free here; the block leaves the class's `out` when the slot's holder
