@@ -6,7 +6,9 @@
 //! - `avail`: some block can be handed out without collecting (local list or carve);
 //! - `idle`: every block is back (`used == 0`); retired to EMPTY after
 //!   [`RETIRE_SWEEPS`] interval sweeps of the class unless a refill takes it first
-//!   (hysteresis: a thread that frees everything and allocates again keeps its slot);
+//!   (hysteresis: a thread that frees everything and allocates again keeps its slot),
+//!   the thread's last slot of the class after [`LAST_RETIRE_SWEEPS`] (a class the
+//!   thread stopped using gives its memory back too);
 //! - `full`: nothing left locally; blocks other threads gave back wait on the slot's
 //!   remote list until a refill or a sweep collects them.
 //!
@@ -25,6 +27,13 @@ use crate::unowned;
 
 /// Interval sweeps of its class an idle slot waits before it is retired.
 pub const RETIRE_SWEEPS: u16 = 3;
+
+/// Interval sweeps of its class the thread's last slot of the class waits, idle,
+/// before it is retired (mimalloc keeps a class's last free page for a number of
+/// collections in the same way): long enough that a thread which frees everything and
+/// allocates again keeps it, short enough that a class the thread no longer uses does
+/// not hold a slot, and with it a whole SuperSlab, for the thread's life.
+pub const LAST_RETIRE_SWEEPS: u16 = 16;
 
 /// Full slots a refill looks at for remote frees before it adopts or acquires a slot.
 const FULL_LOOK: usize = 64;
@@ -71,7 +80,7 @@ impl Owned {
             return;
         }
         if want == IDLE {
-            s.retire.store(RETIRE_SWEEPS, Relaxed);
+            s.retire.store(0, Relaxed);
         }
         slot_list_remove(self.head(now), s);
         slot_list_push(self.head(want), s, want);
@@ -200,9 +209,9 @@ impl Owned {
     }
 
     /// The interval sweep of this class: collects full slots' remote lists, refreshes
-    /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand, counts down
-    /// idle slots and retires those whose time is up, keeping the last slot the thread
-    /// has of the class.
+    /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand, counts the
+    /// sweeps of idle slots and retires those whose time is up ([`RETIRE_SWEEPS`], or
+    /// [`LAST_RETIRE_SWEEPS`] for the last slot the thread has of the class).
     pub fn sweep(&self) {
         self.collect_full(usize::MAX);
         let mut a = self.avail.load(Relaxed);
@@ -217,13 +226,13 @@ impl Owned {
         while a != 0 {
             let s = slot_at(a);
             a = s.next.load(Relaxed);
-            let left = s.retire.load(Relaxed).saturating_sub(1);
-            s.retire.store(left, Relaxed);
+            let swept = s.retire.load(Relaxed).saturating_add(1);
+            s.retire.store(swept, Relaxed);
             let only = self.avail.load(Relaxed) == 0
                 && self.full.load(Relaxed) == 0
                 && self.idle.load(Relaxed) == s as *const Slot as usize
                 && s.next.load(Relaxed) == 0;
-            if left == 0 && !only {
+            if swept >= LAST_RETIRE_SWEEPS || swept >= RETIRE_SWEEPS && !only {
                 slot_list_remove(&self.idle, s);
                 let (ss, i) = locate(s);
                 superslab::retire_slot(ss, i);

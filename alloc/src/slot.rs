@@ -130,7 +130,8 @@ pub struct Slot {
     pub capacity: AtomicU32,
     /// Blocks carved so far by the bump pointer (holder).
     pub carved: AtomicU32,
-    /// Interval sweeps left before an idle slot (`used == 0`) is retired to EMPTY.
+    /// Interval sweeps its owner made since the slot became idle (`used == 0`); see
+    /// `owned::RETIRE_SWEEPS`.
     pub retire: AtomicU16,
     /// Which list the slot is on ([`list`]).
     pub list: AtomicU16,

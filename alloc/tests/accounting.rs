@@ -465,3 +465,49 @@ fn slots_show_their_owner_and_abandoned_slots_are_marked() {
         "the abandoned slot was retired once every block came back"
     );
 }
+
+#[test]
+fn a_class_the_thread_stopped_using_gives_its_last_slot_back() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "a_class_the_thread_stopped_using_gives_its_last_slot_back",
+            dir.path(),
+            &[],
+        );
+        return;
+    }
+    // One slot of a class the harness does not use, all its blocks freed: the
+    // thread's last slot of the class, kept idle for a while (hysteresis), then
+    // retired by the interval sweeps alone (no requested drain), while the thread
+    // goes on with another class only.
+    std::thread::spawn(|| {
+        let c = class_of(SIZES[3]);
+        let v: Vec<usize> = (0..2).map(|_| raw::alloc(SIZES[3], 16) as usize).collect();
+        assert_eq!(raw::stats().classes[c].slots_active, 1);
+        for p in v {
+            // SAFETY: live blocks of this thread.
+            unsafe { raw::free(p as *mut u8) };
+        }
+        let other = SIZES[0];
+        let mut rounds = 0;
+        while raw::stats().classes[c].slots_active != 0 {
+            rounds += 1;
+            assert!(
+                rounds <= 1000,
+                "the idle slot was still ACTIVE after 1000 x 1024 frees of another class"
+            );
+            for _ in 0..1024 {
+                let p = raw::alloc(other, 16);
+                // SAFETY: a live block of this thread.
+                unsafe { raw::free(p) };
+            }
+        }
+        assert!(
+            rounds >= 3,
+            "an idle last slot is kept for a few sweeps ({rounds} rounds)"
+        );
+    })
+    .join()
+    .unwrap();
+}

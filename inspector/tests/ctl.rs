@@ -271,16 +271,26 @@ fn ctl_flips_settings_drains_and_trims_and_bad_files_change_nothing() {
     // Trim: wait for empty SuperSlabs in the cache (the release phase), then return them.
     // The workload may take a cached SuperSlab back before its next poll acts on the
     // file (a slot acquire reuses the cache), so a trim that found the cache empty is
-    // tried again, up to 30 times.
+    // tried again, after a drain, up to 30 times.
     let mut tries = 0;
     let (line, trimmed) = loop {
+        if tries > 0 {
+            // A requested drain retires every thread's idle slots at once, which
+            // empties the SuperSlabs that only idle slots kept.
+            d.accepted(&["drain"]);
+            d.ack();
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         let before = loop {
             let s = d.reader.snapshot().unwrap();
             if s.totals.superslabs_cached > 0 {
                 break s;
             }
-            assert!(Instant::now() < deadline, "no SuperSlab was ever cached");
+            assert!(
+                Instant::now() < deadline,
+                "no SuperSlab cached within 30 s (after {tries} trims): {:?}",
+                s.totals
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         if tries == 0 {
