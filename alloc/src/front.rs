@@ -69,8 +69,15 @@ pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     if align <= MIN_ALIGN && size <= SMALL_MAX {
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread; no reference to it is held.
-            if unsafe { (*st).sample_left } <= size as u64 {
+            let t = unsafe { &mut *st };
+            if t.sample_left <= size as u64 {
                 return alloc_sampled(st, size, align, publish_default);
+            }
+            // The fast path's pop stops at the low-water mark (see `Magazine::pop`); the
+            // magazine may still hold blocks. No magazine operation of this thread runs
+            // (as on the fast path).
+            if let Some(p) = t.mags[class_of(size)].take() {
+                return p.as_ptr();
             }
         }
     }
@@ -110,9 +117,13 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
             // SAFETY: the state belongs to this thread (see `alloc`).
             let t = unsafe { &mut *st };
             let c = meta_class(w);
-            if w >> 8 == t.key && is_block_start(a % SLOT_BYTES, c) {
+            if w >> 8 == t.key {
                 // SAFETY: the meta word of an ACTIVE slot holds its class (< CLASS_COUNT).
-                if unsafe { t.mags.get_unchecked_mut(c) }.push(p) {
+                let m = unsafe { t.mags.get_unchecked_mut(c) };
+                if !m.is_block_start(a % SLOT_BYTES) {
+                    return free_slow(p, publish_default);
+                }
+                if m.push(p) {
                     t.free_budget -= 1;
                     if t.free_budget != 0 {
                         return;
@@ -240,7 +251,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     };
     // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
     let t = unsafe { &mut *st };
-    if let Some(p) = t.mags[c].pop() {
+    if let Some(p) = t.mags[c].take() {
         return p.as_ptr();
     }
     t.busy = 1;
@@ -249,7 +260,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     let before = t.mags[c].count();
     let p = if t.mags[c].refill(&t.owned[c], c, t.index, size) {
         t.mags[c]
-            .pop()
+            .take()
             .map_or(core::ptr::null_mut(), |p| p.as_ptr())
     } else {
         core::ptr::null_mut()

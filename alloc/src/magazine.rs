@@ -25,6 +25,7 @@
 use core::ptr::NonNull;
 
 use crate::owned::Owned;
+use crate::size_class::block_start_test;
 use crate::stats::{add, CLASSES};
 
 /// One magazine. Only its owning thread touches it (and `fork`'s child handler, when
@@ -35,13 +36,18 @@ use crate::stats::{add, CLASSES};
 pub struct Magazine {
     /// Next empty cell.
     pub top: *mut *mut u8,
-    /// First cell.
-    pub base: *mut *mut u8,
     /// One past the last cell (`base + capacity`).
     pub end: *mut *mut u8,
     /// Low-water mark: the lowest `top` since the class's last interval sweep. The
-    /// oldest `low - base` blocks sat unused through that whole time.
+    /// oldest `low - base` blocks sat unused through that whole time. The pop fast path
+    /// compares `top` with `low` only: at `low` it takes [`Magazine::pop_at_low`], which
+    /// tells an empty magazine from a new low-water mark.
     pub low: *mut *mut u8,
+    /// First cell.
+    pub base: *mut *mut u8,
+    /// The class's block-start test (`size_class::block_start_test`), kept on the line
+    /// the free fast path reads anyway.
+    pub start_test: (u64, u64),
     /// Allocations served since the last fold.
     pub allocs: u64,
     /// Fill (blocks) at the last fold (what `CLASSES[c].cached` includes for it).
@@ -67,9 +73,12 @@ pub struct Magazine {
     pub interval_blocks: u64,
 }
 
+const _: () = assert!(core::mem::size_of::<Magazine>() == 128);
+
 impl Magazine {
-    /// Points an empty magazine at its `cap` cells from `cells`.
-    pub fn init(&mut self, cells: *mut *mut u8, cap: usize) {
+    /// Points an empty magazine of class `c` at its `cap` cells from `cells`.
+    pub fn init(&mut self, c: usize, cells: *mut *mut u8, cap: usize) {
+        self.start_test = block_start_test(c);
         self.base = cells;
         self.top = cells;
         self.low = cells;
@@ -95,15 +104,32 @@ impl Magazine {
         unsafe { self.end.offset_from(self.base) as usize }
     }
 
-    /// Takes the newest block (`None` when empty), keeping the low-water mark and the
-    /// allocation count. The allocation fast path's pop.
+    /// The allocation fast path's pop: the newest block, or `None` when `top` is at the
+    /// low-water mark (`low <= top` always, and `base <= low`), which stands for both
+    /// the empty test and the low-water test in one compare, as in jemalloc's cache
+    /// bins. The slow path then calls [`Magazine::take`].
     #[inline(always)]
     pub fn pop(&mut self) -> Option<NonNull<u8>> {
+        if self.top == self.low {
+            return None;
+        }
+        // SAFETY: `base <= low < top <= end`: the cell below `top` holds a block, and a
+        // block's address is never null.
+        unsafe {
+            self.top = self.top.sub(1);
+            self.allocs += 1;
+            Some(NonNull::new_unchecked(*self.top))
+        }
+    }
+
+    /// Takes the newest block (`None` when empty), lowering the low-water mark when the
+    /// block was below it, and counts the allocation.
+    #[inline]
+    pub fn take(&mut self) -> Option<NonNull<u8>> {
         if self.top == self.base {
             return None;
         }
-        // SAFETY: `base < top <= end`: the cell below `top` holds a block, and a block's
-        // address is never null.
+        // SAFETY: `base < top <= end`: the cell below `top` holds a block, never null.
         unsafe {
             self.top = self.top.sub(1);
             if self.top < self.low {
@@ -112,6 +138,15 @@ impl Magazine {
             self.allocs += 1;
             Some(NonNull::new_unchecked(*self.top))
         }
+    }
+
+    /// Whether `off` (an address's offset in its 64 KiB slot window) is a block start
+    /// of this magazine's class (`size_class::is_block_start`, with the class's
+    /// constants read from the magazine).
+    #[inline(always)]
+    pub fn is_block_start(&self, off: usize) -> bool {
+        let (m, limit) = self.start_test;
+        (off as u64).wrapping_mul(m) < limit
     }
 
     /// Puts `p` on top; `false` when full. The free fast path's push.

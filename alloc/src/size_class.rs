@@ -151,6 +151,12 @@ pub fn is_block_start(off: usize, c: usize) -> bool {
     (off as u64).wrapping_mul(m) < limit
 }
 
+/// The constants `(m, limit)` of [`is_block_start`] for class `c` (the magazines keep a
+/// copy beside their top pointer for the free fast path).
+pub fn block_start_test(c: usize) -> (u64, u64) {
+    BLOCK_START[c as u8 as usize]
+}
+
 /// Magazine capacity of class `c` given the `SLABSCOPE_MAGAZINE` limit: about 64 KiB of
 /// blocks, at least 4 and at most `limit`.
 pub fn magazine_capacity(c: usize, limit: usize) -> usize {

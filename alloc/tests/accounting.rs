@@ -511,3 +511,47 @@ fn a_class_the_thread_stopped_using_gives_its_last_slot_back() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals",
+            dir.path(),
+            &[],
+        );
+        return;
+    }
+    // Two million allocations and frees as fast as the thread can (a few ms), then the
+    // thread stays alive and quiet: the shared counters must already hold all but its
+    // last FOLD_INTERVALS intervals (32 x 1,024 frees), whatever the clock did.
+    let c = class_of(SIZES[1]);
+    let before = raw::stats().classes[c].allocs;
+    const N: u64 = 1 << 21;
+    let (done_tx, done_rx) = mpsc::channel();
+    let (exit_tx, exit_rx) = mpsc::channel::<()>();
+    let t = std::thread::spawn(move || {
+        for _ in 0..N {
+            let p = raw::alloc(SIZES[1], 16);
+            // SAFETY: a live block of this thread.
+            unsafe { raw::free(std::hint::black_box(p)) };
+        }
+        done_tx.send(()).unwrap();
+        exit_rx.recv().unwrap();
+    });
+    done_rx.recv().unwrap();
+    let counted = raw::stats().classes[c].allocs - before;
+    exit_tx.send(()).unwrap();
+    t.join().unwrap();
+    let bound = 33 * 1024;
+    assert!(
+        counted <= N && N - counted <= bound,
+        "a quiet thread's allocations counted {counted} of {N}: more than {bound} unfolded"
+    );
+    assert_eq!(
+        raw::stats().classes[c].allocs - before,
+        N,
+        "all counted after its exit"
+    );
+}
