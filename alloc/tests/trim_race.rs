@@ -3,7 +3,9 @@
 //! thread allocates blocks and hands most of them to two threads that free them (remote
 //! frees into the owner's slots), while a fourth calls `raw::trim()` in a loop, under
 //! `SLABSCOPE_EMPTY_CACHE=0` (every empty SuperSlab unmapped at once) and with every
-//! remote push delayed by the test hook. Every block is checked byte by byte before
+//! remote push delayed by the test hook; every 256 rounds a burst of more than a
+//! SuperSlab of blocks goes to the freers, so that SuperSlabs empty and are unmapped
+//! while remote frees go on. Every block is checked byte by byte before
 //! it is freed; a block handed out twice or memory unmapped under a thread shows as a
 //! changed byte or a crash of the child.
 
@@ -43,6 +45,22 @@ fn filled_batch(round: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
+/// Fresh blocks of 288 bytes (about 2.5 MiB in all, more than one SuperSlab), filled,
+/// in batches of 64.
+fn burst() -> Vec<Vec<(usize, usize)>> {
+    (0..9216 / 64)
+        .map(|_| {
+            (0..64)
+                .map(|_| {
+                    let p = raw::alloc(288, 16) as usize;
+                    fill(p, 288);
+                    (p, 288)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Checks and frees a block; `false` when a byte changed.
 fn check_and_free(p: usize, size: usize) -> bool {
     // SAFETY: a live block of `size` bytes owned by the caller.
@@ -73,6 +91,7 @@ fn remote_frees_race_trim_for_ten_seconds() {
     let corrupt = Arc::new(AtomicU64::new(0));
     let verified = Arc::new(AtomicU64::new(0));
     let trims = Arc::new(AtomicU64::new(0));
+    let freed_remote = Arc::new(AtomicU64::new(0));
     let returned_before = raw::stats().totals.superslabs_returned_total;
     let mut senders = Vec::new();
     let mut freers = Vec::new();
@@ -80,6 +99,7 @@ fn remote_frees_race_trim_for_ten_seconds() {
         let (tx, rx) = mpsc::sync_channel::<Vec<(usize, usize)>>(64);
         senders.push(tx);
         let (corrupt, verified) = (corrupt.clone(), verified.clone());
+        let freed_remote = freed_remote.clone();
         freers.push(std::thread::spawn(move || {
             for batch in rx {
                 for (p, size) in batch {
@@ -88,6 +108,7 @@ fn remote_frees_race_trim_for_ten_seconds() {
                     } else {
                         corrupt.fetch_add(1, Ordering::Relaxed);
                     }
+                    freed_remote.fetch_add(1, Ordering::Release);
                 }
             }
         }));
@@ -103,11 +124,12 @@ fn remote_frees_race_trim_for_ten_seconds() {
     };
     let end = Instant::now() + Duration::from_secs(10);
     let mut kept: Vec<(usize, usize)> = Vec::new();
-    let (mut blocks, mut round) = (0u64, 0usize);
+    let (mut blocks, mut round, mut sent_remote) = (0u64, 0usize, 0u64);
     while Instant::now() < end {
         for tx in &senders {
             let batch = filled_batch(round);
             blocks += batch.len() as u64;
+            sent_remote += batch.len() as u64;
             tx.send(batch).unwrap();
         }
         // Blocks the owner frees itself one round later.
@@ -122,7 +144,19 @@ fn remote_frees_race_trim_for_ten_seconds() {
         blocks += kept.len() as u64;
         round += 1;
         if round % 256 == 0 {
-            // Gives every idle slot back, so that SuperSlabs empty and are unmapped.
+            // More than a SuperSlab of blocks, all freed by the two freers: the last
+            // remote frees into the extra SuperSlab race the trimmer. Once the freers
+            // caught up, the drain collects the remote lists and gives every idle slot
+            // back, so that the extra SuperSlab empties and is unmapped.
+            for (k, batch) in burst().into_iter().enumerate() {
+                blocks += batch.len() as u64;
+                sent_remote += batch.len() as u64;
+                senders[k % 2].send(batch).unwrap();
+            }
+            let wait = Instant::now() + Duration::from_secs(5);
+            while freed_remote.load(Ordering::Acquire) < sent_remote && Instant::now() < wait {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             raw::drain_thread();
         }
     }
