@@ -40,8 +40,8 @@ pub struct Magazine {
     pub end: *mut *mut u8,
     /// Low-water mark: the lowest `top` since the class's last interval sweep. The
     /// oldest `low - base` blocks sat unused through that whole time. The pop fast path
-    /// compares `top` with `low` only: at `low` it takes [`Magazine::pop_at_low`], which
-    /// tells an empty magazine from a new low-water mark.
+    /// compares `top` with `low` only: at `low` the miss path calls
+    /// [`Magazine::take`], which tells an empty magazine from a new low-water mark.
     pub low: *mut *mut u8,
     /// First cell.
     pub base: *mut *mut u8,
