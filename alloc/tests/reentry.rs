@@ -14,6 +14,7 @@ static A: slabscope::SlabScope = slabscope::SlabScope::new();
 
 /// The same churn with debug tracing at its most verbose: the subscriber allocates
 /// (formatting, filtering) on every thread while threads start and exit.
+#[cfg(feature = "trace")]
 #[test]
 fn four_threads_starting_and_exiting_with_tracing_on() {
     if common::in_child() {

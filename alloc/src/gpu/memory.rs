@@ -10,7 +10,7 @@ use std::fmt;
 /// Which kind of memory a [`DeviceMemory`] hands out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Backend {
-    /// CUDA device memory (`cuMemAlloc`), see [`CudaMemory`](super::CudaMemory).
+    /// CUDA device memory (`cuMemAlloc`), see `gpu::CudaMemory` (the `gpu` feature).
     Cuda,
     /// Page-aligned host memory (`mmap`), see [`HostMemory`](super::HostMemory).
     Host,

@@ -1,9 +1,9 @@
 //! GPU slab pool: power-of-two buckets of device memory, handed out as RAII buffers and
 //! shown to `alloc-inspect` beside the host allocator.
 //!
-//! - [`DeviceMemory`] is where buffers come from: [`CudaMemory`] (CUDA driver API through
-//!   cudarc, loaded at run time, so the crate builds and runs with no GPU) or
-//!   [`HostMemory`] (page-aligned `mmap`).
+//! - [`DeviceMemory`] is where buffers come from: `CudaMemory` (CUDA driver API through
+//!   cudarc, loaded at run time, so the crate builds and runs with no GPU; the `gpu`
+//!   feature, on by default) or [`HostMemory`] (page-aligned `mmap`).
 //! - [`SlabPool`] caches buffers in buckets from 4 KiB up to a ceiling (default 2 MiB);
 //!   [`SlabPool::alloc`] returns a [`PooledBuffer`] that goes back to its own bucket on
 //!   drop. Larger requests go straight to the device. `trim`, a `cache_limit`, and a trim
@@ -26,6 +26,7 @@
 //!
 //! See docs/GPU.md for the design, the OOM message and benchmark numbers.
 
+#[cfg(feature = "gpu")]
 mod cuda;
 mod error;
 mod host;
@@ -34,6 +35,7 @@ mod pool;
 mod publish;
 mod stats;
 
+#[cfg(feature = "gpu")]
 pub use cuda::{cuda_library_present, CudaMemory};
 pub use error::{human_bytes, OomReport, PoolError, MAX_DEFERRED_ERRORS};
 pub use host::HostMemory;

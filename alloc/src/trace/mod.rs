@@ -24,8 +24,17 @@
 //!
 //! - `emit`: the per-thread buffer, the flush, and one tracing event per `EventKind`.
 //! - `install`: building the subscriber and swapping its filter.
+//! - `off`: the same entry points without the `trace` feature: nothing is captured, and
+//!   a `SLABSCOPE_LOG` or a `log=` filter is reported once on stderr as not built in.
 
+#[cfg(feature = "trace")]
 mod emit;
+#[cfg(feature = "trace")]
 mod install;
+#[cfg(not(feature = "trace"))]
+mod off;
 
+#[cfg(feature = "trace")]
 pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
+#[cfg(not(feature = "trace"))]
+pub(crate) use off::{after_interval, capture, emit_now, flush, in_subscriber};
