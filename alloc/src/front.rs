@@ -451,7 +451,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
         TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
         return core::ptr::null_mut();
     };
-    let aligned = p as usize % align == 0;
+    let aligned = (p as usize).is_multiple_of(align);
     if aligned && new_size <= old && (new_size > old / 2 || old <= MIN_ALIGN) {
         return p;
     }

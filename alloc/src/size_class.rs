@@ -101,7 +101,7 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
     }
     let mut c = class_of(rounded);
     while c < CLASS_COUNT {
-        if CLASS_SIZES[c] as usize % align == 0 {
+        if (CLASS_SIZES[c] as usize).is_multiple_of(align) {
             return Some(c);
         }
         c += 1;
@@ -211,7 +211,7 @@ mod tests {
         while a <= SLAB_ALIGN_MAX {
             for s in [1, a - 1, a, a + 1, 3 * a, SMALL_MAX - a] {
                 if let Some(c) = class_for(s, a) {
-                    assert!(block_size(c) >= s && block_size(c) % a == 0);
+                    assert!(block_size(c) >= s && block_size(c).is_multiple_of(a));
                 }
             }
             a *= 2;

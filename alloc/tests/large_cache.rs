@@ -94,11 +94,14 @@ fn freed_large_mappings_are_reused_bounded_and_accounted() {
     // Alignment: an over-aligned request only takes an aligned entry.
     let align = 256 * KIB;
     let a = raw::alloc(300 * KIB, align);
-    assert!(!a.is_null() && a as usize % align == 0);
+    assert!(!a.is_null() && (a as usize).is_multiple_of(align));
     // SAFETY: live block.
     unsafe { raw::free(a) };
     let b = raw::alloc(300 * KIB, align);
-    assert!(b as usize % align == 0, "reused entry lost its alignment");
+    assert!(
+        (b as usize).is_multiple_of(align),
+        "reused entry lost its alignment"
+    );
     // SAFETY: live blocks.
     unsafe {
         raw::free(b);

@@ -184,7 +184,10 @@ fn every_size_to_64k_at_every_alignment_to_4096() {
             let ptr = raw::alloc(size, align);
             assert!(!ptr.is_null(), "size {size} align {align}");
             assert_eq!(ptr as usize % align, 0, "size {size} align {align}");
-            assert!(ptr as usize % 16 == 0, "size {size}: blocks are 16-aligned");
+            assert!(
+                (ptr as usize).is_multiple_of(16),
+                "size {size}: blocks are 16-aligned"
+            );
             let usable = raw::usable_size(ptr).expect("ours");
             assert!(usable >= size, "size {size} usable {usable}");
             // SAFETY: fresh block of `size` bytes.

@@ -208,7 +208,7 @@ fn worker(me: usize, shared: &Shared) {
                 if let Some(slot) = churn.get_mut(i) {
                     *slot = object(&mut rng, 256);
                 }
-                if count % 64 == 0 {
+                if count.is_multiple_of(64) {
                     std::thread::sleep(Duration::from_micros(200));
                 }
             }
@@ -242,7 +242,7 @@ fn worker(me: usize, shared: &Shared) {
             }
         }
         count += 1;
-        if count % 1024 == 0 {
+        if count.is_multiple_of(1024) {
             shared.allocations.fetch_add(1024, Ordering::Relaxed);
         }
     }

@@ -54,7 +54,7 @@ impl Default for Synthetic {
 fn slot_of(ss: usize, slot: usize, tick: u64, pid: u32, threads: usize) -> SlotSnapshot {
     let n = ss * SLOTS_PER_SUPERSLAB + slot;
     // Every 13th ACTIVE slot abandoned, the others owned by the threads in turn.
-    let owner = if n % 13 == 0 {
+    let owner = if n.is_multiple_of(13) {
         SlotOwner::Abandoned
     } else {
         SlotOwner::Thread(pid + (n % threads.max(1)) as u32)
@@ -247,7 +247,7 @@ impl Synthetic {
             0..=2 => EventKind::MagazineDrain {
                 class,
                 blocks: 16 + seq % 48,
-                reason: if seq % 3 == 0 {
+                reason: if seq.is_multiple_of(3) {
                     DrainReason::Overflow
                 } else {
                     DrainReason::Interval

@@ -18,7 +18,7 @@ const K: u64 = 0x9e37_79b9_7f4a_7c15;
 /// The event written as number `i`: every field derives from `i`, so a torn event
 /// (fields from two different writes) cannot pass `check_event`.
 fn event(i: u64) -> EventKind {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         EventKind::LargeMap {
             addr: i,
             bytes: i.wrapping_mul(K),

@@ -21,7 +21,7 @@ use crate::sys::{errno, page_size, set_errno};
 #[no_mangle]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
     let word = core::mem::size_of::<*mut c_void>();
-    if align % word != 0 || !(align / word).is_power_of_two() {
+    if !align.is_multiple_of(word) || !(align / word).is_power_of_two() {
         return libc::EINVAL;
     }
     let saved = errno();

@@ -161,7 +161,7 @@ mod tests {
         set_log_filter(&[b'x'; LOG_FILTER_MAX]);
         let g = log_filter().unwrap();
         assert_eq!(g.as_bytes(), &[b'x'; LOG_FILTER_MAX][..]);
-        assert!(g.generation > f.generation && g.generation % 2 == 0);
+        assert!(g.generation > f.generation && g.generation.is_multiple_of(2));
         set_log_filter(b"off");
         assert_eq!(log_filter().unwrap().as_str(), "off");
         assert_eq!(sample_rate_generation(), 0);

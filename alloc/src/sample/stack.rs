@@ -78,7 +78,7 @@ pub fn capture(out: &mut [u64], skip: usize) -> usize {
     let mut n = 0;
     let mut seen = 0;
     while n < out.len() {
-        let fits = fp >= sp && fp % 8 == 0 && fp.checked_add(16).is_some_and(|e| e <= top);
+        let fits = fp >= sp && fp.is_multiple_of(8) && fp.checked_add(16).is_some_and(|e| e <= top);
         if !fits {
             break;
         }

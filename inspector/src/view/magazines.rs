@@ -126,8 +126,8 @@ impl Widget for Magazines<'_> {
 fn short_size(bs: u32) -> String {
     match bs {
         0..=1023 => bs.to_string(),
-        _ if bs % (1 << 20) == 0 => format!("{}M", bs >> 20),
-        _ if bs % 1024 == 0 => format!("{}K", bs >> 10),
+        _ if bs.is_multiple_of(1 << 20) => format!("{}M", bs >> 20),
+        _ if bs.is_multiple_of(1024) => format!("{}K", bs >> 10),
         _ => format!("{:.1}K", f64::from(bs) / 1024.0),
     }
 }

@@ -81,7 +81,7 @@ impl<'a> Region<'a> {
     /// through atomics, by this process and any other. For a read-only mapping, callers
     /// only ever load through the returned records.
     pub unsafe fn new(ptr: NonNull<u8>, len: usize) -> Self {
-        debug_assert!(ptr.as_ptr() as usize % 8 == 0);
+        debug_assert!((ptr.as_ptr() as usize).is_multiple_of(8));
         Self {
             ptr,
             len,
@@ -103,7 +103,7 @@ impl<'a> Region<'a> {
     /// `offset` is aligned for `T`.
     pub fn get<T: Record>(&self, offset: usize) -> Option<&'a T> {
         let end = offset.checked_add(size_of::<T>())?;
-        if end > self.len || offset % core::mem::align_of::<T>() != 0 {
+        if end > self.len || !offset.is_multiple_of(core::mem::align_of::<T>()) {
             return None;
         }
         // SAFETY: in bounds and aligned (checked above, base 8-aligned by `new`), and T is
@@ -120,10 +120,10 @@ impl<'a> Region<'a> {
         count: usize,
         stride: usize,
     ) -> Option<Records<'a, T>> {
-        if stride < size_of::<T>() || stride % core::mem::align_of::<T>() != 0 {
+        if stride < size_of::<T>() || !stride.is_multiple_of(core::mem::align_of::<T>()) {
             return None;
         }
-        if offset % core::mem::align_of::<T>() != 0 {
+        if !offset.is_multiple_of(core::mem::align_of::<T>()) {
             return None;
         }
         let bytes = count.checked_mul(stride)?;

@@ -133,7 +133,7 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
     let bad = |s: String| Err(ReadError::BadHeader(s));
     let header_size = load32(&h.header_size);
     let total_size = load64(&h.total_size);
-    if (header_size as usize) < size_of::<Header>() || header_size % 8 != 0 {
+    if (header_size as usize) < size_of::<Header>() || !header_size.is_multiple_of(8) {
         return bad(format!(
             "header_size {header_size} is not a multiple of 8 of at least {}",
             size_of::<Header>()
@@ -266,7 +266,7 @@ fn section(
     let stride = load32(&d.stride);
     let capacity = load32(&d.capacity);
     let used = load32(&d.used);
-    if offset % SECTION_ALIGN != 0 {
+    if !offset.is_multiple_of(SECTION_ALIGN) {
         return bad(format!("offset {offset} is not {SECTION_ALIGN}-aligned"));
     }
     if offset < header_size as u64 {
@@ -274,7 +274,7 @@ fn section(
             "offset {offset} lies inside the {header_size}-byte header"
         ));
     }
-    if (stride as usize) < kind.record_size() || stride % 8 != 0 {
+    if (stride as usize) < kind.record_size() || !stride.is_multiple_of(8) {
         return bad(format!(
             "stride {stride} is not a multiple of 8 of at least {}",
             kind.record_size()
