@@ -29,6 +29,7 @@ mod front;
 mod global_alloc;
 mod global_alloc_impl;
 pub mod gpu;
+pub mod grammar;
 mod large;
 mod magazine;
 mod oom;

@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use crate::pal;
+use crate::{grammar, pal};
 
 /// How an option's value is parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,12 +23,13 @@ pub enum Kind {
         /// Largest accepted value.
         max: u64,
     },
-    /// A byte size: decimal, optionally followed by `K`, `M` or `G` (powers of 1024).
+    /// A byte size ([`crate::grammar::size`]: `512K`, `512KiB`, `1M`, ...).
     Size,
     /// A directory path (at most 200 bytes).
     Path,
-    /// A tracing-subscriber `EnvFilter` string (printable ASCII without spaces, at most
-    /// [`LOG_FILTER_MAX`] bytes; its syntax is checked when tracing starts).
+    /// A tracing-subscriber `EnvFilter` string of the shape
+    /// [`crate::grammar::filter_ok`] accepts (tracing-subscriber checks the rest when
+    /// tracing starts).
     Filter,
     /// `stderr`, or an absolute file path (at most 200 bytes).
     File,
@@ -80,11 +81,7 @@ pub struct Options {
     pub control: bool,
 }
 
-/// Longest `SLABSCOPE_LOG` filter accepted.
-pub const LOG_FILTER_MAX: usize = 256;
-
-/// Largest `SLABSCOPE_SAMPLE` interval (1 TiB); larger values are clamped to it.
-pub const SAMPLE_MAX: u64 = 1 << 40;
+pub use crate::grammar::{LOG_FILTER_MAX, SAMPLE_MAX};
 
 /// Largest magazine capacity (`SLABSCOPE_MAGAZINE` upper bound; the magazine array size).
 pub const MAGAZINE_MAX: usize = 128;
@@ -246,76 +243,31 @@ fn expected(kind: Kind) -> &'static str {
     match kind {
         Kind::Bool => "0 or 1",
         Kind::Count { .. } => "an integer in the documented range",
-        Kind::Size => "a byte count with an optional K, M or G suffix",
+        Kind::Size => "a byte count with an optional unit: K, KiB, M, MiB, G, GiB or T",
         Kind::Path => "an absolute directory path of at most 200 bytes",
-        Kind::Filter => "an EnvFilter of printable ASCII without spaces, at most 256 bytes",
+        Kind::Filter => {
+            "an EnvFilter: comma-separated directives of printable ASCII, at most 256 bytes"
+        }
         Kind::File => "stderr or an absolute file path of at most 200 bytes",
     }
 }
 
 fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
-    match kind {
-        Kind::Bool => match raw {
-            b"1" | b"true" | b"on" | b"yes" => Some(Value { num: 1 }),
-            b"0" | b"false" | b"off" | b"no" => Some(Value { num: 0 }),
-            _ => None,
-        },
+    let num = match kind {
+        Kind::Bool => u64::from(grammar::switch(raw)?),
         Kind::Count { min, max } => {
-            let n = parse_decimal(raw)?;
-            (min..=max).contains(&n).then_some(Value { num: n })
+            Some(grammar::decimal(raw)?).filter(|n| (min..=max).contains(n))?
         }
-        Kind::Size => parse_size(raw).map(|num| Value { num }),
-        Kind::Path => (raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
-            .then_some(Value { num: 0 }),
-        Kind::Filter => (!raw.is_empty()
-            && raw.len() <= LOG_FILTER_MAX
-            && raw.iter().all(|b| b.is_ascii_graphic()))
-        .then_some(Value { num: 0 }),
+        Kind::Size => grammar::size(raw)?,
+        Kind::Path => {
+            (raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0)).then_some(0)?
+        }
+        Kind::Filter => grammar::filter_ok(raw).then_some(0)?,
         Kind::File => (raw == b"stderr"
             || raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
-        .then_some(Value { num: 0 }),
-    }
-}
-
-fn parse_decimal(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() || raw.len() > 19 {
-        return None;
-    }
-    let mut n: u64 = 0;
-    for &b in raw {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-    }
-    Some(n)
-}
-
-/// Parses a byte size: digits, optionally followed by `K`, `M` or `G` (binary units,
-/// either case, an optional trailing `B` or `iB`).
-pub fn parse_size(raw: &[u8]) -> Option<u64> {
-    let digits = raw.iter().take_while(|b| b.is_ascii_digit()).count();
-    let n = parse_decimal(&raw[..digits])?;
-    // No allocation here (this runs inside malloc): compare case-insensitively in place.
-    let suffix = &raw[digits..];
-    let units: [(&[u8], u32); 10] = [
-        (b"", 0),
-        (b"B", 0),
-        (b"K", 10),
-        (b"KB", 10),
-        (b"KIB", 10),
-        (b"M", 20),
-        (b"MB", 20),
-        (b"MIB", 20),
-        (b"G", 30),
-        (b"GB", 30),
-    ];
-    let shift = match units.iter().find(|(u, _)| u.eq_ignore_ascii_case(suffix)) {
-        Some(&(_, s)) => s,
-        None if suffix.eq_ignore_ascii_case(b"GIB") => 30,
-        None => return None,
+        .then_some(0)?,
     };
-    n.checked_mul(1u64 << shift)
+    Some(Value { num })
 }
 
 static OPTIONS: OnceLock<Options> = OnceLock::new();
@@ -371,19 +323,6 @@ mod tests {
             |_, _, _| complaints += 1,
         );
         (o, complaints)
-    }
-
-    #[test]
-    fn sizes_accept_binary_suffixes() {
-        assert_eq!(parse_size(b"0"), Some(0));
-        assert_eq!(parse_size(b"512"), Some(512));
-        assert_eq!(parse_size(b"4K"), Some(4096));
-        assert_eq!(parse_size(b"64m"), Some(64 << 20));
-        assert_eq!(parse_size(b"2G"), Some(2 << 30));
-        assert_eq!(parse_size(b"3MiB"), Some(3 << 20));
-        assert_eq!(parse_size(b"12X"), None);
-        assert_eq!(parse_size(b"K"), None);
-        assert_eq!(parse_size(b"99999999999999999999G"), None);
     }
 
     #[test]

@@ -61,7 +61,7 @@ fn bad_values_warn_once_and_use_the_default() {
         .any(|l| l.contains("SLABSCOPE_DRAIN_INTERVAL=often") && l.contains("using the default")));
     assert!(lines
         .iter()
-        .any(|l| l.contains("SLABSCOPE_LIMIT=12Q") && l.contains("K, M or G")));
+        .any(|l| l.contains("SLABSCOPE_LIMIT=12Q") && l.contains("K, KiB, M, MiB, G, GiB or T")));
 }
 
 #[test]
@@ -113,10 +113,14 @@ fn accepted(kind: Kind) -> String {
     match kind {
         Kind::Bool => "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`)".into(),
         Kind::Count { min, max } => format!("integer, {min} to {max}"),
-        Kind::Size => "bytes, with an optional `K`, `M` or `G` suffix (powers of 1024)".into(),
+        Kind::Size => {
+            "bytes, with an optional unit `K`, `KiB`, `M`, `MiB`, `G`, `GiB` or `T` (powers of 1024, any case)"
+                .into()
+        }
         Kind::Path => "absolute directory path, at most 200 bytes".into(),
         Kind::Filter => {
-            "EnvFilter string, printable ASCII without spaces, at most 256 bytes".into()
+            "EnvFilter string: comma-separated directives, printable ASCII without spaces, at most 256 bytes"
+                .into()
         }
         Kind::File => "`stderr`, or an absolute file path, at most 200 bytes".into(),
     }

@@ -10,20 +10,18 @@
 //!
 //! One item per line (`\n`; spaces and tabs around a line are ignored, empty lines
 //! too). The first item is `seq=<n>`, a decimal `u64` greater than 0; then at least one
-//! command, each at most once: `log=<EnvFilter>` (printable ASCII, at most
-//! [`LOG_FILTER_MAX`] bytes, comma-separated directives whose `=level` part, if any,
-//! names a level), `sample=<bytes>` (decimal, optional `K`/`M`/`G`, `0` = off, at most
-//! 1 TiB), `drain`, `trim`. Anything else refuses the whole file.
+//! command, each at most once: `log=<EnvFilter>` ([`crate::grammar::filter_ok`]),
+//! `sample=<bytes>` ([`crate::grammar::size`]: `512K`, `512KiB`, `1M`, ...; `0` = off,
+//! at most [`SAMPLE_MAX`]), `drain`, `trim`. The values have the `SLABSCOPE_*` options'
+//! grammar. Anything else refuses the whole file.
 #![forbid(unsafe_code)]
 
 use slabscope_proto::event::{control_command, ControlReason};
 
+use crate::grammar::{decimal, filter_ok, size, SAMPLE_MAX};
+
 /// Largest control file the allocator reads, bytes.
 pub const MAX_FILE: usize = 4096;
-/// Longest log filter, bytes.
-pub const LOG_FILTER_MAX: usize = 255;
-/// Largest sampling rate, bytes (1 TiB).
-pub const SAMPLE_MAX: u64 = 1 << 40;
 
 /// A parsed control file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,65 +84,6 @@ fn split_once(s: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
     Some((&s[..i], &s[i + 1..]))
 }
 
-fn decimal(s: &[u8]) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 {
-        return None;
-    }
-    let mut v: u64 = 0;
-    for &b in s {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((b - b'0') as u64)?;
-    }
-    Some(v)
-}
-
-/// `<decimal>[K|M|G]` (powers of 1024), at most [`SAMPLE_MAX`].
-pub fn size(s: &[u8]) -> Option<u64> {
-    let (digits, shift) = match s.last()? {
-        b'K' | b'k' => (&s[..s.len() - 1], 10),
-        b'M' | b'm' => (&s[..s.len() - 1], 20),
-        b'G' | b'g' => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    let v = decimal(digits)?.checked_mul(1 << shift)?;
-    (v <= SAMPLE_MAX).then_some(v)
-}
-
-fn is_level(s: &[u8]) -> bool {
-    const LEVELS: [&[u8]; 6] = [b"off", b"error", b"warn", b"info", b"debug", b"trace"];
-    LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s)) || matches!(s, [b'0'..=b'5'])
-}
-
-/// Checks the shape of an `EnvFilter` string: printable ASCII, non-empty
-/// comma-separated directives, balanced `[...]`/`{...}`, and a level after the last `=`
-/// that is outside brackets.
-pub fn filter_ok(f: &[u8]) -> bool {
-    if f.is_empty() || f.len() > LOG_FILTER_MAX || !f.iter().all(|b| b.is_ascii_graphic()) {
-        return false;
-    }
-    f.split(|&b| b == b',').all(|d| {
-        if d.is_empty() {
-            return false;
-        }
-        let mut depth = 0i32;
-        let mut eq = None;
-        for (i, &b) in d.iter().enumerate() {
-            match b {
-                b'[' | b'{' => depth += 1,
-                b']' | b'}' => depth -= 1,
-                b'=' if depth == 0 => eq = Some(i),
-                _ => {}
-            }
-            if depth < 0 {
-                return false;
-            }
-        }
-        depth == 0 && eq.is_none_or(|i| i > 0 && is_level(&d[i + 1..]))
-    })
-}
-
 /// Parses a whole control file. Nothing is acted on unless this returns `Ok`.
 pub fn parse(text: &[u8]) -> Result<Commands<'_>, Refusal> {
     let mut c = Commands {
@@ -202,7 +141,8 @@ pub fn parse(text: &[u8]) -> Result<Commands<'_>, Refusal> {
             }
             (b"sample", Some(v)) => {
                 dup(c.sample.is_some())?;
-                c.sample = Some(size(v).ok_or(refuse(ControlReason::BadValue))?);
+                let bytes = size(v).filter(|&n| n <= SAMPLE_MAX);
+                c.sample = Some(bytes.ok_or(refuse(ControlReason::BadValue))?);
             }
             (b"drain", None) => {
                 dup(c.drain)?;
@@ -250,6 +190,26 @@ mod tests {
     }
 
     #[test]
+    fn sample_takes_the_options_size_grammar() {
+        for (v, want) in [
+            ("512KiB", 512 << 10),
+            ("512K", 512 << 10),
+            ("1M", 1 << 20),
+            ("0", 0),
+        ] {
+            let text = format!("seq=1\nsample={v}");
+            let c = parse(text.as_bytes()).unwrap();
+            assert_eq!(c.sample, Some(want), "{v}");
+            let env: &'static [u8] = Box::leak(v.as_bytes().to_vec().into_boxed_slice());
+            let o = crate::options::Options::parse(
+                |k| (k == "SLABSCOPE_SAMPLE").then_some(env),
+                |k, _, _| panic!("{k} refused {v}"),
+            );
+            assert_eq!(o.sample, want, "{v}");
+        }
+    }
+
+    #[test]
     fn a_full_file_parses() {
         let c = parse(
             b"seq=7\nlog=slabscope=debug,slabscope::drain=trace\n  sample=512K \n\ndrain\ntrim\n",
@@ -288,27 +248,12 @@ mod tests {
         assert_eq!(refused("seq=3\n=x"), (R::Syntax, 2));
         assert_eq!(refused("seq=3\ndrain\n\u{1}"), (R::Syntax, 3));
         assert_eq!(refused("seq=3\r\ndrain"), (R::Syntax, 1));
-        let long = format!("seq=3\nlog={}", "a".repeat(LOG_FILTER_MAX + 1));
+        let long = format!(
+            "seq=3\nlog={}",
+            "a".repeat(crate::grammar::LOG_FILTER_MAX + 1)
+        );
         assert_eq!(refused(&long), (R::BadValue, 2));
         // The sequence number is reported once read.
         assert_eq!(parse(b"seq=5\nbogus").unwrap_err().seq, 5);
-    }
-
-    #[test]
-    fn filters_follow_env_filter_shapes() {
-        for ok in [
-            "slabscope=debug",
-            "debug",
-            "slabscope",
-            "slabscope::drain=trace,warn",
-            "slabscope[drain{class=3}]=TRACE",
-            "a=0",
-            "off",
-        ] {
-            assert!(filter_ok(ok.as_bytes()), "{ok}");
-        }
-        for bad in ["", "=debug", "a=", "a=6", "a]=debug", "a{=debug", "a,", "ä"] {
-            assert!(!filter_ok(bad.as_bytes()), "{bad}");
-        }
     }
 }

@@ -8,7 +8,7 @@
 use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
-use super::parse::LOG_FILTER_MAX;
+use crate::grammar::LOG_FILTER_MAX;
 
 const WORDS: usize = LOG_FILTER_MAX.div_ceil(8);
 

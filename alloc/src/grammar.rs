@@ -1,0 +1,184 @@
+//! The one grammar of values that the `SLABSCOPE_*` options ([`crate::options`]) and the
+//! control file ([`crate::control`]) share: decimal numbers, byte sizes, switches and
+//! tracing filters. It allocates nothing and cannot panic: the options are parsed inside
+//! the first `malloc`.
+#![forbid(unsafe_code)]
+
+/// Longest tracing filter (`SLABSCOPE_LOG`, the control file's `log=`), bytes.
+pub const LOG_FILTER_MAX: usize = 256;
+
+/// Largest leak-sampling interval (`SLABSCOPE_SAMPLE`, `sample=`): 1 TiB.
+pub const SAMPLE_MAX: u64 = 1 << 40;
+
+/// A decimal `u64`: 1 to 20 ASCII digits, nothing else, no overflow.
+pub fn decimal(raw: &[u8]) -> Option<u64> {
+    if raw.is_empty() || raw.len() > 20 {
+        return None;
+    }
+    let mut n: u64 = 0;
+    for &b in raw {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+    }
+    Some(n)
+}
+
+/// Binary unit suffixes of [`size`], matched without regard to case.
+const UNITS: [(&[u8], u32); 12] = [
+    (b"", 0),
+    (b"B", 0),
+    (b"K", 10),
+    (b"KB", 10),
+    (b"KIB", 10),
+    (b"M", 20),
+    (b"MB", 20),
+    (b"MIB", 20),
+    (b"G", 30),
+    (b"GB", 30),
+    (b"GIB", 30),
+    (b"T", 40),
+];
+
+/// A byte count: a [`decimal`] followed by an optional unit, `B`, `K`, `KB`, `KiB`,
+/// `M`, `MB`, `MiB`, `G`, `GB`, `GiB` or `T` (powers of 1024, any case); no overflow.
+pub fn size(raw: &[u8]) -> Option<u64> {
+    let digits = raw.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n = decimal(&raw[..digits])?;
+    let suffix = &raw[digits..];
+    let &(_, shift) = UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(suffix))?;
+    n.checked_mul(1u64 << shift)
+}
+
+/// A switch: `1`, `true`, `on`, `yes` or `0`, `false`, `off`, `no`.
+pub fn switch(raw: &[u8]) -> Option<bool> {
+    match raw {
+        b"1" | b"true" | b"on" | b"yes" => Some(true),
+        b"0" | b"false" | b"off" | b"no" => Some(false),
+        _ => None,
+    }
+}
+
+fn is_level(s: &[u8]) -> bool {
+    const LEVELS: [&[u8]; 6] = [b"off", b"error", b"warn", b"info", b"debug", b"trace"];
+    LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s)) || matches!(s, [b'0'..=b'5'])
+}
+
+/// The shape of a tracing `EnvFilter`: 1 to [`LOG_FILTER_MAX`] bytes of printable ASCII
+/// without spaces, non-empty comma-separated directives, balanced `[...]` and `{...}`,
+/// and a level after a directive's last `=` outside brackets. (tracing-subscriber checks
+/// the rest when it builds the filter.)
+pub fn filter_ok(f: &[u8]) -> bool {
+    if f.is_empty() || f.len() > LOG_FILTER_MAX || !f.iter().all(|b| b.is_ascii_graphic()) {
+        return false;
+    }
+    f.split(|&b| b == b',').all(|d| {
+        if d.is_empty() {
+            return false;
+        }
+        let mut depth = 0i32;
+        let mut eq = None;
+        for (i, &b) in d.iter().enumerate() {
+            match b {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth -= 1,
+                b'=' if depth == 0 => eq = Some(i),
+                _ => {}
+            }
+            if depth < 0 {
+                return false;
+            }
+        }
+        depth == 0 && eq.is_none_or(|i| i > 0 && is_level(&d[i + 1..]))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        assert_eq!(decimal(b"0"), Some(0));
+        assert_eq!(decimal(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(decimal(b"18446744073709551616"), None);
+        for bad in [
+            &b""[..],
+            b"-1",
+            b"+1",
+            b" 1",
+            b"1 ",
+            b"1_000",
+            b"0x10",
+            b"1.5",
+        ] {
+            assert_eq!(decimal(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_every_unit_in_any_case() {
+        for (raw, want) in [
+            (&b"512"[..], 512),
+            (b"512B", 512),
+            (b"512K", 512 << 10),
+            (b"512k", 512 << 10),
+            (b"512KB", 512 << 10),
+            (b"512KiB", 512 << 10),
+            (b"512kib", 512 << 10),
+            (b"3M", 3 << 20),
+            (b"3MiB", 3 << 20),
+            (b"2G", 2 << 30),
+            (b"2GiB", 2 << 30),
+            (b"1T", 1 << 40),
+        ] {
+            assert_eq!(size(raw), Some(want), "{}", String::from_utf8_lossy(raw));
+        }
+        for bad in [
+            &b""[..],
+            b"K",
+            b"12X",
+            b"12 K",
+            b"1.5M",
+            b"-1K",
+            b"16777216T",
+        ] {
+            assert_eq!(size(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn filters() {
+        for ok in [
+            &b"slabscope=debug"[..],
+            b"debug",
+            b"slabscope",
+            b"off",
+            b"a=0",
+            b"info,slabscope::drain=trace",
+            b"slabscope[drain{class=3}]=TRACE",
+        ] {
+            assert!(filter_ok(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        let long = [b'a'; LOG_FILTER_MAX];
+        assert!(filter_ok(&long));
+        let too_long = [b'a'; LOG_FILTER_MAX + 1];
+        assert!(!filter_ok(&too_long));
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"a=loud",
+            b"a=",
+            b"a=6",
+            b"=debug",
+            b"a,",
+            b"a,,b",
+            b"a{=debug",
+            b"a]=debug",
+            "\u{e4}".as_bytes(),
+        ] {
+            assert!(!filter_ok(bad), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+}
