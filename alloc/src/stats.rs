@@ -12,11 +12,16 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use slabscope_proto::layout::ClassCounters;
+
 use crate::size_class::{CLASS_COUNT, CLASS_SIZES};
 
-/// Per-class counters (all `Relaxed`; each exact on its own).
+/// One class's recorder: the atomics the allocator counts in (all `Relaxed`; each exact
+/// on its own). What it publishes is the protocol's one declaration of the per-class
+/// counters, [`slabscope_proto::layout::ClassCounters`], built from it by
+/// [`class_counters`].
 #[derive(Debug)]
-pub struct ClassCounters {
+pub struct ClassRecorder {
     /// Blocks in ACTIVE and EMPTY slots of this class.
     pub capacity: AtomicU64,
     /// Blocks handed out of slots (in magazines or user hands).
@@ -48,7 +53,7 @@ pub struct ClassCounters {
 pub use slabscope_proto::layout::Totals;
 
 #[allow(clippy::declare_interior_mutable_const)]
-const ZERO_CLASS: ClassCounters = ClassCounters {
+const ZERO_CLASS: ClassRecorder = ClassRecorder {
     capacity: AtomicU64::new(0),
     out: AtomicU64::new(0),
     cached: AtomicU64::new(0),
@@ -63,7 +68,7 @@ const ZERO_CLASS: ClassCounters = ClassCounters {
 };
 
 /// Per-class counters, indexed by class.
-pub static CLASSES: [ClassCounters; CLASS_COUNT] = [ZERO_CLASS; CLASS_COUNT];
+pub static CLASSES: [ClassRecorder; CLASS_COUNT] = [ZERO_CLASS; CLASS_COUNT];
 
 /// Process totals.
 pub static TOTALS: Totals = Totals {
@@ -161,19 +166,15 @@ pub struct Stats {
     pub classes: [ClassStats; CLASS_COUNT],
 }
 
-/// Reads one class.
-pub fn class_stats(c: usize) -> ClassStats {
+/// Reads one class's counters as the segment publishes them. A struct literal: a counter
+/// added to the protocol's declaration does not compile until the allocator records it.
+pub fn class_counters(c: usize) -> ClassCounters {
     let k = &CLASSES[c];
     let capacity = k.capacity.load(Relaxed);
-    let out = k.out.load(Relaxed);
-    let cached = k.cached.load(Relaxed);
-    let free = capacity.saturating_sub(out);
-    ClassStats {
-        block_size: CLASS_SIZES[c],
+    ClassCounters {
         capacity_blocks: capacity,
-        free_blocks: free,
-        cached_blocks: cached,
-        live_blocks: out.saturating_sub(cached),
+        free_blocks: capacity.saturating_sub(k.out.load(Relaxed)),
+        cached_blocks: k.cached.load(Relaxed),
         allocs: k.allocs.load(Relaxed),
         frees: k.frees.load(Relaxed),
         remote_frees: k.remote_frees.load(Relaxed),
@@ -181,11 +182,45 @@ pub fn class_stats(c: usize) -> ClassStats {
         slots_empty: k.slots_empty.load(Relaxed),
         refills: k.refills.load(Relaxed),
         drains: k.drains.load(Relaxed),
-        acquire_stage: [
-            k.stage[0].load(Relaxed),
-            k.stage[1].load(Relaxed),
-            k.stage[2].load(Relaxed),
-        ],
+        acquire_stage1: k.stage[0].load(Relaxed),
+        acquire_stage2: k.stage[1].load(Relaxed),
+        acquire_stage3: k.stage[2].load(Relaxed),
+    }
+}
+
+/// Reads one class.
+pub fn class_stats(c: usize) -> ClassStats {
+    // Destructured without `..`: a counter added to the declaration must be placed here.
+    let ClassCounters {
+        capacity_blocks,
+        free_blocks,
+        cached_blocks,
+        allocs,
+        frees,
+        remote_frees,
+        slots_active,
+        slots_empty,
+        refills,
+        drains,
+        acquire_stage1,
+        acquire_stage2,
+        acquire_stage3,
+    } = class_counters(c);
+    let out = capacity_blocks - free_blocks;
+    ClassStats {
+        block_size: CLASS_SIZES[c],
+        capacity_blocks,
+        free_blocks,
+        cached_blocks,
+        live_blocks: out.saturating_sub(cached_blocks),
+        allocs,
+        frees,
+        remote_frees,
+        slots_active,
+        slots_empty,
+        refills,
+        drains,
+        acquire_stage: [acquire_stage1, acquire_stage2, acquire_stage3],
     }
 }
 

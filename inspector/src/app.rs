@@ -12,6 +12,7 @@ use crate::error::InspectError;
 use crate::input;
 use crate::source::{Source, SourceControl};
 use crate::state::{Action, State, TargetStatus};
+use crate::view::ColourDepth;
 
 /// Terminal events: keys (and resizes, which only cause a redraw).
 pub trait Input {
@@ -53,9 +54,16 @@ impl Input for ScriptedInput {
 }
 
 /// Draws the state once.
-pub fn draw<B: Backend>(terminal: &mut Terminal<B>, state: &State) -> Result<(), InspectError> {
+pub fn draw<B: Backend>(
+    terminal: &mut Terminal<B>,
+    state: &State,
+    colour: ColourDepth,
+) -> Result<(), InspectError> {
     terminal
-        .draw(|f| f.render_widget(state, f.area()))
+        .draw(|f| {
+            f.render_widget(state, f.area());
+            colour.apply(f.buffer_mut());
+        })
         .map(|_| ())
         .map_err(|e| InspectError::Io(format!("drawing failed: {e}")))
 }
@@ -81,18 +89,42 @@ fn rewind(state: &mut State, frames: Vec<crate::state::Frame>) {
     *state = fresh;
 }
 
+/// How [`run`] runs.
+#[derive(Clone, Copy, Debug)]
+pub struct RunOptions {
+    /// Time between frames.
+    pub interval: Duration,
+    /// What the terminal shows of the views' colours.
+    pub colour: ColourDepth,
+    /// At most this many iterations (tests); `None` runs until quit.
+    pub max_loops: Option<u64>,
+}
+
+impl RunOptions {
+    /// `loops` iterations as fast as frames come, in full colour (tests).
+    pub fn bounded(loops: u64) -> Self {
+        Self {
+            interval: Duration::ZERO,
+            colour: ColourDepth::TrueColour,
+            max_loops: Some(loops),
+        }
+    }
+}
+
 /// Runs until the user quits. The first frame must read; a read failing later (the
 /// segment became unreadable) freezes the screen like a target that is gone.
-///
-/// `max_loops` bounds the iterations (tests); `None` runs until quit.
 pub fn run<B: Backend>(
     terminal: &mut Terminal<B>,
     source: &mut dyn Source,
     input: &mut dyn Input,
     state: &mut State,
-    interval: Duration,
-    max_loops: Option<u64>,
+    opts: RunOptions,
 ) -> Result<(), InspectError> {
+    let RunOptions {
+        interval,
+        colour,
+        max_loops,
+    } = opts;
     let mut next_read = Instant::now();
     let mut loops = 0u64;
     loop {
@@ -104,7 +136,7 @@ pub fn run<B: Backend>(
             }
             next_read = Instant::now() + interval;
         }
-        draw(terminal, state)?;
+        draw(terminal, state, colour)?;
         let mut timeout = next_read.saturating_duration_since(Instant::now());
         if state.frozen() {
             timeout = Duration::from_millis(250);
@@ -125,7 +157,7 @@ pub fn run<B: Backend>(
             if state.quit {
                 return Ok(());
             }
-            draw(terminal, state)?;
+            draw(terminal, state, colour)?;
             timeout = next_read.saturating_duration_since(Instant::now());
             if timeout.is_zero() {
                 break;

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -29,15 +30,32 @@ pub fn text_screen(target: TargetInfo, frame: Frame, w: u16, h: u16) -> String {
         .join("\n")
 }
 
-/// One line of `list`.
+/// One segment of `list`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListEntry {
     /// Pid.
     pub pid: u32,
+    /// The segment file.
+    pub path: PathBuf,
     /// Whether the process still runs.
     pub alive: bool,
-    /// Command line, uptime, mapped and live bytes; or why it cannot be read.
-    pub detail: String,
+    /// What the segment says, or why it cannot be read.
+    pub summary: Result<SegmentSummary, String>,
+}
+
+/// The figures `list` shows of a readable segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentSummary {
+    /// Command line (from the segment, else from `/proc`).
+    pub command: String,
+    /// Since the process created its segment.
+    pub uptime_ns: u64,
+    /// Bytes mapped from the OS.
+    pub mapped_bytes: u64,
+    /// Bytes in user hands.
+    pub live_bytes: u64,
+    /// `"major.minor"` of the segment.
+    pub protocol: String,
 }
 
 /// Every segment in the segment directory, described.
@@ -52,31 +70,40 @@ pub fn entries() -> Result<Vec<ListEntry>, InspectError> {
             let reader = SegmentReader::open(&path);
             let start = reader.as_ref().map_or(0, |r| r.start_mono_ns());
             let alive = procfs::runs_segment(pid, start);
-            let detail = match reader.and_then(|r| r.snapshot()) {
-                Ok(s) => {
+            let summary = reader
+                .and_then(|r| r.snapshot())
+                .map(|s| {
                     let b = ByteTotals::of(&s);
-                    format!(
-                        "{:>9} {:>11} {:>11}  {}",
-                        fmt::duration_ns(now_unix.saturating_sub(s.start_unix_ns)),
-                        fmt::bytes(b.mapped),
-                        fmt::bytes(b.live),
-                        if s.command.is_empty() {
+                    SegmentSummary {
+                        command: if s.command.is_empty() {
                             procfs::command(pid).unwrap_or_default()
                         } else {
                             s.command
-                        }
-                    )
-                }
-                Err(e) => format!("unreadable: {e}"),
-            };
-            ListEntry { pid, alive, detail }
+                        },
+                        uptime_ns: now_unix.saturating_sub(s.start_unix_ns),
+                        mapped_bytes: b.mapped,
+                        live_bytes: b.live,
+                        protocol: s.protocol.to_string(),
+                    }
+                })
+                .map_err(|e| e.to_string());
+            ListEntry {
+                pid,
+                path,
+                alive,
+                summary,
+            }
         })
         .collect())
 }
 
-/// `alloc-inspect list`.
-pub fn list(out: &mut dyn Write) -> Result<(), InspectError> {
+/// `alloc-inspect list`: a table, or with `json` the `list --json` document.
+pub fn list(out: &mut dyn Write, json: bool) -> Result<(), InspectError> {
     let entries = entries()?;
+    if json {
+        writeln!(out, "{}", crate::json::list_to_string(&entries))?;
+        return Ok(());
+    }
     writeln!(
         out,
         "{:>8}  {:<6} {:>9} {:>11} {:>11}  COMMAND",
@@ -84,7 +111,17 @@ pub fn list(out: &mut dyn Write) -> Result<(), InspectError> {
     )?;
     for e in &entries {
         let state = if e.alive { "live" } else { "STALE" };
-        writeln!(out, "{:>8}  {:<6} {}", e.pid, state, e.detail)?;
+        let detail = match &e.summary {
+            Ok(s) => format!(
+                "{:>9} {:>11} {:>11}  {}",
+                fmt::duration_ns(s.uptime_ns),
+                fmt::bytes(s.mapped_bytes),
+                fmt::bytes(s.live_bytes),
+                s.command
+            ),
+            Err(e) => format!("unreadable: {e}"),
+        };
+        writeln!(out, "{:>8}  {:<6} {detail}", e.pid, state)?;
     }
     if entries.iter().any(|e| !e.alive) {
         writeln!(

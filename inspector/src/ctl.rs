@@ -179,17 +179,7 @@ impl Sent {
 }
 
 fn names(bits: u16) -> String {
-    [
-        (cmd::LOG, "log"),
-        (cmd::SAMPLE, "sample"),
-        (cmd::DRAIN, "drain"),
-        (cmd::TRIM, "trim"),
-    ]
-    .iter()
-    .filter(|(b, _)| bits & b != 0)
-    .map(|(_, n)| *n)
-    .collect::<Vec<_>>()
-    .join(" ")
+    cmd::names(bits).collect::<Vec<_>>().join(" ")
 }
 
 /// The log filter a hash names, when it is one the inspector knows.

@@ -114,12 +114,16 @@ impl Drop for DemoChild {
 }
 
 /// `alloc-inspect demo [-- ARGS]`.
-pub fn run_parent(args: &[String], interval_ms: u64) -> Result<(), InspectError> {
+pub fn run_parent(
+    args: &[String],
+    interval_ms: u64,
+    colour: crate::view::ColourDepth,
+) -> Result<(), InspectError> {
     crate::workload::check_args(args).map_err(InspectError::Demo)?;
     let mut child = DemoChild::spawn(args)?;
     child.wait_for_segment(STARTUP_TIMEOUT)?;
     let mut source = LiveSource::attach(child.pid(), interval_ms)?;
-    let result = cli::interactive(&mut source, interval_ms);
+    let result = cli::interactive(&mut source, interval_ms, colour);
     drop(child);
     result
 }

@@ -54,6 +54,9 @@ pub enum InspectError {
     Demo(String),
     /// Terminal or other I/O failure.
     Io(String),
+    /// Standard output was closed by its reader (`alloc-inspect list | head -1`): not
+    /// a failure, the command stops quietly.
+    OutputClosed,
 }
 
 impl fmt::Display for InspectError {
@@ -91,6 +94,7 @@ impl fmt::Display for InspectError {
             }
             InspectError::Demo(m) => write!(f, "demo: {m}"),
             InspectError::Io(m) => write!(f, "{m}"),
+            InspectError::OutputClosed => write!(f, "standard output was closed"),
         }
     }
 }
@@ -99,6 +103,10 @@ impl std::error::Error for InspectError {}
 
 impl From<std::io::Error> for InspectError {
     fn from(e: std::io::Error) -> Self {
-        InspectError::Io(e.to_string())
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            InspectError::OutputClosed
+        } else {
+            InspectError::Io(e.to_string())
+        }
     }
 }

@@ -1,52 +1,25 @@
-//! Keys to actions. The only place that knows which key does what (the help overlay
-//! lists the same bindings).
+//! Key events to actions, through the one key table (`keys::KEYS`).
 
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::ctl::ControlKey;
-use crate::state::{Action, ViewId};
+use crate::keys;
+use crate::state::Action;
 
-/// The action bound to `key`, if any. Key releases are ignored.
+/// The action bound to `key`, if any. Key releases are ignored; Ctrl with a key the
+/// table does not bind with Ctrl does nothing.
 pub fn action(key: KeyEvent) -> Option<Action> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
-    if key.modifiers.contains(KeyModifiers::CONTROL) {
-        return match key.code {
-            KeyCode::Char('c') => Some(Action::Quit),
-            _ => None,
-        };
-    }
-    Some(match key.code {
-        KeyCode::Char('q') | KeyCode::Esc => Action::Quit,
-        KeyCode::Tab => Action::NextView,
-        KeyCode::BackTab => Action::PrevView,
-        KeyCode::Char(c @ '1'..='8') => Action::Show(ViewId::ALL[(c as u8 - b'1') as usize]),
-        KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
-        KeyCode::Up | KeyCode::Char('k') => Action::Up,
-        KeyCode::Down | KeyCode::Char('j') => Action::Down,
-        KeyCode::Left | KeyCode::Char('h') => Action::Left,
-        KeyCode::Right | KeyCode::Char('l') => Action::Right,
-        KeyCode::PageUp => Action::PageUp,
-        KeyCode::PageDown => Action::PageDown,
-        KeyCode::Home | KeyCode::Char('g') => Action::Home,
-        KeyCode::End | KeyCode::Char('G') => Action::End,
-        KeyCode::Char('s') => Action::CycleSort,
-        KeyCode::Char('r') => Action::ReverseSort,
-        KeyCode::Char('f') => Action::CycleFilter,
-        KeyCode::Char(' ') => Action::TogglePause,
-        KeyCode::Char('D') => Action::Control(ControlKey::Drain),
-        KeyCode::Char('T') => Action::Control(ControlKey::Trim),
-        KeyCode::Char('S') => Action::Control(ControlKey::ToggleSample),
-        KeyCode::Char('L') => Action::Control(ControlKey::ToggleLog),
-        _ => return None,
-    })
+    keys::lookup(key.code, key.modifiers.contains(KeyModifiers::CONTROL))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crossterm::event::KeyEventState;
+    use crate::ctl::ControlKey;
+    use crate::state::ViewId;
+    use crossterm::event::{KeyCode, KeyEventState};
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)

@@ -19,6 +19,7 @@ pub mod error;
 pub mod export;
 pub mod input;
 pub mod json;
+pub mod keys;
 pub mod procfs;
 pub mod record;
 pub mod segment;

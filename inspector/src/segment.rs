@@ -37,20 +37,7 @@ pub fn write(
     let w = SegmentWriter::create(dir.as_os_str().as_encoded_bytes(), pid, &cfg)?;
     for c in &snap.classes {
         if let Some(r) = w.class(c.class as usize) {
-            let k = &c.counters;
-            r.capacity_blocks.store(k.capacity_blocks, Relaxed);
-            r.free_blocks.store(k.free_blocks, Relaxed);
-            r.cached_blocks.store(k.cached_blocks, Relaxed);
-            r.allocs.store(k.allocs, Relaxed);
-            r.frees.store(k.frees, Relaxed);
-            r.remote_frees.store(k.remote_frees, Relaxed);
-            r.slots_active.store(k.slots_active, Relaxed);
-            r.slots_empty.store(k.slots_empty, Relaxed);
-            r.refills.store(k.refills, Relaxed);
-            r.drains.store(k.drains, Relaxed);
-            r.acquire_stage1.store(k.acquire_stage1, Relaxed);
-            r.acquire_stage2.store(k.acquire_stage2, Relaxed);
-            r.acquire_stage3.store(k.acquire_stage3, Relaxed);
+            r.store_counters(&c.counters);
         }
     }
     for t in &snap.threads {

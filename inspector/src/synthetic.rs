@@ -5,10 +5,10 @@
 
 use slabscope_proto::layout::{ClassCounters, SLOTS_PER_SUPERSLAB, SLOT_BYTES, SUPERSLAB_BYTES};
 use slabscope_proto::{
-    ClassSnapshot, DrainReason, Event, EventKind, Flags, GpuBackend, GpuBucketSnapshot,
-    GpuPoolSnapshot, MagazineSnapshot, OverflowSnapshot, PollStats, ProtocolVersion, RingSnapshot,
-    SlotOwner, SlotSnapshot, SlotState, Snapshot, SuperSlabSnapshot, SuperSlabState,
-    ThreadSnapshot, ThreadState, TotalsSnapshot,
+    ClassSnapshot, DrainReason, Event, EventKind, Flags, FreeRun, FreeRunKind, GpuBackend,
+    GpuBucketSnapshot, GpuPoolSnapshot, MagazineSnapshot, OomCause, OomClass, OomReport,
+    OverflowSnapshot, PollStats, ProtocolVersion, RingSnapshot, SlotOwner, SlotSnapshot, SlotState,
+    Snapshot, SuperSlabSnapshot, SuperSlabState, ThreadSnapshot, ThreadState, TotalsSnapshot,
 };
 
 use crate::state::{Frame, Liveness, ProcessStatus};
@@ -177,7 +177,6 @@ impl Synthetic {
                         acquire_stage1: empty + tick,
                         acquire_stage2: active,
                         acquire_stage3: 1,
-                        reserved0: 0,
                     },
                 }
             })
@@ -316,6 +315,53 @@ impl Synthetic {
             now_mono_ns: snapshot.heartbeat_mono_ns,
             snapshot,
         }
+    }
+}
+
+/// A small OOM report: a 40-byte request of class 2 refused by a 4 MiB
+/// `SLABSCOPE_LIMIT`, with two classes holding bytes.
+pub fn oom_report() -> OomReport {
+    let class = |class, live_bytes, free_bytes| OomClass {
+        class,
+        live_bytes,
+        cached_bytes: 0,
+        free_bytes,
+        empty_slots: 0,
+        empty_bytes: 0,
+    };
+    OomReport {
+        reports: 1,
+        time_mono_ns: 0,
+        tid: 7,
+        cause: OomCause::Limit,
+        request_bytes: 40,
+        align: 16,
+        class: Some(2),
+        mapped_bytes: (2 << 21) + 4096 + 100 + 300 + 10,
+        limit_bytes: 2 << 21,
+        peak_mapped_bytes: 2 << 21,
+        large_bytes: 2 << 21,
+        large_count: 1,
+        superslabs: 0,
+        superslabs_cached: 0,
+        header_bytes: 4096,
+        unused_slots: 0,
+        unused_bytes: 0,
+        tail_bytes: 0,
+        empty_slots: 0,
+        empty_bytes: 0,
+        stranded_bytes: 0,
+        stranded_threads: 0,
+        threads_seen: 1,
+        largest_free_run: FreeRun {
+            bytes: 0,
+            superslab: 0,
+            slot: 0,
+            kind: FreeRunKind::None,
+        },
+        ring_seq: None,
+        classes: vec![class(0, 100, 0), class(3, 300, 10)],
+        stranded: Vec::new(),
     }
 }
 

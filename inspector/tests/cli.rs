@@ -73,7 +73,7 @@ fn once_json_reads_a_live_segment() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["pid"], target.pid());
     assert_eq!(
-        v["protocol"].as_str().map(|p| p.starts_with("1.")),
+        v["segment_protocol"].as_str().map(|p| p.starts_with("1.")),
         Some(true)
     );
     assert_eq!(v["classes"].as_array().unwrap().len(), 12);
@@ -148,6 +148,29 @@ fn postmortem_file_combines_with_once_json() {
         line(live.pid()).contains("live") && line(live.pid()).contains("MiB"),
         "{text}"
     );
+    // The same in list --json (schema 1).
+    let out = inspect(dir.path(), &["list", "--json"]);
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], 1);
+    let seg = |pid: u32| {
+        v["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["pid"] == pid)
+            .cloned()
+            .unwrap_or_else(|| panic!("no pid {pid} in {v}"))
+    };
+    assert_eq!(seg(dead)["state"], "stale");
+    let l = seg(live.pid());
+    assert_eq!(l["state"], "live");
+    assert_eq!(l["error"], Value::Null);
+    assert!(l["mapped_bytes"].as_u64().unwrap() > 0, "{l}");
+    assert!(l["path"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("slabscope.{}", live.pid())));
     let out = inspect(dir.path(), &["gc"]);
     assert!(out.status.success());
     assert!(!file.exists());
@@ -290,11 +313,19 @@ fn bad_arguments_are_refused_by_the_parser() {
     for args in [
         &["1", "--interval", "5"][..],
         &["1", "--json"],
-        &["1", "--interval", "20000"],
+        &["1", "--interval", "600001"],
+        &["1", "list"],
+        &["--once", "gc"],
+        &["record", "1"],
     ] {
         let out = inspect(dir.path(), args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+    // No target: a usage error naming every command.
     let out = inspect(dir.path(), &[]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for command in ["list", "gc", "demo", "export", "ctl", "record", "replay"] {
+        assert!(err.contains(command), "{command}: {err}");
+    }
 }

@@ -40,11 +40,13 @@ fn once_json_matches_the_demo_workload() {
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(v["pid"], pid);
-    assert!(v["protocol"].as_str().unwrap().starts_with("1."));
+    assert!(v["segment_protocol"].as_str().unwrap().starts_with("1."));
     let classes = v["classes"].as_array().unwrap();
     assert!(!classes.is_empty(), "size classes present");
     assert!(
-        classes.iter().any(|c| c["live"].as_u64().unwrap() > 0),
+        classes
+            .iter()
+            .any(|c| c["live_blocks"].as_u64().unwrap() > 0),
         "some class has live blocks"
     );
     assert!(

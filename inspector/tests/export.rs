@@ -223,7 +223,7 @@ fn check_against_json(before: &Metrics, json: &Json, after: &Metrics, pid: u32) 
         assert_eq!(got.len(), classes.len(), "{metric}");
         for c in classes {
             let (_, bs) = got[&c["class"].as_u64().unwrap()];
-            assert_eq!(bs, c["block_size"].as_u64().unwrap(), "{metric}");
+            assert_eq!(bs, c["block_size_bytes"].as_u64().unwrap(), "{metric}");
         }
     }
     // Monotonic counters: scrape 1 <= JSON <= scrape 2.

@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use alloc_inspect::app::{self, ScriptedInput};
 use alloc_inspect::record::{self, RecordEnd, ReplaySource, SEEK_FRAMES};
@@ -136,8 +135,7 @@ fn play<const N: usize>(
         replay,
         &mut input,
         state,
-        Duration::ZERO,
-        Some(frames),
+        app::RunOptions::bounded(frames),
     )
     .unwrap();
 }

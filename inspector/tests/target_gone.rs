@@ -31,8 +31,7 @@ fn killing_the_target_freezes_the_last_frame_with_a_banner() {
         &mut source,
         &mut no_keys,
         &mut state,
-        Duration::ZERO,
-        Some(3),
+        app::RunOptions::bounded(3),
     )
     .unwrap();
     assert_eq!(state.status, TargetStatus::Live);
@@ -47,8 +46,7 @@ fn killing_the_target_freezes_the_last_frame_with_a_banner() {
         &mut source,
         &mut no_keys,
         &mut state,
-        Duration::ZERO,
-        Some(2),
+        app::RunOptions::bounded(2),
     )
     .unwrap();
     child.wait().unwrap();
@@ -57,8 +55,7 @@ fn killing_the_target_freezes_the_last_frame_with_a_banner() {
         &mut source,
         &mut no_keys,
         &mut state,
-        Duration::ZERO,
-        Some(2),
+        app::RunOptions::bounded(2),
     )
     .unwrap();
     assert_eq!(state.status, TargetStatus::Gone);
@@ -81,8 +78,7 @@ fn killing_the_target_freezes_the_last_frame_with_a_banner() {
         &mut source,
         &mut keys,
         &mut state,
-        Duration::ZERO,
-        Some(50),
+        app::RunOptions::bounded(50),
     )
     .unwrap();
     assert!(state.quit);

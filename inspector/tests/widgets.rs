@@ -199,3 +199,27 @@ fn a_20_by_5_terminal_still_shows_the_tabs_and_status() {
     assert!(lines[0].starts_with(" alloc-inspect"), "{lines:?}");
     assert!(lines[4].contains("live"), "{lines:?}");
 }
+
+#[test]
+fn the_classes_view_shows_every_declared_counter_of_the_selected_class() {
+    use slabscope_proto::layout::CLASS_COUNTERS;
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 3);
+    show(&mut st, ViewId::Classes);
+    let screen = text(&render(&st, 120, 40)).join("\n");
+    let counters = syn.snapshot(2).classes[0].counters;
+    for d in CLASS_COUNTERS {
+        let value = alloc_inspect::view::format::count((d.get)(&counters));
+        let cell = format!(" {} ", d.name);
+        let line = screen
+            .lines()
+            .find(|l| l.contains(&cell))
+            .unwrap_or_else(|| panic!("no {} in\n{screen}", d.name));
+        let after = &line[line.find(&cell).unwrap() + cell.len()..];
+        assert!(
+            after.trim_start().starts_with(&value),
+            "{} {value} in {line}",
+            d.name
+        );
+    }
+}

@@ -62,6 +62,21 @@ pub mod control_command {
     pub const TRIM: u16 = 1 << 3;
     /// Every bit this version knows.
     pub const ALL: u16 = LOG | SAMPLE | DRAIN | TRIM;
+    /// Each bit and its command's name in the control file, in bit order.
+    pub const NAMES: [(u16, &str); 4] = [
+        (LOG, "log"),
+        (SAMPLE, "sample"),
+        (DRAIN, "drain"),
+        (TRIM, "trim"),
+    ];
+
+    /// The names of the commands set in `bits`, in bit order.
+    pub fn names(bits: u16) -> impl Iterator<Item = &'static str> {
+        NAMES
+            .into_iter()
+            .filter(move |(bit, _)| bits & bit != 0)
+            .map(|(_, name)| name)
+    }
 }
 
 /// Why a control file was refused (`Accepted` when it was not).

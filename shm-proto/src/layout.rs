@@ -223,8 +223,43 @@ pub struct Header {
     pub sections: [SectionDesc; MAX_SECTIONS],
 }
 
+/// What a per-class counter measures over time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterKind {
+    /// A level that goes up and down (blocks, slots).
+    Gauge,
+    /// A running total that only goes up (events since the process started).
+    Total,
+}
+
+/// One per-class counter of the declaration: what readers need to present it.
+#[derive(Clone, Copy, Debug)]
+pub struct ClassCounterDesc {
+    /// Field name in [`ClassRecord`] and [`ClassCounters`], and the name readers
+    /// publish it under (`capacity_blocks`, `allocs`, ...).
+    pub name: &'static str,
+    /// One sentence on what it counts (the field's doc comment).
+    pub help: &'static str,
+    /// Gauge or running total.
+    pub kind: CounterKind,
+    /// Its value in a [`ClassCounters`].
+    pub get: fn(&ClassCounters) -> u64,
+}
+
+impl ClassCounterDesc {
+    /// [`Self::help`] without the doc comment's leading space.
+    pub fn help(&self) -> &'static str {
+        self.help.trim()
+    }
+}
+
+/// The one declaration of the per-class counters. Each entry produces a field of the
+/// segment record ([`ClassRecord`]), of the reader's plain copy ([`ClassCounters`], which
+/// the allocator fills with a struct literal, so that it fails to compile when it misses
+/// one), and an entry of [`CLASS_COUNTERS`], from which readers derive their JSON fields,
+/// metrics and columns.
 macro_rules! class_counters {
-    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $name:ident: $kind:ident ),* $(,)?) => {
         /// Per-class statistics: one record per size class.
         ///
         /// Invariant at quiescence: `live + cached_blocks + free_blocks == capacity_blocks`,
@@ -236,30 +271,37 @@ macro_rules! class_counters {
             pub block_size: AtomicU32,
             /// Class index (fixed at creation; equals the record's position).
             pub class: AtomicU32,
-            $( $(#[$doc])* pub $name: AtomicU64, )*
+            $( $(#[doc = $doc])* pub $name: AtomicU64, )*
+            /// Reserved for additive use; zero in 1.0.
+            pub reserved0: AtomicU64,
         }
 
         /// The per-class counters as plain numbers, as a reader saw them.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
         #[cfg_attr(feature = "serde", derive(serde::Serialize))]
         pub struct ClassCounters {
-            $( $(#[$doc])* pub $name: u64, )*
+            $( $(#[doc = $doc])* pub $name: u64, )*
         }
 
-        /// Names of the per-class counters, in record order (inspector columns, JSON keys).
-        pub const CLASS_COUNTER_NAMES: &[&str] = &[$(stringify!($name)),*];
+        /// Every per-class counter, in record order.
+        pub const CLASS_COUNTERS: &[ClassCounterDesc] = &[$(
+            ClassCounterDesc {
+                name: stringify!($name),
+                help: concat!($($doc),*),
+                kind: CounterKind::$kind,
+                get: |c| c.$name,
+            }
+        ),*];
 
         impl ClassRecord {
             /// Reads every counter (`Relaxed`).
             pub fn load_counters(&self) -> ClassCounters {
                 ClassCounters { $( $name: self.$name.load(Ordering::Relaxed) ),* }
             }
-        }
 
-        impl ClassCounters {
-            /// The counters in [`CLASS_COUNTER_NAMES`] order.
-            pub fn values(&self) -> [u64; CLASS_COUNTER_NAMES.len()] {
-                [$( self.$name ),*]
+            /// Stores every counter (`Relaxed`): the writer's copy of its own counters.
+            pub fn store_counters(&self, c: &ClassCounters) {
+                $( self.$name.store(c.$name, Ordering::Relaxed); )*
             }
         }
     };
@@ -267,33 +309,31 @@ macro_rules! class_counters {
 
 class_counters! {
     /// Blocks carved in slots of this class (ACTIVE and EMPTY slots).
-    capacity_blocks,
+    capacity_blocks: Gauge,
     /// Blocks free inside slots (slot free lists, remote lists, not yet carved).
-    free_blocks,
+    free_blocks: Gauge,
     /// Blocks held in thread magazines.
-    cached_blocks,
+    cached_blocks: Gauge,
     /// Allocations served (folded from thread-local counters on slow paths).
-    allocs,
+    allocs: Total,
     /// Frees received (folded from thread-local counters on slow paths).
-    frees,
+    frees: Total,
     /// Frees that came from a thread other than the one that owns the slot.
-    remote_frees,
+    remote_frees: Total,
     /// Slots of this class in state ACTIVE.
-    slots_active,
+    slots_active: Gauge,
     /// Slots of this class in state EMPTY (all blocks back, not yet reused).
-    slots_empty,
+    slots_empty: Gauge,
     /// Magazine refills from slots.
-    refills,
+    refills: Total,
     /// Magazine drains to slots.
-    drains,
-    /// Slot acquisitions by stage: 1 (EMPTY of this class reused).
-    acquire_stage1,
-    /// Slot acquisitions by stage: 2 (UNUSED slot of an existing SuperSlab).
-    acquire_stage2,
-    /// Slot acquisitions by stage: 3 (new SuperSlab mapped).
-    acquire_stage3,
-    /// Reserved for additive use; zero in 1.0.
-    reserved0,
+    drains: Total,
+    /// Slot acquisitions at stage 1 (an EMPTY slot of this class reused).
+    acquire_stage1: Total,
+    /// Slot acquisitions at stage 2 (an UNUSED slot of an existing SuperSlab).
+    acquire_stage2: Total,
+    /// Slot acquisitions at stage 3 (a new SuperSlab mapped).
+    acquire_stage3: Total,
 }
 
 /// Thread record state: never claimed or released for reuse.

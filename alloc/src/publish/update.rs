@@ -11,7 +11,7 @@ use slabscope_proto::{monotonic_ns, DrainReason, EventKind, SegmentWriter};
 use super::segment::{current, generation};
 use crate::pal;
 use crate::size_class::CLASS_COUNT;
-use crate::stats::{CLASSES, TOTALS};
+use crate::stats::{class_counters, TOTALS};
 
 /// Appends an event.
 pub fn event(kind: &EventKind) {
@@ -67,22 +67,7 @@ pub fn heartbeat(now: u64) {
 }
 
 fn copy_class(c: usize, r: &slabscope_proto::layout::ClassRecord) {
-    let k = &CLASSES[c];
-    let capacity = k.capacity.load(Relaxed);
-    r.capacity_blocks.store(capacity, Relaxed);
-    r.free_blocks
-        .store(capacity.saturating_sub(k.out.load(Relaxed)), Relaxed);
-    r.cached_blocks.store(k.cached.load(Relaxed), Relaxed);
-    r.allocs.store(k.allocs.load(Relaxed), Relaxed);
-    r.frees.store(k.frees.load(Relaxed), Relaxed);
-    r.remote_frees.store(k.remote_frees.load(Relaxed), Relaxed);
-    r.slots_active.store(k.slots_active.load(Relaxed), Relaxed);
-    r.slots_empty.store(k.slots_empty.load(Relaxed), Relaxed);
-    r.refills.store(k.refills.load(Relaxed), Relaxed);
-    r.drains.store(k.drains.load(Relaxed), Relaxed);
-    r.acquire_stage1.store(k.stage[0].load(Relaxed), Relaxed);
-    r.acquire_stage2.store(k.stage[1].load(Relaxed), Relaxed);
-    r.acquire_stage3.store(k.stage[2].load(Relaxed), Relaxed);
+    r.store_counters(&class_counters(c));
 }
 
 /// Copies the process totals into the header.

@@ -36,7 +36,7 @@ impl Collector for Scrape {
                 Kind::Gauge => MetricType::Gauge,
                 Kind::Counter => MetricType::Counter,
             };
-            let mut m = encoder.encode_descriptor(fam.name, fam.help, unit.as_ref(), ty)?;
+            let mut m = encoder.encode_descriptor(&fam.name, fam.help, unit.as_ref(), ty)?;
             for (labels, value) in &fam.samples {
                 if labels.is_empty() {
                     sample(&mut m, fam.kind, *value)?;

@@ -2,8 +2,10 @@
 //! by `encode.rs`. Names follow Prometheus conventions: a unit suffix (`_bytes`,
 //! `_ratio`) and `_total` on counters (added by the encoder), lower snake case.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use slabscope_proto::layout::{ClassCounterDesc, CounterKind, CLASS_COUNTERS};
 use slabscope_proto::{EventKind, Snapshot};
 
 use crate::state::ByteTotals;
@@ -30,7 +32,7 @@ pub enum Value {
 #[derive(Clone, Debug)]
 pub struct Family {
     /// Name without unit and `_total` suffixes.
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// `# HELP` text.
     pub help: &'static str,
     /// Unit suffix (`bytes`, `ratio`), if any.
@@ -44,29 +46,24 @@ pub struct Family {
 /// Families of one scrape, in first-registration order.
 #[derive(Debug, Default)]
 pub struct Families {
-    order: Vec<&'static str>,
-    by_name: BTreeMap<&'static str, Family>,
+    order: Vec<Cow<'static, str>>,
+    by_name: BTreeMap<Cow<'static, str>, Family>,
 }
 
 impl Families {
     /// Adds a sample to family `name` (created with the given description on first use).
-    pub fn add(
-        &mut self,
-        desc: (&'static str, &'static str, Option<&'static str>, Kind),
-        labels: Vec<(&'static str, String)>,
-        value: Value,
-    ) {
+    pub fn add(&mut self, desc: Desc, labels: Vec<(&'static str, String)>, value: Value) {
         let (name, help, unit, kind) = desc;
-        let f = self.by_name.entry(name).or_insert_with(|| Family {
+        if !self.by_name.contains_key(&name) {
+            self.order.push(name.clone());
+        }
+        let f = self.by_name.entry(name.clone()).or_insert_with(|| Family {
             name,
             help,
             unit,
             kind,
             samples: Vec::new(),
         });
-        if f.samples.is_empty() && !self.order.contains(&name) {
-            self.order.push(name);
-        }
         f.samples.push((labels, value));
     }
 
@@ -81,14 +78,15 @@ impl Families {
     }
 }
 
-type Desc = (&'static str, &'static str, Option<&'static str>, Kind);
+/// A family's name, help, unit and kind.
+pub type Desc = (Cow<'static, str>, &'static str, Option<&'static str>, Kind);
 
 const fn gauge(name: &'static str, unit: Option<&'static str>, help: &'static str) -> Desc {
-    (name, help, unit, Kind::Gauge)
+    (Cow::Borrowed(name), help, unit, Kind::Gauge)
 }
 
 const fn counter(name: &'static str, help: &'static str) -> Desc {
-    (name, help, None, Kind::Counter)
+    (Cow::Borrowed(name), help, None, Kind::Counter)
 }
 
 const B: Option<&str> = Some("bytes");
@@ -229,31 +227,21 @@ pub mod class {
         None,
         "Blocks in user hands, by size class.",
     );
-    /// Cached blocks.
-    pub const CACHED_BLOCKS: Desc = gauge(
-        "slabscope_class_cached_blocks",
-        None,
-        "Blocks in thread magazines, by size class.",
-    );
-    /// Free blocks.
-    pub const FREE_BLOCKS: Desc = gauge(
-        "slabscope_class_free_blocks",
-        None,
-        "Blocks free inside slots, by size class.",
-    );
-    /// Capacity blocks.
-    pub const CAPACITY_BLOCKS: Desc = gauge(
-        "slabscope_class_capacity_blocks",
-        None,
-        "Blocks carved in slots, by size class.",
-    );
-    /// Allocations.
-    pub const ALLOCS: Desc = counter(
-        "slabscope_class_allocs",
-        "Allocations served, by size class.",
-    );
-    /// Frees.
-    pub const FREES: Desc = counter("slabscope_class_frees", "Frees received, by size class.");
+
+    /// The family of one declared per-class counter (`layout::CLASS_COUNTERS`):
+    /// `slabscope_class_<name>`, a counter for running totals.
+    pub fn declared(d: &ClassCounterDesc) -> Desc {
+        let kind = match d.kind {
+            CounterKind::Gauge => Kind::Gauge,
+            CounterKind::Total => Kind::Counter,
+        };
+        (
+            Cow::Owned(format!("slabscope_class_{}", d.name)),
+            d.help(),
+            None,
+            kind,
+        )
+    }
 }
 
 /// Per GPU pool and bucket.
@@ -411,13 +399,11 @@ pub fn add_process(f: &mut Families, snap: &Snapshot, events: &EventCounts) {
             (class::FREE_BYTES, k.free_blocks.saturating_mul(bs)),
             (class::CAPACITY_BYTES, k.capacity_blocks.saturating_mul(bs)),
             (class::LIVE_BLOCKS, c.live),
-            (class::CACHED_BLOCKS, k.cached_blocks),
-            (class::FREE_BLOCKS, k.free_blocks),
-            (class::CAPACITY_BLOCKS, k.capacity_blocks),
-            (class::ALLOCS, k.allocs),
-            (class::FREES, k.frees),
         ] {
             f.add(d, l.clone(), int(v));
+        }
+        for d in CLASS_COUNTERS {
+            f.add(class::declared(d), l.clone(), int((d.get)(k)));
         }
     }
     for p in &snap.gpu {
@@ -479,6 +465,31 @@ mod tests {
         assert_eq!(events.kind, Kind::Counter);
         assert!(events.samples.len() >= 17, "every kind, and unknown");
         assert!(kind_names().contains(&"control_ack"));
+    }
+
+    #[test]
+    fn every_declared_class_counter_is_a_family_with_one_sample_per_class() {
+        let snap = Synthetic::default().snapshot(1);
+        let mut f = Families::default();
+        add_process(&mut f, &snap, &EventCounts::default());
+        for d in CLASS_COUNTERS {
+            let name = format!("slabscope_class_{}", d.name);
+            let fam = f.get(&name).unwrap_or_else(|| panic!("no family {name}"));
+            let want = if d.kind == CounterKind::Total {
+                Kind::Counter
+            } else {
+                Kind::Gauge
+            };
+            assert_eq!(fam.kind, want, "{name}");
+            assert_eq!(fam.help, d.help(), "{name}");
+            let values: Vec<Value> = fam.samples.iter().map(|s| s.1).collect();
+            let expect: Vec<Value> = snap
+                .classes
+                .iter()
+                .map(|c| Value::Int((d.get)(&c.counters)))
+                .collect();
+            assert_eq!(values, expect, "{name}");
+        }
     }
 
     #[test]

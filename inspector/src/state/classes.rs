@@ -1,5 +1,6 @@
 //! The class table: per-class figures, rates, live history and sort order.
 
+use slabscope_proto::layout::ClassCounters;
 use slabscope_proto::ClassSnapshot;
 
 use super::history::{History, Rate};
@@ -72,22 +73,8 @@ pub struct ClassRow {
     pub block_size: u32,
     /// Blocks in user hands.
     pub live: u64,
-    /// Blocks cached in magazines.
-    pub cached: u64,
-    /// Blocks free in slots.
-    pub free: u64,
-    /// Blocks carved.
-    pub capacity: u64,
-    /// Allocations served (total).
-    pub allocs: u64,
-    /// Frees received (total).
-    pub frees: u64,
-    /// Remote frees received (total).
-    pub remote_frees: u64,
-    /// Slots ACTIVE / EMPTY for this class.
-    pub slots_active: u64,
-    /// Slots EMPTY for this class.
-    pub slots_empty: u64,
+    /// Every declared counter as last read (`layout::CLASS_COUNTERS` names them).
+    pub counters: ClassCounters,
     /// Allocations per second.
     pub alloc_rate: f64,
     /// Frees per second.
@@ -106,10 +93,11 @@ impl ClassRow {
 
     /// `live / capacity` in `0.0..=1.0` (0 when nothing is carved).
     pub fn utilisation(&self) -> f64 {
-        if self.capacity == 0 {
+        let capacity = self.counters.capacity_blocks;
+        if capacity == 0 {
             0.0
         } else {
-            (self.live as f64 / self.capacity as f64).min(1.0)
+            (self.live as f64 / capacity as f64).min(1.0)
         }
     }
 
@@ -118,14 +106,7 @@ impl ClassRow {
         self.class = c.class;
         self.block_size = c.block_size;
         self.live = c.live;
-        self.cached = k.cached_blocks;
-        self.free = k.free_blocks;
-        self.capacity = k.capacity_blocks;
-        self.allocs = k.allocs;
-        self.frees = k.frees;
-        self.remote_frees = k.remote_frees;
-        self.slots_active = k.slots_active;
-        self.slots_empty = k.slots_empty;
+        self.counters = *k;
         self.alloc_rate = self.alloc_counter.update(k.allocs, now_ns);
         self.free_rate = self.free_counter.update(k.frees, now_ns);
         self.live_history.push(c.live);
@@ -136,9 +117,9 @@ impl ClassRow {
             SortColumn::Class => f64::from(self.class),
             SortColumn::LiveBytes => self.live_bytes() as f64,
             SortColumn::Live => self.live as f64,
-            SortColumn::Cached => self.cached as f64,
-            SortColumn::Free => self.free as f64,
-            SortColumn::Capacity => self.capacity as f64,
+            SortColumn::Cached => self.counters.cached_blocks as f64,
+            SortColumn::Free => self.counters.free_blocks as f64,
+            SortColumn::Capacity => self.counters.capacity_blocks as f64,
             SortColumn::Utilisation => self.utilisation(),
             SortColumn::AllocRate => self.alloc_rate,
             SortColumn::FreeRate => self.free_rate,

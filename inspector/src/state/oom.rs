@@ -50,52 +50,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use slabscope_proto::{FreeRun, FreeRunKind, OomCause};
-
-    pub(crate) fn report() -> OomReport {
-        let class = |class, live_bytes, free_bytes| OomClass {
-            class,
-            live_bytes,
-            cached_bytes: 0,
-            free_bytes,
-            empty_slots: 0,
-            empty_bytes: 0,
-        };
-        OomReport {
-            reports: 1,
-            time_mono_ns: 0,
-            tid: 7,
-            cause: OomCause::Limit,
-            request_bytes: 40,
-            align: 16,
-            class: Some(2),
-            mapped_bytes: (2 << 21) + 4096 + 100 + 300 + 10,
-            limit_bytes: 2 << 21,
-            peak_mapped_bytes: 2 << 21,
-            large_bytes: 2 << 21,
-            large_count: 1,
-            superslabs: 0,
-            superslabs_cached: 0,
-            header_bytes: 4096,
-            unused_slots: 0,
-            unused_bytes: 0,
-            tail_bytes: 0,
-            empty_slots: 0,
-            empty_bytes: 0,
-            stranded_bytes: 0,
-            stranded_threads: 0,
-            threads_seen: 1,
-            largest_free_run: FreeRun {
-                bytes: 0,
-                superslab: 0,
-                slot: 0,
-                kind: FreeRunKind::None,
-            },
-            ring_seq: None,
-            classes: vec![class(0, 100, 0), class(3, 300, 10)],
-            stranded: Vec::new(),
-        }
-    }
+    use crate::synthetic::oom_report as report;
 
     #[test]
     fn classes_rank_by_live_bytes_and_bytes_add_up() {

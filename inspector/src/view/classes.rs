@@ -1,17 +1,46 @@
-//! View 2, Classes: one row per size class, sortable, and the selected class's history.
+//! View 2, Classes: one row per size class, sortable, and the selected class's every
+//! counter and history.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
+use slabscope_proto::layout::CLASS_COUNTERS;
 
 use super::chart::{self, Series};
 use super::{format as fmt, palette};
-use crate::state::{SortColumn, State};
+use crate::state::{ClassRow, SortColumn, State};
 
 /// The Classes view.
 pub struct Classes<'a>(pub &'a State);
+
+/// Width of one `name value` cell of the selected class's counters.
+const COUNTER_CELL: usize = 30;
+
+/// Every declared counter of the selected class (`layout::CLASS_COUNTERS`), as many
+/// `name value` cells a line as `width` holds.
+fn counter_lines(r: &ClassRow, width: u16) -> Vec<Line<'static>> {
+    let per_line = (usize::from(width) / COUNTER_CELL).max(1);
+    CLASS_COUNTERS
+        .chunks(per_line)
+        .map(|chunk| {
+            Line::from(
+                chunk
+                    .iter()
+                    .flat_map(|d| {
+                        let value = fmt::count((d.get)(&r.counters));
+                        let pad = COUNTER_CELL.saturating_sub(d.name.len() + 2);
+                        [
+                            Span::styled(format!(" {}", d.name), palette::header()),
+                            Span::raw(format!(" {value:>pad$}")),
+                        ]
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect()
+}
 
 /// Samples in each row's sparkline.
 const SPARK: usize = 16;
@@ -67,9 +96,9 @@ impl Widget for Classes<'_> {
                 Cell::from(format!("{:>7}", fmt::bytes(u64::from(r.block_size)))),
                 Cell::from(format!("{:>8}", fmt::count(r.live))),
                 Cell::from(format!("{:>11}", fmt::bytes(r.live_bytes()))),
-                Cell::from(format!("{:>8}", fmt::count(r.cached))),
-                Cell::from(format!("{:>8}", fmt::count(r.free))),
-                Cell::from(format!("{:>8}", fmt::count(r.capacity))),
+                Cell::from(format!("{:>8}", fmt::count(r.counters.cached_blocks))),
+                Cell::from(format!("{:>8}", fmt::count(r.counters.free_blocks))),
+                Cell::from(format!("{:>8}", fmt::count(r.counters.capacity_blocks))),
                 Cell::from(format!("{:>6}", fmt::percent(r.utilisation()))),
                 Cell::from(format!("{:>8}", fmt::rate(r.alloc_rate))),
                 Cell::from(format!("{:>8}", fmt::rate(r.free_rate))),
@@ -90,8 +119,13 @@ impl Widget for Classes<'_> {
         let Some(r) = t.row_at(st.class_sel) else {
             return;
         };
-        let [info, chart_area] =
-            Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(detail);
+        let lines = counter_lines(r, detail.width);
+        let [info, counters, chart_area] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(lines.len() as u16),
+            Constraint::Min(0),
+        ])
+        .areas(detail);
         Paragraph::new(Line::from(vec![
             Span::styled(
                 format!(
@@ -104,15 +138,13 @@ impl Widget for Classes<'_> {
                     .add_modifier(ratatui::style::Modifier::BOLD),
             ),
             Span::raw(format!(
-                "slots {} active, {} empty · allocs {} · frees {} ({} remote)",
-                r.slots_active,
-                r.slots_empty,
-                fmt::count(r.allocs),
-                fmt::count(r.frees),
-                fmt::count(r.remote_frees)
+                "{} live blocks, {} in user hands",
+                fmt::count(r.live),
+                fmt::bytes(r.live_bytes())
             )),
         ]))
         .render(info, buf);
+        Paragraph::new(lines).render(counters, buf);
         chart::render(
             chart_area,
             buf,

@@ -1,4 +1,5 @@
-//! The help overlay (`?`): every key, drawn over the current view.
+//! The help overlay (`?`): every row of the key table (`keys::KEYS`), drawn over the
+//! current view.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -6,33 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget};
 
 use super::palette;
-
-/// The keys, as (keys, what they do).
-pub const KEYS: [(&str, &str); 14] = [
-    ("Tab / Shift-Tab", "next / previous view"),
-    (
-        "1 … 8",
-        "Overview Classes SuperSlabs Magazines Events GPU OOM Leaks",
-    ),
-    ("↑ ↓ / k j", "select row (scroll the event log)"),
-    ("← → / h l", "select slot (SuperSlabs)"),
-    ("PgUp PgDn", "one page up / down"),
-    ("Home End / g G", "first / last row (End: follow events)"),
-    ("s", "sort classes by the next column"),
-    ("r", "reverse the class order"),
-    (
-        "f",
-        "event filter (all, drains, slots, superslabs, large, oom, gpu)",
-    ),
-    ("space", "pause / resume the event log"),
-    (
-        "D / T",
-        "process: drain every magazine / return cached SuperSlabs",
-    ),
-    ("S / L", "process: leak sampling / debug log, on or off"),
-    ("?", "show / hide this help"),
-    ("q / Esc / Ctrl-C", "quit"),
-];
+use crate::keys::{self, KEYS};
 
 /// The help overlay.
 pub struct Help;
@@ -56,10 +31,10 @@ impl Widget for Help {
         Clear.render(r, buf);
         let lines: Vec<Line> = KEYS
             .iter()
-            .map(|(k, what)| {
+            .map(|row| {
                 Line::from(vec![
-                    Span::styled(format!(" {k:<18}"), palette::header()),
-                    Span::raw(*what),
+                    Span::styled(format!(" {:<18}", keys::row_keys(row)), palette::header()),
+                    Span::raw(keys::row_help(row)),
                 ])
             })
             .collect();

@@ -4,6 +4,7 @@
 mod banner;
 mod chart;
 mod classes;
+pub mod colour;
 mod draw;
 mod events;
 pub mod format;
@@ -20,9 +21,10 @@ mod tabs;
 
 pub use banner::{message as banner_message, Banner};
 pub use classes::Classes;
+pub use colour::{ColourChoice, ColourDepth};
 pub use events::{describe as describe_event, Events};
 pub use gpu::{hit_rate, Gpu};
-pub use help::{Help, KEYS};
+pub use help::Help;
 pub use leaks::Leaks;
 pub use magazines::Magazines;
 pub use oom::Oom;

@@ -1,0 +1,214 @@
+//! Building the `--once --json` document of one frame (types in [`super::schema`]).
+
+use slabscope_proto::{SlotOwner, SlotState, SuperSlabState, ThreadState};
+
+use super::schema::{
+    Class, Counters, Document, Event, GpuPool, Leak, Magazine, Oom, Owner, Process, Slot,
+    SuperSlab, Thread, Totals, SCHEMA,
+};
+use crate::state::leaks::rank;
+use crate::state::{ByteTotals, Frame, Liveness};
+use crate::symbolize::Symbolizer;
+
+/// Builds the document of one frame.
+pub fn document(frame: &Frame) -> Document {
+    let s = &frame.snapshot;
+    let b = ByteTotals::of(s);
+    let t = &s.totals;
+    Document {
+        schema: SCHEMA,
+        segment_protocol: s.protocol.to_string(),
+        pid: s.pid,
+        process: Process {
+            rss_bytes: frame.process.as_ref().map(|p| p.rss_bytes),
+            peak_rss_bytes: frame.process.as_ref().map(|p| p.peak_rss_bytes),
+            command: s.command.clone(),
+            alive: match frame.liveness {
+                Liveness::Alive => Some(true),
+                Liveness::Gone => Some(false),
+                Liveness::Unknown => None,
+            },
+            uptime_ns: frame.now_mono_ns.saturating_sub(s.start_mono_ns),
+            start_unix_ns: s.start_unix_ns,
+            preload: s.flags.preload,
+            drain_interval_frees: s.drain_interval,
+        },
+        totals: Totals {
+            mapped_bytes: b.mapped,
+            peak_mapped_bytes: t.peak_mapped_bytes,
+            live_bytes: b.live,
+            cached_bytes: b.cached,
+            free_bytes: b.free,
+            fragmentation_ratio: b.fragmentation,
+            superslabs: t.superslabs,
+            superslabs_cached: t.superslabs_cached,
+            superslabs_mapped_total: t.superslabs_mapped_total,
+            superslabs_returned_total: t.superslabs_returned_total,
+            large_count: t.large_count,
+            large_bytes: t.large_bytes,
+            oom_count: t.oom_count,
+            foreign_frees: t.foreign_frees,
+            limit_bytes: t.limit_bytes,
+            sample_interval_bytes: s.sample_interval_bytes,
+        },
+        classes: s
+            .classes
+            .iter()
+            .map(|c| Class {
+                class: c.class,
+                block_size_bytes: c.block_size,
+                live_blocks: c.live,
+                live_bytes: c.live.saturating_mul(u64::from(c.block_size)),
+                counters: Counters(c.counters),
+            })
+            .collect(),
+        threads: s
+            .threads
+            .iter()
+            .map(|t| Thread {
+                tid: t.tid,
+                name: t.name.clone(),
+                state: match t.state {
+                    ThreadState::Live => "live",
+                    ThreadState::Exited => "exited",
+                },
+                drains: t.drains,
+                frees: t.frees,
+                magazines: t
+                    .magazines
+                    .iter()
+                    .map(|m| Magazine {
+                        class: m.class,
+                        fill_blocks: m.fill,
+                        capacity_blocks: m.capacity,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        superslabs: s
+            .superslabs
+            .iter()
+            .map(|ss| SuperSlab {
+                addr: ss.base,
+                state: match ss.state {
+                    SuperSlabState::Mapped => "mapped",
+                    SuperSlabState::Empty => "empty",
+                },
+                slots: ss
+                    .slots
+                    .iter()
+                    .zip(0..)
+                    .map(|(sl, index)| Slot {
+                        index,
+                        state: match sl.state {
+                            SlotState::Unused => "unused",
+                            SlotState::Active => "active",
+                            SlotState::Empty => "empty",
+                        },
+                        class: (sl.state != SlotState::Unused).then_some(sl.class),
+                        used_blocks: sl.used,
+                        capacity_blocks: sl.capacity,
+                        owner: match sl.owner {
+                            SlotOwner::None => Owner::None,
+                            SlotOwner::Thread(tid) => Owner::Thread { tid },
+                            SlotOwner::Abandoned => Owner::Abandoned,
+                        },
+                    })
+                    .collect(),
+            })
+            .collect(),
+        leaks: leaks(frame),
+        events: frame.events.iter().map(Event::from).collect(),
+        events_dropped: s.ring.dropped
+            + frame.poll.missed
+            + frame.poll.corrupt
+            + frame.poll.abandoned,
+        gpu: s.gpu.iter().map(GpuPool::from).collect(),
+        oom: s.oom.as_ref().map(Oom::from),
+    }
+}
+
+/// The ranked sites of `frame`, symbolized from the process's mappings while it runs.
+fn leaks(frame: &Frame) -> Vec<Leak> {
+    let s = &frame.snapshot;
+    let mut symbolizer = (!s.sites.is_empty() && frame.liveness == Liveness::Alive)
+        .then(|| Symbolizer::for_pid(s.pid));
+    rank(s, frame.now_mono_ns, symbolizer.as_mut())
+        .into_iter()
+        .map(|l| Leak {
+            function: l.function,
+            frames: l.frames,
+            live_bytes: l.live_bytes,
+            live_samples: l.live_samples,
+            growth_bytes_per_s: l.growth_bytes_per_s,
+        })
+        .collect()
+}
+
+/// The document of `frame` as pretty-printed JSON.
+pub fn to_string(frame: &Frame) -> String {
+    serde_json::to_string_pretty(&document(frame)).expect("the document serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::synthetic::{oom_report, Synthetic};
+    use slabscope_proto::layout::CLASS_COUNTERS;
+
+    /// A small synthetic frame with every part of the document filled in.
+    fn frame() -> Frame {
+        let mut f = Synthetic {
+            superslabs: 1,
+            threads: 2,
+            gpu: true,
+            ..Default::default()
+        }
+        .frame(2);
+        f.events.truncate(6);
+        f.snapshot.oom = Some(oom_report());
+        f
+    }
+
+    #[test]
+    fn the_schema_1_document_of_a_synthetic_frame() {
+        insta::assert_json_snapshot!(document(&frame()));
+    }
+
+    #[test]
+    fn every_declared_counter_is_a_field_of_every_class() {
+        let f = frame();
+        let v = serde_json::to_value(document(&f)).unwrap();
+        let classes = v["classes"].as_array().unwrap();
+        assert_eq!(classes.len(), f.snapshot.classes.len());
+        for (c, snap) in classes.iter().zip(&f.snapshot.classes) {
+            for d in CLASS_COUNTERS {
+                assert_eq!(
+                    c[d.name].as_u64(),
+                    Some((d.get)(&snap.counters)),
+                    "classes[{}].{}",
+                    snap.class,
+                    d.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn live_bytes_add_up_with_the_inspectors_totals() {
+        let f = frame();
+        let v = serde_json::to_value(document(&f)).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["totals"]["live_bytes"], ByteTotals::of(&f.snapshot).live);
+        let class_bytes: u64 = v["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["live_bytes"].as_u64().unwrap())
+            .sum();
+        assert_eq!(
+            class_bytes + f.snapshot.totals.large_bytes,
+            ByteTotals::of(&f.snapshot).live
+        );
+    }
+}
