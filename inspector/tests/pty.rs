@@ -171,7 +171,8 @@ fn the_real_allocator_publishes_and_once_json_reads_it() {
             "the inspector never published {}",
             seg.display()
         );
-        if seg.exists() {
+        // The file exists a moment before its header is written: wait until it reads.
+        if slabscope_proto::SegmentReader::open(&seg).is_ok() {
             let v = support::once_json(pid, dir.path());
             if v["totals"]["live_bytes"].as_u64().unwrap_or(0) > 0 {
                 break v;
