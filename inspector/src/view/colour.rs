@@ -1,6 +1,6 @@
 //! Colour depth: the views draw in 24-bit colour; before a frame goes to the terminal
 //! its colours are brought down to what the terminal shows (256 or 16 colours), or
-//! removed for `NO_COLOR` (https://no-color.org), keeping bold and reverse video so that
+//! removed for `NO_COLOR` (<https://no-color.org>), keeping bold and reverse video so that
 //! headers and the selection still show.
 
 use ratatui::buffer::Buffer;
