@@ -15,6 +15,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Err(e) = slabscope_examples::stop::on_term_and_int() {
+        eprintln!("leaky: cannot handle SIGTERM: {e}");
+    }
     println!("leaky: pid {} (alloc-inspect {0})", std::process::id());
     run(&opts);
 }

@@ -4,4 +4,4 @@
 
 mod workloads;
 
-pub use workloads::{demo, leaky, oom, threads};
+pub use workloads::{demo, leaky, oom, stop, threads};

@@ -17,6 +17,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Err(e) = slabscope_examples::stop::on_term_and_int() {
+        eprintln!("threads: cannot handle SIGTERM: {e}");
+    }
     let r = run(&opts);
     let s = slabscope::raw::stats();
     let allocs: u64 = s.classes.iter().map(|c| c.allocs).sum();

@@ -12,7 +12,8 @@
 //!    frees).
 //!
 //! One line is printed per phase change. Without `--seconds` the demo runs until it is
-//! interrupted. `alloc-inspect demo` re-executes itself and runs this same workload.
+//! interrupted; in a binary that took [`super::stop::on_term_and_int`], SIGTERM and
+//! Ctrl-C end it normally. `alloc-inspect demo` re-executes itself and runs this same workload.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -113,8 +114,7 @@ pub fn run(opts: &DemoOptions) -> DemoReport {
         );
         let phase_end = Instant::now() + Duration::from_millis(opts.phase_ms);
         let end = deadline.map_or(phase_end, |d| d.min(phase_end));
-        std::thread::sleep(end.saturating_duration_since(Instant::now()));
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if super::stop::sleep_until(end) || deadline.is_some_and(|d| Instant::now() >= d) {
             break;
         }
     }

@@ -83,7 +83,8 @@ pub fn leaked_entries() -> usize {
     SESSION_CACHE.lock().map(|c| c.len()).unwrap_or(0)
 }
 
-/// Runs the workload until `opts.seconds` pass (forever without it).
+/// Runs the workload until `opts.seconds` pass (forever without it) or an end is
+/// requested ([`super::stop`]).
 pub fn run(opts: &LeakyOptions) {
     let start = Instant::now();
     let deadline = opts.seconds.map(|s| start + Duration::from_secs(s));
@@ -97,7 +98,7 @@ pub fn run(opts: &LeakyOptions) {
                 let mut next_leak = Instant::now();
                 loop {
                     let now = Instant::now();
-                    if deadline.is_some_and(|d| now >= d) {
+                    if deadline.is_some_and(|d| now >= d) || super::stop::requested() {
                         break;
                     }
                     for _ in 0..64 {

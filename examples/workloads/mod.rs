@@ -4,6 +4,7 @@ mod args;
 pub mod demo;
 pub mod leaky;
 pub mod oom;
+pub mod stop;
 pub mod threads;
 
 // The unit tests run the workloads on slabscope, as the examples do.

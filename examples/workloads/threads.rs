@@ -119,7 +119,7 @@ pub fn run(opts: &ThreadsOptions) -> ThreadsReport {
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_secs(opts.seconds));
+    super::stop::sleep_until(start + Duration::from_secs(opts.seconds));
     stop.store(true, Ordering::Relaxed);
     for h in hs {
         let _ = h.join();

@@ -126,3 +126,35 @@ fn demo_command_attaches_in_a_terminal_and_cleans_up() {
         "the child was killed and reaped"
     );
 }
+
+#[test]
+fn sigterm_ends_the_demo_and_the_leaky_workload_normally_leaving_no_segment() {
+    for workload in ["__demo-child", "__leaky-child"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args([workload, "--seconds", "120"])
+            .env("SLABSCOPE_PUBLISH", "1")
+            .env("SLABSCOPE_SHM_DIR", dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let seg = dir.path().join(format!("slabscope.{pid}"));
+        support::wait_for_segment(&seg);
+        let kill = Command::new("kill").arg(pid.to_string()).status().unwrap();
+        assert!(kill.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{workload} did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "{workload}: {status:?}");
+        assert!(!seg.exists(), "{workload} left {}", seg.display());
+    }
+}
