@@ -60,6 +60,12 @@ pub fn switch(raw: &[u8]) -> Option<bool> {
     }
 }
 
+/// A program name as the kernel keeps it (`/proc/<pid>/comm`): 1 to 15 bytes of
+/// printable ASCII without `/` or spaces.
+pub fn program_name(raw: &[u8]) -> bool {
+    (1..=15).contains(&raw.len()) && raw.iter().all(|&b| b.is_ascii_graphic() && b != b'/')
+}
+
 fn is_level(s: &[u8]) -> bool {
     const LEVELS: [&[u8]; 6] = [b"off", b"error", b"warn", b"info", b"debug", b"trace"];
     LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s)) || matches!(s, [b'0'..=b'5'])
@@ -145,6 +151,21 @@ mod tests {
             b"16777216T",
         ] {
             assert_eq!(size(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn program_names() {
+        for ok in [&b"python3"[..], b"cc1", b"x", b"fifteen-bytes-x"] {
+            assert!(program_name(ok), "{}", String::from_utf8_lossy(ok));
+        }
+        for bad in [
+            &b""[..],
+            b"/usr/bin/python3",
+            b"two words",
+            b"sixteen-bytes-xx",
+        ] {
+            assert!(!program_name(bad), "{}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -62,7 +62,8 @@ pub fn unreserve(bytes: u64) {
 /// Requests larger than this (the 47-bit user address space, 128 TiB) can never be
 /// served on any machine slabscope runs on. Programs probe with such sizes (SIZE_MAX,
 /// 2^60) expecting a quiet null, as glibc gives: they are counted and get their `Oom`
-/// event, but no OOM report is written and nothing is printed.
+/// event, but no OOM report is written, nothing is printed, and the segment is not
+/// marked `FLAG_OOM` (so it does not outlive a normal exit).
 pub const IMPOSSIBLE_REQUEST: usize = 1 << 47;
 
 /// Records a failed allocation of `request` bytes at `align` (`class` = `None` for the
@@ -71,16 +72,21 @@ pub const IMPOSSIBLE_REQUEST: usize = 1 << 47;
 pub fn report(request: usize, align: usize, class: Option<usize>) {
     TOTALS.oom_count.fetch_add(1, Relaxed);
     let by_limit = REFUSED_BY_LIMIT.with(|r| r.replace(false));
-    publish::oom(&EventKind::Oom {
+    let kind = EventKind::Oom {
         request: request as u64,
         align: align as u64,
         class: class.map(|c| c as u32),
         mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
         limit_bytes: options::get().limit,
-    });
+    };
     if request > IMPOSSIBLE_REQUEST {
+        // Counted and in the ring, but not an OOM of the process: no report, and no
+        // reason to keep the segment after a normal exit (no `FLAG_OOM`).
+        publish::totals();
+        publish::event(&kind);
         return;
     }
+    publish::oom(&kind);
     let ring_seq = publish::segment().map_or(NO_RING_SEQ, |w| {
         w.header().ring.head.load(Relaxed).wrapping_sub(1)
     });

@@ -16,6 +16,8 @@ use crate::{grammar, pal};
 pub enum Kind {
     /// `0`/`1` (also `false`/`true`, `off`/`on`, `no`/`yes`).
     Bool,
+    /// [`Kind::Bool`], or a program name: on only in processes of that name.
+    Publish,
     /// A decimal integer in `min..=max`.
     Count {
         /// Smallest accepted value.
@@ -53,6 +55,9 @@ pub struct OptionDesc {
 pub struct Options {
     /// `SLABSCOPE_PUBLISH`: `Some(on)` when set, `None` to use the binary's default.
     pub publish: Option<bool>,
+    /// `SLABSCOPE_PUBLISH=<name>`: publish only in a process whose name
+    /// (`/proc/self/comm`) is this.
+    pub publish_only: Option<&'static [u8]>,
     /// `SLABSCOPE_SHM_DIR`: directory of the segment.
     pub shm_dir: &'static [u8],
     /// `SLABSCOPE_DRAIN_INTERVAL`: frees between full magazine drains of a thread.
@@ -79,9 +84,15 @@ pub struct Options {
     pub sample: u64,
     /// `SLABSCOPE_CONTROL`: whether the control file `slabscope.<pid>.ctl` is polled.
     pub control: bool,
+    /// `SLABSCOPE_KEEP`: segments of ended processes kept per user (the oldest beyond
+    /// it are removed by the next process that creates a segment).
+    pub keep: usize,
 }
 
 pub use crate::grammar::{LOG_FILTER_MAX, SAMPLE_MAX};
+
+/// [`Kind::Publish`]'s parsed value for a program name (0 and 1 are the switch).
+const PUBLISH_BY_NAME: u64 = 2;
 
 /// Largest magazine capacity (`SLABSCOPE_MAGAZINE` upper bound; the magazine array size).
 pub const MAGAZINE_MAX: usize = 128;
@@ -91,8 +102,8 @@ pub const TABLE: &[OptionDesc] = &[
     OptionDesc {
         env: "SLABSCOPE_PUBLISH",
         default: "1",
-        kind: Kind::Bool,
-        doc: "Publish the allocator's live state into the shared-memory segment; 0 turns publishing off entirely (no file is created). A binary may default it off (alloc-inspect does); setting it here always wins.",
+        kind: Kind::Publish,
+        doc: "Publish the allocator's live state into the shared-memory segment; 0 turns publishing off entirely (no file is created). A program name publishes only in processes of that name (their `/proc/self/comm`), so that one program of a pipeline or a build can be watched. A binary may default it off (alloc-inspect does); setting it here always wins.",
     },
     OptionDesc {
         env: "SLABSCOPE_SHM_DIR",
@@ -172,12 +183,19 @@ pub const TABLE: &[OptionDesc] = &[
         kind: Kind::Bool,
         doc: "Accept commands from `alloc-inspect ctl` through the file `slabscope.<pid>.ctl` beside the segment (looked at from the interval drain, at most every 100 ms); 0 never looks at it.",
     },
+    OptionDesc {
+        env: "SLABSCOPE_KEEP",
+        default: "8",
+        kind: Kind::Count { min: 0, max: 64 },
+        doc: "Segments of ended processes (killed by a signal, crashed, out of memory) kept in `SLABSCOPE_SHM_DIR` for `alloc-inspect --postmortem`: a process creating its segment removes this user's oldest ones beyond it. 0 keeps none.",
+    },
 ];
 
 impl Options {
     /// The defaults of [`TABLE`].
     pub const DEFAULT: Options = Options {
         publish: None,
+        publish_only: None,
         shm_dir: b"/dev/shm",
         drain_interval: 1024,
         magazine: 128,
@@ -191,6 +209,7 @@ impl Options {
         log_file: None,
         sample: 0,
         control: true,
+        keep: 8,
     };
 
     /// Parses options from `lookup` (an environment); bad values are reported through
@@ -210,7 +229,10 @@ impl Options {
                 continue;
             };
             match desc.env {
-                "SLABSCOPE_PUBLISH" => o.publish = Some(v.num != 0),
+                "SLABSCOPE_PUBLISH" => {
+                    o.publish = Some(v.num != 0);
+                    o.publish_only = (v.num == PUBLISH_BY_NAME).then_some(raw);
+                }
                 "SLABSCOPE_SHM_DIR" => o.shm_dir = raw,
                 "SLABSCOPE_DRAIN_INTERVAL" => o.drain_interval = v.num,
                 "SLABSCOPE_MAGAZINE" => o.magazine = v.num as usize,
@@ -223,6 +245,7 @@ impl Options {
                 "SLABSCOPE_LOG_FILE" => o.log_file = (raw != b"stderr").then_some(raw),
                 "SLABSCOPE_SAMPLE" => o.sample = v.num.min(SAMPLE_MAX),
                 "SLABSCOPE_CONTROL" => o.control = v.num != 0,
+                "SLABSCOPE_KEEP" => o.keep = v.num as usize,
                 "SLABSCOPE_RING" => {
                     o.ring_capacity = (v.num as u32)
                         .checked_next_power_of_two()
@@ -242,6 +265,7 @@ struct Value {
 fn expected(kind: Kind) -> &'static str {
     match kind {
         Kind::Bool => "0 or 1",
+        Kind::Publish => "0, 1 or a program name of at most 15 bytes",
         Kind::Count { .. } => "an integer in the documented range",
         Kind::Size => "a byte count with an optional unit: K, KiB, M, MiB, G, GiB or T",
         Kind::Path => "an absolute directory path of at most 200 bytes",
@@ -255,6 +279,10 @@ fn expected(kind: Kind) -> &'static str {
 fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
     let num = match kind {
         Kind::Bool => u64::from(grammar::switch(raw)?),
+        Kind::Publish => match grammar::switch(raw) {
+            Some(on) => u64::from(on),
+            None => grammar::program_name(raw).then_some(PUBLISH_BY_NAME)?,
+        },
         Kind::Count { min, max } => {
             Some(grammar::decimal(raw)?).filter(|n| (min..=max).contains(n))?
         }
@@ -307,6 +335,7 @@ fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
         b"SLABSCOPE_LOG_FILE\0",
         b"SLABSCOPE_SAMPLE\0",
         b"SLABSCOPE_CONTROL\0",
+        b"SLABSCOPE_KEEP\0",
     ];
     let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
     pal::getenv(name)
@@ -373,6 +402,7 @@ mod tests {
                 }
                 "SLABSCOPE_SAMPLE" => o.sample,
                 "SLABSCOPE_CONTROL" => o.control as u64,
+                "SLABSCOPE_KEEP" => o.keep as u64,
                 other => panic!("{other} is not handled by Options::parse"),
             };
             assert_eq!(n, actual, "{}", d.env);

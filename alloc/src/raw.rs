@@ -97,6 +97,14 @@ pub fn drain_thread() {
     front::drain_thread();
 }
 
+/// The process is about to end without running `atexit` handlers (`_exit`, `_Exit`):
+/// closes and removes its segment as a normal exit does (kept after an OOM). Does
+/// nothing in a `vfork` child or any process other than the segment's writer.
+/// Allocation-free; the preload's `_exit` calls it.
+pub fn close_for_exit() {
+    crate::publish::close_for_exit();
+}
+
 /// Gives free memory back to the OS now: drains the calling thread and retires its idle
 /// slots, retires abandoned slots whose blocks are all back, then gives back the pages
 /// of every EMPTY slot (decommitted; the slot stays ready for its class), every cached

@@ -112,6 +112,10 @@ fn an_uncreatable_segment_is_reported_once_and_the_allocator_keeps_working() {
 fn accepted(kind: Kind) -> String {
     match kind {
         Kind::Bool => "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`)".into(),
+        Kind::Publish => {
+            "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`), or a program name of at most 15 bytes"
+                .into()
+        }
         Kind::Count { min, max } => format!("integer, {min} to {max}"),
         Kind::Size => {
             "bytes, with an optional unit `K`, `KiB`, `M`, `MiB`, `G`, `GiB` or `T` (powers of 1024, any case)"

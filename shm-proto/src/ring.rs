@@ -31,22 +31,47 @@ const fn done(seq: u64) -> u64 {
 pub enum PushOutcome {
     /// Written as event `seq`.
     Written(u64),
-    /// Dropped (counted in the ring's `dropped` word); its sequence number is `seq`.
+    /// Dropped (counted in the ring's `dropped` word): its sequence number, or the head
+    /// when it was dropped before getting one (no room allocated yet).
     Dropped(u64),
 }
 
 /// Appends one event. Lock-free, allocation-free, safe inside `malloc`.
 ///
 /// `records.len()` must be a power of two (the segment writer guarantees it); on a ring
-/// of any other size every event is dropped.
+/// of any other size every event is dropped. Only the first `writable` slots may be
+/// written (a growing segment allocates the ring's pages as it fills): until the ring
+/// has that many events, an event that would get a later sequence number is dropped
+/// before it gets one (`Dropped(head)`), so no number is given to a slot that cannot
+/// be written and readers never look at one.
 pub fn push(
     control: &RingControl,
     records: Records<'_, EventRecord>,
+    writable: u64,
     time_ns: u64,
     thread: u32,
     kind: &EventKind,
 ) -> PushOutcome {
-    let seq = control.head.fetch_add(1, Ordering::Relaxed);
+    let seq = if writable >= records.len() as u64 {
+        control.head.fetch_add(1, Ordering::Relaxed)
+    } else {
+        let mut head = control.head.load(Ordering::Relaxed);
+        loop {
+            if head >= writable {
+                control.dropped.fetch_add(1, Ordering::Relaxed);
+                return PushOutcome::Dropped(head);
+            }
+            match control.head.compare_exchange_weak(
+                head,
+                head + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break head,
+                Err(now) => head = now,
+            }
+        }
+    };
     let rec = match records.len().is_power_of_two() {
         true => records.get((seq as usize) & (records.len() - 1)),
         false => None,
@@ -294,7 +319,14 @@ mod tests {
         let (c, r) = ring(8);
         for i in 0..5 {
             assert_eq!(
-                push(&c, Records::from_slice(&r), 100 + i, 42, &drain(i)),
+                push(
+                    &c,
+                    Records::from_slice(&r),
+                    u64::MAX,
+                    100 + i,
+                    42,
+                    &drain(i)
+                ),
                 PushOutcome::Written(i)
             );
         }
@@ -315,7 +347,7 @@ mod tests {
     fn a_reader_that_fell_behind_counts_exactly_what_it_missed() {
         let (c, r) = ring(8);
         for i in 0..21 {
-            push(&c, Records::from_slice(&r), i, 1, &drain(i));
+            push(&c, Records::from_slice(&r), u64::MAX, i, 1, &drain(i));
         }
         let mut cur = Cursor::default();
         let mut out = Vec::new();
@@ -330,10 +362,10 @@ mod tests {
     #[test]
     fn a_slot_being_written_holds_the_cursor_then_is_abandoned() {
         let (c, r) = ring(8);
-        push(&c, Records::from_slice(&r), 1, 1, &drain(0));
+        push(&c, Records::from_slice(&r), u64::MAX, 1, 1, &drain(0));
         // Reserve seq 1 without writing it, as a writer preempted after fetch_add would.
         c.head.fetch_add(1, Ordering::Relaxed);
-        push(&c, Records::from_slice(&r), 3, 1, &drain(2));
+        push(&c, Records::from_slice(&r), u64::MAX, 3, 1, &drain(2));
         let mut cur = Cursor {
             stall_polls: 2,
             ..Cursor::default()
@@ -349,6 +381,34 @@ mod tests {
     }
 
     #[test]
+    fn no_sequence_number_is_given_past_the_writable_slots() {
+        let (c, r) = ring(8);
+        for i in 0..3 {
+            assert_eq!(
+                push(&c, Records::from_slice(&r), 3, i, 1, &drain(i)),
+                PushOutcome::Written(i)
+            );
+        }
+        // The fourth waits for its slot to be allocated: no number, counted.
+        assert_eq!(
+            push(&c, Records::from_slice(&r), 3, 9, 1, &drain(9)),
+            PushOutcome::Dropped(3)
+        );
+        assert_eq!(c.head.load(Ordering::Relaxed), 3);
+        assert_eq!(c.dropped.load(Ordering::Relaxed), 1);
+        // Once more is writable, numbering goes on where it stopped.
+        assert_eq!(
+            push(&c, Records::from_slice(&r), 8, 10, 1, &drain(10)),
+            PushOutcome::Written(3)
+        );
+        let mut cur = Cursor::from_seq(0);
+        let mut out = Vec::new();
+        let st = cur.poll(&c, Records::from_slice(&r), usize::MAX, false, &mut out);
+        assert_eq!(out.iter().map(|e| e.seq).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        assert_eq!(st.missed, 0);
+    }
+
+    #[test]
     fn a_lapped_writer_drops_its_event_and_counts_it() {
         let (c, r) = ring(2);
         // Slot 0 is mid-write by event 2 (a lap ahead of the slow writer of event 0).
@@ -356,7 +416,7 @@ mod tests {
         r[0].stamp.store(done(2) | 1, Ordering::Relaxed);
         c.head.store(4, Ordering::Relaxed);
         assert_eq!(
-            push(&c, Records::from_slice(&r), 0, 0, &drain(4)),
+            push(&c, Records::from_slice(&r), u64::MAX, 0, 0, &drain(4)),
             PushOutcome::Dropped(4)
         );
         assert_eq!(c.dropped.load(Ordering::Relaxed), 1);

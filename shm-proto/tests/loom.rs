@@ -60,6 +60,7 @@ impl Ring {
         push(
             &self.control,
             Records::from_slice(&self.records),
+            u64::MAX,
             id,
             id as u32,
             &payload(id),

@@ -26,13 +26,15 @@
 //!
 //! Modules: [`entry`] (malloc, free, calloc, realloc, reallocarray, cfree), [`aligned`]
 //! (the aligned family), [`info`] (usable size, trim, mallopt, mallinfo), [`foreign`]
-//! (foreign pointers), [`sys`] (errno and stderr without allocating), [`init`] (the
+//! (foreign pointers), [`exit`] (`_exit` and `_Exit`, which remove the segment as a
+//! normal exit does), [`sys`] (errno and stderr without allocating), [`init`] (the
 //! load-time constructor).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod aligned;
 pub mod entry;
+pub mod exit;
 pub mod foreign;
 pub mod info;
 pub mod init;

@@ -25,7 +25,7 @@ fn errno() -> i32 {
     unsafe { *libc::__errno_location() }
 }
 
-fn from_stat(st: &libc::stat) -> FileStat {
+pub(super) fn from_stat(st: &libc::stat) -> FileStat {
     FileStat {
         dev: st.st_dev,
         ino: st.st_ino,

@@ -5,7 +5,9 @@
 //! is on (`SLABSCOPE_PUBLISH`, else the binary's default, see
 //! [`crate::SlabScope::publish_by_default`]), with raw system calls and no allocation.
 //! If it cannot be created the allocator says so once on stderr and keeps working.
-//! At normal exit the segment is closed and unlinked; after a crash it stays.
+//! At a normal end (`exit`, and `_exit` / `_Exit` through the preload) the segment is
+//! closed and unlinked; after a crash or an OOM it stays, and a process creating its
+//! segment removes the oldest kept ones beyond `SLABSCOPE_KEEP` (`sweep.rs`).
 //!
 //! What is written when (all on slow paths; the fast paths never publish):
 //! - class records and the thread record (every magazine's fill, drains, frees): when a
@@ -23,9 +25,10 @@
 //!   every fold.
 
 mod segment;
+mod sweep;
 mod update;
 
 pub(crate) use segment::{after_fork_child, current, ensure, generation, set_default};
-pub use segment::{mark_preload, segment};
+pub use segment::{close_for_exit, mark_preload, segment};
 pub(crate) use update::*;
 pub use update::{SlabRecord, ThreadRecord};

@@ -73,13 +73,19 @@ pub fn segment() -> Option<&'static SegmentWriter> {
 /// of slow paths, with no allocator lock held. Returns `true` once per segment, to
 /// the caller that must publish the allocator's existing state into it (the class
 /// records and totals are published here).
+/// It also allocates the next pages of the segment's tables and ring when they filled
+/// past half of what is allocated (`SegmentWriter::grow`), and returns `true` when a
+/// SuperSlab record claim was put off meanwhile (the caller publishes the SuperSlabs
+/// again).
 #[inline]
 pub(crate) fn ensure() -> bool {
     let s = STATE.load(Ordering::Acquire);
     if s < CREATING && s != OFF {
         create_slow(s);
     }
-    BACKFILL.load(Ordering::Relaxed) != 0 && BACKFILL.swap(0, Ordering::AcqRel) != 0
+    let put_off = current().is_some_and(|w| w.grow());
+    let backfill = BACKFILL.load(Ordering::Relaxed) != 0 && BACKFILL.swap(0, Ordering::AcqRel) != 0;
+    backfill || put_off
 }
 
 #[cold]
@@ -88,7 +94,7 @@ fn create_slow(mut s: u8) {
     let opts = options::get();
     if s == UNDECIDED {
         let default_on = DEFAULT.load(Ordering::Acquire) != 1;
-        let on = opts.publish.unwrap_or(default_on);
+        let on = opts.publish.unwrap_or(default_on) && opts.publish_only.is_none_or(is_named);
         let next = if on { PENDING } else { OFF };
         s = match STATE.compare_exchange(UNDECIDED, next, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => next,
@@ -123,7 +129,9 @@ fn create_slow(mut s: u8) {
         max_sites: SAMPLE_SITES,
         interval_bytes: crate::sample::interval(),
     };
-    let create = || SegmentWriter::create_sampled(opts.shm_dir, pid, &cfg, Some(&sample));
+    // A growing segment: its pages are allocated as its tables and ring fill, so a
+    // process that allocates little costs little tmpfs and RSS (`ensure` grows it).
+    let create = || SegmentWriter::create_growing(opts.shm_dir, pid, &cfg, Some(&sample));
     let mut created = create();
     if matches!(created, Err(CreateError::Exists)) && remove_stale(opts.shm_dir, pid) {
         created = create();
@@ -136,6 +144,13 @@ fn create_slow(mut s: u8) {
             return;
         }
     };
+    // The segments of ended processes beyond SLABSCOPE_KEEP go (see sweep.rs).
+    let mut dir = [0u8; 256];
+    let n = opts.shm_dir.len();
+    if n < dir.len() {
+        dir[..n].copy_from_slice(opts.shm_dir);
+        super::sweep::sweep(&dir[..=n], opts.keep, pid);
+    }
     let bytes = core::mem::size_of::<SegmentWriter>().max(1);
     let Some(page) = pal::map(bytes, false) else {
         let _ = w.unlink();
@@ -163,6 +178,16 @@ fn create_slow(mut s: u8) {
     }
     super::update::totals();
     BACKFILL.store(1, Ordering::Release);
+}
+
+/// Whether this process's name (`/proc/self/comm`, as `SLABSCOPE_PUBLISH=<name>`
+/// compares it) is `name`.
+fn is_named(name: &[u8]) -> bool {
+    let mut buf = [0u8; 32];
+    match pal::read_small(b"/proc/self/comm\0", &mut buf, |st| st.regular) {
+        Ok((_, n)) => buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]) == name,
+        Err(_) => false,
+    }
 }
 
 /// Removes `dir/slabscope.<pid>` when it is a regular file owned by this user: a file
@@ -226,14 +251,23 @@ fn say_cannot(dir: &[u8], e: &CreateError) {
 }
 
 extern "C" fn close_at_exit() {
-    if let Some(w) = current() {
-        super::update::totals();
-        w.close();
-        // A process that ran out of memory keeps its segment (its OOM report) for
-        // `alloc-inspect --postmortem`; `alloc-inspect gc` removes it later.
-        if w.header().flags.load(Ordering::Relaxed) & slabscope_proto::layout::FLAG_OOM == 0 {
-            let _ = w.unlink();
-        }
+    close_for_exit();
+}
+
+/// The process ends normally (`exit`, or `_exit` / `_Exit` through the preload): the
+/// segment is marked closed and removed, unless an allocation failed for lack of memory
+/// (the segment keeps the OOM report for `alloc-inspect --postmortem`; `alloc-inspect
+/// gc` removes it later). Nothing is done in a process that is not the segment's
+/// writer: a `vfork` child shares the parent's memory, and with it the parent's writer.
+pub fn close_for_exit() {
+    let Some(w) = current() else { return };
+    if w.header().pid.load(Ordering::Relaxed) != pal::getpid() {
+        return;
+    }
+    super::update::totals();
+    w.close();
+    if w.header().flags.load(Ordering::Relaxed) & slabscope_proto::layout::FLAG_OOM == 0 {
+        let _ = w.unlink();
     }
 }
 

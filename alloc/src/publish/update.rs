@@ -5,7 +5,9 @@
 use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use slabscope_proto::layout::{FLAG_OOM, SUPERSLAB_EMPTY, SUPERSLAB_MAPPED, THREAD_NAME_BYTES};
+use slabscope_proto::layout::{
+    SectionKind, FLAG_OOM, SUPERSLAB_EMPTY, SUPERSLAB_MAPPED, THREAD_NAME_BYTES,
+};
 use slabscope_proto::{monotonic_ns, DrainReason, EventKind, SegmentWriter};
 
 use super::segment::{current, generation};
@@ -172,7 +174,11 @@ fn with_record_lock(r: &SlabRecord, base: u64, f: impl FnOnce(&SegmentWriter, u3
         // SuperSlab is mapped again.
         rec = w.claim_superslab(base).unwrap_or(NO_RECORD);
         r.record.store(rec, Relaxed);
-        r.gen.store(gen, Relaxed);
+        // A claim put off until the segment grows is made again by the next
+        // `superslab::publish_all` (see `ensure`); a full table is final.
+        if rec != NO_RECORD || !w.may_grow(SectionKind::SuperSlabs) {
+            r.gen.store(gen, Relaxed);
+        }
     }
     if rec != NO_RECORD {
         f(w, rec);
@@ -265,7 +271,10 @@ fn thread_record(w: &SegmentWriter, t: &mut ThreadRecord, tid: u32) -> Option<u3
         let mut name = [0u8; THREAD_NAME_BYTES];
         let n = pal::thread_name(&mut name);
         t.record = w.claim_thread(tid as u64, &name[..n]).unwrap_or(u32::MAX);
-        t.gen = gen;
+        // A claim put off until the segment grows is made again at the next publish.
+        if t.record != u32::MAX || !w.may_grow(SectionKind::Threads) {
+            t.gen = gen;
+        }
     }
     (t.record != u32::MAX).then_some(t.record)
 }

@@ -25,6 +25,25 @@ impl SharedMapping {
         Ok(Self { ptr, len })
     }
 
+    /// Allocates the pages of bytes `[offset, offset + len)` of the mapping now
+    /// ([`sys::populate_write`]), rounded out to whole pages and clamped to the mapping.
+    pub fn populate(&self, offset: usize, len: usize) -> Result<(), i32> {
+        let page = sys::page_size().max(1) as usize;
+        let start = offset / page * page;
+        let end = offset.saturating_add(len).min(self.len);
+        if start >= end {
+            return Ok(());
+        }
+        // The start is inside the mapping (start < end <= len), so the pointer is too.
+        let ptr = self.ptr.as_ptr().wrapping_add(start);
+        let Some(ptr) = NonNull::new(ptr) else {
+            return Err(libc::EINVAL);
+        };
+        // SAFETY: `ptr` is page-aligned (the mapping is, and `start` is a multiple of the
+        // page size) and `[ptr, ptr + (end - start))` lies inside this live mapping.
+        unsafe { sys::populate_write(ptr, end - start) }
+    }
+
     /// The mapped bytes, to be accessed through atomics only.
     pub fn region(&self) -> Region<'_> {
         // SAFETY: a page-aligned live mapping of len writable bytes that lives as long as

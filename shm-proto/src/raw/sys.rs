@@ -49,20 +49,45 @@ pub fn create_exclusive(path: &[u8]) -> Result<Fd, i32> {
     Ok(fd)
 }
 
-/// Sets the file's length to `len` bytes and reserves its blocks where the file system
-/// can (so that a full tmpfs fails here, not with SIGBUS on a later store).
+/// Sets the file's length to `len` bytes (a sparse file: no block is allocated yet).
 pub fn set_len(fd: &Fd, len: u64) -> Result<(), (&'static str, i32)> {
     let len = libc::off_t::try_from(len).map_err(|_| ("ftruncate", libc::EFBIG))?;
     // SAFETY: fd is an open descriptor.
     if unsafe { libc::ftruncate(fd.0, len) } != 0 {
         return Err(("ftruncate", errno()));
     }
+    Ok(())
+}
+
+/// Reserves the file's blocks in `[offset, offset + len)` (`fallocate`), so that a full
+/// tmpfs fails here and not with SIGBUS on a later store. `Ok` also where the file
+/// system cannot reserve (`EOPNOTSUPP`).
+pub fn reserve(fd: &Fd, offset: u64, len: u64) -> Result<(), (&'static str, i32)> {
+    let off = libc::off_t::try_from(offset).map_err(|_| ("fallocate", libc::EFBIG))?;
+    let len = libc::off_t::try_from(len).map_err(|_| ("fallocate", libc::EFBIG))?;
     // SAFETY: fd is an open descriptor.
-    if unsafe { libc::fallocate(fd.0, 0, 0, len) } != 0 {
+    if unsafe { libc::fallocate(fd.0, 0, off, len) } != 0 {
         let e = errno();
         if e != libc::EOPNOTSUPP && e != libc::ENOSYS {
             return Err(("fallocate", e));
         }
+    }
+    Ok(())
+}
+
+/// Allocates and maps now the pages of `[ptr, ptr + len)`, part of a shared writable
+/// mapping (`MADV_POPULATE_WRITE`, Linux 5.14): where the file system is full this
+/// returns an error instead of a SIGBUS at the first store. `EINVAL` on older kernels.
+///
+/// # Safety
+///
+/// `ptr` is page-aligned and `[ptr, ptr + len)` lies inside one live mapping made by
+/// [`mmap_shared`].
+pub unsafe fn populate_write(ptr: core::ptr::NonNull<u8>, len: usize) -> Result<(), i32> {
+    // SAFETY: the caller guarantees the range is inside a live shared writable mapping;
+    // populating changes no byte of it.
+    if unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_POPULATE_WRITE) } != 0 {
+        return Err(errno());
     }
     Ok(())
 }

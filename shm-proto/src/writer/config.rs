@@ -173,6 +173,32 @@ impl Plan {
     }
 }
 
+impl Plan {
+    /// Records of `part` in all (events for the ring).
+    pub(super) fn capacity(&self, part: super::backing::Part) -> u64 {
+        use super::backing::Part;
+        u64::from(match part {
+            Part::Threads => self.threads.capacity,
+            Part::SuperSlabs => self.superslabs.capacity,
+            Part::SampleSites => self.sites.map_or(0, |s| s.capacity),
+            Part::Ring => self.ring.capacity,
+        })
+    }
+
+    /// The sections whose records `part` counts (SuperSlabs: their records and their
+    /// slot owners, index for index).
+    pub(super) fn sections_of(&self, part: super::backing::Part) -> impl Iterator<Item = Section> {
+        use super::backing::Part;
+        let (a, b) = match part {
+            Part::Threads => (Some(self.threads), None),
+            Part::SuperSlabs => (Some(self.superslabs), Some(self.slot_owners)),
+            Part::SampleSites => (self.sites, None),
+            Part::Ring => (Some(self.ring), None),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
 /// Builds `dir/slabscope.<pid>\0` into `buf`; returns its length without the NUL.
 pub(super) fn build_path(
     dir: &[u8],

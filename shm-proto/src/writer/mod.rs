@@ -12,6 +12,7 @@
 //!   from them (no allocation).
 //! - `segment`: [`SegmentWriter`] and the clock and thread-id helpers.
 
+mod backing;
 mod config;
 mod segment;
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! [`SegmentWriter`]: creating a segment and every update the allocator makes to it.
 #![forbid(unsafe_code)]
 
+use super::backing::{Backing, Part, INITIAL};
 use super::config::{
     build_path, CreateError, Plan, SampleConfig, Section, SegmentConfig, MAX_PATH_BYTES,
 };
@@ -23,12 +24,30 @@ fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     }
 }
 
+/// Allocates the pages a growing segment has from its creation: the header and the
+/// class table, the GPU pools, the OOM report, and the first records of every table and
+/// of the ring ([`INITIAL`]). `Err(EINVAL)` where the kernel cannot populate.
+fn allocate_initial(map: &SharedMapping, plan: &Plan) -> Result<(), i32> {
+    map.populate(0, plan.threads.offset)?;
+    for s in [plan.gpu_pools, plan.oom] {
+        map.populate(s.offset, s.capacity as usize * s.stride)?;
+    }
+    for (part, n) in INITIAL {
+        for s in plan.sections_of(part) {
+            let n = (n as usize).min(s.capacity as usize);
+            map.populate(s.offset, n * s.stride)?;
+        }
+    }
+    Ok(())
+}
+
 /// The writing side of a segment. `Send + Sync`; dropping it unmaps the segment (the
 /// file stays until [`SegmentWriter::unlink`]).
 #[derive(Debug)]
 pub struct SegmentWriter {
     map: SharedMapping,
     plan: Plan,
+    backing: Backing,
     class_count: u32,
     path: [u8; MAX_PATH_BYTES],
     path_len: usize,
@@ -44,12 +63,37 @@ impl SegmentWriter {
     }
 
     /// [`SegmentWriter::create`], with the sample-site section and the sample interval
-    /// in the header when `sample` is given (protocol 1.2).
+    /// in the header when `sample` is given (protocol 1.2). Every page is allocated at
+    /// creation.
     pub fn create_sampled(
         dir: &[u8],
         pid: u32,
         cfg: &SegmentConfig,
         sample: Option<&SampleConfig>,
+    ) -> Result<Self, CreateError> {
+        Self::create_with(dir, pid, cfg, sample, false)
+    }
+
+    /// [`SegmentWriter::create_sampled`] as a sparse file whose pages are allocated as the
+    /// tables and the ring fill (see `backing.rs`): a process that allocates little costs
+    /// little tmpfs and RSS. The owner calls [`SegmentWriter::grow`] where a system call
+    /// may run. On a kernel without `MADV_POPULATE_WRITE` (before 5.14) every page is
+    /// allocated at creation instead.
+    pub fn create_growing(
+        dir: &[u8],
+        pid: u32,
+        cfg: &SegmentConfig,
+        sample: Option<&SampleConfig>,
+    ) -> Result<Self, CreateError> {
+        Self::create_with(dir, pid, cfg, sample, true)
+    }
+
+    fn create_with(
+        dir: &[u8],
+        pid: u32,
+        cfg: &SegmentConfig,
+        sample: Option<&SampleConfig>,
+        growing: bool,
     ) -> Result<Self, CreateError> {
         let plan = Plan::new(cfg, sample)?;
         let mut path = [0u8; MAX_PATH_BYTES];
@@ -59,15 +103,37 @@ impl SegmentWriter {
             libc::EEXIST => CreateError::Exists,
             errno => CreateError::Io { op: "open", errno },
         })?;
-        let mapped = sys::set_len(&fd, plan.total as u64)
+        let total = plan.total as u64;
+        let built = sys::set_len(&fd, total)
             .map_err(|(op, errno)| CreateError::Io { op, errno })
             .and_then(|()| {
                 SharedMapping::map(&fd, plan.total)
                     .map_err(|errno| CreateError::Io { op: "mmap", errno })
+            })
+            .and_then(|map| {
+                let capacity = Part::ALL.map(|p| plan.capacity(p));
+                let mut backing = Backing::whole(capacity);
+                if growing {
+                    match allocate_initial(&map, &plan) {
+                        Ok(()) => backing = Backing::initial(capacity),
+                        Err(libc::EINVAL) => {}
+                        Err(errno) => {
+                            return Err(CreateError::Io {
+                                op: "madvise",
+                                errno,
+                            })
+                        }
+                    }
+                }
+                if backing.limit(Part::Ring) == plan.capacity(Part::Ring) {
+                    sys::reserve(&fd, 0, total)
+                        .map_err(|(op, errno)| CreateError::Io { op, errno })?;
+                }
+                Ok((map, backing))
             });
         drop(fd);
-        let map = match mapped {
-            Ok(m) => m,
+        let (map, backing) = match built {
+            Ok(b) => b,
             Err(e) => {
                 let _ = sys::unlink(cpath);
                 return Err(e);
@@ -76,12 +142,61 @@ impl SegmentWriter {
         let w = Self {
             map,
             plan,
+            backing,
             class_count: cfg.class_count,
             path,
             path_len,
         };
         w.init(pid, cfg, sample);
         Ok(w)
+    }
+
+    /// Allocates the pages of the next doubling of every table and of the ring that is
+    /// half used or more (a growing segment; nothing otherwise). Cheap when there is
+    /// nothing to do: one relaxed load. Makes system calls: call it holding no lock
+    /// that must stay short. Returns `true` when a thread or SuperSlab claim was put
+    /// off for lack of allocated records since the last call: the caller claims them
+    /// again (a refused claim returned `None` without counting an overflow).
+    #[inline]
+    pub fn grow(&self) -> bool {
+        self.backing.wanted() && self.grow_slow()
+    }
+
+    #[cold]
+    fn grow_slow(&self) -> bool {
+        self.backing.grow(
+            |part| self.part_used(part),
+            |part, from, to| {
+                for s in self.plan.sections_of(part) {
+                    let (from, to) = (from as usize, to.min(u64::from(s.capacity)) as usize);
+                    let n = to.saturating_sub(from);
+                    self.map
+                        .populate(s.offset + from * s.stride, n * s.stride)?;
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// Whether a claim of section `kind` refused now is put off, not final: the table
+    /// grows (a growing segment whose allocating still works). The owner then claims
+    /// again after the next [`SegmentWriter::grow`] that returns `true`.
+    pub fn may_grow(&self, kind: SectionKind) -> bool {
+        Part::of(kind).is_some_and(|p| self.backing.can_grow(p))
+    }
+
+    /// Records (events for the ring) of `part` in use.
+    fn part_used(&self, part: Part) -> u64 {
+        match part {
+            Part::Ring => self.header().ring.head.load(Ordering::Relaxed),
+            Part::Threads => self.used(SectionKind::Threads),
+            Part::SuperSlabs => self.used(SectionKind::SuperSlabs),
+            Part::SampleSites => self.used(SectionKind::SampleSites),
+        }
+    }
+
+    fn used(&self, kind: SectionKind) -> u64 {
+        u64::from(self.section(kind).used.load(Ordering::Relaxed))
     }
 
     fn region(&self) -> Region<'_> {
@@ -210,19 +325,31 @@ impl SegmentWriter {
     ) -> Option<(u32, Option<u64>)> {
         let desc = self.section(kind);
         let cap = records.len() as u32;
+        // Only records whose pages are allocated are handed out (a growing segment).
+        let part = super::backing::Part::of(kind);
+        let limit = part.map_or(cap, |p| self.backing.limit(p).min(u64::from(cap)) as u32);
         let mut used = desc.used.load(Ordering::Relaxed);
-        while used < cap {
+        while used < limit {
             match desc.used.compare_exchange_weak(
                 used,
                 used + 1,
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some((used, None)),
+                Ok(_) => {
+                    if let Some(p) = part {
+                        self.backing.note_use(p, u64::from(used) + 1);
+                    }
+                    return Some((used, None));
+                }
                 Err(now) => used = now,
             }
         }
-        for (i, rec) in records.iter().enumerate() {
+        if let Some(p) = part {
+            self.backing.note_use(p, u64::from(used));
+        }
+        // Reuse looks at claimed records only (never at an unallocated page).
+        for (i, rec) in records.iter().enumerate().take(used.min(cap) as usize) {
             let s = seq(rec).load(Ordering::Acquire);
             if s == 0 || s & 1 == 1 || !reusable(rec) {
                 continue;
@@ -235,6 +362,14 @@ impl SegmentWriter {
             {
                 fence(Ordering::Release);
                 return Some((i as u32, Some(s + 1)));
+            }
+        }
+        // Put off until more records are allocated: the owner claims again after the
+        // next grow. A sample site is not claimed again (its sample is lost): counted.
+        if let Some(p) = part.filter(|&p| self.backing.can_grow(p)) {
+            self.backing.defer();
+            if p != Part::SampleSites {
+                return None;
             }
         }
         desc.overflow.fetch_add(1, Ordering::Relaxed);
@@ -455,13 +590,17 @@ impl SegmentWriter {
     /// Appends an event to the ring (see `ring.rs`). Lock-free, never blocks.
     pub fn push_event(&self, time_ns: u64, thread: u32, kind: &EventKind) -> PushOutcome {
         let h = self.header();
-        ring::push(
+        let out = ring::push(
             &h.ring,
             self.records::<EventRecord>(self.plan.ring),
+            self.backing.limit(Part::Ring),
             time_ns,
             thread,
             kind,
-        )
+        );
+        let (PushOutcome::Written(seq) | PushOutcome::Dropped(seq)) = out;
+        self.backing.note_use(Part::Ring, seq + 1);
+        out
     }
 
     /// Records writer liveness (`CLOCK_MONOTONIC` ns).

@@ -1,0 +1,214 @@
+//! What a preloaded process leaves in its segment directory when it ends (docs/PROTOCOL.md,
+//! "What survives a process"): a normal end, `_exit` and `_Exit` included, leaves
+//! nothing; a process killed by a signal keeps its segment for `--postmortem`; the kept
+//! segments are bounded by `SLABSCOPE_KEEP`; a short process's segment is small.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{compile_c, preloaded, run_ok, shm_dir};
+use slabscope_proto::SegmentReader;
+
+/// The `slabscope.*` files left in `dir`.
+fn left(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("slabscope."))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn a_normal_end_leaves_nothing_whatever_the_exit_call() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    for mode in [
+        "return",
+        "exit",
+        "_exit",
+        "_Exit",
+        "impossible",
+        "fork_exit",
+    ] {
+        let shm = shm_dir();
+        let mut cmd = preloaded(Command::new(&bin), shm.path());
+        let out = run_ok(cmd.arg(mode));
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("ready"));
+        assert_eq!(left(shm.path()), Vec::<String>::new(), "mode {mode}");
+    }
+}
+
+#[test]
+fn shells_and_python_ending_with_exit_leave_nothing() {
+    let shm = shm_dir();
+    // dash (Debian's sh) ends with _exit.
+    let out = run_ok(preloaded(Command::new("sh"), shm.path()).args(["-c", "echo hi"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n");
+    assert_eq!(left(shm.path()), Vec::<String>::new(), "sh -c 'echo hi'");
+    let py = preloaded(Command::new("python3"), shm.path())
+        .args(["-c", "import os; print('x', flush=True); os._exit(0)"])
+        .output()
+        .expect("python3 runs");
+    assert!(py.status.success(), "{py:?}");
+    assert_eq!(left(shm.path()), Vec::<String>::new(), "os._exit(0)");
+}
+
+/// Starts `ending MODE` and returns it with its pid once it said "ready".
+fn start(bin: &Path, mode: &str, shm: &Path) -> (std::process::Child, u32) {
+    let mut child = preloaded(Command::new(bin), shm)
+        .arg(mode)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = ready_pid(&mut child);
+    (child, pid)
+}
+
+/// The pid in the "ready PID" line an `ending` program (run by `child`) prints.
+fn ready_pid(child: &mut std::process::Child) -> u32 {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim().strip_prefix("ready ").unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_killed_and_a_crashed_process_keep_their_segments_for_postmortem() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    let (mut killed, kpid) = start(&bin, "wait", shm.path());
+    let _ = killed.kill();
+    let _ = killed.wait();
+    let (mut crashed, cpid) = start(&bin, "segv", shm.path());
+    let status = crashed.wait().unwrap();
+    assert!(!status.success(), "{status:?}");
+    for pid in [kpid, cpid] {
+        let path = shm.path().join(format!("slabscope.{pid}"));
+        let snap = SegmentReader::open(&path)
+            .and_then(|r| r.snapshot())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(snap.pid, pid);
+        assert!(
+            common::live_bytes(&snap) > 0,
+            "pid {pid}: its blocks still show"
+        );
+        if let Some(inspect) = common::inspector() {
+            let out = run_ok(
+                Command::new(inspect)
+                    .arg("--postmortem")
+                    .arg(&path)
+                    .args(["--once", "--json"]),
+            );
+            let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(doc["pid"].as_u64(), Some(u64::from(pid)), "{doc}");
+            assert_eq!(doc["process"]["alive"], serde_json::Value::Null);
+        }
+    }
+}
+
+#[test]
+fn kept_segments_are_bounded_oldest_first_and_others_are_untouched() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    // Ten stale segments of gone processes, oldest first (pids above pid_max never
+    // run), a live process's, a file that only looks like one, and a symlink.
+    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let now = std::time::SystemTime::now();
+    let gone: Vec<u32> = (1..=10).map(|i| max + i).collect();
+    for (i, pid) in gone.iter().enumerate() {
+        let p = shm.path().join(format!("slabscope.{pid}"));
+        std::fs::write(&p, b"stale").unwrap();
+        let age = std::time::Duration::from_secs(600 - 60 * i as u64);
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(now - age).unwrap();
+    }
+    let (mut live, lpid) = start(&bin, "wait", shm.path());
+    std::fs::write(shm.path().join("slabscope.notes"), b"not a segment").unwrap();
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        shm.path().join(format!("slabscope.{}", max + 99)),
+    )
+    .unwrap();
+    // A process creating its segment keeps the 3 newest gone ones.
+    run_ok(preloaded(Command::new(&bin), shm.path()).env("SLABSCOPE_KEEP", "3"));
+    let mut want: Vec<String> = gone[7..].iter().map(|p| format!("slabscope.{p}")).collect();
+    want.push(format!("slabscope.{lpid}"));
+    want.push(format!("slabscope.{}", max + 99));
+    want.push("slabscope.notes".into());
+    want.sort();
+    assert_eq!(left(shm.path()), want);
+    let _ = live.kill();
+    let _ = live.wait();
+}
+
+#[test]
+fn a_short_process_segment_costs_at_most_256_kib() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    let (mut child, pid) = start(&bin, "wait", shm.path());
+    let path = shm.path().join(format!("slabscope.{pid}"));
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&path).unwrap();
+    let allocated = meta.blocks() * 512;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let shmem_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssShmem:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        meta.len() > 1 << 20,
+        "the segment's tables are laid out whole: {} bytes",
+        meta.len()
+    );
+    assert!(
+        allocated <= 256 << 10,
+        "{} KiB of tmpfs for a short process",
+        allocated >> 10
+    );
+    assert!(shmem_kib <= 256, "{shmem_kib} KiB of shared RSS");
+}
+
+#[test]
+fn a_program_name_publishes_from_that_program_only() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    // The shell allocates and stays (the command is not its last), its child publishes.
+    let script = format!("{} wait; true", bin.display());
+    let mut sh = preloaded(Command::new("sh"), shm.path())
+        .args(["-c", &script])
+        .env("SLABSCOPE_PUBLISH", "ending")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(sh.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let pid: u32 = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
+    assert_eq!(
+        left(shm.path()),
+        [format!("slabscope.{pid}")],
+        "only `ending`'s"
+    );
+    run_ok(Command::new("kill").arg(pid.to_string()));
+    let _ = sh.wait();
+}

@@ -1,0 +1,262 @@
+//! Which records of a growing segment have their pages allocated.
+//!
+//! A growing segment ([`super::SegmentWriter::create_growing`]) is a sparse file. The
+//! writer allocates pages ahead of its stores with `MADV_POPULATE_WRITE`, which fails
+//! with an error where a store into an unallocated page of a full tmpfs would raise
+//! SIGBUS. At creation the header, the class table, the GPU pools, the OOM report and
+//! the first [`INITIAL`] records of every table are allocated; the rest is allocated in
+//! doublings by [`Backing::grow`], which the owner calls where a system call may run
+//! (the allocator: at the start of a slow path, holding no lock). A claim or an event
+//! past what is allocated is put off instead of touching an unallocated page, and asks
+//! for the next doubling: `grow` reports put-off claims so that their owner claims
+//! again (the allocator republishes its SuperSlabs; a thread claims at its next
+//! publish), an event is dropped and counted in the ring's `dropped`. Once allocating
+//! fails (a full tmpfs), refused claims count in the table's `overflow`, as for a full
+//! table.
+//! Readers read only claimed records and written events, so they never touch a hole.
+#![forbid(unsafe_code)]
+
+use crate::layout::SectionKind;
+use crate::sync::{AtomicU64, Ordering};
+
+/// Records of each table allocated at creation (the ring: events).
+pub const INITIAL: [(Part, u64); 4] = [
+    (Part::Threads, 4),
+    (Part::SuperSlabs, 8),
+    (Part::SampleSites, 8),
+    (Part::Ring, 128),
+];
+
+/// A part of the segment that is allocated as it fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Thread records.
+    Threads,
+    /// SuperSlab records, with their slot-owner records.
+    SuperSlabs,
+    /// Sample-site records.
+    SampleSites,
+    /// Ring events.
+    Ring,
+}
+
+impl Part {
+    /// Every part, in [`Backing`] order.
+    pub const ALL: [Part; 4] = [
+        Part::Threads,
+        Part::SuperSlabs,
+        Part::SampleSites,
+        Part::Ring,
+    ];
+
+    /// The part a section belongs to, if it grows.
+    pub fn of(kind: SectionKind) -> Option<Part> {
+        match kind {
+            SectionKind::Threads => Some(Part::Threads),
+            SectionKind::SuperSlabs | SectionKind::SlotOwners => Some(Part::SuperSlabs),
+            SectionKind::SampleSites => Some(Part::SampleSites),
+            SectionKind::Ring => Some(Part::Ring),
+            SectionKind::Classes | SectionKind::GpuPools | SectionKind::OomReport => None,
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// How many records of each part are allocated, and whether a doubling is wanted.
+#[derive(Debug)]
+pub struct Backing {
+    /// Per part (in [`Part::ALL`] order): records whose pages are allocated.
+    allocated: [AtomicU64; 4],
+    /// Per part: records it holds in all.
+    capacity: [u64; 4],
+    /// Set by a claim or event that reached half of what is allocated.
+    wanted: AtomicU64,
+    /// 1 while a [`Backing::grow`] runs (one at a time).
+    growing: AtomicU64,
+    /// 1 once allocating failed (the file system is full): nothing grows any more.
+    stuck: AtomicU64,
+    /// Set when a claim was put off for lack of allocated records; taken by `grow`.
+    deferred: AtomicU64,
+}
+
+impl Backing {
+    /// Everything allocated (a segment created whole).
+    pub fn whole(capacity: [u64; 4]) -> Self {
+        Self {
+            allocated: capacity.map(AtomicU64::new),
+            capacity,
+            wanted: AtomicU64::new(0),
+            growing: AtomicU64::new(0),
+            stuck: AtomicU64::new(0),
+            deferred: AtomicU64::new(0),
+        }
+    }
+
+    /// [`INITIAL`] records of each part allocated (at most its capacity).
+    pub fn initial(capacity: [u64; 4]) -> Self {
+        let b = Self::whole(capacity);
+        for (part, n) in INITIAL {
+            b.allocated[part.index()].store(n.min(capacity[part.index()]), Ordering::Relaxed);
+        }
+        b
+    }
+
+    /// Records of `part` that may be written now.
+    #[inline]
+    pub fn limit(&self, part: Part) -> u64 {
+        self.allocated[part.index()].load(Ordering::Acquire)
+    }
+
+    /// Records `part` holds in all.
+    pub fn capacity(&self, part: Part) -> u64 {
+        self.capacity[part.index()]
+    }
+
+    /// Notes that `part` has `used` records in use: past half of what is allocated, the
+    /// next [`Backing::grow`] allocates more.
+    #[inline]
+    pub fn note_use(&self, part: Part, used: u64) {
+        let limit = self.limit(part);
+        if limit < self.capacity(part) && used.saturating_mul(2) >= limit {
+            self.wanted.store(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `part` can still get more records allocated: a refused claim of it is
+    /// put off (see [`Backing::defer`]), not lost.
+    pub fn can_grow(&self, part: Part) -> bool {
+        self.limit(part) < self.capacity(part) && self.stuck.load(Ordering::Relaxed) == 0
+    }
+
+    /// Notes a claim put off until the next [`Backing::grow`], which reports it.
+    pub fn defer(&self) {
+        self.wanted.store(1, Ordering::Relaxed);
+        self.deferred.store(1, Ordering::Relaxed);
+    }
+
+    /// Whether a doubling is wanted and allocating still works.
+    #[inline]
+    pub fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Relaxed) != 0 && self.stuck.load(Ordering::Relaxed) == 0
+    }
+
+    /// Doubles what is allocated of every part at or past half its allocation, with
+    /// `populate(part, from, to)` allocating the pages of records `from..to`. `used`
+    /// gives each part's records in use. One caller at a time; the others return.
+    /// Returns whether claims were put off since the last grow (the caller claims and
+    /// publishes again what they would have recorded).
+    pub fn grow(
+        &self,
+        used: impl Fn(Part) -> u64,
+        mut populate: impl FnMut(Part, u64, u64) -> Result<(), i32>,
+    ) -> bool {
+        if !self.wanted()
+            || self
+                .growing
+                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+        {
+            return false;
+        }
+        self.wanted.store(0, Ordering::Relaxed);
+        for part in Part::ALL {
+            let (limit, cap) = (self.limit(part), self.capacity(part));
+            if limit >= cap || used(part).saturating_mul(2) < limit {
+                continue;
+            }
+            let next = limit.saturating_mul(2).max(1).min(cap);
+            if populate(part, limit, next).is_err() {
+                self.stuck.store(1, Ordering::Relaxed);
+                break;
+            }
+            // Release: a claimer that sees the new limit (Acquire) writes only after the
+            // pages were allocated.
+            self.allocated[part.index()].store(next, Ordering::Release);
+        }
+        self.growing.store(0, Ordering::Release);
+        self.deferred.swap(0, Ordering::AcqRel) != 0
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A backing with `limits` records of each part allocated.
+    fn at(capacity: [u64; 4], limits: [u64; 4]) -> Backing {
+        let b = Backing::whole(capacity);
+        for (a, l) in b.allocated.iter().zip(limits) {
+            a.store(l, Ordering::Relaxed);
+        }
+        b
+    }
+
+    #[test]
+    fn parts_double_once_half_used_and_stop_at_capacity() {
+        let first = Backing::initial([100, 40, 6, 4096]);
+        assert_eq!(first.limit(Part::Threads), 4);
+        assert_eq!(first.limit(Part::SampleSites), 6, "capped at the capacity");
+        let b = at([100, 40, 10, 4096], [16, 32, 10, 512]);
+        let used = |p: Part| match p {
+            Part::Threads => 8,
+            Part::Ring => 100,
+            _ => 0,
+        };
+        let mut calls = Vec::new();
+        b.note_use(Part::Threads, 7);
+        assert!(!b.wanted(), "under half");
+        b.note_use(Part::Threads, 8);
+        assert!(b.wanted());
+        assert!(!b.grow(used, |p, from, to| {
+            calls.push((p, from, to));
+            Ok(())
+        }));
+        assert_eq!(calls, [(Part::Threads, 16, 32)]);
+        assert_eq!(b.limit(Part::Threads), 32);
+        assert!(!b.wanted());
+        // Up to the capacity, never past it.
+        for _ in 0..4 {
+            b.note_use(Part::Threads, b.limit(Part::Threads));
+            let _ = b.grow(|_| 1000, |_, _, _| Ok(()));
+        }
+        assert_eq!(b.limit(Part::Threads), 100);
+        assert_eq!(b.limit(Part::Ring), 2048, "1000 in use: under half of 2048");
+    }
+
+    #[test]
+    fn a_failed_allocation_stops_growing() {
+        let b = at([100, 40, 10, 4096], [16, 32, 10, 512]);
+        b.note_use(Part::SuperSlabs, 32);
+        let _ = b.grow(|_| 32, |_, _, _| Err(12));
+        assert_eq!(
+            b.limit(Part::SuperSlabs),
+            32,
+            "nothing allocated, limit kept"
+        );
+        b.note_use(Part::SuperSlabs, 32);
+        assert!(!b.wanted(), "stuck after the failure");
+        assert!(
+            !b.can_grow(Part::SuperSlabs),
+            "refused claims now count as overflow"
+        );
+    }
+
+    #[test]
+    fn a_put_off_claim_is_reported_by_the_next_grow() {
+        let b = at([100, 40, 10, 4096], [16, 32, 10, 512]);
+        assert!(b.can_grow(Part::Threads));
+        b.defer();
+        assert!(b.wanted());
+        assert!(b.grow(|_| 16, |_, _, _| Ok(())), "reported once");
+        assert_eq!(b.limit(Part::Threads), 32);
+        b.defer();
+        assert!(
+            b.grow(|_| 0, |_, _, _| Ok(())),
+            "reported even with nothing to grow"
+        );
+        assert!(!b.grow(|_| 0, |_, _, _| Ok(())));
+    }
+}
