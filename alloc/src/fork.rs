@@ -51,6 +51,7 @@ extern "C" fn child() {
     superslab::lock().reinit_in_child();
     large::lock().reinit_in_child();
     sample::lock().reinit_in_child();
+    crate::pal::unwind_after_fork_child();
     superslab::after_fork_child();
     thread::after_fork_child();
     publish::after_fork_child();

@@ -10,7 +10,7 @@ use clap_complete::Shell;
 use crate::error::InspectError;
 use crate::source::{LiveSource, PostMortemSource, Source};
 use crate::state::{Liveness, State};
-use crate::symbolize::Symbolizer;
+use crate::symbolize::{Background, Symbolizer};
 use crate::view::{ColourChoice, ColourDepth};
 use crate::{app, commands, ctl, demo, export, json, record, terminal};
 
@@ -352,10 +352,13 @@ fn interactive_with(
     let mut state = State::new(source.target());
     // Read before entering the alternate screen, so errors print on a normal terminal.
     let first = source.next_frame()?;
+    // Names for the Leaks view, from the running process's mappings, looked up on the
+    // symbolizer's own thread.
     state.leaks.symbolizer = match symbolizer {
-        Some(s) => Some(s),
-        // Names for the Leaks view, from the running process's mappings.
-        None if first.liveness == Liveness::Alive => Some(Symbolizer::for_pid(first.snapshot.pid)),
+        Some(s) => Background::spawn(s),
+        None if first.liveness == Liveness::Alive => {
+            Background::spawn(Symbolizer::for_pid(first.snapshot.pid))
+        }
         None => None,
     };
     state.fold(first);

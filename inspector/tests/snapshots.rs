@@ -16,6 +16,7 @@ macro_rules! snap {
         insta::with_settings!({
             filters => vec![
                 (r"0x[0-9a-f]{6,}", "[ADDR]"),
+                (r"\(/\S*/inspector/tests/", "([WORKSPACE]/inspector/tests/"),
                 (r"\b4242\b|\b424[3-9]\b|\b425[0-9]\b", "[PID]"),
                 (r"\+\d+\.\d{3}s", "+[T]"),
                 (r"up \d+[a-z]+( \d+[a-z]+)?", "up [UPTIME]"),
@@ -138,13 +139,22 @@ fn handle_request() -> u64 {
 
 #[test]
 fn leaks_with_a_growing_site_and_class() {
-    use alloc_inspect::symbolize::Symbolizer;
+    use alloc_inspect::symbolize::{Background, Namer, Symbolizer};
     use slabscope_proto::SampleSiteSnapshot;
     // Return addresses inside this test's functions, named from this process's maps.
     let at = |f: fn() -> u64| f as usize as u64 + 1;
     let syn = Synthetic::default();
     let mut st = state_after(&syn, 0);
-    st.leaks.symbolizer = Some(Symbolizer::for_pid(std::process::id()));
+    // The names come from the symbolizer's thread: wait for them before drawing.
+    let mut names = Background::spawn(Symbolizer::for_pid(std::process::id())).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for f in [session_cache_insert, request_buffers, handle_request] {
+        while names.frames(at(f)).is_none() {
+            assert!(std::time::Instant::now() < deadline, "no names in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+    st.leaks.symbolizer = Some(names);
     for t in 0..30u64 {
         let mut f = syn.frame(t);
         let s = &mut f.snapshot;

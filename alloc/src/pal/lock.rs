@@ -44,6 +44,14 @@ impl RawMutex {
         unsafe { self.inner.get().write(libc::PTHREAD_MUTEX_INITIALIZER) };
     }
 
+    /// Takes the mutex if it is free, without waiting; `None` when another thread (or a
+    /// caller further up this thread's stack) holds it.
+    pub fn try_guard(&self) -> Option<Guard<'_>> {
+        // SAFETY: the mutex was statically initialised and is never moved while in use.
+        let rc = unsafe { libc::pthread_mutex_trylock(self.inner.get()) };
+        (rc == 0).then_some(Guard(self))
+    }
+
     /// Locks and returns a guard that unlocks on drop.
     pub fn guard(&self) -> Guard<'_> {
         self.lock();

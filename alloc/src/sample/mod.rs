@@ -15,10 +15,9 @@
 //!   countdown compare and subtract. The interval in force is published in the segment
 //!   header (`sample_interval_bytes`). The segment always has the sample-site section,
 //!   so sampling switched on at run time has somewhere to record its sites.
-//! - The stack: [`stack`] walks frame pointers (the workspace builds with
-//!   `-C force-frame-pointers=yes`, `.cargo/config.toml`), at most 16 return addresses,
-//!   every frame pointer checked against the calling thread's stack bounds before it is
-//!   read. No allocation, no unwinder, a few hundred nanoseconds.
+//! - The stack: at most 16 return addresses from the system's DWARF unwinder
+//!   ([`crate::pal::backtrace`]), right whether or not the program keeps frame pointers;
+//!   no allocation on any module the linker made.
 //! - The lifetime: a sampled small block is served from a *sampled slot* of its class
 //!   (`crate::sampled_slots`), a slot that holds only sampled blocks and carries the
 //!   `SAMPLED` bit in its `class_state` word. The free fast path already compares that
@@ -34,7 +33,6 @@
 //! See docs/ALLOCATOR.md ("Sampling") for the costs.
 
 mod record;
-mod stack;
 mod table;
 
 pub(crate) use record::{

@@ -7,7 +7,6 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use slabscope_proto::layout::MAX_SAMPLE_FRAMES;
 use slabscope_proto::monotonic_ns;
 
-use super::stack;
 use super::table::{self, with_tables, Live, Site, NO_SITE};
 use crate::pal::RawMutex;
 use crate::{control, options, publish};
@@ -111,12 +110,13 @@ fn hash(frames: &[u64]) -> u64 {
 }
 
 /// Records the sampled allocation `p` of `size` requested bytes. Called by the
-/// allocator's sampled path with the thread's re-entrancy guard set (a nested allocation
-/// takes the global path); may allocate once per thread (its stack bounds).
+/// allocator's sampled path with the thread's re-entrancy guard set (a nested allocation,
+/// which the unwinder makes only for a module registered at run time, takes the global
+/// path).
 #[inline(never)]
 pub fn record(p: *mut u8, size: usize) {
     let mut frames = [0u64; MAX_SAMPLE_FRAMES];
-    let n = stack::capture(&mut frames, SKIP_FRAMES);
+    let n = crate::pal::backtrace(&mut frames, SKIP_FRAMES);
     let frames = &frames[..n];
     let h = hash(frames);
     EVER_SAMPLED.store(true, Ordering::Relaxed);

@@ -4,11 +4,11 @@ use slabscope_proto::{SlotOwner, SlotState, SuperSlabState, ThreadState};
 
 use super::schema::{
     Class, Counters, Document, Event, GpuPool, Leak, Magazine, Oom, Owner, Process, Slot,
-    SuperSlab, Thread, Totals, SCHEMA,
+    StackFrame, SuperSlab, Thread, Totals, SCHEMA,
 };
 use crate::state::leaks::rank;
 use crate::state::{ByteTotals, Frame, Liveness};
-use crate::symbolize::Symbolizer;
+use crate::symbolize::{Namer, Symbolizer};
 
 /// Builds the document of one frame.
 pub fn document(frame: &Frame) -> Document {
@@ -133,12 +133,25 @@ fn leaks(frame: &Frame) -> Vec<Leak> {
     let s = &frame.snapshot;
     let mut symbolizer = (!s.sites.is_empty() && frame.liveness == Liveness::Alive)
         .then(|| Symbolizer::for_pid(s.pid));
-    rank(s, frame.now_mono_ns, symbolizer.as_mut())
+    let namer = symbolizer.as_mut().map(|s| s as &mut dyn Namer);
+    rank(s, frame.now_mono_ns, namer)
         .into_iter()
         .map(|l| Leak {
             function: l.function,
-            frames: l.frames,
+            location: l.location,
+            frames: l.frames.iter().map(|f| f.function.clone()).collect(),
+            stack: l
+                .frames
+                .into_iter()
+                .map(|f| StackFrame {
+                    function: f.function,
+                    file: f.file,
+                    line: f.line,
+                    inlined: f.inlined,
+                })
+                .collect(),
             live_bytes: l.live_bytes,
+            sampled_live_bytes: l.sampled_live_bytes,
             live_samples: l.live_samples,
             growth_bytes_per_s: l.growth_bytes_per_s,
         })

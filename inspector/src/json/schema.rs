@@ -13,6 +13,19 @@ pub use super::oom::{FreeRun, GpuBucket, GpuPool, Oom, OomClass, StrandedThread}
 /// The schema version of every document this inspector writes.
 pub const SCHEMA: u32 = 1;
 
+/// One frame of a leak's call stack.
+#[derive(Debug, Serialize)]
+pub struct StackFrame {
+    /// As in `Leak::frames`.
+    pub function: String,
+    /// Source file from the debug info.
+    pub file: Option<String>,
+    /// Line in `file`.
+    pub line: Option<u32>,
+    /// Inlined into the next frame.
+    pub inlined: bool,
+}
+
 /// The `--once --json` document.
 #[derive(Debug, Serialize)]
 pub struct Document {
@@ -212,11 +225,18 @@ pub struct Leak {
     /// The first frame outside the allocator and the standard library's allocation
     /// plumbing.
     pub function: String,
+    /// That frame's `file:line`, when its binary has debug info.
+    pub location: Option<String>,
     /// Every frame, innermost first: demangled function names (`file+0xOFFSET` without
-    /// a symbol, `0xADDR` outside every mapping or for a process that is gone).
+    /// a symbol, `0xADDR` outside every mapping or for a process that is gone); a return
+    /// address inside inlined code gives the inlined functions first.
     pub frames: Vec<String>,
+    /// `frames` with their source positions.
+    pub stack: Vec<StackFrame>,
     /// Estimated bytes of every live allocation of the site.
     pub live_bytes: u64,
+    /// Requested bytes of the site's live sampled allocations.
+    pub sampled_live_bytes: u64,
     /// Live sampled allocations.
     pub live_samples: u64,
     /// Growth of `live_bytes`: for one read, `live_bytes` over the time since the

@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 
 use slabscope_proto::{ClassSnapshot, SampleSiteSnapshot, Snapshot};
 
-use crate::symbolize::{is_allocator_frame, Symbolizer};
+use crate::symbolize::{is_allocator_frame, Background, Frame, Namer};
 
 /// How far back growth is measured.
 pub const WINDOW_NS: u64 = 30_000_000_000;
@@ -27,11 +27,13 @@ const MIN_SLOPE_NS: u64 = 1_000_000_000;
 pub struct LeakSite {
     /// The site's record index in the segment.
     pub index: u32,
-    /// The first frame outside the allocator and the standard library's allocation
-    /// plumbing (the innermost frame when every frame is such).
+    /// The function of the first frame outside the allocator and the standard library's
+    /// allocation plumbing (the innermost frame when every frame is such).
     pub function: String,
-    /// Every frame, innermost first, symbolized.
-    pub frames: Vec<String>,
+    /// That frame's `file:line`, when its binary has debug info.
+    pub location: Option<String>,
+    /// Every frame, innermost first, symbolized (inlined functions expanded).
+    pub frames: Vec<Frame>,
     /// Estimated bytes of every live allocation of the site.
     pub live_bytes: u64,
     /// Requested bytes of the live sampled allocations.
@@ -55,22 +57,26 @@ pub struct ClassGrowth {
     pub bytes_per_s: f64,
 }
 
-/// Names return addresses: with a [`Symbolizer`] for a live process, else as `0xADDR`.
-pub fn name_of(symbolizer: Option<&mut Symbolizer>, addr: u64) -> String {
-    match symbolizer {
-        Some(s) => s.name(addr),
-        None => format!("{addr:#x}"),
+/// The frames of the return addresses `addrs`, innermost first: named by `namer`, or
+/// `0xADDR` without one (a process that is gone) and while a name is being looked up.
+pub fn frames_of(mut namer: Option<&mut (dyn Namer + 'static)>, addrs: &[u64]) -> Vec<Frame> {
+    let mut out = Vec::with_capacity(addrs.len());
+    for &a in addrs {
+        match namer.as_deref_mut().and_then(|n| n.frames(a)) {
+            Some(f) => out.extend(f.iter().cloned()),
+            None => out.push(Frame::unnamed(format!("{a:#x}"))),
+        }
     }
+    out
 }
 
-/// The site named by its first frame of user code.
-fn function_of(frames: &[String]) -> String {
+/// The frame a site is named by: its first frame of user code (the innermost when
+/// every frame is the allocator's).
+fn site_frame(frames: &[Frame]) -> Option<&Frame> {
     frames
         .iter()
-        .find(|f| !is_allocator_frame(f))
+        .find(|f| !is_allocator_frame(&f.function))
         .or(frames.first())
-        .cloned()
-        .unwrap_or_else(|| "(no frames)".to_string())
 }
 
 /// Growth of a site from its age alone (one read): estimate / time since first sample.
@@ -87,21 +93,19 @@ fn growth_from_age(s: &SampleSiteSnapshot, now_mono_ns: u64) -> f64 {
 pub fn rank(
     snap: &Snapshot,
     now_mono_ns: u64,
-    mut symbolizer: Option<&mut Symbolizer>,
+    mut namer: Option<&mut (dyn Namer + 'static)>,
 ) -> Vec<LeakSite> {
     let mut out: Vec<LeakSite> = snap
         .sites
         .iter()
         .filter(|s| s.live_samples != 0)
         .map(|s| {
-            let frames: Vec<String> = s
-                .frames
-                .iter()
-                .map(|&a| name_of(symbolizer.as_deref_mut(), a))
-                .collect();
+            let frames = frames_of(namer.as_deref_mut(), &s.frames);
+            let named = site_frame(&frames);
             LeakSite {
                 index: s.index,
-                function: function_of(&frames),
+                function: named.map_or_else(|| "(no frames)".to_string(), |f| f.function.clone()),
+                location: named.and_then(Frame::location),
                 frames,
                 live_bytes: s.live_estimated_bytes,
                 sampled_live_bytes: s.live_bytes,
@@ -159,8 +163,9 @@ impl Series {
 /// The leak state of the inspector: site and class histories, names, selection.
 #[derive(Clone, Debug, Default)]
 pub struct LeakTracker {
-    /// Names return addresses of the target (set for a live process).
-    pub symbolizer: Option<Symbolizer>,
+    /// Names return addresses of the target, on its own thread (set for a live process
+    /// and for a replay).
+    pub symbolizer: Option<Background>,
     sites: HashMap<u32, Series>,
     classes: HashMap<u32, Series>,
     /// Ranked sites of the latest frame.
@@ -178,7 +183,8 @@ impl LeakTracker {
     pub fn fold(&mut self, snap: &Snapshot, now: u64) {
         self.interval_bytes = snap.sample_interval_bytes;
         self.sites_overflow = snap.sites_overflow;
-        let mut ranked = rank(snap, now, self.symbolizer.as_mut());
+        let namer = self.symbolizer.as_mut().map(|b| b as &mut dyn Namer);
+        let mut ranked = rank(snap, now, namer);
         for s in &snap.sites {
             self.sites
                 .entry(s.index)
@@ -278,12 +284,27 @@ mod tests {
 
     #[test]
     fn allocator_frames_are_skipped_when_naming_a_site() {
-        let frames = vec![
-            "slabscope::heap::alloc_sampled".to_string(),
-            "alloc::raw_vec::finish_grow".to_string(),
-            "leaky::leak_session_cache_entry".to_string(),
-        ];
-        assert_eq!(function_of(&frames), "leaky::leak_session_cache_entry");
-        assert_eq!(function_of(&frames[..1]), "slabscope::heap::alloc_sampled");
+        let mut frames: Vec<Frame> = [
+            "slabscope::front::alloc_sampled",
+            "alloc::raw_vec::finish_grow",
+            "leaky::leak_session_cache_entry",
+        ]
+        .map(|f| Frame::unnamed(f.to_string()))
+        .to_vec();
+        frames[2].file = Some("leaky.rs".into());
+        frames[2].line = Some(7);
+        let f = site_frame(&frames).unwrap();
+        assert_eq!(f.function, "leaky::leak_session_cache_entry");
+        assert_eq!(f.location().as_deref(), Some("leaky.rs:7"));
+        assert_eq!(
+            site_frame(&frames[..1]).unwrap().function,
+            "slabscope::front::alloc_sampled"
+        );
+        assert!(site_frame(&[]).is_none());
+    }
+
+    #[test]
+    fn unnamed_addresses_are_shown_by_value() {
+        assert_eq!(frames_of(None, &[0x30])[0].function, "0x30");
     }
 }

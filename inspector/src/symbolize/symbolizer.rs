@@ -1,27 +1,50 @@
-//! [`Symbolizer`]: addresses of one process to function names, cached per binary.
+//! [`Symbolizer`]: return addresses of one process to frames, cached per binary and per
+//! address.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::elf::Binary;
+use super::binary::Binary;
+use super::frame::Frame;
 use super::maps::{parse_maps, Mapping};
 
+/// Least time between two reads of a live process's `/proc/<pid>/maps`, re-read when an
+/// address falls outside every known mapping (a library loaded after attach).
+const MAPS_REFRESH: Duration = Duration::from_secs(1);
+
+/// Anything that names return addresses: a [`Symbolizer`] answers at once, a
+/// [`super::Background`] once its thread has looked the address up.
+pub trait Namer {
+    /// The frames of return address `addr`, innermost first; `None` while not known yet.
+    fn frames(&mut self, addr: u64) -> Option<Arc<[Frame]>>;
+}
+
 /// Names the return addresses of one process.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Symbolizer {
+    /// The live process whose maps are re-read for unknown addresses.
+    pid: Option<u32>,
     maps: Vec<Mapping>,
+    maps_read: Option<Instant>,
     binaries: HashMap<String, Option<Binary>>,
-    names: HashMap<u64, String>,
+    cache: HashMap<u64, Arc<[Frame]>>,
 }
 
 impl Symbolizer {
-    /// A symbolizer over the mappings of process `pid` (none when its maps cannot be
-    /// read: every address is then named by its value).
+    /// A symbolizer over the mappings of the running process `pid`, re-read when an
+    /// address is outside all of them (none when they cannot be read: addresses are then
+    /// named by their value).
     pub fn for_pid(pid: u32) -> Self {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-        Self::from_maps(parse_maps(&text))
+        let mut s = Self {
+            pid: Some(pid),
+            ..Self::default()
+        };
+        s.read_maps();
+        s
     }
 
-    /// A symbolizer over `maps`.
+    /// A symbolizer over fixed `maps` (a recording's, or a process that is gone).
     pub fn from_maps(maps: Vec<Mapping>) -> Self {
         Self {
             maps,
@@ -34,45 +57,75 @@ impl Symbolizer {
         !self.maps.is_empty()
     }
 
-    /// The name of the function containing return address `addr`: the demangled
-    /// symbol, `file+0xOFFSET` without one, `0xADDR` outside every mapping.
-    pub fn name(&mut self, addr: u64) -> String {
-        if let Some(n) = self.names.get(&addr) {
-            return n.clone();
+    fn read_maps(&mut self) {
+        let Some(pid) = self.pid else { return };
+        self.maps_read = Some(Instant::now());
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+            self.maps = parse_maps(&text);
         }
-        let n = self.lookup(addr);
-        self.names.insert(addr, n.clone());
-        n
     }
 
-    fn lookup(&mut self, addr: u64) -> String {
+    fn mapping(&mut self, pc: u64) -> Option<Mapping> {
+        let find = |maps: &[Mapping]| maps.iter().find(|m| pc >= m.start && pc < m.end).cloned();
+        if let Some(m) = find(&self.maps) {
+            return Some(m);
+        }
+        let stale = self.maps_read.is_some_and(|t| t.elapsed() >= MAPS_REFRESH);
+        if self.pid.is_some() && stale {
+            self.read_maps();
+            return find(&self.maps);
+        }
+        None
+    }
+
+    /// The frames of return address `addr`, innermost first (at least one): functions
+    /// with `file:line` and inlined frames where the binary has debug info, the symbol
+    /// otherwise, `file+0xOFFSET` without one, `0xADDR` outside every mapping.
+    pub fn frames(&mut self, addr: u64) -> Arc<[Frame]> {
+        if let Some(f) = self.cache.get(&addr) {
+            return f.clone();
+        }
         // A return address points after the call: look up the call instruction.
         let pc = addr.saturating_sub(1);
-        let Some(m) = self.maps.iter().find(|m| pc >= m.start && pc < m.end) else {
-            return format!("{addr:#x}");
+        let Some(m) = self.mapping(pc) else {
+            // Not cached: a library loaded later may still map it.
+            return Arc::from([Frame::unnamed(format!("{addr:#x}"))]);
         };
         let off = m.offset + (pc - m.start);
-        let file = m.path.rsplit('/').next().unwrap_or(&m.path).to_string();
         let bin = self
             .binaries
             .entry(m.path.clone())
             .or_insert_with(|| Binary::load(&m.path));
-        bin.as_ref()
-            .and_then(|b| b.function_at(b.vaddr_of_offset(off)?))
-            .unwrap_or_else(|| format!("{file}+{off:#x}"))
+        let mut frames = bin
+            .as_ref()
+            .and_then(|b| Some(b.frames_at(b.vaddr_of_offset(off)?)))
+            .unwrap_or_default();
+        if frames.is_empty() {
+            let file = m.path.rsplit('/').next().unwrap_or(&m.path);
+            frames.push(Frame::unnamed(format!("{file}+{off:#x}")));
+        }
+        let frames: Arc<[Frame]> = frames.into();
+        self.cache.insert(addr, frames.clone());
+        frames
     }
 }
 
-/// Whether a frame belongs to the allocator or the standard library's allocation
-/// plumbing (skipped when naming a site by its first frame of user code).
+impl Namer for Symbolizer {
+    fn frames(&mut self, addr: u64) -> Option<Arc<[Frame]>> {
+        Some(Symbolizer::frames(self, addr))
+    }
+}
+
+/// Whether a frame's function belongs to the allocator, the C library's allocation
+/// entry points or a standard library's allocation plumbing (skipped when naming a site
+/// by its first frame of user code).
 pub fn is_allocator_frame(name: &str) -> bool {
+    /// Namespaces and name prefixes.
     const PREFIXES: &[&str] = &[
         "slabscope::",
         "<slabscope::",
+        "slabscope_preload::",
         "__rustc::",
-        "__rust_alloc",
-        "__rust_realloc",
-        "__rust_alloc_zeroed",
         "__rg_",
         "__rdl_",
         "alloc::",
@@ -81,14 +134,33 @@ pub fn is_allocator_frame(name: &str) -> bool {
         "<core::",
         "std::",
         "<std::",
+        "__gnu_cxx::",
+        "operator new",
+    ];
+    /// Whole function names.
+    const FUNCTIONS: &[&str] = &[
+        "__rust_alloc",
+        "__rust_realloc",
+        "__rust_alloc_zeroed",
         "malloc",
         "calloc",
         "realloc",
+        "reallocarray",
+        "posix_memalign",
+        "aligned_alloc",
+        "memalign",
+        "valloc",
+        "pvalloc",
+        "strdup",
+        "strndup",
+        "__strdup",
+        "__strndup",
     ];
     // `<T as alloc::vec::spec_from_elem::SpecFromElem>::from_elem`: a standard
     // library trait implemented for a plain type is plumbing too.
     const TRAITS: &[&str] = &[" as alloc::", " as core::", " as std::"];
     PREFIXES.iter().any(|p| name.starts_with(p))
+        || FUNCTIONS.contains(&name)
         || (name.starts_with('<') && TRAITS.iter().any(|t| name.contains(t)))
 }
 
@@ -102,25 +174,38 @@ mod tests {
     }
 
     #[test]
-    fn this_process_names_its_own_functions() {
+    fn this_process_names_its_own_functions_with_their_file_and_line() {
         let mut s = Symbolizer::for_pid(std::process::id());
         assert!(s.has_maps());
         let f = a_named_function as *const () as u64;
         // The address just past the function's first instruction, as a return address.
-        let name = s.name(f + 2);
-        assert!(name.contains("a_named_function"), "{name}");
-        assert_eq!(s.name(0x10), "0x10");
+        let frames = s.frames(f + 2);
+        let last = frames.last().unwrap();
+        assert!(last.function.contains("a_named_function"), "{frames:?}");
+        assert!(!last.inlined);
+        let loc = last.location().unwrap_or_default();
+        assert!(loc.contains("symbolizer.rs:"), "{frames:?}");
+        assert_eq!(s.frames(0x10)[0].function, "0x10");
+        assert!(Arc::ptr_eq(&s.frames(f + 2), &frames), "cached");
     }
 
     #[test]
     fn allocator_frames_are_recognised() {
-        assert!(is_allocator_frame("slabscope::heap::alloc_sampled"));
+        assert!(is_allocator_frame("slabscope::front::alloc_sampled"));
+        assert!(is_allocator_frame("slabscope_preload::entry::malloc_miss"));
         assert!(is_allocator_frame("alloc::raw_vec::finish_grow"));
         assert!(is_allocator_frame("__rustc::__rust_alloc_zeroed"));
+        assert!(is_allocator_frame("malloc"));
+        assert!(is_allocator_frame("operator new(unsigned long)"));
+        assert!(is_allocator_frame(
+            "std::vector<int, std::allocator<int> >::push_back"
+        ));
         assert!(is_allocator_frame(
             "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem"
         ));
         assert!(!is_allocator_frame("<app::Cache as app::Store>::insert"));
         assert!(!is_allocator_frame("leaky::leak_session_cache_entry"));
+        assert!(!is_allocator_frame("malloc_wrapper_of_the_program"));
+        assert!(!is_allocator_frame("strdup_all"));
     }
 }

@@ -11,6 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget};
 use super::{format as fmt, palette};
 use crate::state::leaks::LeakTracker;
 use crate::state::State;
+use crate::symbolize::Frame;
 
 /// The Leaks view.
 pub struct Leaks<'a>(pub &'a State);
@@ -22,6 +23,12 @@ fn growth(bytes_per_s: f64) -> String {
     }
     let sign = if bytes_per_s < 0.0 { "-" } else { "+" };
     format!("{sign}{}/s", fmt::bytes(bytes_per_s.abs().round() as u64))
+}
+
+/// `file.c:LINE` of a `/long/path/file.c:LINE` location: the sites table has one line
+/// per site; the call stack below shows the whole path.
+fn short_location(loc: &str) -> &str {
+    loc.rsplit('/').next().unwrap_or(loc)
 }
 
 fn title(l: &LeakTracker) -> String {
@@ -64,7 +71,10 @@ impl Widget for Leaks<'_> {
                 fmt::bytes(s.live_bytes),
                 fmt::count(s.live_samples),
                 growth(s.growth_bytes_per_s),
-                s.function.clone(),
+                match &s.location {
+                    Some(loc) => format!("{} ({})", s.function, short_location(loc)),
+                    None => s.function.clone(),
+                },
             ])
             .style(style)
         });
@@ -83,18 +93,7 @@ impl Widget for Leaks<'_> {
         .render(sites, buf);
 
         let frames: Vec<Line> = match l.ranked.get(st.leak_sel) {
-            Some(s) => s
-                .frames
-                .iter()
-                .map(|f| {
-                    let style = if crate::symbolize::is_allocator_frame(f) {
-                        palette::dim()
-                    } else {
-                        Style::new()
-                    };
-                    Line::styled(f.clone(), style)
-                })
-                .collect(),
+            Some(s) => stack_lines(&s.frames),
             None => vec![Line::styled(
                 "No live sampled allocation yet.",
                 palette::dim(),
@@ -139,5 +138,70 @@ impl Widget for Leaks<'_> {
                     .title_style(Style::new().add_modifier(Modifier::BOLD)),
             )
             .render(classes, buf);
+    }
+}
+
+/// A site's stack, innermost first: the allocator's own frames and the standard
+/// library's allocation plumbing at the top fold into one dim line, so that the frame
+/// that allocated is the first one read; allocator frames further down stay, dimmed.
+fn stack_lines(frames: &[Frame]) -> Vec<Line<'static>> {
+    let plumbing = frames
+        .iter()
+        .take_while(|f| crate::symbolize::is_allocator_frame(&f.function))
+        .count();
+    let folded = (plumbing > 1).then(|| {
+        Line::styled(
+            format!("({plumbing} frames in the allocator and allocation plumbing)"),
+            palette::dim(),
+        )
+    });
+    let rest = frames[if plumbing > 1 { plumbing } else { 0 }..]
+        .iter()
+        .map(|f| {
+            let style = if crate::symbolize::is_allocator_frame(&f.function) {
+                palette::dim()
+            } else {
+                Style::new()
+            };
+            Line::styled(f.display(), style)
+        });
+    folded.into_iter().chain(rest).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(lines: &[Line<'_>]) -> Vec<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn the_allocators_frames_at_the_top_fold_into_one_line() {
+        let names = [
+            "slabscope::front::alloc_sampled",
+            "malloc",
+            "cache_insert",
+            "main",
+        ];
+        let frames: Vec<Frame> = names
+            .iter()
+            .map(|n| Frame::unnamed(n.to_string()))
+            .collect();
+        assert_eq!(
+            text(&stack_lines(&frames)),
+            [
+                "(2 frames in the allocator and allocation plumbing)",
+                "cache_insert",
+                "main"
+            ]
+        );
+        // One allocator frame is shown as it is; so is a stack without any.
+        assert_eq!(
+            text(&stack_lines(&frames[1..])),
+            ["malloc", "cache_insert", "main"]
+        );
+        assert_eq!(text(&stack_lines(&frames[2..])), ["cache_insert", "main"]);
+        assert!(stack_lines(&[]).is_empty());
     }
 }

@@ -175,12 +175,25 @@ pub fn check_segment(child: &mut Child, shm: &Path) -> u64 {
 
 /// Compiles the C program `tests/c/<name>.c` into `dir` with `cc`; returns the binary.
 pub fn compile_c(name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    compile("cc", &format!("{name}.c"), dir, extra)
+}
+
+/// Compiles the C++ program `tests/c/<name>.cpp` into `dir` with `c++`; returns the
+/// binary.
+pub fn compile_cxx(name: &str, dir: &Path, extra: &[&str]) -> PathBuf {
+    compile("c++", &format!("{name}.cpp"), dir, extra)
+}
+
+/// `compiler -O1 -g -Wall -Werror -pthread -o dir/<stem> tests/c/<file> extra...`
+/// (flags in `extra` come last, so they override).
+fn compile(compiler: &str, file: &str, dir: &Path, extra: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/c")
-        .join(format!("{name}.c"));
-    let bin = dir.join(name);
+        .join(file);
+    let stem = file.rsplit_once('.').map_or(file, |(s, _)| s);
+    let bin = dir.join(stem);
     run_ok(
-        Command::new("cc")
+        Command::new(compiler)
             .args(["-O1", "-g", "-Wall", "-Werror", "-pthread", "-o"])
             .arg(&bin)
             .arg(&src)
