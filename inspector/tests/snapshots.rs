@@ -16,7 +16,8 @@ macro_rules! snap {
         insta::with_settings!({
             filters => vec![
                 (r"0x[0-9a-f]{6,}", "[ADDR]"),
-                (r"\(/\S*/inspector/tests/", "([WORKSPACE]/inspector/tests/"),
+                // The checkout's path, and the padding after it (its length varies).
+                (r#"\(/\S*/inspector/tests/(\S*?\)) *""#, r#"([WORKSPACE]/inspector/tests/$1""#),
                 (r"\b4242\b|\b424[3-9]\b|\b425[0-9]\b", "[PID]"),
                 (r"\+\d+\.\d{3}s", "+[T]"),
                 (r"up \d+[a-z]+( \d+[a-z]+)?", "up [UPTIME]"),
