@@ -108,12 +108,13 @@ fn the_leak_is_one_named_site(
             && top["location"]
                 .as_str()
                 .is_some_and(|l| l.ends_with(&want_location));
-        // Enough samples for the share and the estimate to mean something.
-        if named && top["live_samples"].as_u64().unwrap_or(0) >= 40 {
-            assert!(
-                top_sampled as f64 >= 0.8 * sampled as f64,
-                "the top site holds {top_sampled} of {sampled} sampled live bytes: {leaks:#?}"
-            );
+        // Enough samples for the share and the estimate to mean something. A program
+        // may hold a few large blocks for good from its start (libstdc++'s 72 KiB
+        // emergency exception pool, sampled for sure at this interval): the leak's
+        // share of the sampled bytes rises past them as it grows, which the loop
+        // waits for.
+        let share = top_sampled as f64 / sampled.max(1) as f64;
+        if named && top["live_samples"].as_u64().unwrap_or(0) >= 40 && share >= 0.8 {
             let ratio = estimate / live;
             assert!(
                 (0.5..=1.5).contains(&ratio),
@@ -130,7 +131,10 @@ fn the_leak_is_one_named_site(
         }
         last = doc["leaks"].clone();
     }
-    panic!("after 20 s the top site is not {function} at {want_location}: {last:#}");
+    panic!(
+        "after 20 s the top site is not {function} at {want_location} holding 80 % of \
+         the sampled live bytes: {last:#}"
+    );
 }
 
 #[test]
