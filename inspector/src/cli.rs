@@ -255,19 +255,35 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
                 (None, Some(s)) => record::RecordEnd::Seconds(s),
                 (None, None) => record::RecordEnd::Exit,
             };
-            let snaps = record::record(pid, &output, interval, end)?;
-            writeln!(
-                std::io::stdout(),
-                "recorded {} frames of pid {pid} to {}",
-                snaps.len(),
-                output.display()
-            )?;
+            let s = record::record(pid, &output, interval, end)?;
+            let mut line = format!(
+                "recorded {} frames of pid {pid} to {} ({}, {} key frame{})",
+                s.frames,
+                output.display(),
+                crate::view::format::bytes(s.bytes),
+                s.key_frames,
+                if s.key_frames == 1 { "" } else { "s" }
+            );
+            if s.missed > 0 {
+                line += &format!(
+                    "; {} frames missed (taking one took longer than the interval)",
+                    s.missed
+                );
+            }
+            writeln!(std::io::stdout(), "{line}")?;
             return Ok(());
         }
         Some(Command::Replay { file }) => {
             let mut source = record::ReplaySource::open(&file)?;
+            if let Some(d) = source.take_damage() {
+                eprintln!("alloc-inspect: {d}");
+            }
             let symbolizer = source.symbolizer();
-            return interactive_with(&mut source, interval, colour, Some(symbolizer));
+            let r = interactive_with(&mut source, interval, colour, Some(symbolizer));
+            if let Some(d) = source.take_damage() {
+                eprintln!("alloc-inspect: {d}");
+            }
+            return r;
         }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(

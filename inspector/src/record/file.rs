@@ -1,20 +1,20 @@
-//! The recording file format, version 1 (docs/INSPECTOR.md, "Record and replay").
+//! The recording file format, version 2 (docs/INSPECTOR.md, "Record and replay").
 //!
 //! ```text
-//! {"format":"slabscope-record","version":1,"pid":P,"interval_ms":M,"maps":"..."}\n
-//! {"frame":0,"now_mono_ns":T,"liveness":"alive","rss_bytes":R,"peak_rss_bytes":H,
-//!  "ring_head":S,"segment_bytes":N}\n
-//! <N bytes: a copy of the segment at that moment>
-//! ... one JSON line and one copy per frame
+//! {"format":"slabscope-record","version":2,"pid":P,"interval_ms":M,"maps":"..."}\n
+//! block: a 24-byte head, a JSON frame line, a zstd frame
+//! ... one block per frame: a key frame (the whole segment) or a delta (what changed)
+//! an index block (every frame's offset and kind)
+//! a 16-byte trailer pointing at the index
 //! ```
 //!
-//! The header line names the format and its version, the process and its executable
-//! mappings (`/proc/<pid>/maps` text, so that a replay can name sample-site frames while
-//! the binaries are still on disk). Each frame is a JSON line followed by the raw segment
-//! bytes (protocol 1.x, docs/PROTOCOL.md): a replay reads them with the same validating
-//! reader as a live segment. `ring_head` is the event head of the previous frame, where
-//! this frame's events start. A file cut short (the recorder was killed) replays up to
-//! its last whole frame.
+//! Block head, little-endian: `magic` "SRBK", `kind` (1 key, 2 delta, 3 index), three
+//! zero bytes, the lengths of the frame line, of the compressed payload and of the
+//! payload once decompressed (each a `u32`), and a CRC-32 of the head's first 20 bytes,
+//! the line and the payload. A key frame's payload is the segment as docs/PROTOCOL.md
+//! describes it; a delta's is [`super::delta`] against the frame before. The trailer is
+//! "SRIX", a `u32` 0 and the index block's offset (`u64`); a file without one (the
+//! recorder was killed, the file cut short) is read block by block instead.
 
 use std::io::{BufRead, Read, Write};
 
@@ -25,11 +25,24 @@ use crate::error::InspectError;
 /// The `format` value of the header line.
 pub const FORMAT: &str = "slabscope-record";
 /// The format version this build writes and reads.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Longest JSON line accepted (the header carries the process's mappings).
 pub const MAX_LINE_BYTES: u64 = 16 << 20;
-/// Largest segment copy accepted when reading (bad input must not exhaust memory).
+/// Largest segment copy, frame line or compressed payload accepted when reading (bad
+/// input must not exhaust memory).
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 30;
+
+/// Magic of a block head.
+pub const BLOCK_MAGIC: [u8; 4] = *b"SRBK";
+/// Magic of the trailer.
+pub const TRAILER_MAGIC: [u8; 4] = *b"SRIX";
+/// Bytes of a block head.
+pub const HEAD_BYTES: usize = 24;
+/// Bytes of the trailer.
+pub const TRAILER_BYTES: usize = 16;
+/// Bytes of one index entry: the block's offset (`u64`) and kind (`u32`), and a zero
+/// `u32`.
+pub const INDEX_ENTRY_BYTES: usize = 16;
 
 /// The header line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,7 +71,7 @@ pub enum RecordedLiveness {
     Unknown,
 }
 
-/// The JSON line before each segment copy.
+/// The JSON line of a frame's block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FrameLine {
     /// Frame number, from 0.
@@ -73,8 +86,112 @@ pub struct FrameLine {
     pub peak_rss_bytes: Option<u64>,
     /// Event sequence number this frame's events start at.
     pub ring_head: u64,
-    /// Length of the segment copy that follows.
+    /// Length of the segment copy.
     pub segment_bytes: u64,
+}
+
+/// What a block holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A whole segment copy.
+    Key,
+    /// The changes since the frame before.
+    Delta,
+    /// The index of the frames before it.
+    Index,
+}
+
+impl Kind {
+    fn code(self) -> u8 {
+        match self {
+            Kind::Key => 1,
+            Kind::Delta => 2,
+            Kind::Index => 3,
+        }
+    }
+
+    /// The kind of code `c`.
+    pub fn from_code(c: u32) -> Option<Self> {
+        match c {
+            1 => Some(Kind::Key),
+            2 => Some(Kind::Delta),
+            3 => Some(Kind::Index),
+            _ => None,
+        }
+    }
+}
+
+/// A block head, read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// What follows.
+    pub kind: Kind,
+    /// Bytes of the frame line.
+    pub line_bytes: u32,
+    /// Bytes of the compressed payload.
+    pub data_bytes: u32,
+    /// Bytes of the payload decompressed.
+    pub raw_bytes: u32,
+    /// CRC-32 of the head's first 20 bytes, the line and the payload.
+    pub crc: u32,
+}
+
+impl Head {
+    /// Bytes of the whole block.
+    pub fn block_bytes(&self) -> u64 {
+        HEAD_BYTES as u64 + u64::from(self.line_bytes) + u64::from(self.data_bytes)
+    }
+
+    fn prefix(&self) -> [u8; 20] {
+        let mut b = [0u8; 20];
+        b[..4].copy_from_slice(&BLOCK_MAGIC);
+        b[4] = self.kind.code();
+        b[8..12].copy_from_slice(&self.line_bytes.to_le_bytes());
+        b[12..16].copy_from_slice(&self.data_bytes.to_le_bytes());
+        b[16..20].copy_from_slice(&self.raw_bytes.to_le_bytes());
+        b
+    }
+
+    /// Parses a head; `Err` names what is wrong.
+    pub fn parse(b: &[u8; HEAD_BYTES]) -> Result<Self, String> {
+        if b[..4] != BLOCK_MAGIC {
+            return Err("no block starts here".into());
+        }
+        let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let kind = Kind::from_code(u32::from(b[4]))
+            .filter(|_| b[5..8] == [0, 0, 0])
+            .ok_or_else(|| format!("unknown block kind {}", b[4]))?;
+        let h = Head {
+            kind,
+            line_bytes: word(8),
+            data_bytes: word(12),
+            raw_bytes: word(16),
+            crc: word(20),
+        };
+        if u64::from(h.line_bytes) > MAX_LINE_BYTES
+            || u64::from(h.data_bytes) > MAX_SEGMENT_BYTES
+            || u64::from(h.raw_bytes) > MAX_SEGMENT_BYTES
+        {
+            return Err(format!(
+                "a block claims {} + {} bytes ({} decompressed)",
+                h.line_bytes, h.data_bytes, h.raw_bytes
+            ));
+        }
+        Ok(h)
+    }
+
+    /// Whether `line` and `data` are the ones this head was written with.
+    pub fn checks(&self, line: &[u8], data: &[u8]) -> bool {
+        crc(&self.prefix(), line, data) == self.crc
+    }
+}
+
+fn crc(prefix: &[u8], line: &[u8], data: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(prefix);
+    h.update(line);
+    h.update(data);
+    h.finalize()
 }
 
 fn io(what: &str, e: impl std::fmt::Display) -> InspectError {
@@ -87,15 +204,105 @@ pub fn write_header(out: &mut impl Write, h: &Header) -> Result<(), InspectError
     writeln!(out, "{line}").map_err(|e| io("write", e))
 }
 
-/// Writes one frame: its line and its segment copy.
+/// zstd level of a key frame: the library's default, a 5 MB segment in a few tens of
+/// milliseconds.
+const KEY_LEVEL: i32 = 3;
+/// zstd level of deltas and the index: tens of kilobytes, about a millisecond at this
+/// level, and a few per cent smaller than at the default.
+const DELTA_LEVEL: i32 = 9;
+
+/// Writes one block: `line` (a frame line, or empty) and `raw` compressed. Returns the
+/// block's length in bytes.
+pub fn write_block(
+    out: &mut impl Write,
+    kind: Kind,
+    line: &[u8],
+    raw: &[u8],
+) -> Result<u64, InspectError> {
+    let level = if kind == Kind::Key {
+        KEY_LEVEL
+    } else {
+        DELTA_LEVEL
+    };
+    let data = zstd::bulk::compress(raw, level).map_err(|e| io("compress", e))?;
+    let len = |n: usize| u32::try_from(n).map_err(|_| io("block", "larger than 4 GiB"));
+    let mut head = Head {
+        kind,
+        line_bytes: len(line.len())?,
+        data_bytes: len(data.len())?,
+        raw_bytes: len(raw.len())?,
+        crc: 0,
+    };
+    head.crc = crc(&head.prefix(), line, &data);
+    out.write_all(&head.prefix()).map_err(|e| io("write", e))?;
+    out.write_all(&head.crc.to_le_bytes())
+        .map_err(|e| io("write", e))?;
+    out.write_all(line).map_err(|e| io("write", e))?;
+    out.write_all(&data).map_err(|e| io("write", e))?;
+    Ok(head.block_bytes())
+}
+
+/// Writes a frame's block.
 pub fn write_frame(
     out: &mut impl Write,
+    kind: Kind,
     line: &FrameLine,
-    segment: &[u8],
+    raw: &[u8],
+) -> Result<u64, InspectError> {
+    let text = serde_json::to_vec(line).map_err(|e| io("frame", e))?;
+    write_block(out, kind, &text, raw)
+}
+
+/// Writes the index of `frames` (each block's offset and kind) at offset `at`, and the
+/// trailer that points at it.
+pub fn write_index(
+    out: &mut impl Write,
+    at: u64,
+    frames: &[(u64, Kind)],
 ) -> Result<(), InspectError> {
-    let text = serde_json::to_string(line).map_err(|e| io("frame", e))?;
-    writeln!(out, "{text}").map_err(|e| io("write", e))?;
-    out.write_all(segment).map_err(|e| io("write", e))
+    let mut raw = Vec::with_capacity(frames.len() * INDEX_ENTRY_BYTES);
+    for &(offset, kind) in frames {
+        raw.extend_from_slice(&offset.to_le_bytes());
+        raw.extend_from_slice(&u32::from(kind.code()).to_le_bytes());
+        raw.extend_from_slice(&0u32.to_le_bytes());
+    }
+    write_block(out, Kind::Index, &[], &raw)?;
+    let mut trailer = [0u8; TRAILER_BYTES];
+    trailer[..4].copy_from_slice(&TRAILER_MAGIC);
+    trailer[8..].copy_from_slice(&at.to_le_bytes());
+    out.write_all(&trailer).map_err(|e| io("write", e))
+}
+
+/// The entries of an index payload; `None` if it is not one.
+pub fn parse_index(raw: &[u8]) -> Option<Vec<(u64, Kind)>> {
+    if !raw.len().is_multiple_of(INDEX_ENTRY_BYTES) {
+        return None;
+    }
+    raw.chunks_exact(INDEX_ENTRY_BYTES)
+        .map(|e| {
+            let offset = u64::from_le_bytes(e[..8].try_into().ok()?);
+            let kind = Kind::from_code(u32::from_le_bytes(e[8..12].try_into().ok()?))?;
+            (kind != Kind::Index).then_some((offset, kind))
+        })
+        .collect()
+}
+
+/// The index offset a trailer points at; `None` if `b` is not a trailer.
+pub fn parse_trailer(b: &[u8; TRAILER_BYTES]) -> Option<u64> {
+    (b[..4] == TRAILER_MAGIC && b[4..8] == [0; 4])
+        .then(|| u64::from_le_bytes(b[8..].try_into().unwrap_or_default()))
+}
+
+/// Decompresses a payload of `raw_bytes` bytes.
+pub fn decompress(data: &[u8], raw_bytes: u32) -> Result<Vec<u8>, String> {
+    let raw = zstd::bulk::decompress(data, raw_bytes as usize).map_err(|e| e.to_string())?;
+    if raw.len() != raw_bytes as usize {
+        return Err(format!(
+            "the payload is {} bytes, its head says {raw_bytes}",
+            raw.len()
+        ));
+    }
+    Ok(raw)
 }
 
 /// One line, newline included, of at most [`MAX_LINE_BYTES`] (bytes, not text: a file
@@ -109,8 +316,9 @@ fn read_line(input: &mut impl BufRead) -> Result<Vec<u8>, InspectError> {
     Ok(line)
 }
 
-/// Reads and checks the header line.
-pub fn read_header(input: &mut impl BufRead) -> Result<Header, InspectError> {
+/// Reads and checks the header line; returns it and its length in bytes (where the
+/// first block starts).
+pub fn read_header(input: &mut impl BufRead) -> Result<(Header, u64), InspectError> {
     let line = read_line(input)?;
     let h: Header = serde_json::from_slice(line.trim_ascii_end())
         .map_err(|_| InspectError::Io("not a slabscope recording (bad header line)".into()))?;
@@ -126,39 +334,26 @@ pub fn read_header(input: &mut impl BufRead) -> Result<Header, InspectError> {
             h.version
         )));
     }
-    Ok(h)
+    Ok((h, line.len() as u64))
 }
 
-/// Reads the next frame; `None` at the end of the file or after a frame cut short.
-pub fn read_frame(input: &mut impl BufRead) -> Result<Option<(FrameLine, Vec<u8>)>, InspectError> {
-    let line = read_line(input)?;
-    if !line.ends_with(b"\n") {
-        return Ok(None);
-    }
-    let f: FrameLine = serde_json::from_slice(line.trim_ascii_end())
-        .map_err(|e| InspectError::Io(format!("recording: bad frame line: {e}")))?;
+/// Parses a frame line.
+pub fn parse_frame_line(line: &[u8]) -> Result<FrameLine, String> {
+    let f: FrameLine = serde_json::from_slice(line).map_err(|e| format!("bad frame line: {e}"))?;
     if f.segment_bytes > MAX_SEGMENT_BYTES {
-        return Err(InspectError::Io(format!(
-            "recording: frame {} claims a {}-byte segment",
+        return Err(format!(
+            "frame {} claims a {}-byte segment",
             f.frame, f.segment_bytes
-        )));
+        ));
     }
-    let mut bytes = Vec::with_capacity(f.segment_bytes as usize);
-    input
-        .take(f.segment_bytes)
-        .read_to_end(&mut bytes)
-        .map_err(|e| io("read", e))?;
-    if bytes.len() as u64 != f.segment_bytes {
-        return Ok(None);
-    }
-    Ok(Some((f, bytes)))
+    Ok(f)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn header() -> Header {
+    pub(crate) fn header() -> Header {
         Header {
             format: FORMAT.into(),
             version: VERSION,
@@ -168,34 +363,50 @@ mod tests {
         }
     }
 
-    fn line(frame: u64, n: usize) -> FrameLine {
-        FrameLine {
-            frame,
-            now_mono_ns: 1000 + frame,
-            liveness: RecordedLiveness::Alive,
-            rss_bytes: Some(4096),
-            peak_rss_bytes: None,
-            ring_head: frame * 3,
-            segment_bytes: n as u64,
+    #[test]
+    fn a_block_round_trips_and_any_changed_byte_fails_its_check() {
+        let mut buf = Vec::new();
+        let n = write_block(&mut buf, Kind::Delta, b"{\"x\":1}", &[5u8; 4000]).unwrap();
+        assert_eq!(n as usize, buf.len());
+        let head = Head::parse(buf[..HEAD_BYTES].try_into().unwrap()).unwrap();
+        assert_eq!(
+            (head.kind, head.line_bytes, head.raw_bytes),
+            (Kind::Delta, 7, 4000)
+        );
+        let line = &buf[HEAD_BYTES..HEAD_BYTES + 7];
+        let data = &buf[HEAD_BYTES + 7..];
+        assert!(head.checks(line, data));
+        assert_eq!(decompress(data, head.raw_bytes).unwrap(), vec![5u8; 4000]);
+        for i in HEAD_BYTES..buf.len() {
+            let mut bad = buf.clone();
+            bad[i] ^= 0x10;
+            assert!(
+                !head.checks(&bad[HEAD_BYTES..HEAD_BYTES + 7], &bad[HEAD_BYTES + 7..]),
+                "byte {i}"
+            );
         }
+        let mut bad_head = buf.clone();
+        bad_head[16] ^= 1;
+        let h = Head::parse(bad_head[..HEAD_BYTES].try_into().unwrap()).unwrap();
+        assert!(!h.checks(line, data), "the head is covered too");
+        bad_head[0] = b'x';
+        assert!(Head::parse(bad_head[..HEAD_BYTES].try_into().unwrap()).is_err());
     }
 
     #[test]
-    fn frames_round_trip_and_a_cut_frame_ends_the_file() {
+    fn the_index_and_trailer_round_trip() {
+        let frames = [(100, Kind::Key), (250, Kind::Delta), (300, Kind::Delta)];
         let mut buf = Vec::new();
-        write_header(&mut buf, &header()).unwrap();
-        write_frame(&mut buf, &line(0, 5), b"ab\ncd").unwrap();
-        write_frame(&mut buf, &line(1, 3), b"xyz").unwrap();
-        let whole = buf.len();
-        write_frame(&mut buf, &line(2, 10), b"0123456789").unwrap();
-        buf.truncate(whole + 20);
-        let mut r = std::io::BufReader::new(&buf[..]);
-        assert_eq!(read_header(&mut r).unwrap(), header());
-        let (f0, b0) = read_frame(&mut r).unwrap().unwrap();
-        assert_eq!((f0, b0), (line(0, 5), b"ab\ncd".to_vec()));
-        let (f1, _) = read_frame(&mut r).unwrap().unwrap();
-        assert_eq!(f1.frame, 1);
-        assert!(read_frame(&mut r).unwrap().is_none());
+        write_index(&mut buf, 400, &frames).unwrap();
+        let t: [u8; TRAILER_BYTES] = buf[buf.len() - TRAILER_BYTES..].try_into().unwrap();
+        assert_eq!(parse_trailer(&t), Some(400));
+        let head = Head::parse(buf[..HEAD_BYTES].try_into().unwrap()).unwrap();
+        assert_eq!(head.kind, Kind::Index);
+        let data = &buf[HEAD_BYTES..buf.len() - TRAILER_BYTES];
+        let raw = decompress(data, head.raw_bytes).unwrap();
+        assert_eq!(parse_index(&raw).unwrap(), frames);
+        assert!(parse_index(&raw[1..]).is_none());
+        assert!(parse_trailer(&[0u8; TRAILER_BYTES]).is_none());
     }
 
     #[test]
@@ -205,11 +416,21 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a slabscope recording"));
-        let mut h = header();
-        h.version = 2;
+        for version in [1, 3] {
+            let mut h = header();
+            h.version = version;
+            let mut buf = Vec::new();
+            write_header(&mut buf, &h).unwrap();
+            let e = read_header(&mut std::io::BufReader::new(&buf[..])).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains(&format!("version {version} is not supported")),
+                "{e}"
+            );
+        }
         let mut buf = Vec::new();
-        write_header(&mut buf, &h).unwrap();
-        let e = read_header(&mut std::io::BufReader::new(&buf[..])).unwrap_err();
-        assert!(e.to_string().contains("version 2 is not supported"), "{e}");
+        write_header(&mut buf, &header()).unwrap();
+        let (h, len) = read_header(&mut std::io::BufReader::new(&buf[..])).unwrap();
+        assert_eq!((h, len as usize), (header(), buf.len()));
     }
 }

@@ -1,21 +1,28 @@
-//! Recording a process's frames to a file, and [`ReplaySource`]: playing them back
-//! through the same [`Source`] interface, with pause and seek.
+//! [`ReplaySource`]: a recording played back through the same [`Source`] interface,
+//! with pause and seek, reading only the blocks it needs.
 
-use std::io::{BufReader, BufWriter, Write};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::fs::File;
+use std::io::BufReader;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
-use slabscope_proto::{monotonic_ns, segment_path, Cursor, SegmentReader, Snapshot};
+use slabscope_proto::{Cursor, SegmentReader};
 
-use super::file::{self, FrameLine, Header, RecordedLiveness};
+use super::delta;
+use super::file::{self, FrameLine, Head, Header, Kind, RecordedLiveness};
 use crate::error::InspectError;
-use crate::procfs;
-use crate::source::{LiveSource, Source, SourceControl, MAX_EVENTS_PER_FRAME};
+use crate::source::{Source, SourceControl, MAX_EVENTS_PER_FRAME};
 use crate::state::{Action, Frame, Liveness, ProcessStatus, TargetInfo, HISTORY_LEN};
 use crate::symbolize::{parse_maps, Symbolizer};
 
 /// Frames a seek key (← / →) moves.
 pub const SEEK_FRAMES: usize = 10;
+
+/// Frames before the new position a seek rebuilds the state from: 30 s at the default
+/// interval, the leak view's growth window. Each costs about 0.8 ms (rebuilt and read as
+/// a 5 MB segment), so a seek stays well under a second; the charts fill the rest of
+/// their two minutes as the replay plays on.
+pub const SEEK_HISTORY: usize = 300;
 
 fn read_err(path: &Path, error: slabscope_proto::ReadError) -> InspectError {
     InspectError::Read {
@@ -24,7 +31,7 @@ fn read_err(path: &Path, error: slabscope_proto::ReadError) -> InspectError {
     }
 }
 
-/// The frame a segment copy makes: its snapshot and the events since `from_seq`.
+/// The frame a segment copy makes: its snapshot and the events since its `ring_head`.
 fn decode(line: &FrameLine, bytes: &[u8], path: &Path) -> Result<Frame, InspectError> {
     let reader = SegmentReader::from_bytes(bytes).map_err(|e| read_err(path, e))?;
     let snapshot = reader.snapshot().map_err(|e| read_err(path, e))?;
@@ -52,146 +59,88 @@ fn decode(line: &FrameLine, bytes: &[u8], path: &Path) -> Result<Frame, InspectE
     })
 }
 
-/// What a recording ends with.
+/// One frame's block: where it starts and what it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecordEnd {
-    /// After `frames` frames.
-    Frames(u64),
-    /// After `seconds`.
-    Seconds(u64),
-    /// When the process is gone (or the recorder is interrupted).
-    Exit,
+struct Entry {
+    offset: u64,
+    kind: Kind,
 }
 
-/// `alloc-inspect record <pid> -o FILE`: copies `pid`'s segment to `out` every
-/// `interval_ms`, until `end`. Returns the snapshots recorded, as a replay will read them.
-pub fn record(
-    pid: u32,
-    out: &Path,
-    interval_ms: u64,
-    end: RecordEnd,
-) -> Result<Vec<Snapshot>, InspectError> {
-    record_segment(pid, &segment_path(pid), out, interval_ms, end)
+/// A frame's block, read and checked.
+struct Block {
+    kind: Kind,
+    line: FrameLine,
+    raw: Vec<u8>,
 }
 
-/// [`record`] from the segment at `path`.
-pub fn record_segment(
-    pid: u32,
-    path: &Path,
-    out: &Path,
-    interval_ms: u64,
-    end: RecordEnd,
-) -> Result<Vec<Snapshot>, InspectError> {
-    // The same checks as attaching (the caller's process, a valid segment).
-    let live = LiveSource::attach_path(pid, path.to_path_buf(), interval_ms)?;
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-    let segment_start = live.reader().start_mono_ns();
-    drop(live);
-    let f = std::fs::File::create(out)
-        .map_err(|e| InspectError::Io(format!("{}: {e}", out.display())))?;
-    let mut w = BufWriter::new(f);
-    file::write_header(
-        &mut w,
-        &Header {
-            format: file::FORMAT.into(),
-            version: file::VERSION,
-            pid,
-            interval_ms,
-            maps,
-        },
-    )?;
-    let start = Instant::now();
-    let mut head = None;
-    let mut snaps = Vec::new();
-    loop {
-        let n = snaps.len() as u64;
-        let done = match end {
-            RecordEnd::Frames(f) => n >= f,
-            RecordEnd::Seconds(s) => start.elapsed() >= Duration::from_secs(s),
-            RecordEnd::Exit => false,
-        };
-        if done {
-            break;
-        }
-        let alive = procfs::runs_segment(pid, segment_start);
-        let Ok(bytes) = std::fs::read(path) else {
-            break; // the segment is gone with its process
-        };
-        let status = procfs::status(pid);
-        let mut line = FrameLine {
-            frame: n,
-            now_mono_ns: monotonic_ns(),
-            liveness: if alive {
-                RecordedLiveness::Alive
-            } else {
-                RecordedLiveness::Gone
-            },
-            rss_bytes: status.as_ref().map(|s| s.rss_bytes),
-            peak_rss_bytes: status.as_ref().map(|s| s.peak_rss_bytes),
-            ring_head: 0,
-            segment_bytes: bytes.len() as u64,
-        };
-        let reader = SegmentReader::from_bytes(&bytes).map_err(|e| read_err(path, e))?;
-        let snap = reader.snapshot().map_err(|e| read_err(path, e))?;
-        line.ring_head = head.unwrap_or(snap.ring.head.saturating_sub(snap.ring.capacity));
-        head = Some(snap.ring.head);
-        file::write_frame(&mut w, &line, &bytes)?;
-        w.flush()
-            .map_err(|e| InspectError::Io(format!("{}: {e}", out.display())))?;
-        snaps.push(snap);
-        if !alive {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(interval_ms));
-    }
-    Ok(snaps)
+/// The segment copy of one frame, rebuilt.
+struct Current {
+    index: usize,
+    line: FrameLine,
+    bytes: Vec<u8>,
 }
 
 /// A recording played back: one frame per refresh, paused with space, moved with
 /// ← / → ([`SEEK_FRAMES`] frames); it stays on its last frame at the end.
+///
+/// Only the index is held in memory, and the segment copy of the frame on screen: a
+/// frame is rebuilt from the key frame before it and the deltas since, so a recording
+/// larger than memory plays, and a seek reads at most one key frame and the deltas
+/// after it.
 pub struct ReplaySource {
-    path: std::path::PathBuf,
+    path: PathBuf,
+    file: File,
     header: Header,
-    frames: Vec<(FrameLine, Vec<u8>)>,
+    entries: Vec<Entry>,
+    current: Option<Current>,
+    /// What is wrong with the file, once found (reported once, see [`Self::take_damage`]).
+    damage: Option<String>,
     /// The next frame to hand out.
     pos: usize,
     paused: bool,
 }
 
 impl ReplaySource {
-    /// Reads the recording at `path` (every whole frame).
+    /// Opens the recording at `path`: its header and its index (the one at its end, or,
+    /// for a file without one, a pass over its blocks that stops at the first one cut
+    /// short or damaged; what is before it replays).
     pub fn open(path: &Path) -> Result<Self, InspectError> {
-        let f = std::fs::File::open(path)
-            .map_err(|e| InspectError::Io(format!("{}: {e}", path.display())))?;
-        let mut r = BufReader::new(f);
-        let header = file::read_header(&mut r)?;
-        let mut frames = Vec::new();
-        while let Some(fr) = file::read_frame(&mut r)? {
-            frames.push(fr);
-        }
-        if frames.is_empty() {
+        let ioerr = |e: std::io::Error| InspectError::Io(format!("{}: {e}", path.display()));
+        let file = File::open(path).map_err(ioerr)?;
+        let (header, body) = file::read_header(&mut BufReader::new(&file))?;
+        let len = file.metadata().map_err(ioerr)?.len();
+        let (entries, damage) = match read_index(&file, body, len) {
+            Some(entries) => (entries, None),
+            None => scan(&file, body, len),
+        };
+        let first_key = entries.first().map(|e| e.kind) == Some(Kind::Key);
+        if !first_key {
             return Err(InspectError::Io(format!(
-                "{}: the recording holds no frame",
-                path.display()
+                "{}: the recording holds no frame{}",
+                path.display(),
+                damage.map(|d| format!(" ({d})")).unwrap_or_default()
             )));
         }
         Ok(Self {
             path: path.to_path_buf(),
+            file,
             header,
-            frames,
+            entries,
+            current: None,
+            damage,
             pos: 0,
             paused: false,
         })
     }
 
-    /// Frames in the recording.
+    /// Frames in the recording (those before any damage found).
     pub fn len(&self) -> usize {
-        self.frames.len()
+        self.entries.len()
     }
 
     /// Whether the recording is empty (never: `open` refuses it).
     pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
+        self.entries.is_empty()
     }
 
     /// Index of the frame on screen.
@@ -204,11 +153,190 @@ impl ReplaySource {
         Symbolizer::from_maps(parse_maps(&self.header.maps))
     }
 
-    /// Frame `i`, decoded.
-    pub fn frame(&self, i: usize) -> Result<Frame, InspectError> {
-        let (line, bytes) = &self.frames[i.min(self.frames.len() - 1)];
-        decode(line, bytes, &self.path)
+    /// What is wrong with the file, if something was found since the last call: a
+    /// file cut short, or a block that fails its check (the replay then ends before
+    /// it).
+    pub fn take_damage(&mut self) -> Option<String> {
+        self.damage.take()
     }
+
+    /// Frame `i` (the last one for `i` past the end), decoded. A block found damaged
+    /// ends the recording before it: the frame before is returned, and the damage is
+    /// reported by [`Self::take_damage`].
+    pub fn frame(&mut self, i: usize) -> Result<Frame, InspectError> {
+        let i = i.min(self.entries.len() - 1);
+        match self.rebuild(i) {
+            Ok(()) => {}
+            Err((k, why)) if k > 0 => {
+                self.damage = Some(format!(
+                    "{}: frame {k} is damaged ({why}); the replay ends at frame {}",
+                    self.path.display(),
+                    k - 1
+                ));
+                self.entries.truncate(k);
+                self.pos = self.pos.min(k);
+                return self.frame(k - 1);
+            }
+            Err((_, why)) => {
+                return Err(InspectError::Io(format!(
+                    "{}: frame 0 is damaged ({why})",
+                    self.path.display()
+                )))
+            }
+        }
+        match &self.current {
+            Some(c) => decode(&c.line, &c.bytes, &self.path),
+            None => Err(InspectError::Io(format!(
+                "{}: no frame",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Makes `current` frame `i`: from the copy on hand when it is at or before `i`
+    /// and no key frame lies between, else from the key frame before `i`. `Err` names
+    /// the frame that could not be read, and leaves no half-rebuilt copy behind.
+    fn rebuild(&mut self, i: usize) -> Result<(), (usize, String)> {
+        let r = self.rebuild_from(i);
+        if r.is_err() {
+            self.current = None;
+        }
+        r
+    }
+
+    fn rebuild_from(&mut self, i: usize) -> Result<(), (usize, String)> {
+        let key = (0..=i)
+            .rev()
+            .find(|&k| self.entries[k].kind == Kind::Key)
+            .ok_or((0, "no key frame before it".to_string()))?;
+        let from = match &self.current {
+            Some(c) if c.index <= i && c.index >= key => c.index + 1,
+            _ => key,
+        };
+        for k in from..=i {
+            self.step(k).map_err(|why| (k, why))?;
+        }
+        Ok(())
+    }
+
+    /// Makes `current` frame `k` from frame `k - 1` (or from nothing, for a key frame).
+    fn step(&mut self, k: usize) -> Result<(), String> {
+        let block = self.block(k)?;
+        if block.kind == Kind::Key {
+            if block.raw.len() as u64 != block.line.segment_bytes {
+                return Err("a key frame of the wrong length".into());
+            }
+            self.current = Some(Current {
+                index: k,
+                line: block.line,
+                bytes: block.raw,
+            });
+            return Ok(());
+        }
+        let c = self
+            .current
+            .as_mut()
+            .ok_or("a delta without its key frame")?;
+        delta::apply_frame(&mut c.bytes, block.line.segment_bytes as usize, &block.raw)?;
+        c.index = k;
+        c.line = block.line;
+        Ok(())
+    }
+
+    /// Frame `k`'s block, read and checked.
+    fn block(&self, k: usize) -> Result<Block, String> {
+        let e = self.entries[k];
+        let (head, line, data) = read_block(&self.file, e.offset)?;
+        if head.kind != e.kind {
+            return Err("its block is not the one the index names".into());
+        }
+        let line = file::parse_frame_line(&line)?;
+        let raw = file::decompress(&data, head.raw_bytes)?;
+        Ok(Block {
+            kind: head.kind,
+            line,
+            raw,
+        })
+    }
+}
+
+/// Reads the block at `offset` and checks it; `Err` says what is wrong.
+fn read_block(file: &File, offset: u64) -> Result<(Head, Vec<u8>, Vec<u8>), String> {
+    let mut h = [0u8; file::HEAD_BYTES];
+    file.read_exact_at(&mut h, offset)
+        .map_err(|_| "the file ends inside a block".to_string())?;
+    let head = Head::parse(&h)?;
+    let mut line = vec![0u8; head.line_bytes as usize];
+    let mut data = vec![0u8; head.data_bytes as usize];
+    let at = offset + file::HEAD_BYTES as u64;
+    file.read_exact_at(&mut line, at)
+        .and_then(|()| file.read_exact_at(&mut data, at + u64::from(head.line_bytes)))
+        .map_err(|_| "the file ends inside a block".to_string())?;
+    if !head.checks(&line, &data) {
+        return Err("its checksum does not match".into());
+    }
+    Ok((head, line, data))
+}
+
+/// The index the trailer of a file `len` bytes long points at, if both are whole and
+/// agree with the file.
+fn read_index(file: &File, body: u64, len: u64) -> Option<Vec<Entry>> {
+    let mut t = [0u8; file::TRAILER_BYTES];
+    file.read_exact_at(&mut t, len.checked_sub(file::TRAILER_BYTES as u64)?)
+        .ok()?;
+    let at = file::parse_trailer(&t)?;
+    if at < body || at >= len {
+        return None;
+    }
+    let (head, _, data) = read_block(file, at).ok()?;
+    if head.kind != Kind::Index || at + head.block_bytes() + file::TRAILER_BYTES as u64 != len {
+        return None;
+    }
+    let raw = file::decompress(&data, head.raw_bytes).ok()?;
+    let entries: Vec<Entry> = file::parse_index(&raw)?
+        .into_iter()
+        .map(|(offset, kind)| Entry { offset, kind })
+        .collect();
+    let ordered = entries.windows(2).all(|w| w[0].offset < w[1].offset);
+    let inside = entries.iter().all(|e| e.offset >= body && e.offset < at);
+    (ordered && inside).then_some(entries)
+}
+
+/// The frames of a file without a usable index, block by block from `body`; stops at
+/// the first block cut short or damaged, and says so.
+fn scan(file: &File, body: u64, len: u64) -> (Vec<Entry>, Option<String>) {
+    let mut entries = Vec::new();
+    let mut at = body;
+    let damage = loop {
+        if at == len {
+            break Some(format!(
+                "the recording has no index (the recorder did not finish); {} frames read",
+                entries.len()
+            ));
+        }
+        match read_block(file, at) {
+            Ok((head, _, _)) if head.kind == Kind::Index => {
+                break Some(format!(
+                    "the recording's index or trailer is damaged; {} frames read",
+                    entries.len()
+                ))
+            }
+            Ok((head, _, _)) => {
+                entries.push(Entry {
+                    offset: at,
+                    kind: head.kind,
+                });
+                at += head.block_bytes();
+            }
+            Err(why) => {
+                break Some(format!(
+                    "frame {} at byte {at}: {why}; the replay ends before it",
+                    entries.len()
+                ))
+            }
+        }
+    };
+    (entries, damage)
 }
 
 impl Source for ReplaySource {
@@ -224,14 +352,14 @@ impl Source for ReplaySource {
         let i = if self.paused {
             self.position()
         } else {
-            self.pos.min(self.frames.len() - 1)
+            self.pos.min(self.entries.len() - 1)
         };
         self.pos = i + 1;
         self.frame(i)
     }
 
     fn paused(&self) -> bool {
-        self.paused || self.pos >= self.frames.len()
+        self.paused || self.pos >= self.entries.len()
     }
 
     fn control(&mut self, action: Action) -> SourceControl {
@@ -247,15 +375,20 @@ impl Source for ReplaySource {
         let target = self
             .position()
             .saturating_add_signed(seek)
-            .min(self.frames.len() - 1);
+            .min(self.entries.len() - 1);
         // The state is rebuilt from the frames before the new position (history).
-        let first = target.saturating_sub(HISTORY_LEN);
-        let frames: Result<Vec<Frame>, InspectError> =
-            (first..=target).map(|i| self.frame(i)).collect();
-        self.pos = target + 1;
-        match frames {
-            Ok(f) => SourceControl::Rewind(f),
-            Err(_) => SourceControl::Handled,
+        let first = target.saturating_sub(SEEK_HISTORY.min(HISTORY_LEN));
+        let mut frames = Vec::with_capacity(target - first + 1);
+        for i in first..=target {
+            match self.frame(i) {
+                Ok(f) => frames.push(f),
+                Err(_) => return SourceControl::Handled,
+            }
         }
+        // Damage found on the way ends the recording before it.
+        let target = target.min(self.entries.len() - 1);
+        frames.truncate(target + 1 - first.min(target));
+        self.pos = target + 1;
+        SourceControl::Rewind(frames)
     }
 }

@@ -81,16 +81,22 @@ pub struct OwnedSegment {
 impl OwnedSegment {
     /// Copies `bytes` (native byte order) into an aligned buffer.
     pub fn copy_of(bytes: &[u8]) -> Self {
-        let words: Box<[AtomicU64]> = bytes
-            .chunks(8)
-            .map(|c| {
-                let mut w = [0u8; 8];
-                w[..c.len()].copy_from_slice(c);
-                AtomicU64::new(u64::from_ne_bytes(w))
-            })
-            .collect();
+        let mut words = Vec::with_capacity(bytes.len().div_ceil(8));
+        // Whole words by `chunks_exact`, which the compiler turns into a plain copy.
+        let whole = bytes.chunks_exact(8);
+        let tail = whole.remainder();
+        words.extend(whole.map(|c| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            AtomicU64::new(u64::from_ne_bytes(w))
+        }));
+        if !tail.is_empty() {
+            let mut w = [0u8; 8];
+            w[..tail.len()].copy_from_slice(tail);
+            words.push(AtomicU64::new(u64::from_ne_bytes(w)));
+        }
         Self {
-            words,
+            words: words.into_boxed_slice(),
             len: bytes.len(),
         }
     }

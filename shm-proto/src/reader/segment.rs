@@ -147,6 +147,14 @@ impl SegmentReader {
         flags & FLAG_CLOSED != 0
     }
 
+    /// Where the event ring's records lie in the segment: the first record's offset,
+    /// the records reserved (a power of two) and the bytes between records. A recorder
+    /// uses it to store new events apart from the rest of a frame's changes.
+    pub fn ring_records(&self) -> (usize, u32, usize) {
+        let r = &self.layout.ring;
+        (r.offset, r.capacity, r.stride)
+    }
+
     /// Everything the segment says now.
     pub fn snapshot(&self) -> Result<Snapshot, ReadError> {
         collect::snapshot(self.live_region()?, &self.layout)
