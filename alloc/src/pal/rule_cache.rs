@@ -176,4 +176,53 @@ mod tests {
         drop(c);
         assert_eq!(take().step(code), first);
     }
+
+    /// The return address into the C library's `call_back`, seen by a walk from the
+    /// callback it calls.
+    static INTO_LIBRARY: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    extern "C" fn walk_from_the_library() {
+        let mut out = [0u64; 4];
+        // out[0] returns into this function, out[1] into its caller, `call_back`.
+        if crate::pal::backtrace(&mut out, 0) > 1 {
+            INTO_LIBRARY.store(out[1] as usize, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn the_rules_of_an_unloaded_module_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("cb.c");
+        let lib = dir.path().join("libcb.so");
+        std::fs::write(
+            &src,
+            "void call_back(void (*f)(void)) { f(); __asm__ volatile(\"\" ::: \"memory\"); }\n",
+        )
+        .unwrap();
+        let built = std::process::Command::new("cc")
+            .args(["-O2", "-shared", "-fPIC", "-o"])
+            .arg(&lib)
+            .arg(&src)
+            .status()
+            .expect("a C compiler (cc) for this test");
+        assert!(built.success());
+        let path = std::ffi::CString::new(lib.to_str().unwrap()).unwrap();
+        // SAFETY: loads a library built above, whose only code is `call_back`.
+        let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOW) };
+        assert!(!handle.is_null(), "dlopen");
+        // SAFETY: `handle` is the library just loaded; the name is NUL-terminated.
+        let sym = unsafe { libc::dlsym(handle, c"call_back".as_ptr()) };
+        assert!(!sym.is_null(), "dlsym");
+        // SAFETY: `call_back` has this signature in the source above.
+        let call_back: extern "C" fn(extern "C" fn()) = unsafe { core::mem::transmute(sym) };
+        call_back(walk_from_the_library);
+        let ra = INTO_LIBRARY.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(in_loaded_module(ra), "{ra:#x} is in the library");
+        let kept = |c: &Cache| c.table.entries[slot(ra - 1)].addr == ra - 1;
+        assert!(kept(&take()), "the walk kept the library's rule");
+        // SAFETY: nothing of the library is in use any more.
+        assert_eq!(unsafe { libc::dlclose(handle) }, 0);
+        assert!(!in_loaded_module(ra), "unloaded");
+        assert!(!kept(&take()), "the table forgot it");
+    }
 }
