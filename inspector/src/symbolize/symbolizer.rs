@@ -208,4 +208,81 @@ mod tests {
         assert!(!is_allocator_frame("malloc_wrapper_of_the_program"));
         assert!(!is_allocator_frame("strdup_all"));
     }
+
+    /// A library a process loads after the symbolizer read its mappings is named once
+    /// the mappings are read again (at most once a second, for an unknown address).
+    #[test]
+    fn a_library_loaded_after_attach_is_named() {
+        use std::io::{BufRead, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let cc = |args: &[&str]| {
+            let ok = std::process::Command::new("cc")
+                .current_dir(dir.path())
+                .args(args)
+                .status()
+                .expect("a C compiler (cc) for this test");
+            assert!(ok.success(), "cc {args:?}");
+        };
+        std::fs::write(
+            dir.path().join("late.c"),
+            "int late_function(int x) { return x * 3 + 1; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("loader.c"),
+            "#include <dlfcn.h>\n#include <stdio.h>\n#include <unistd.h>\n\
+             int main(int argc, char **argv) { char go[8];\n\
+             puts(\"ready\"); fflush(stdout);\n\
+             if (argc < 2 || !fgets(go, sizeof go, stdin)) return 1;\n\
+             void *h = dlopen(argv[1], RTLD_NOW); if (!h) return 2;\n\
+             printf(\"%p\\n\", dlsym(h, \"late_function\")); fflush(stdout);\n\
+             pause(); return 0; }\n",
+        )
+        .unwrap();
+        cc(&[
+            "-O1",
+            "-g",
+            "-shared",
+            "-fPIC",
+            "-o",
+            "liblate.so",
+            "late.c",
+        ]);
+        cc(&["-O1", "-o", "loader", "loader.c"]);
+        let mut child = std::process::Command::new(dir.path().join("loader"))
+            .arg(dir.path().join("liblate.so"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        // The mappings are read before the library is loaded.
+        let mut s = Symbolizer::for_pid(child.id());
+        let read_at = Instant::now();
+        assert!(s.has_maps());
+        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+        line.clear();
+        out.read_line(&mut line).unwrap();
+        let f = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16).unwrap();
+        // Within a second of the last read the address is unknown, and not kept so.
+        let early = s.frames(f + 1);
+        let soon = read_at.elapsed() < MAPS_REFRESH;
+        std::thread::sleep(MAPS_REFRESH + Duration::from_millis(100));
+        let frames = s.frames(f + 1);
+        let _ = child.kill();
+        let _ = child.wait();
+        if soon {
+            assert!(early[0].function.starts_with("0x"), "{early:?}");
+        }
+        assert_eq!(
+            frames.last().unwrap().function,
+            "late_function",
+            "{frames:?}"
+        );
+        let loc = frames.last().unwrap().location().unwrap_or_default();
+        assert!(loc.ends_with("late.c:1"), "{frames:?}");
+    }
 }
