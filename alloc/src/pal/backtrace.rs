@@ -112,4 +112,63 @@ mod tests {
             }
         }
     }
+
+    /// A walk from a signal handler crosses the kernel's signal frame: the cached walk
+    /// gives it to the system unwinder (the frame's CFA is a DWARF expression), which
+    /// finds the interrupted function and its callers.
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    #[test]
+    fn a_stack_through_a_signal_handler_is_whole() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static FOUND: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
+        static CACHED: AtomicUsize = AtomicUsize::new(usize::MAX);
+        extern "C" fn handler(_: libc::c_int) {
+            let mut out = [0u64; 32];
+            let n = backtrace(&mut out, 0);
+            for (slot, &a) in FOUND.iter().zip(&out[..n]) {
+                slot.store(a as usize, Ordering::Relaxed);
+            }
+            let mut fast = [0u64; 32];
+            let start = crate::pal::cached_walk::Start::here();
+            let cached = crate::pal::cached_walk::walk(start, &mut fast, 0);
+            CACHED.store(cached.map_or(0, |_| 1), Ordering::Relaxed);
+        }
+        #[inline(never)]
+        fn raise_here() -> u64 {
+            // SAFETY: raises a signal whose handler was installed by the test; the handler
+            // only walks the stack and stores atomics.
+            unsafe { libc::raise(libc::SIGUSR2) };
+            core::hint::black_box(raise_here as *const () as u64)
+        }
+        // SAFETY: installs a handler for a signal nothing else in the tests uses; the
+        // handler is async-signal-safe (no allocation, no lock).
+        unsafe {
+            let mut act: libc::sigaction = core::mem::zeroed();
+            act.sa_sigaction = handler as *const () as usize;
+            libc::sigemptyset(&mut act.sa_mask);
+            assert_eq!(
+                libc::sigaction(libc::SIGUSR2, &act, core::ptr::null_mut()),
+                0
+            );
+        }
+        let here = raise_here();
+        let found: Vec<u64> = FOUND
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed) as u64)
+            .take_while(|&a| a != 0)
+            .collect();
+        assert_eq!(
+            CACHED.load(Ordering::Relaxed),
+            0,
+            "the cached walk hands over"
+        );
+        assert!(
+            found.iter().any(|&a| a > here && a - here < 256),
+            "the interrupted function {here:#x} is on the stack: {found:x?}"
+        );
+        assert!(
+            found.len() > 4,
+            "and its callers below the signal frame: {found:x?}"
+        );
+    }
 }
