@@ -59,6 +59,16 @@ pub enum InspectError {
     OutputClosed,
 }
 
+impl InspectError {
+    /// The segment (or segment copy) at `path` could not be read: `error`.
+    pub fn read(path: &std::path::Path, error: ReadError) -> Self {
+        InspectError::Read {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
+}
+
 impl fmt::Display for InspectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

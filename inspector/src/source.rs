@@ -43,13 +43,6 @@ pub trait Source {
     }
 }
 
-fn read_err(path: &Path, error: ReadError) -> InspectError {
-    InspectError::Read {
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
 /// A cursor positioned at the oldest event still in the ring.
 fn cursor_at_oldest(snap: &Snapshot) -> Cursor {
     Cursor::from_seq(snap.ring.head.saturating_sub(snap.ring.capacity))
@@ -93,7 +86,7 @@ impl LiveSource {
                 return Err(InspectError::NoSegment { pid, path })
             }
             Err(ReadError::NotFound { .. }) => return Err(InspectError::NoProcess { pid }),
-            Err(e) => return Err(read_err(&path, e)),
+            Err(e) => return Err(InspectError::read(&path, e)),
         };
         if !running {
             return Err(InspectError::Exited { pid, path });
@@ -102,7 +95,9 @@ impl LiveSource {
         if !procfs::runs_segment(pid, reader.start_mono_ns()) {
             return Err(InspectError::PidReused { pid, path });
         }
-        let first = reader.snapshot().map_err(|e| read_err(&path, e))?;
+        let first = reader
+            .snapshot()
+            .map_err(|e| InspectError::read(&path, e))?;
         Ok(Self {
             cursor: cursor_at_oldest(&first),
             reader,
@@ -131,7 +126,7 @@ impl Source for LiveSource {
         let snapshot = self
             .reader
             .snapshot()
-            .map_err(|e| read_err(&self.path, e))?;
+            .map_err(|e| InspectError::read(&self.path, e))?;
         let mut events: Vec<Event> = Vec::new();
         let poll = self
             .reader
@@ -164,12 +159,12 @@ impl PostMortemSource {
     /// owned by the caller), then reads a private copy so that unfinished ring slots are
     /// given up on at once.
     pub fn open(path: &Path) -> Result<Self, InspectError> {
-        let checked = SegmentReader::open(path).map_err(|e| read_err(path, e))?;
+        let checked = SegmentReader::open(path).map_err(|e| InspectError::read(path, e))?;
         drop(checked);
         let bytes = std::fs::read(path)
             .map_err(|e| InspectError::Io(format!("{}: {e}", path.display())))?;
-        let reader = SegmentReader::from_bytes(&bytes).map_err(|e| read_err(path, e))?;
-        let snapshot = reader.snapshot().map_err(|e| read_err(path, e))?;
+        let reader = SegmentReader::from_bytes(&bytes).map_err(|e| InspectError::read(path, e))?;
+        let snapshot = reader.snapshot().map_err(|e| InspectError::read(path, e))?;
         let mut cursor = cursor_at_oldest(&snapshot);
         let mut events = Vec::new();
         let poll = reader.poll_events(&mut cursor, MAX_EVENTS_PER_FRAME, &mut events);

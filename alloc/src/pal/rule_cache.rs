@@ -58,9 +58,16 @@ pub struct Cache {
 
 /// Takes the table if no other thread holds it, emptied first if a module was unloaded
 /// since its last use; `None` when it is busy (the caller derives every rule itself).
+///
+/// The unload count comes from `dl_iterate_phdr`, which holds the dynamic linker's
+/// (recursive) list lock for one callback: the one lock a sampled walk may wait for,
+/// while `dlopen` or `dlclose` edits the list. The walk holds no allocator lock then,
+/// and the table's own lock is only ever tried, so a thread inside the loader that
+/// allocates cannot deadlock against it. libgcc's unwinder takes the same lock on every
+/// frame on glibc before 2.35.
 pub fn open() -> Option<Cache> {
-    let unloads = unloads();
     let held = SHARED.lock.try_guard()?;
+    let unloads = unloads();
     // SAFETY: `held` is the lock that owns the table, kept in the `Cache` as long as
     // the reference.
     let table = unsafe { &mut *SHARED.table.get() };

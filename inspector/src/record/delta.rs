@@ -38,7 +38,7 @@ pub fn apply_frame(buf: &mut Vec<u8>, new_len: usize, payload: &[u8]) -> Result<
 }
 
 /// Appends to `out` the runs that turn `old` into `new`.
-pub fn encode(old: &[u8], new: &[u8], out: &mut Vec<u8>) {
+fn encode(old: &[u8], new: &[u8], out: &mut Vec<u8>) {
     let mut at = 0;
     while at < new.len() {
         if chunk_same(old, new, at) {
@@ -77,7 +77,7 @@ fn chunk_same(old: &[u8], new: &[u8], at: usize) -> bool {
 
 /// Turns `buf` (the previous copy) into the new one of `new_len` bytes by the runs
 /// `delta`.
-pub fn apply(buf: &mut Vec<u8>, new_len: usize, delta: &[u8]) -> Result<(), String> {
+fn apply(buf: &mut Vec<u8>, new_len: usize, delta: &[u8]) -> Result<(), String> {
     buf.resize(new_len, 0);
     let mut rest = delta;
     while !rest.is_empty() {

@@ -49,13 +49,6 @@ pub struct RecordSummary {
     pub missed: u64,
 }
 
-fn read_err(path: &Path, error: slabscope_proto::ReadError) -> InspectError {
-    InspectError::Read {
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
 fn write_err(out: &Path, e: impl std::fmt::Display) -> InspectError {
     InspectError::Io(format!("{}: {e}", out.display()))
 }
@@ -127,8 +120,8 @@ pub fn record_segment(
             break; // the segment is gone with its process
         }
         let status = procfs::status(pid);
-        let reader = SegmentReader::from_bytes(&bytes).map_err(|e| read_err(path, e))?;
-        let snap = reader.snapshot().map_err(|e| read_err(path, e))?;
+        let reader = SegmentReader::from_bytes(&bytes).map_err(|e| InspectError::read(path, e))?;
+        let snap = reader.snapshot().map_err(|e| InspectError::read(path, e))?;
         let line = FrameLine {
             frame: summary.frames,
             now_mono_ns: monotonic_ns(),

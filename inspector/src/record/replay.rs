@@ -24,17 +24,10 @@ pub const SEEK_FRAMES: usize = 10;
 /// their two minutes as the replay plays on.
 pub const SEEK_HISTORY: usize = 300;
 
-fn read_err(path: &Path, error: slabscope_proto::ReadError) -> InspectError {
-    InspectError::Read {
-        path: path.to_path_buf(),
-        error,
-    }
-}
-
 /// The frame a segment copy makes: its snapshot and the events since its `ring_head`.
 fn decode(line: &FrameLine, bytes: &[u8], path: &Path) -> Result<Frame, InspectError> {
-    let reader = SegmentReader::from_bytes(bytes).map_err(|e| read_err(path, e))?;
-    let snapshot = reader.snapshot().map_err(|e| read_err(path, e))?;
+    let reader = SegmentReader::from_bytes(bytes).map_err(|e| InspectError::read(path, e))?;
+    let snapshot = reader.snapshot().map_err(|e| InspectError::read(path, e))?;
     let oldest = snapshot.ring.head.saturating_sub(snapshot.ring.capacity);
     let mut cursor = Cursor::from_seq(line.ring_head.max(oldest));
     let mut events = Vec::new();
@@ -380,14 +373,20 @@ impl Source for ReplaySource {
         let first = target.saturating_sub(SEEK_HISTORY.min(HISTORY_LEN));
         let mut frames = Vec::with_capacity(target - first + 1);
         for i in first..=target {
-            match self.frame(i) {
-                Ok(f) => frames.push(f),
-                Err(_) => return SourceControl::Handled,
+            let Ok(f) = self.frame(i) else {
+                return SourceControl::Handled;
+            };
+            // Damage found on the way ends the recording before it: `frame` then gave
+            // the last intact frame again, wanted only if there is no other.
+            let past_the_end = i >= self.entries.len();
+            if !past_the_end || frames.is_empty() {
+                frames.push(f);
+            }
+            if past_the_end {
+                break;
             }
         }
-        // Damage found on the way ends the recording before it.
         let target = target.min(self.entries.len() - 1);
-        frames.truncate(target + 1 - first.min(target));
         self.pos = target + 1;
         SourceControl::Rewind(frames)
     }

@@ -11,7 +11,7 @@ use super::maps::{parse_maps, Mapping};
 
 /// Least time between two reads of a live process's `/proc/<pid>/maps`, re-read when an
 /// address falls outside every known mapping (a library loaded after attach).
-const MAPS_REFRESH: Duration = Duration::from_secs(1);
+pub(super) const MAPS_REFRESH: Duration = Duration::from_secs(1);
 
 /// Anything that names return addresses: a [`Symbolizer`] answers at once, a
 /// [`super::Background`] once its thread has looked the address up.
@@ -82,15 +82,20 @@ impl Symbolizer {
     /// with `file:line` and inlined frames where the binary has debug info, the symbol
     /// otherwise, `file+0xOFFSET` without one, `0xADDR` outside every mapping.
     pub fn frames(&mut self, addr: u64) -> Arc<[Frame]> {
+        self.lookup(addr)
+            .unwrap_or_else(|| Arc::from([Frame::unnamed(format!("{addr:#x}"))]))
+    }
+
+    /// [`Self::frames`], or `None` for an address outside every mapping, which is not
+    /// kept: a library loaded later may map it, and the mappings are read again (at
+    /// most once a second) when asked again.
+    pub fn lookup(&mut self, addr: u64) -> Option<Arc<[Frame]>> {
         if let Some(f) = self.cache.get(&addr) {
-            return f.clone();
+            return Some(f.clone());
         }
         // A return address points after the call: look up the call instruction.
         let pc = addr.saturating_sub(1);
-        let Some(m) = self.mapping(pc) else {
-            // Not cached: a library loaded later may still map it.
-            return Arc::from([Frame::unnamed(format!("{addr:#x}"))]);
-        };
+        let m = self.mapping(pc)?;
         let off = m.offset + (pc - m.start);
         let bin = self
             .binaries
@@ -106,7 +111,7 @@ impl Symbolizer {
         }
         let frames: Arc<[Frame]> = frames.into();
         self.cache.insert(addr, frames.clone());
-        frames
+        Some(frames)
     }
 }
 
@@ -165,7 +170,7 @@ pub fn is_allocator_frame(name: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[inline(never)]
@@ -209,71 +214,109 @@ mod tests {
         assert!(!is_allocator_frame("strdup_all"));
     }
 
+    /// A child process that loads a small C library (`late_function` in `late.c`) when
+    /// told to: for tests of names of libraries loaded after attach.
+    pub(in crate::symbolize) struct LateLibrary {
+        child: std::process::Child,
+        out: std::io::BufReader<std::process::ChildStdout>,
+        _dir: tempfile::TempDir,
+    }
+
+    impl LateLibrary {
+        /// Builds the library and the loader and starts the loader, which has not
+        /// loaded the library yet.
+        pub(in crate::symbolize) fn start() -> Self {
+            use std::io::BufRead;
+            let dir = tempfile::tempdir().unwrap();
+            let cc = |args: &[&str]| {
+                let ok = std::process::Command::new("cc")
+                    .current_dir(dir.path())
+                    .args(args)
+                    .status()
+                    .expect("a C compiler (cc) for this test");
+                assert!(ok.success(), "cc {args:?}");
+            };
+            std::fs::write(
+                dir.path().join("late.c"),
+                "int late_function(int x) { return x * 3 + 1; }\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.path().join("loader.c"),
+                "#include <dlfcn.h>\n#include <stdio.h>\n#include <unistd.h>\n\
+                 int main(int argc, char **argv) { char go[8];\n\
+                 puts(\"ready\"); fflush(stdout);\n\
+                 if (argc < 2 || !fgets(go, sizeof go, stdin)) return 1;\n\
+                 void *h = dlopen(argv[1], RTLD_NOW); if (!h) return 2;\n\
+                 printf(\"%p\\n\", dlsym(h, \"late_function\")); fflush(stdout);\n\
+                 pause(); return 0; }\n",
+            )
+            .unwrap();
+            cc(&[
+                "-O1",
+                "-g",
+                "-shared",
+                "-fPIC",
+                "-o",
+                "liblate.so",
+                "late.c",
+            ]);
+            cc(&["-O1", "-o", "loader", "loader.c"]);
+            let mut child = std::process::Command::new(dir.path().join("loader"))
+                .arg(dir.path().join("liblate.so"))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line, "ready\n");
+            Self {
+                child,
+                out,
+                _dir: dir,
+            }
+        }
+
+        /// The loader's pid.
+        pub(in crate::symbolize) fn pid(&self) -> u32 {
+            self.child.id()
+        }
+
+        /// Makes the loader load the library; returns `late_function`'s address there.
+        pub(in crate::symbolize) fn load(&mut self) -> u64 {
+            use std::io::{BufRead, Write};
+            self.child.stdin.take().unwrap().write_all(b"go\n").unwrap();
+            let mut line = String::new();
+            self.out.read_line(&mut line).unwrap();
+            u64::from_str_radix(line.trim().trim_start_matches("0x"), 16).unwrap()
+        }
+    }
+
+    impl Drop for LateLibrary {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
     /// A library a process loads after the symbolizer read its mappings is named once
     /// the mappings are read again (at most once a second, for an unknown address).
     #[test]
     fn a_library_loaded_after_attach_is_named() {
-        use std::io::{BufRead, Write};
-        let dir = tempfile::tempdir().unwrap();
-        let cc = |args: &[&str]| {
-            let ok = std::process::Command::new("cc")
-                .current_dir(dir.path())
-                .args(args)
-                .status()
-                .expect("a C compiler (cc) for this test");
-            assert!(ok.success(), "cc {args:?}");
-        };
-        std::fs::write(
-            dir.path().join("late.c"),
-            "int late_function(int x) { return x * 3 + 1; }\n",
-        )
-        .unwrap();
-        std::fs::write(
-            dir.path().join("loader.c"),
-            "#include <dlfcn.h>\n#include <stdio.h>\n#include <unistd.h>\n\
-             int main(int argc, char **argv) { char go[8];\n\
-             puts(\"ready\"); fflush(stdout);\n\
-             if (argc < 2 || !fgets(go, sizeof go, stdin)) return 1;\n\
-             void *h = dlopen(argv[1], RTLD_NOW); if (!h) return 2;\n\
-             printf(\"%p\\n\", dlsym(h, \"late_function\")); fflush(stdout);\n\
-             pause(); return 0; }\n",
-        )
-        .unwrap();
-        cc(&[
-            "-O1",
-            "-g",
-            "-shared",
-            "-fPIC",
-            "-o",
-            "liblate.so",
-            "late.c",
-        ]);
-        cc(&["-O1", "-o", "loader", "loader.c"]);
-        let mut child = std::process::Command::new(dir.path().join("loader"))
-            .arg(dir.path().join("liblate.so"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        assert_eq!(line, "ready\n");
+        let mut late = LateLibrary::start();
         // The mappings are read before the library is loaded.
-        let mut s = Symbolizer::for_pid(child.id());
+        let mut s = Symbolizer::for_pid(late.pid());
         let read_at = Instant::now();
         assert!(s.has_maps());
-        child.stdin.take().unwrap().write_all(b"go\n").unwrap();
-        line.clear();
-        out.read_line(&mut line).unwrap();
-        let f = u64::from_str_radix(line.trim().trim_start_matches("0x"), 16).unwrap();
+        let f = late.load();
         // Within a second of the last read the address is unknown, and not kept so.
         let early = s.frames(f + 1);
         let soon = read_at.elapsed() < MAPS_REFRESH;
         std::thread::sleep(MAPS_REFRESH + Duration::from_millis(100));
         let frames = s.frames(f + 1);
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(late);
         if soon {
             assert!(early[0].function.starts_with("0x"), "{early:?}");
         }
