@@ -10,6 +10,10 @@
 //! else (a header address, an interior pointer, a block of an EMPTY or UNUSED slot, a
 //! pointer that is not ours) changes nothing and is counted as a foreign free.
 //!
+//! The slow paths are `extern "C"` functions: they cannot unwind (a panic in them
+//! aborts, as an allocator must), so a fast path calls them as a tail call and keeps
+//! no stack frame or landing pad of its own.
+//!
 //! The slow paths refill and drain magazines, fold counters, publish, and fall back to
 //! the *global path* (`unowned`: one block from or to an unowned slot, shared counters)
 //! whenever the calling thread has no usable state: before its state exists, while it
@@ -20,8 +24,10 @@ use core::sync::atomic::Ordering;
 
 use slabscope_proto::{monotonic_ns, DrainReason};
 
-use crate::size_class::{block_size, class_for, class_of, is_block_start, MIN_ALIGN, SMALL_MAX};
-use crate::slot::{meta_class, meta_state, ACTIVE, SAMPLED};
+use crate::size_class::{
+    block_size, class_for, class_of, class_offset, is_block_start, MIN_ALIGN, SMALL_MAX,
+};
+use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::superslab::{self, SLOT_BYTES};
 use crate::thread::{self, ThreadState};
@@ -45,16 +51,19 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
 #[inline(always)]
 pub fn alloc_hit(size: usize) -> Option<NonNull<u8>> {
     if size <= SMALL_MAX {
-        if let Some(st) = thread::current() {
-            // SAFETY: the state belongs to this thread and no slow path of it is running
-            // a magazine operation (slow paths never call back into a fast path).
-            let t = unsafe { &mut *st };
-            // The sampling countdown: u64::MAX when sampling is off, so never taken.
-            if t.sample_left > size as u64 {
-                t.sample_left -= size as u64;
-                // SAFETY: `class_of` returns a class (< CLASS_COUNT) for a size <=
-                // SMALL_MAX.
-                return unsafe { t.mags.get_unchecked_mut(class_of(size)) }.pop();
+        let h = thread::hot();
+        // SAFETY: `hot` is always readable (the thread's state or an idle record).
+        let left = unsafe { (*h).sample_left };
+        // The sampling countdown: u64::MAX when sampling is off, so never taken; 0 in an
+        // idle record, so only a state passes.
+        if left > size as u64 {
+            let st = h.cast_mut().cast::<ThreadState>();
+            // SAFETY: `st` is this thread's state (an idle record's countdown is 0) and
+            // no slow path of it is running a magazine operation (slow paths never call
+            // back into a fast path); `class_offset` is a class's offset.
+            unsafe {
+                (*st).hot.sample_left = left - size as u64;
+                return thread::magazine(st, class_offset(size)).pop();
             }
         }
     }
@@ -65,12 +74,12 @@ pub fn alloc_hit(size: usize) -> Option<NonNull<u8>> {
 /// path, aligned requests, the global path.
 #[cold]
 #[inline(never)]
-pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+pub extern "C" fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     if align <= MIN_ALIGN && size <= SMALL_MAX {
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread; no reference to it is held.
             let t = unsafe { &mut *st };
-            if t.sample_left <= size as u64 {
+            if t.hot.sample_left <= size as u64 {
                 return alloc_sampled(st, size, align, publish_default);
             }
             // The fast path's pop stops at the low-water mark (see `Magazine::pop`); the
@@ -113,25 +122,29 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
     let a = p as usize;
     if superslab::is_ours(a) {
         let w = superslab::meta_at(a);
-        if let Some(st) = thread::current() {
-            // SAFETY: the state belongs to this thread (see `alloc`).
-            let t = unsafe { &mut *st };
-            let c = meta_class(w);
-            if w >> 8 == t.key {
-                // SAFETY: the meta word of an ACTIVE slot holds its class (< CLASS_COUNT).
-                let m = unsafe { t.mags.get_unchecked_mut(c) };
-                if !m.is_block_start(a % SLOT_BYTES) {
-                    return free_slow(p, publish_default);
-                }
-                if m.push(p) {
-                    t.free_budget -= 1;
-                    if t.free_budget != 0 {
+        let h = thread::hot();
+        // SAFETY: `hot` is always readable (the thread's state or an idle record).
+        if let Some(off) = owned_offset(w, unsafe { (*h).key }) {
+            // An idle record's key matches no meta word: `st` is this thread's state.
+            let st = h.cast_mut().cast::<ThreadState>();
+            // SAFETY: `off` comes from the meta word of an ACTIVE slot this thread owns,
+            // which holds its class's offset; no other reference to the magazine is
+            // live (see `alloc_hit`).
+            let m = unsafe { thread::magazine(st, off) };
+            if !m.is_block_start(a % SLOT_BYTES) {
+                return free_slow(p, publish_default);
+            }
+            if m.push(p) {
+                // SAFETY: `st` is this thread's state; only the budget field is written.
+                unsafe {
+                    (*st).free_budget -= 1;
+                    if (*st).free_budget != 0 {
                         return;
                     }
-                    return interval_drain(st);
                 }
-                return free_overflow(st, p, c);
+                return interval_drain(st);
             }
+            return free_overflow(st, p, meta_class(w));
         }
     }
     free_slow(p, publish_default)
@@ -146,7 +159,7 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
 #[inline(never)]
 fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
     // SAFETY: the state belongs to this thread; no reference to it is held here.
-    unsafe { (*st).sample_left = sample::restart() };
+    unsafe { (*st).hot.sample_left = sample::restart() };
     // SAFETY: as above.
     if unsafe { (*st).busy } != 0 {
         return alloc_slow(size, align, pd);
@@ -256,7 +269,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     }
     t.busy = 1;
     t.classes |= 1 << c;
-    sample::follow(&mut t.sample_left);
+    sample::follow(&mut t.hot.sample_left);
     let before = t.mags[c].count();
     let p = if t.mags[c].refill(&t.owned[c], c, t.index, size) {
         t.mags[c]
@@ -286,12 +299,12 @@ fn sample_large(p: *mut u8, size: usize) {
     };
     // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
     let t = unsafe { &mut *st };
-    sample::follow(&mut t.sample_left);
-    if t.sample_left > size as u64 {
-        t.sample_left -= size as u64;
+    sample::follow(&mut t.hot.sample_left);
+    if t.hot.sample_left > size as u64 {
+        t.hot.sample_left -= size as u64;
         return;
     }
-    t.sample_left = sample::restart();
+    t.hot.sample_left = sample::restart();
     t.busy = 1;
     sample::record(p, size);
     t.busy = 0;
@@ -301,7 +314,7 @@ fn sample_large(p: *mut u8, size: usize) {
 /// slots, then `p` goes in.
 #[cold]
 #[inline(never)]
-fn free_overflow(st: *mut ThreadState, p: *mut u8, c: usize) {
+extern "C" fn free_overflow(st: *mut ThreadState, p: *mut u8, c: usize) {
     // SAFETY: the state belongs to this thread.
     let t = unsafe { &mut *st };
     if t.busy != 0 {
@@ -326,9 +339,10 @@ fn free_overflow(st: *mut ThreadState, p: *mut u8, c: usize) {
     after_slow_path(false);
 }
 
+/// The interval drain, due when the free budget runs out.
 #[cold]
 #[inline(never)]
-fn interval_drain(st: *mut ThreadState) {
+extern "C" fn interval_drain(st: *mut ThreadState) {
     // SAFETY: the state belongs to this thread.
     let t = unsafe { &mut *st };
     if t.busy != 0 {
@@ -343,7 +357,7 @@ fn interval_drain(st: *mut ThreadState) {
         thread::drain_idle(t);
     }
     // A `sample=` just polled (here or by another thread) restarts this countdown.
-    sample::follow(&mut t.sample_left);
+    sample::follow(&mut t.hot.sample_left);
     t.busy = 0;
     crate::trace::after_interval();
 }
@@ -352,7 +366,7 @@ fn interval_drain(st: *mut ThreadState) {
 /// allocations, the global path, and what is not a block at all.
 #[cold]
 #[inline(never)]
-fn free_slow(p: *mut u8, publish_default: bool) {
+extern "C" fn free_slow(p: *mut u8, publish_default: bool) {
     free_slow_inner(p, publish_default);
     after_slow_path(false);
 }
@@ -406,7 +420,7 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64, pd: bool
     };
     // SAFETY: the state belongs to this thread and no slow path of it runs.
     let t = unsafe { &mut *st };
-    if w >> 8 == t.key {
+    if owned_offset(w, t.hot.key).is_some() {
         // The owner, with its state created just now (the fast path saw none).
         // SAFETY: the caller's contract.
         return unsafe { free(p, pd) };

@@ -25,7 +25,7 @@
 use core::ptr::NonNull;
 
 use crate::owned::Owned;
-use crate::size_class::block_start_test;
+use crate::size_class::{block_start_test, CLASS_SHIFT};
 use crate::stats::{add, CLASSES};
 
 /// One magazine. Only its owning thread touches it (and `fork`'s child handler, when
@@ -73,7 +73,8 @@ pub struct Magazine {
     pub interval_blocks: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<Magazine>() == 128);
+// A class's magazine is `class << CLASS_SHIFT` bytes into a thread's magazines.
+const _: () = assert!(core::mem::size_of::<Magazine>() == 1 << CLASS_SHIFT);
 
 impl Magazine {
     /// Points an empty magazine of class `c` at its `cap` cells from `cells`.

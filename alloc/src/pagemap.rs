@@ -1,22 +1,25 @@
-//! The pagemap: one bit per 2 MiB of the 47-bit user address space, set while a
+//! The pagemap: one byte per 2 MiB of the 47-bit user address space, non-zero while a
 //! SuperSlab is mapped there. It answers "is this address in one of our SuperSlabs?"
 //! for `free`, `realloc` and `usable_size` without touching the address itself, so a
 //! foreign pointer is recognised and never read.
 //!
-//! The bitmap is a static array (8 MiB of `.bss`: the kernel maps its pages when a bit
-//! in them is first set, so a process with SuperSlabs in one 64 GiB region touches one
-//! page). A static needs no pointer load and no null test on the free fast path.
-//! Bits are set and cleared under the global lock (`superslab`); readers load them with
-//! `Acquire`, pairing with the `Release` that publishes a SuperSlab's header.
+//! The map is a static array (64 MiB of `.bss`, address space only: the kernel maps a
+//! page of it when a byte in it is first set, so a process with SuperSlabs in one 8 GiB
+//! region touches one page, and a read of an untouched page reads the shared zero
+//! page). A byte rather than a bit per region makes the free fast path's test a shift,
+//! a bound compare and one byte compare (the bitmap it replaced took a word load, a
+//! shift and a bit test more). A static needs no pointer load and no null test.
+//! Bytes are set and cleared under the global lock (`superslab`); readers load them
+//! with `Acquire`, pairing with the `Release` that publishes a SuperSlab's header.
 
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
-/// Bits in the map: 2^47 bytes / 2 MiB.
+/// Entries in the map: 2^47 bytes / 2 MiB.
 const ENTRIES: usize = 1 << (47 - 21);
 
-static MAP: [AtomicU64; ENTRIES / 64] = [const { AtomicU64::new(0) }; ENTRIES / 64];
+static MAP: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
 
 /// Whether the 2 MiB region containing `addr` holds one of our SuperSlabs.
 #[inline(always)]
@@ -26,26 +29,16 @@ pub fn contains(addr: usize) -> bool {
         return false;
     }
     // `i < ENTRIES` proves the index in range: no bounds-check branch is emitted.
-    let word = MAP[i / 64].load(Ordering::Acquire);
-    word >> (i % 64) & 1 != 0
+    MAP[i].load(Ordering::Acquire) != 0
 }
 
-/// Sets (`on`) or clears the bit of the 2 MiB region at `base`. `false` when `base`
+/// Sets (`on`) or clears the entry of the 2 MiB region at `base`. `false` when `base`
 /// lies beyond the map (not a 47-bit user address). The caller holds the global lock.
 pub fn set(base: usize, on: bool) -> bool {
-    let i = base >> 21;
-    let Some(word) = MAP.get(i / 64) else {
+    let Some(entry) = MAP.get(base >> 21) else {
         return false;
     };
-    if i >= ENTRIES {
-        return false;
-    }
-    let bit = 1u64 << (i % 64);
-    if on {
-        word.fetch_or(bit, Ordering::Release);
-    } else {
-        word.fetch_and(!bit, Ordering::Release);
-    }
+    entry.store(u8::from(on), Ordering::Release);
     true
 }
 

@@ -13,6 +13,10 @@
 
 /// Number of size classes.
 pub const CLASS_COUNT: usize = 60;
+/// A class's offset in per-class arrays of 128-byte entries is `class << CLASS_SHIFT`:
+/// the class lookup table holds these offsets, slot meta words carry them, and a
+/// thread's magazines are such an array (`magazine` asserts their size).
+pub const CLASS_SHIFT: u32 = 7;
 /// Largest request served from slots.
 pub const SMALL_MAX: usize = 32 << 10;
 /// Largest alignment every block guarantees.
@@ -57,9 +61,9 @@ pub static CLASS_SIZES: [u32; CLASS_COUNT] = build_sizes();
 
 const LOOKUP_LEN: usize = SMALL_MAX / 16 + 1;
 
-const fn build_lookup() -> [u8; LOOKUP_LEN] {
+const fn build_lookup() -> [u16; LOOKUP_LEN] {
     let sizes = build_sizes();
-    let mut t = [0u8; LOOKUP_LEN];
+    let mut t = [0u16; LOOKUP_LEN];
     let mut idx = 0;
     let mut c = 0;
     while idx < LOOKUP_LEN {
@@ -67,7 +71,7 @@ const fn build_lookup() -> [u8; LOOKUP_LEN] {
         while sizes[c] < size {
             c += 1;
         }
-        t[idx] = c as u8;
+        t[idx] = (c as u16) << CLASS_SHIFT;
         idx += 1;
     }
     t
@@ -76,11 +80,19 @@ const fn build_lookup() -> [u8; LOOKUP_LEN] {
 // `const`, not `static`: each crate that inlines `class_of` gets its own copy, read
 // PC-relative (a `static` of this crate is reached through the GOT from the LD_PRELOAD
 // shim, one more load per malloc).
-const LOOKUP: [u8; LOOKUP_LEN] = build_lookup();
+// Entries are `class << CLASS_SHIFT`, so the allocation fast path reads its magazine's
+// offset with no scaling.
+const LOOKUP: [u16; LOOKUP_LEN] = build_lookup();
 
 /// The class of a request of `size` bytes (`size <= SMALL_MAX`; 0 maps to class 0).
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
+    class_offset(size) >> CLASS_SHIFT
+}
+
+/// `class_of(size) << CLASS_SHIFT` (`size <= SMALL_MAX`).
+#[inline(always)]
+pub fn class_offset(size: usize) -> usize {
     debug_assert!(size <= SMALL_MAX);
     LOOKUP[(size + 15) >> 4] as usize
 }

@@ -39,6 +39,7 @@
 
 use core::sync::atomic::Ordering::*;
 
+use crate::size_class::{CLASS_COUNT, CLASS_SHIFT};
 use crate::sync::{remote_push_delay, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 
 /// Slot state: never carved.
@@ -53,24 +54,30 @@ pub const SAMPLED: u32 = 3;
 /// Owner field of a slot no thread owns (abandoned, sampled, EMPTY, UNUSED).
 pub const NO_OWNER: u32 = u32::MAX;
 
-/// The meta word of a slot: `class | state << 8 | owner << 32`. Written by the holder
-/// when the state or the owner changes (`Release`), read by every `free` (`Relaxed`:
-/// a thread that sees its own index there made that store itself).
+/// The meta word of a slot: `class << CLASS_SHIFT | state << 16 | owner << 32` (the
+/// class field is the byte offset of the class's magazine among the owner's, so the
+/// free fast path gets the magazine from the owner test with no multiply). Written
+/// by the holder when the state or the owner changes (`Release`), read by every `free`
+/// (`Relaxed`: a thread that sees its own index there made that store itself). A
+/// SuperSlab's header pages read 0 (UNUSED state, owner 0), which no key matches.
 #[inline(always)]
 pub const fn meta(state: u32, class: usize, owner: u32) -> u64 {
-    class as u64 | (state as u64) << 8 | (owner as u64) << 32
+    (class as u64) << CLASS_SHIFT | (state as u64) << 16 | (owner as u64) << 32
 }
+
+// Every class's field fits the meta word's low 16 bits.
+const _: () = assert!((CLASS_COUNT - 1) << CLASS_SHIFT <= u16::MAX as usize);
 
 /// State of a meta word.
 #[inline(always)]
 pub const fn meta_state(w: u64) -> u32 {
-    (w >> 8) as u8 as u32
+    (w >> 16) as u8 as u32
 }
 
 /// Class of a meta word.
 #[inline(always)]
 pub const fn meta_class(w: u64) -> usize {
-    w as u8 as usize
+    (w as u16 >> CLASS_SHIFT) as usize
 }
 
 /// Owner of a meta word ([`NO_OWNER`] when no thread owns the slot).
@@ -79,11 +86,24 @@ pub const fn meta_owner(w: u64) -> u32 {
     (w >> 32) as u32
 }
 
-/// `w >> 8` of the meta word of an ACTIVE slot owned by thread `owner`: the free fast
-/// path's one compare (state and owner at once).
+/// The key of thread `owner`: the meta word of an ACTIVE slot it owns, class bits 0.
 #[inline(always)]
 pub const fn owned_key(owner: u32) -> u64 {
-    (owner as u64) << 24 | ACTIVE as u64
+    meta(ACTIVE, 0, owner)
+}
+
+/// The free fast path's one test (state and owner at once): `Some(class <<
+/// CLASS_SHIFT)` when `w` is the meta word of an ACTIVE slot whose owner has `key`
+/// ([`owned_key`]), `None` for every other word (other owners, other states, header
+/// pages).
+#[inline(always)]
+pub const fn owned_offset(w: u64, key: u64) -> Option<usize> {
+    let x = w ^ key;
+    if x <= u16::MAX as u64 {
+        Some(x as usize)
+    } else {
+        None
+    }
 }
 
 /// Which list a slot is on ([`Slot::list`]).
@@ -366,4 +386,34 @@ pub unsafe fn read_link(block: usize) -> usize {
 pub unsafe fn write_link(block: usize, next: usize) {
     // SAFETY: the caller guarantees `block` is mapped, aligned and owned by it.
     unsafe { (block as *mut usize).write(next) }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_of_an_active_slot_gets_the_class_offset() {
+        for owner in [0, 1, 4095, NO_OWNER - 1] {
+            let key = owned_key(owner);
+            for c in [0, 1, CLASS_COUNT - 1] {
+                let w = meta(ACTIVE, c, owner);
+                assert_eq!(owned_offset(w, key), Some(c << CLASS_SHIFT));
+                assert_eq!(
+                    (meta_state(w), meta_class(w), meta_owner(w)),
+                    (ACTIVE, c, owner)
+                );
+                for state in [UNUSED, EMPTY, SAMPLED] {
+                    assert_eq!(owned_offset(meta(state, c, owner), key), None);
+                }
+                assert_eq!(owned_offset(meta(ACTIVE, c, owner ^ 1), key), None);
+                assert_eq!(owned_offset(meta(ACTIVE, c, NO_OWNER), key), None);
+                // The key of an idle record (`pal::tls::IDLE`) matches no word.
+                assert_eq!(owned_offset(w, u64::MAX), None);
+            }
+            // A header page reads 0.
+            assert_eq!(owned_offset(0, key), None);
+        }
+        assert_eq!(owned_offset(0, u64::MAX), None);
+    }
 }

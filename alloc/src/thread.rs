@@ -20,31 +20,31 @@ use slabscope_proto::{monotonic_ns, DrainReason};
 use crate::magazine::Magazine;
 use crate::options::MAGAZINE_MAX;
 use crate::owned::Owned;
-use crate::pal::{self, RawMutex};
+use crate::pal::{self, tls::Hot, RawMutex};
 use crate::publish::{self, ThreadRecord};
 use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
 use crate::slot::owned_key;
 use crate::{options, superslab, unowned};
 
-/// Thread-local value while the state is being created (nested calls use the global path).
+/// [`raw_current`] while the state is being created (nested calls use the global path).
 pub const BUSY: usize = 1;
-/// Thread-local value after the thread's exit drain (later calls use the global path).
+/// [`raw_current`] after the thread's exit drain (later calls use the global path).
 pub const GONE: usize = 2;
 
 /// One thread's allocator state. Only its thread touches it.
 #[repr(C)]
 pub struct ThreadState {
-    /// Magazines, by class (first, so that a magazine's address is the state's plus
-    /// `class * 128`).
-    pub mags: [Magazine; CLASS_COUNT],
-    /// [`owned_key`] of this thread: the free fast path's compare value.
-    pub key: u64,
+    /// The key ([`owned_key`] of this thread) and the sampling countdown, first: the
+    /// fast paths read them through the thread-local word, which points at an idle
+    /// record of the same layout when the thread has no usable state ([`hot`]).
+    pub hot: Hot,
     /// Frees (and refilled blocks) left before the next interval drain; never 0 between
-    /// two calls.
+    /// two calls. On the cache line of `hot`, which the free fast path reads anyway.
     pub free_budget: u64,
-    /// Bytes to allocate before the next sampled allocation (`u64::MAX`: not sampling).
-    pub sample_left: u64,
+    /// Magazines, by class (a class's magazine is `class << CLASS_SHIFT` bytes into
+    /// the array, [`magazine`]).
+    pub mags: [Magazine; CLASS_COUNT],
     /// The thread's slots, by class.
     pub owned: [Owned; CLASS_COUNT],
     /// Remote frees not pushed yet.
@@ -79,18 +79,52 @@ pub struct ThreadState {
 }
 
 const _: () = assert!(CLASS_COUNT <= 64);
+// The free fast path reads `hot` and writes `free_budget`: one cache line.
+const _: () = assert!(core::mem::offset_of!(ThreadState, free_budget) < 64);
+
+/// What the fast paths read first: the calling thread's state, or an idle record
+/// (`pal::tls::IDLE`) whose key matches no meta word and whose countdown is 0. Always
+/// readable as a [`Hot`]; it is a state exactly when one of its two compares passes.
+#[inline(always)]
+pub fn hot() -> *const Hot {
+    pal::tls::get() as *const Hot
+}
+
+/// The magazine `off` bytes into `st`'s magazines.
+///
+/// # Safety
+/// `st` is the calling thread's state, `off` is `class << CLASS_SHIFT` for a class
+/// (< `CLASS_COUNT`), and no other reference to that magazine is live.
+#[inline(always)]
+pub unsafe fn magazine<'a>(st: *mut ThreadState, off: usize) -> &'a mut Magazine {
+    // SAFETY: magazines are `1 << CLASS_SHIFT` bytes (asserted in `magazine`), so `off`
+    // is the start of class `off >> CLASS_SHIFT`'s magazine inside the array; the
+    // caller guarantees the state and the exclusivity.
+    unsafe {
+        &mut *(&raw mut (*st).mags)
+            .cast::<u8>()
+            .add(off)
+            .cast::<Magazine>()
+    }
+}
 
 /// The calling thread's state, or `None` (not created yet, being created, or gone).
 #[inline(always)]
 pub fn current() -> Option<*mut ThreadState> {
-    let p = pal::tls::get();
+    let p = raw_current();
     (p > GONE).then_some(p as *mut ThreadState)
 }
 
-/// The raw thread-local value (`0`, [`BUSY`], [`GONE`] or a state address).
+/// The thread-local value: `0` (no state yet), [`BUSY`], [`GONE`], or a state address.
 #[inline(always)]
 pub fn raw_current() -> usize {
-    pal::tls::get()
+    let v = pal::tls::get();
+    pal::tls::idle_index(v).unwrap_or(v)
+}
+
+/// Sets the thread-local value (as [`raw_current`] reads it).
+fn set_current(v: usize) {
+    pal::tls::set(if v <= GONE { pal::tls::idle(v) } else { v });
 }
 
 static POOL_LOCK: RawMutex = RawMutex::new();
@@ -115,10 +149,10 @@ pub fn get_or_create() -> Option<*mut ThreadState> {
     if raw_current() != 0 {
         return current();
     }
-    pal::tls::set(BUSY);
+    set_current(BUSY);
     let st = take_from_pool();
     let Some(st) = st else {
-        pal::tls::set(0);
+        set_current(0);
         return None;
     };
     let key = key();
@@ -126,7 +160,7 @@ pub fn get_or_create() -> Option<*mut ThreadState> {
         // May call calloc for high keys: the thread-local is BUSY, so that nests safely.
         pal::key_set(key as libc::pthread_key_t, st.cast());
     }
-    pal::tls::set(st as usize);
+    set_current(st as usize);
     Some(st)
 }
 
@@ -154,14 +188,14 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         let cells = t.cells[c].as_mut_ptr();
         t.mags[c].init(c, cells, magazine_capacity(c, opts.magazine));
     }
-    t.key = owned_key(t.index);
+    t.hot.key = owned_key(t.index);
     t.classes = 0;
     t.events_ns = 0;
     t.fold_ns = 0;
     t.sweep = 0;
     t.unfolded = 0;
     t.free_budget = opts.drain_interval;
-    t.sample_left = crate::sample::countdown();
+    t.hot.sample_left = crate::sample::countdown();
     t.tid = pal::gettid();
     superslab::note_owner_tid(t.index, t.tid);
     t.record = ThreadRecord::NONE;
@@ -200,7 +234,7 @@ unsafe extern "C" fn on_thread_exit(value: *mut libc::c_void) {
     if st.is_null() {
         return;
     }
-    pal::tls::set(GONE);
+    set_current(GONE);
     // SAFETY: the key's value is this thread's state, which nothing else uses now that
     // the thread-local says GONE.
     let t = unsafe { &mut *st };

@@ -5,9 +5,10 @@
 //! RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p slabscope-loom --release
 //! ```
 //!
-//! `slot.rs` names its atomics through `crate::sync` and its one abort through
-//! `crate::pal::fatal`; this crate supplies both, so the models run the allocator's
-//! code itself, not a copy of it.
+//! `slot.rs` names its atomics through `crate::sync`, its one abort through
+//! `crate::pal::fatal` and the class constants through `crate::size_class`; this crate
+//! supplies the first two and compiles the allocator's `size_class.rs` as the third, so
+//! the models run the allocator's code itself, not a copy of it.
 #![cfg(loom)]
 
 /// What `slot.rs` takes from `crate::sync`: loom's atomics, and no delay hook.
@@ -26,6 +27,9 @@ pub mod pal {
         panic!("fatal: {}", String::from_utf8_lossy(msg))
     }
 }
+
+#[path = "../../src/size_class.rs"]
+pub mod size_class;
 
 #[path = "../../src/slot.rs"]
 pub mod slot;

@@ -34,9 +34,11 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 }
 
 /// `malloc` past the magazine: the allocator's slow path, then `errno` on failure.
+/// `extern "C"` cannot unwind, so `malloc` reaches it with a tail call and keeps no
+/// frame of its own.
 #[cold]
 #[inline(never)]
-fn malloc_miss(size: usize) -> *mut c_void {
+extern "C" fn malloc_miss(size: usize) -> *mut c_void {
     let p = raw::alloc_miss(size, 0);
     if p.is_null() {
         set_errno(libc::ENOMEM);

@@ -1,5 +1,14 @@
 //! The one thread-local word the allocator's fast paths read: the calling thread's state
-//! address, or a marker (`thread::BUSY`, `thread::GONE`, 0 for none yet).
+//! address, or the address of one of the [`IDLE`] records (no state yet, being created,
+//! gone; `thread` names them).
+//!
+//! Every thread's word starts as the address of `IDLE[0]` (a `.tdata` initial value on
+//! x86_64 Linux, a `const` initialiser elsewhere), so the word always points at
+//! something readable: the fast paths read a key and a sampling countdown through it
+//! with no test for "no state" first. An idle record reads as a key no slot's meta word
+//! matches and no bytes left before the next sample, so both fast paths fail their one
+//! compare and take their slow paths; the records are immutable statics (read-only
+//! memory), which the fast paths only ever read.
 //!
 //! On x86_64 Linux the word is declared in assembly in the *initial-exec* TLS model, so a
 //! read is two instructions (`mov reg, [rip + word@GOTTPOFF]; mov reg, fs:[reg]`) in an
@@ -21,16 +30,20 @@
     not(feature = "dynamic-tls")
 ))]
 mod imp {
+    // `.tdata`: the initial value is the address of `IDLE[0]`. The dynamic linker
+    // relocates the TLS initialisation image with the rest of the module before any
+    // thread's block is copied from it.
     core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
+        ".pushsection .tdata,\"awT\",@progbits",
         ".p2align 3",
-        ".globl slabscope_thread_state_v1",
-        ".hidden slabscope_thread_state_v1",
-        ".type slabscope_thread_state_v1, @tls_object",
-        ".size slabscope_thread_state_v1, 8",
-        "slabscope_thread_state_v1:",
-        ".zero 8",
+        ".globl slabscope_thread_state_v2",
+        ".hidden slabscope_thread_state_v2",
+        ".type slabscope_thread_state_v2, @tls_object",
+        ".size slabscope_thread_state_v2, 8",
+        "slabscope_thread_state_v2:",
+        ".quad {idle}",
         ".popsection",
+        idle = sym super::IDLE,
     );
 
     /// The calling thread's word.
@@ -41,7 +54,7 @@ mod imp {
         // block, found at the thread pointer plus the offset the GOT entry holds.
         unsafe {
             core::arch::asm!(
-                "mov {v}, qword ptr [rip + slabscope_thread_state_v1@GOTTPOFF]",
+                "mov {v}, qword ptr [rip + slabscope_thread_state_v2@GOTTPOFF]",
                 "mov {v}, qword ptr fs:[{v}]",
                 v = out(reg) v,
                 options(nostack, readonly, preserves_flags, pure),
@@ -57,7 +70,7 @@ mod imp {
         // reach it.
         unsafe {
             core::arch::asm!(
-                "mov {t}, qword ptr [rip + slabscope_thread_state_v1@GOTTPOFF]",
+                "mov {t}, qword ptr [rip + slabscope_thread_state_v2@GOTTPOFF]",
                 "mov qword ptr fs:[{t}], {v}",
                 t = out(reg) _,
                 v = in(reg) v,
@@ -75,24 +88,62 @@ mod imp {
 mod imp {
     use core::cell::Cell;
 
+    use super::Hot;
+
     thread_local! {
-        static WORD: Cell<usize> = const { Cell::new(0) };
+        static WORD: Cell<*const Hot> = const { Cell::new(&super::IDLE[0]) };
     }
 
     /// The calling thread's word.
     #[inline(always)]
     pub fn get() -> usize {
-        WORD.with(|w| w.get())
+        WORD.with(|w| w.get()) as usize
     }
 
     /// Sets the calling thread's word.
     #[inline(always)]
     pub fn set(v: usize) {
-        WORD.with(|w| w.set(v))
+        WORD.with(|w| w.set(v as *const Hot))
     }
 }
 
 pub use imp::{get, set};
+
+/// The two words the fast paths read through the word before they know whether it
+/// holds a state: a thread state starts with them (`thread::ThreadState::hot`), and so
+/// does each idle record, where they are a key no meta word matches and no bytes left
+/// before the next sample.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Hot {
+    /// The free fast path's compare value (`slot::owned_key`).
+    pub key: u64,
+    /// Bytes to allocate before the next sampled allocation (`u64::MAX`: not sampling).
+    pub sample_left: u64,
+}
+
+/// The idle records the word points at when it holds no state: `IDLE[0]` before the
+/// thread's state exists, the others for the markers `thread` gives them.
+pub static IDLE: [Hot; 3] = [const {
+    Hot {
+        key: u64::MAX,
+        sample_left: 0,
+    }
+}; 3];
+
+/// The address of idle record `k` (< 3).
+#[inline(always)]
+pub fn idle(k: usize) -> usize {
+    &IDLE[k] as *const Hot as usize
+}
+
+/// The idle record index `v` points at, if it points at one.
+#[inline(always)]
+pub fn idle_index(v: usize) -> Option<usize> {
+    let off = v.wrapping_sub(idle(0));
+    let size = core::mem::size_of::<Hot>();
+    (off < IDLE.len() * size).then(|| off / size)
+}
 
 #[cfg(test)]
 mod tests {
@@ -100,19 +151,23 @@ mod tests {
 
     #[test]
     fn each_thread_has_its_own_word() {
-        // Marker values only (1 and 2 are thread::BUSY and thread::GONE): were this test
-        // binary running on slabscope, neither would be taken for a state address.
+        // Idle records only: were this test binary running on slabscope, neither would
+        // be taken for a state address.
         let saved = get();
-        set(2);
+        set(idle(2));
         let other = std::thread::spawn(|| {
             let before = get();
-            set(1);
+            set(idle(1));
             (before, get())
         })
         .join()
         .unwrap();
-        assert_eq!(other, (0, 1));
-        assert_eq!(get(), 2);
+        assert_eq!(other, (idle(0), idle(1)));
+        assert_eq!(idle_index(other.0), Some(0));
+        assert_eq!(get(), idle(2));
+        assert_eq!(idle_index(get()), Some(2));
+        assert_eq!(idle_index(idle(0) + 3 * 16), None);
+        assert_eq!(idle_index(0), None);
         set(saved);
     }
 }
