@@ -22,7 +22,12 @@ impl Dir {
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC;
         // SAFETY: `path` is NUL-terminated (checked above) and outlives the call.
         let fd = unsafe { libc::open(path.as_ptr().cast(), flags) };
-        (fd >= 0).then_some(Dir { fd })
+        // A `Dir` exists only for an open descriptor: it closes its `fd` on drop.
+        if fd >= 0 {
+            Some(Dir { fd })
+        } else {
+            None
+        }
     }
 
     /// Calls `f` with the name of every entry (without its NUL), in the order the

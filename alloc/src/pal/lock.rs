@@ -49,7 +49,13 @@ impl RawMutex {
     pub fn try_guard(&self) -> Option<Guard<'_>> {
         // SAFETY: the mutex was statically initialised and is never moved while in use.
         let rc = unsafe { libc::pthread_mutex_trylock(self.inner.get()) };
-        (rc == 0).then_some(Guard(self))
+        // A guard exists only once the lock is held: one made and dropped on failure
+        // would unlock the holder's mutex (`bool::then_some` builds its value first).
+        if rc == 0 {
+            Some(Guard(self))
+        } else {
+            None
+        }
     }
 
     /// Locks and returns a guard that unlocks on drop.
@@ -71,5 +77,23 @@ pub struct Guard<'a>(&'a RawMutex);
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_try_leaves_the_holder_holding() {
+        let m = RawMutex::new();
+        let held = m.try_guard().expect("free at first");
+        assert!(m.try_guard().is_none(), "held");
+        assert!(m.try_guard().is_none(), "still held after a failed try");
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(m.try_guard().is_none(), "held for other threads"));
+        });
+        drop(held);
+        assert!(m.try_guard().is_some(), "free once the guard is dropped");
     }
 }
