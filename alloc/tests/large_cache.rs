@@ -150,3 +150,72 @@ fn freed_large_mappings_are_reused_bounded_and_accounted() {
         "trim did not unmap the cache: {before:?} -> {after:?}"
     );
 }
+
+#[test]
+fn large_allocations_grow_and_shrink_in_place_through_the_cache() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "large_allocations_grow_and_shrink_in_place_through_the_cache",
+            dir.path(),
+            &[],
+        );
+        return;
+    }
+    raw::trim();
+    // A freed 1 MiB mapping is one cached entry; a 64 KiB request takes its head.
+    let whole = raw::alloc(MIB, 16);
+    assert!(!whole.is_null());
+    // SAFETY: fresh 1 MiB block.
+    unsafe { whole.write_bytes(0x11, MIB) };
+    // SAFETY: live block.
+    unsafe { raw::free(whole) };
+    let p = raw::alloc(64 * KIB, 16);
+    assert_eq!(p, whole, "the head of the cached entry");
+    // SAFETY: live 64 KiB block.
+    unsafe { p.write_bytes(0x22, 64 * KIB) };
+    let before = totals();
+
+    // Growing takes the cached space right after the block: same address, contents
+    // kept, bytes moved from the cache to the live allocation, nothing new mapped.
+    // SAFETY: live block, grown.
+    let q = unsafe { raw::realloc(p, 200 * KIB, 16) };
+    assert_eq!(q, p, "grown in place");
+    let grown = raw::usable_size(q).unwrap();
+    assert!(grown >= 200 * KIB, "{grown}");
+    // SAFETY: the first 64 KiB are the old contents, the rest is the block's now.
+    let s = unsafe { std::slice::from_raw_parts(q, 64 * KIB) };
+    assert!(s.iter().all(|&b| b == 0x22), "contents kept");
+    // SAFETY: live block of `grown` bytes.
+    unsafe { q.write_bytes(0x33, grown) };
+    let delta = (grown - 64 * KIB) as u64;
+    let t = totals();
+    assert_eq!(t.mapped_bytes, before.mapped_bytes, "no new mapping");
+    assert_eq!(t.large_bytes, before.large_bytes + delta);
+    assert_eq!(t.large_cached_bytes, before.large_cached_bytes - delta);
+
+    // Shrinking hands the tail back to the cache.
+    // SAFETY: live block, shrunk below half its length.
+    let r = unsafe { raw::realloc(q, 40 * KIB, 16) };
+    assert_eq!(r, p, "shrunk in place");
+    let kept = raw::usable_size(r).unwrap();
+    assert!((40 * KIB..64 * KIB).contains(&kept), "{kept}");
+    // SAFETY: the kept bytes are the block's.
+    let s = unsafe { std::slice::from_raw_parts(r, kept) };
+    assert!(s.iter().all(|&b| b == 0x33), "contents kept");
+    let t = totals();
+    assert_eq!(t.mapped_bytes, before.mapped_bytes);
+    assert_eq!(
+        t.large_bytes + t.large_cached_bytes,
+        before.large_bytes + before.large_cached_bytes
+    );
+
+    // Freed, the pieces are one entry again: a 1 MiB request gets the same mapping.
+    // SAFETY: live block.
+    unsafe { raw::free(r) };
+    let again = raw::alloc(MIB, 16);
+    assert_eq!(again, whole, "the pieces merged back into one entry");
+    assert_eq!(totals().mapped_bytes, before.mapped_bytes);
+    // SAFETY: live block.
+    unsafe { raw::free(again) };
+}

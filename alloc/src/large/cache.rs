@@ -9,6 +9,12 @@
 //!   aligned request never gets a page-aligned entry), else the first `len` bytes of the
 //!   smallest longer entry, whose tail stays cached (a mapping can be unmapped or
 //!   remapped piece by piece);
+//! - a freed mapping is merged with the cached entries that end where it starts and
+//!   start where it ends (up to [`MAX_ENTRY`]), so that the free space after an
+//!   allocation stays one entry;
+//! - a large allocation grows in place by taking the head of the entry that starts at
+//!   its end ([`Cache::take_at`]): no copy, no system call, and pages that are already
+//!   resident when the entry was dirty;
 //! - mappings above [`MAX_ENTRY`] are never cached;
 //! - at most [`ENTRIES`] entries and [`Cache::bound`] bytes (1/8 of the mapped bytes,
 //!   at least [`MIN_BYTES`], at most [`MAX_BYTES`]); the oldest go first;
@@ -144,12 +150,58 @@ impl Cache {
         Some(Cached { len, ..e })
     }
 
-    /// Adds a freed mapping; `false` (nothing changed) when it is too big to cache or the
-    /// cache is full (the caller makes room with [`Cache::evict`] first). After a put the
-    /// caller calls [`Cache::evict`] and [`Cache::dirty_victim`] until they say nothing
-    /// is left to do.
+    /// Takes the first `len` bytes of the entry that starts at `addr` (its tail stays
+    /// cached, with its age and dirtiness): the free space right after a large
+    /// allocation, for growing it in place. `None` when no entry starts there or it is
+    /// shorter than `len`.
+    pub fn take_at(&mut self, addr: usize, len: usize) -> Option<Cached> {
+        let i = self.entries[..self.n].iter().position(|e| e.addr == addr)?;
+        let e = self.entries[i];
+        if e.len < len || len == 0 {
+            return None;
+        }
+        if e.len == len {
+            return Some(self.remove(i));
+        }
+        self.entries[i] = Cached {
+            addr: e.addr + len,
+            len: e.len - len,
+            ..e
+        };
+        self.bytes -= len;
+        if e.dirty {
+            self.dirty_bytes -= len;
+        }
+        Some(Cached { len, ..e })
+    }
+
+    /// Adds a freed mapping, merged with the entries it touches (the one ending at its
+    /// start, the one starting at its end) when they are as dirty as it is and the
+    /// result stays within [`MAX_ENTRY`]; the merged entry is as young as the youngest
+    /// part. `false` (nothing changed) when it is too big to cache or the cache is
+    /// full and nothing merges (the caller makes room with [`Cache::evict`] first).
+    /// After a put the caller calls [`Cache::evict`] and [`Cache::dirty_victim`] until
+    /// they say nothing is left to do.
     pub fn put(&mut self, e: Cached) -> bool {
-        if e.len > MAX_ENTRY || e.len == 0 || self.n == ENTRIES {
+        if e.len > MAX_ENTRY || e.len == 0 {
+            return false;
+        }
+        let mut e = e;
+        let before = self.entries[..self.n]
+            .iter()
+            .position(|b| b.addr + b.len == e.addr && mergeable(b, &e));
+        if let Some(i) = before {
+            let b = self.remove(i);
+            e = merged(b, e);
+        }
+        let after = self.entries[..self.n]
+            .iter()
+            .position(|a| a.addr == e.addr + e.len && mergeable(a, &e));
+        if let Some(i) = after {
+            let a = self.remove(i);
+            e = merged(e, a);
+        }
+        if self.n == ENTRIES {
             return false;
         }
         self.entries[self.n] = e;
@@ -211,6 +263,21 @@ impl Cache {
     }
 }
 
+/// Whether two touching entries may become one.
+fn mergeable(a: &Cached, b: &Cached) -> bool {
+    a.dirty == b.dirty && a.len + b.len <= MAX_ENTRY
+}
+
+/// `lo` and `hi` (which starts where `lo` ends, as dirty as it) as one entry.
+fn merged(lo: Cached, hi: Cached) -> Cached {
+    Cached {
+        addr: lo.addr,
+        len: lo.len + hi.len,
+        dirty: lo.dirty,
+        freed_ns: lo.freed_ns.max(hi.freed_ns),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,6 +315,50 @@ mod tests {
         );
         let tail = c.take(960 << 10, 4096).unwrap();
         assert_eq!((tail.addr, tail.freed_ns), (0x400000 + (64 << 10), 5));
+    }
+
+    #[test]
+    fn touching_entries_merge_and_grow_in_place() {
+        let mut c = Cache::new();
+        // A split leaves a tail; the head freed again joins it.
+        assert!(c.put(e(0x400000, 1 << 20, 5)));
+        let head = c.take(64 << 10, 4096).unwrap();
+        assert!(c.put(Cached {
+            freed_ns: 9,
+            ..head
+        }));
+        assert_eq!((c.len(), c.bytes()), (1, 1 << 20));
+        // A block taken again grows into the space after it.
+        let head = c.take(64 << 10, 4096).unwrap();
+        let grown = c.take_at(head.addr + head.len, 192 << 10).unwrap();
+        assert_eq!((grown.addr, grown.len), (0x400000 + (64 << 10), 192 << 10));
+        assert_eq!(
+            (c.len(), c.bytes(), c.dirty_bytes()),
+            (1, 768 << 10, 768 << 10)
+        );
+        assert!(
+            c.take_at(0x400000 + (256 << 10), 1 << 20).is_none(),
+            "too short"
+        );
+        assert!(
+            c.take_at(0x400000 + (128 << 10), 4096).is_none(),
+            "no entry starts there"
+        );
+        // Freed from both sides of a hole, the pieces become one again.
+        assert!(c.put(e(0x400000 + (64 << 10), 192 << 10, 11)));
+        assert!(c.put(e(0x400000, 64 << 10, 12)));
+        assert_eq!(c.len(), 1);
+        let all = c.take(1 << 20, 4096).unwrap();
+        assert_eq!((all.addr, all.len, all.freed_ns), (0x400000, 1 << 20, 12));
+        // Clean and dirty stay apart; so do entries that would pass MAX_ENTRY.
+        assert!(c.put(e(0x400000, 64 << 10, 1)));
+        assert!(c.put(Cached {
+            dirty: false,
+            ..e(0x410000, 64 << 10, 1)
+        }));
+        assert!(c.put(e(0x2000000, MAX_ENTRY, 1)));
+        assert!(c.put(e(0x2000000 + MAX_ENTRY, 4096, 1)));
+        assert_eq!(c.len(), 4);
     }
 
     #[test]

@@ -276,15 +276,28 @@ pub fn usable_size(p: *const u8) -> Option<usize> {
     find(p as usize).map(|i| table()[i].len)
 }
 
-/// Resizes the large allocation at `p` (page-aligned alignment only): grows into a
-/// cached mapping when one fits (copying, but onto pages that are already there), else
-/// with `mremap` (in place when the kernel can). `None` when `p` is not ours or the
-/// kernel refused (the old allocation is intact).
+/// Resizes the large allocation at `p` (page-aligned alignment only). Grows in place
+/// into the cached free space right after it when there is enough (no copy, no system
+/// call: see [`Cache::take_at`]); shrinks by handing its tail to the cache; otherwise
+/// grows into a cached mapping when one fits (copying, but onto pages that are already
+/// there), else with `mremap` (in place when the kernel can). `None` when `p` is not
+/// ours or the kernel refused (the old allocation is intact).
 pub fn remap(p: *mut u8, new_size: usize) -> Option<*mut u8> {
     let new_len = round_len(new_size.max(1))?;
     let g = LOCK.guard();
     let i = find(p as usize)?;
     let old_len = table()[i].len;
+    if new_len == old_len {
+        return Some(p);
+    }
+    if resize_in_place(p, i, old_len, new_len) {
+        drop(g);
+        if new_len < old_len {
+            tidy(slabscope_proto::monotonic_ns());
+        }
+        publish::large();
+        return Some(p);
+    }
     if new_len > old_len {
         if let Some(e) = cache().take(new_len, pal::page_size()) {
             remove_at(i);
@@ -327,4 +340,34 @@ pub fn remap(p: *mut u8, new_size: usize) -> Option<*mut u8> {
     add(&TOTALS.large_bytes, new_len as i64 - old_len as i64);
     publish::large();
     Some(q)
+}
+
+/// Resizes registry entry `i` (the allocation at `p`, `old_len` bytes) to `new_len`
+/// without moving it or calling the kernel: growing takes the head of the cached entry
+/// that starts at its end, shrinking puts its tail into the cache. `false` when the
+/// cache cannot do it. Caller holds LOCK.
+fn resize_in_place(p: *mut u8, i: usize, old_len: usize, new_len: usize) -> bool {
+    let end = p as usize + old_len;
+    let c = cache();
+    if new_len > old_len {
+        if c.take_at(end, new_len - old_len).is_none() {
+            return false;
+        }
+    } else {
+        let tail = Cached {
+            addr: p as usize + new_len,
+            len: old_len - new_len,
+            dirty: true,
+            freed_ns: slabscope_proto::monotonic_ns(),
+        };
+        if !c.put(tail) {
+            return false;
+        }
+    }
+    table()[i].len = new_len;
+    CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+    // The bytes only moved between the cache and the allocation: `mapped_bytes` and the
+    // reservation against `SLABSCOPE_LIMIT` stay as they are.
+    add(&TOTALS.large_bytes, new_len as i64 - old_len as i64);
+    true
 }
