@@ -31,7 +31,7 @@ use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::superslab::{self, SLOT_BYTES};
 use crate::thread::{self, ThreadState};
-use crate::{control, fork, large, options, publish, sample, sampled_slots, unowned};
+use crate::{control, fork, large, options, pagemap, publish, sample, sampled_slots, unowned};
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
 /// `publish_default` is the calling binary's default for publishing, used only by the
@@ -120,10 +120,14 @@ pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8
 #[inline(always)]
 pub unsafe fn free(p: *mut u8, publish_default: bool) {
     let a = p as usize;
-    if superslab::is_ours(a) {
-        let w = superslab::meta_at(a);
-        let h = thread::hot();
-        // SAFETY: `hot` is always readable (the thread's state or an idle record).
+    let h = thread::hot();
+    // The slot's meta word from the thread's view of the pagemap: 0 when `p` lies in no
+    // SuperSlab of ours, which no key matches; `None` beyond the view (an idle record's
+    // is empty).
+    // SAFETY: `hot` is always readable (the thread's state or an idle record), and its
+    // view is one `pagemap::view` gave, or empty.
+    if let Some(w) = unsafe { pagemap::meta_in((*h).map_words, (*h).map_len, a) } {
+        // SAFETY: as above.
         if let Some(off) = owned_offset(w, unsafe { (*h).key }) {
             // An idle record's key matches no meta word: `st` is this thread's state.
             let st = h.cast_mut().cast::<ThreadState>();
@@ -144,7 +148,7 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
                 }
                 return interval_drain(st);
             }
-            return free_overflow(st, p, meta_class(w));
+            return free_overflow(p, st, meta_class(w));
         }
     }
     free_slow(p, publish_default)
@@ -222,7 +226,13 @@ fn usable_state() -> Option<*mut ThreadState> {
         p => p as *mut ThreadState,
     };
     // SAFETY: the state belongs to this thread.
-    (unsafe { (*st).busy } == 0).then_some(st)
+    let t = unsafe { &mut *st };
+    if t.hot.map_len == 0 {
+        // The pagemap did not exist when the thread last looked (its frees all come
+        // here until it has a view of it).
+        (t.hot.map_words, t.hot.map_len) = pagemap::view();
+    }
+    (t.busy == 0).then_some(st)
 }
 
 /// Work deferred to the end of every slow path, when no allocator lock is held: the
@@ -314,7 +324,7 @@ fn sample_large(p: *mut u8, size: usize) {
 /// slots, then `p` goes in.
 #[cold]
 #[inline(never)]
-extern "C" fn free_overflow(st: *mut ThreadState, p: *mut u8, c: usize) {
+extern "C" fn free_overflow(p: *mut u8, st: *mut ThreadState, c: usize) {
     // SAFETY: the state belongs to this thread.
     let t = unsafe { &mut *st };
     if t.busy != 0 {
@@ -378,8 +388,7 @@ fn free_slow_inner(p: *mut u8, publish_default: bool) {
     }
     init(publish_default);
     let a = p as usize;
-    if let Some(ss) = superslab::lookup(a) {
-        let w = ss.meta_of(a);
+    if let Some((ss, w)) = superslab::lookup(a) {
         let (state, c) = (meta_state(w), meta_class(w));
         if (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c) {
             if state == SAMPLED {
@@ -440,8 +449,7 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64, pd: bool
 /// Usable bytes of the allocation at `p`, `None` when `p` is not ours.
 pub fn usable_size(p: *const u8) -> Option<usize> {
     let a = p as usize;
-    if let Some(ss) = superslab::lookup(a) {
-        let w = ss.meta_of(a);
+    if let Some((_, w)) = superslab::lookup(a) {
         let (state, c) = (meta_state(w), meta_class(w));
         let live = (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c);
         return live.then(|| block_size(c));

@@ -209,12 +209,13 @@ impl Owned {
     }
 
     /// The interval sweep of this class: collects full slots' remote lists, refreshes
-    /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand, counts the
-    /// sweeps of idle slots and retires those whose time is up ([`RETIRE_SWEEPS`], or
+    /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand when
+    /// `publish` (the thread folds its counters at this interval), counts the sweeps of
+    /// idle slots and retires those whose time is up ([`RETIRE_SWEEPS`], or
     /// [`LAST_RETIRE_SWEEPS`] for the last slot the thread has of the class).
-    pub fn sweep(&self) {
+    pub fn sweep(&self, publish: bool) {
         self.collect_full(usize::MAX);
-        let mut a = self.avail.load(Relaxed);
+        let mut a = if publish { self.avail.load(Relaxed) } else { 0 };
         let mut n = 0;
         while a != 0 && n < SWEEP_PUBLISH {
             let s = slot_at(a);

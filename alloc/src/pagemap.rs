@@ -1,45 +1,175 @@
-//! The pagemap: one byte per 2 MiB of the 47-bit user address space, non-zero while a
-//! SuperSlab is mapped there. It answers "is this address in one of our SuperSlabs?"
-//! for `free`, `realloc` and `usable_size` without touching the address itself, so a
-//! foreign pointer is recognised and never read.
+//! The pagemap: the meta word ([`crate::slot::meta`]) of every 64 KiB slot of the 47-bit
+//! user address space, one 32-bit word per slot. A word is 0 where no SuperSlab lies;
+//! inside a mapped SuperSlab it is the meta word of the slot there (slot 0 holds the
+//! SuperSlab's header and reads `HEADER`). It answers, with one load and no access to
+//! the address itself, both questions of `free`: "is this one of our blocks?" and "whose
+//! slot, of which class?". A foreign pointer reads 0 (or lies beyond the map) and is
+//! never dereferenced.
 //!
-//! The map is a static array (64 MiB of `.bss`, address space only: the kernel maps a
-//! page of it when a byte in it is first set, so a process with SuperSlabs in one 8 GiB
-//! region touches one page, and a read of an untouched page reads the shared zero
-//! page). A byte rather than a bit per region makes the free fast path's test a shift,
-//! a bound compare and one byte compare (the bitmap it replaced took a word load, a
-//! shift and a bit test more). A static needs no pointer load and no null test.
-//! Bytes are set and cleared under the global lock (`superslab`); readers load them
-//! with `Acquire`, pairing with the `Release` that publishes a SuperSlab's header.
+//! The map is 2^31 words (8 GiB of address space) reserved once, read-only and without
+//! swap reserved, when the first SuperSlab is mapped: a read of a page nobody wrote
+//! reads the kernel's shared zero page, and only the pages that hold the words of
+//! mapped SuperSlabs are made writable (4 KiB covers 64 MiB of address space). Where the
+//! kernel refuses that much address space (`RLIMIT_AS`), a smaller map covers the low
+//! part of the address space and SuperSlabs are placed there (see [`covers`]).
+//!
+//! [`meta_in`] is the free fast path's lookup: a shift, a bound compare and one load,
+//! against the thread's own copy of the map's address and length ([`view`]). The
+//! length is 0 until the map exists, so no word is read before then. Words are written
+//! by a slot's holder when its state or owner changes (`Release`, see
+//! [`crate::slot::meta`]) and cleared under the global lock before a SuperSlab is
+//! unmapped.
+#![deny(unsafe_op_in_unsafe_fn)]
 
-#![forbid(unsafe_code)]
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use crate::pal::{self, RawMutex};
 
-/// Entries in the map: 2^47 bytes / 2 MiB.
-const ENTRIES: usize = 1 << (47 - 21);
+/// log2 of the bytes of address space per word (one slot).
+pub const GRAIN_SHIFT: u32 = 16;
+/// Words of a map over the whole 47-bit user address space.
+const FULL: usize = 1 << (47 - GRAIN_SHIFT);
+/// The smallest map tried when the kernel refuses the full one: 4 MiB of words over
+/// the lowest 64 GiB of address space.
+const SMALLEST: usize = 1 << 20;
 
-static MAP: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
-
-/// Whether the 2 MiB region containing `addr` holds one of our SuperSlabs.
-#[inline(always)]
-pub fn contains(addr: usize) -> bool {
-    let i = addr >> 21;
-    if i >= ENTRIES {
-        return false;
-    }
-    // `i < ENTRIES` proves the index in range: no bounds-check branch is emitted.
-    MAP[i].load(Ordering::Acquire) != 0
+/// The map: where its words are, and how many (0 until it exists). One line, read by
+/// every `free`.
+#[repr(C, align(64))]
+struct Map {
+    words: AtomicUsize,
+    len: AtomicUsize,
 }
 
-/// Sets (`on`) or clears the entry of the 2 MiB region at `base`. `false` when `base`
-/// lies beyond the map (not a 47-bit user address). The caller holds the global lock.
-pub fn set(base: usize, on: bool) -> bool {
-    let Some(entry) = MAP.get(base >> 21) else {
-        return false;
-    };
-    entry.store(u8::from(on), Ordering::Release);
-    true
+static MAP: Map = Map {
+    words: AtomicUsize::new(0),
+    len: AtomicUsize::new(0),
+};
+
+/// Held while the map is reserved (once per process).
+static RESERVE: RawMutex = RawMutex::new();
+
+/// The map as it stands: the address of its words and how many there are, `(0, 0)`
+/// before it exists. A thread keeps a copy in its hot record for [`meta_in`]; the map
+/// never moves or shrinks, so a copy stays valid for the life of the process.
+#[inline]
+pub fn view() -> (usize, usize) {
+    // `Acquire` pairs with the `Release` that publishes `len` after `words`.
+    let len = MAP.len.load(Ordering::Acquire);
+    (MAP.words.load(Ordering::Relaxed), len)
+}
+
+/// The meta word of the slot holding `addr` in the map `(words, len)`: 0 when no
+/// SuperSlab lies there, `None` when the map has no word for `addr`. `Relaxed`: the free
+/// fast path compares the word with its own key and reads nothing it guards. The view
+/// is plain values the caller keeps (the thread's copy), so the fast path reads no
+/// shared line to find the map.
+///
+/// # Safety
+/// `(words, len)` is a [`view`] (or `(0, 0)`).
+#[inline(always)]
+pub unsafe fn meta_in(words: usize, len: usize, addr: usize) -> Option<u64> {
+    let i = addr >> GRAIN_SHIFT;
+    if i >= len {
+        return None;
+    }
+    // SAFETY: `i < len` of a view: the word lies in the reservation at `words`, readable
+    // for the life of the process (never unmapped).
+    Some(u64::from(unsafe {
+        (*(words as *const AtomicU32).add(i)).load(Ordering::Relaxed)
+    }))
+}
+
+/// The meta word of the slot holding `addr` (0 when no SuperSlab lies there), loaded
+/// with `Acquire`: for a slow path that goes on to read the SuperSlab header a non-zero
+/// word stands for (pairs with the `Release` of [`set`] after the header was
+/// initialised).
+#[inline]
+pub fn meta_acquire(addr: usize) -> u64 {
+    let i = addr >> GRAIN_SHIFT;
+    if i >= MAP.len.load(Ordering::Acquire) {
+        return 0;
+    }
+    let words = MAP.words.load(Ordering::Relaxed) as *const AtomicU32;
+    // SAFETY: as in `meta`.
+    u64::from(unsafe { (*words.add(i)).load(Ordering::Acquire) })
+}
+
+/// Reserves the map, once; outside every allocator lock (it maps memory). `false` when
+/// the kernel refused even the smallest map.
+pub fn reserve() -> bool {
+    if MAP.len.load(Ordering::Acquire) != 0 {
+        return true;
+    }
+    let _g = RESERVE.guard();
+    if MAP.len.load(Ordering::Acquire) != 0 {
+        return true;
+    }
+    let mut len = FULL;
+    while len >= SMALLEST {
+        if let Some(p) = pal::reserve_readable(len * 4) {
+            MAP.words.store(p as usize, Ordering::Relaxed);
+            MAP.len.store(len, Ordering::Release);
+            return true;
+        }
+        len /= 2;
+    }
+    false
+}
+
+/// Whether the map has words for the `bytes` of address space at `base`.
+pub fn covers(base: usize, bytes: usize) -> bool {
+    let end = base.saturating_add(bytes - 1) >> GRAIN_SHIFT;
+    end < MAP.len.load(Ordering::Acquire)
+}
+
+/// The lowest 64 KiB-aligned address past the end of the address space the map covers,
+/// halved: a hint at which a SuperSlab the kernel placed beyond the map may be mapped
+/// again (`None` when the map covers the whole user address space).
+pub fn placement_hint() -> Option<usize> {
+    let len = MAP.len.load(Ordering::Acquire);
+    (len != 0 && len < FULL).then_some((len << GRAIN_SHIFT) / 2)
+}
+
+/// Makes the words of the `bytes` of address space at `base` (covered by the map)
+/// writable. Outside every allocator lock (a system call). `false` when the kernel
+/// refuses (the commit limit).
+pub fn prepare(base: usize, bytes: usize) -> bool {
+    debug_assert!(covers(base, bytes));
+    let page = pal::page_size();
+    let words = MAP.words.load(Ordering::Relaxed);
+    let first = words + (base >> GRAIN_SHIFT) * 4;
+    let last = words + ((base + bytes - 1) >> GRAIN_SHIFT) * 4;
+    let start = first & !(page - 1);
+    let end = (last & !(page - 1)) + page;
+    // SAFETY: `[start, end)` lies in the reservation (the words of covered addresses,
+    // rounded out to whole pages of it).
+    unsafe { pal::make_writable(start as *mut u8, end - start) }
+}
+
+/// Sets the word of the slot at `addr` (a slot base in a SuperSlab whose words were
+/// [`prepare`]d) to `w` (a meta word: never 0 for a mapped SuperSlab).
+pub fn set(addr: usize, w: u64) {
+    debug_assert!(w != 0 && w <= u64::from(u32::MAX));
+    word(addr).store(w as u32, Ordering::Release);
+}
+
+/// Clears the words of the `bytes` of address space at `base` (a SuperSlab leaving the
+/// map before it is unmapped). The caller holds the global lock.
+pub fn clear(base: usize, bytes: usize) {
+    for a in (base..base + bytes).step_by(1 << GRAIN_SHIFT) {
+        word(a).store(0, Ordering::Release);
+    }
+}
+
+fn word(addr: usize) -> &'static AtomicU32 {
+    let i = addr >> GRAIN_SHIFT;
+    if i >= MAP.len.load(Ordering::Acquire) {
+        pal::fatal(b"a pagemap word written beyond the map");
+    }
+    let words = MAP.words.load(Ordering::Relaxed) as *const AtomicU32;
+    // SAFETY: `i < len`: the word lies in the reservation, which is never unmapped.
+    unsafe { &*words.add(i) }
 }
 
 #[cfg(test)]
@@ -47,15 +177,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn set_and_clear_one_region() {
+    fn set_and_clear_the_words_of_one_superslab() {
+        assert!(reserve());
+        let (words, len) = view();
+        // SAFETY: a view.
+        let meta = |a| unsafe { meta_in(words, len, a) };
+        assert_eq!(meta(usize::MAX), None, "beyond the map");
         let base = 0x3f00_0000_0000usize;
-        assert!(!contains(base));
-        assert!(set(base, true));
-        assert!(contains(base) && contains(base + (2 << 20) - 1));
-        assert!(!contains(base + (2 << 20)) && !contains(base - 1));
-        assert!(set(base, false));
-        assert!(!contains(base));
-        assert!(!set(1 << 47, true));
-        assert!(!contains(usize::MAX));
+        assert!(covers(base, 2 << 20));
+        assert!(prepare(base, 2 << 20));
+        assert_eq!(meta(base), Some(0));
+        set(base + (5 << 16), 0x1234_2080);
+        assert_eq!(meta(base + (5 << 16) + 100), Some(0x1234_2080));
+        assert_eq!(meta_acquire(base + (6 << 16) - 1), 0x1234_2080);
+        assert_eq!(meta(base + (6 << 16)), Some(0), "the next slot");
+        assert_eq!(
+            meta(base + (4 << 16) + 0xffff),
+            Some(0),
+            "the previous slot"
+        );
+        clear(base, 2 << 20);
+        assert_eq!(meta(base + (5 << 16)), Some(0));
+        assert_eq!(meta(1 << 47), None);
+        assert_eq!(meta_acquire(1 << 47), 0);
     }
 }

@@ -82,7 +82,7 @@ pub fn take(c: usize, request: usize) -> *mut u8 {
 /// up.
 pub unsafe fn give_back(c: usize, p: *mut u8, sampling_on: bool) {
     let a = p as usize;
-    let Some(ss) = superslab::lookup(a) else {
+    let Some((ss, _)) = superslab::lookup(a) else {
         crate::pal::fatal(b"sampled block outside every SuperSlab");
     };
     let i = (a - ss.base()) / superslab::SLOT_BYTES;

@@ -28,8 +28,9 @@
 //! - `capacity == used + (blocks on the local list) + (blocks in collected containers)
 //!   + (capacity - carved)` at all times; the remote list's count (in its head word) is
 //!   part of `used` until collected;
-//! - blocks are the multiples of the block size inside the slot's 64 KiB window that lie
-//!   past the SuperSlab header, so "is `a` a block start?" is a divisibility test.
+//! - blocks are the multiples of the block size inside the slot's 64 KiB window, so "is
+//!   `a` a block start?" is a divisibility test (slot 0 of a SuperSlab holds its header
+//!   and is never carved).
 //!
 //! Lifetime rule: a thread that is not the holder touches a slot only while it owns a
 //! block of it (which keeps `used > 0`, so the slot cannot become EMPTY and its
@@ -51,39 +52,55 @@ pub const EMPTY: u32 = 2;
 /// Slot state: ACTIVE for a class, serving only sampled blocks (`sampled_slots`), no
 /// owner. A state of its own, so that the free fast path's owner test fails for it.
 pub const SAMPLED: u32 = 3;
-/// Owner field of a slot no thread owns (abandoned, sampled, EMPTY, UNUSED).
-pub const NO_OWNER: u32 = u32::MAX;
+/// Slot state of slot 0 of every SuperSlab: it holds the SuperSlab's header and never
+/// serves blocks.
+pub const HEADER: u32 = 4;
+/// Owner field of a slot no thread owns (abandoned, sampled, EMPTY, UNUSED, HEADER).
+pub const NO_OWNER: u32 = 0xffff;
+/// The largest owner id a meta word holds (thread state indexes beyond it get no
+/// state: their threads take the global path).
+pub const MAX_OWNER: u32 = NO_OWNER - 1;
 
-/// The meta word of a slot: `class << CLASS_SHIFT | state << 16 | owner << 32` (the
-/// class field is the byte offset of the class's magazine among the owner's, so the
-/// free fast path gets the magazine from the owner test with no multiply). Written
-/// by the holder when the state or the owner changes (`Release`), read by every `free`
-/// (`Relaxed`: a thread that sees its own index there made that store itself). A
-/// SuperSlab's header pages read 0 (UNUSED state, owner 0), which no key matches.
+/// Bits of the meta word below the state: the class field.
+const STATE_SHIFT: u32 = 13;
+/// Bits of the meta word below the owner.
+const OWNER_SHIFT: u32 = 16;
+/// The class field's mask (also the largest result of [`owned_offset`]).
+const CLASS_FIELD: u64 = (1 << STATE_SHIFT) - 1;
+
+/// The meta word of a slot, 32 bits kept in the pagemap (`crate::pagemap`): `class <<
+/// CLASS_SHIFT | state << 13 | owner << 16` (the class field is the byte offset of the
+/// class's magazine among the owner's, so the free fast path gets the magazine from
+/// the owner test with no multiply). Written by the holder when the state or the owner
+/// changes (`Release`), read by every `free` (`Relaxed`: a thread that sees its own
+/// index there made that store itself). Never 0 (a mapped SuperSlab's UNUSED slots hold
+/// [`NO_OWNER`]): 0 is the pagemap's "no SuperSlab here".
 #[inline(always)]
 pub const fn meta(state: u32, class: usize, owner: u32) -> u64 {
-    (class as u64) << CLASS_SHIFT | (state as u64) << 16 | (owner as u64) << 32
+    (class as u64) << CLASS_SHIFT
+        | (state as u64) << STATE_SHIFT
+        | ((owner & NO_OWNER) as u64) << OWNER_SHIFT
 }
 
-// Every class's field fits the meta word's low 16 bits.
-const _: () = assert!((CLASS_COUNT - 1) << CLASS_SHIFT <= u16::MAX as usize);
+// Every class's field fits below the state bits.
+const _: () = assert!((((CLASS_COUNT - 1) << CLASS_SHIFT) as u64) <= CLASS_FIELD);
 
 /// State of a meta word.
 #[inline(always)]
 pub const fn meta_state(w: u64) -> u32 {
-    (w >> 16) as u8 as u32
+    ((w >> STATE_SHIFT) & 7) as u32
 }
 
 /// Class of a meta word.
 #[inline(always)]
 pub const fn meta_class(w: u64) -> usize {
-    (w as u16 >> CLASS_SHIFT) as usize
+    ((w & CLASS_FIELD) >> CLASS_SHIFT) as usize
 }
 
 /// Owner of a meta word ([`NO_OWNER`] when no thread owns the slot).
 #[inline(always)]
 pub const fn meta_owner(w: u64) -> u32 {
-    (w >> 32) as u32
+    ((w >> OWNER_SHIFT) as u32) & NO_OWNER
 }
 
 /// The key of thread `owner`: the meta word of an ACTIVE slot it owns, class bits 0.
@@ -94,12 +111,12 @@ pub const fn owned_key(owner: u32) -> u64 {
 
 /// The free fast path's one test (state and owner at once): `Some(class <<
 /// CLASS_SHIFT)` when `w` is the meta word of an ACTIVE slot whose owner has `key`
-/// ([`owned_key`]), `None` for every other word (other owners, other states, header
-/// pages).
+/// ([`owned_key`]), `None` for every other word (other owners, other states, the
+/// header slot, 0 where no SuperSlab lies).
 #[inline(always)]
 pub const fn owned_offset(w: u64, key: u64) -> Option<usize> {
     let x = w ^ key;
-    if x <= u16::MAX as u64 {
+    if x <= CLASS_FIELD {
         Some(x as usize)
     } else {
         None
@@ -394,7 +411,7 @@ mod tests {
 
     #[test]
     fn only_the_owner_of_an_active_slot_gets_the_class_offset() {
-        for owner in [0, 1, 4095, NO_OWNER - 1] {
+        for owner in [0, 1, 4095, MAX_OWNER] {
             let key = owned_key(owner);
             for c in [0, 1, CLASS_COUNT - 1] {
                 let w = meta(ACTIVE, c, owner);
@@ -403,7 +420,7 @@ mod tests {
                     (meta_state(w), meta_class(w), meta_owner(w)),
                     (ACTIVE, c, owner)
                 );
-                for state in [UNUSED, EMPTY, SAMPLED] {
+                for state in [UNUSED, EMPTY, SAMPLED, HEADER] {
                     assert_eq!(owned_offset(meta(state, c, owner), key), None);
                 }
                 assert_eq!(owned_offset(meta(ACTIVE, c, owner ^ 1), key), None);
@@ -411,9 +428,18 @@ mod tests {
                 // The key of an idle record (`pal::tls::IDLE`) matches no word.
                 assert_eq!(owned_offset(w, u64::MAX), None);
             }
-            // A header page reads 0.
+            // Where no SuperSlab lies the pagemap reads 0.
             assert_eq!(owned_offset(0, key), None);
         }
         assert_eq!(owned_offset(0, u64::MAX), None);
+        // Every word of a mapped SuperSlab is non-zero and fits the pagemap's 32 bits.
+        for w in [
+            meta(UNUSED, 0, NO_OWNER),
+            meta(HEADER, 0, NO_OWNER),
+            meta(EMPTY, CLASS_COUNT - 1, NO_OWNER),
+            meta(ACTIVE, CLASS_COUNT - 1, MAX_OWNER),
+        ] {
+            assert!(w != 0 && w <= u64::from(u32::MAX), "{w:#x}");
+        }
     }
 }

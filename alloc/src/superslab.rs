@@ -2,12 +2,13 @@
 //! 3-stage slot acquire, slot retire (ACTIVE -> EMPTY) and empty-SuperSlab detection
 //! with a small cache before the return to the OS.
 //!
-//! Layout of a SuperSlab: the first 8 KiB hold its [`SuperSlab`] header: one meta word
-//! per 4 KiB page (the meta word of the slot the page belongs to, 0 for the header's own
-//! pages), the 32 slot records, list links. Slot 0's blocks start past the header,
-//! every other slot's at its 64 KiB boundary. Pointer -> SuperSlab is a mask, pointer
-//! -> meta word a shift: the free path reads one word, on a line only state and owner
-//! changes write, and a header address reads 0 there (never a block).
+//! Layout of a SuperSlab: slot 0 holds its [`SuperSlab`] header (the 32 slot records,
+//! list links, its record in the segment; the first 8 KiB, the rest of the slot is
+//! never touched) and serves no blocks; slots 1 to 31 are carved into blocks from their
+//! 64 KiB boundary. Pointer -> SuperSlab is a mask. The meta word of each slot lives in
+//! the pagemap (`crate::pagemap`), not in the header: the free fast path reads one word
+//! there and never touches the SuperSlab, and an address in the header slot reads
+//! `HEADER` (never a block).
 //!
 //! Locking: the global lock ([`lock`]) protects slot state changes to and from EMPTY
 //! and UNUSED, the per-class EMPTY lists, the list of SuperSlabs with UNUSED slots, the
@@ -29,7 +30,7 @@ use crate::pal::{self, RawMutex};
 use crate::publish::{self, SlabRecord};
 use crate::size_class::{block_size, CLASS_COUNT};
 use crate::slot::{
-    list, meta, meta_class, meta_owner, meta_state, Slot, ACTIVE, EMPTY, NO_OWNER, UNUSED,
+    list, meta, meta_class, meta_owner, meta_state, Slot, ACTIVE, EMPTY, HEADER, NO_OWNER, UNUSED,
 };
 use crate::stats::{add, CLASSES, TOTALS};
 use crate::{oom, options, pagemap};
@@ -40,15 +41,12 @@ pub const SUPERSLAB_BYTES: usize = 2 << 20;
 pub const SLOTS: usize = 32;
 /// Bytes per slot.
 pub const SLOT_BYTES: usize = SUPERSLAB_BYTES / SLOTS;
-/// Bytes of the header at the start of slot 0.
+/// Bytes of the header at the start of slot 0 (the header slot: the rest of it is
+/// address space only).
 pub const HEADER_BYTES: usize = 8192;
-/// Bytes per page of the meta-word table.
-const PAGE_BYTES: usize = 4096;
-const PAGES: usize = SUPERSLAB_BYTES / PAGE_BYTES;
-const PAGES_PER_SLOT: usize = SLOT_BYTES / PAGE_BYTES;
-const HEADER_PAGES: usize = HEADER_BYTES / PAGE_BYTES;
-const MAGIC: u64 = u64::from_le_bytes(*b"SSLAB\0v2");
-const ALL_SLOTS: u32 = u32::MAX;
+const MAGIC: u64 = u64::from_le_bytes(*b"SSLAB\0v3");
+/// The slots that serve blocks: every one but the header slot, 0.
+const BLOCK_SLOTS: u32 = !1;
 
 /// `SuperSlab::on_list`: on no list (in use with no UNUSED slot, or being drained).
 const ON_NONE: u32 = 0;
@@ -63,16 +61,13 @@ const ON_DRAIN: u32 = 3;
 /// address arithmetic, so every field is an atomic.
 #[repr(C)]
 pub struct SuperSlab {
-    /// Per 4 KiB page, the meta word ([`crate::slot::meta`]) of its slot; 0 for the
-    /// header's pages. Written by the slot's holder, read by `free`.
-    pub meta: [AtomicU64; PAGES],
-    /// The 32 slot records.
+    /// The 32 slot records (slot 0's is never used: it is the header slot).
     pub slots: [Slot; SLOTS],
     /// [`MAGIC`] while mapped.
     pub magic: AtomicU64,
     /// Slots not UNUSED or EMPTY (global lock).
     pub active_slots: AtomicU32,
-    /// Bit i set = slot i UNUSED (global lock).
+    /// Bit i set = slot i UNUSED (global lock); bit 0 (the header slot) never set.
     pub unused_mask: AtomicU32,
     /// Which list the SuperSlab is on (`ON_*`, global lock).
     pub on_list: AtomicU32,
@@ -95,44 +90,33 @@ impl SuperSlab {
         self as *const SuperSlab as usize
     }
 
-    /// The meta word of the page holding `addr` (an address inside this SuperSlab).
-    #[inline(always)]
-    pub fn meta_of(&self, addr: usize) -> u64 {
-        self.meta[(addr >> 12) % PAGES].load(Relaxed)
-    }
-
-    /// The meta word of slot `i`.
+    /// The meta word of slot `i` (from the pagemap).
     #[inline]
     pub fn slot_meta(&self, i: usize) -> u64 {
-        self.meta[i * PAGES_PER_SLOT + PAGES_PER_SLOT - 1].load(Acquire)
+        pagemap::meta_acquire(self.base() + i * SLOT_BYTES)
     }
 
-    /// Sets the meta word of slot `i` (every page of it outside the header). The
-    /// slot's holder calls this.
+    /// Sets the meta word of slot `i` in the pagemap. The slot's holder calls this.
     pub fn set_slot_meta(&self, i: usize, w: u64) {
-        for p in (i * PAGES_PER_SLOT).max(HEADER_PAGES)..(i + 1) * PAGES_PER_SLOT {
-            self.meta[p].store(w, Release);
-        }
+        debug_assert!(i != 0, "the header slot's word never changes");
+        pagemap::set(self.base() + i * SLOT_BYTES, w);
     }
 
-    /// Address of the first block of class `c` in slot `i`, and how many blocks fit:
-    /// the multiples of the block size inside the slot's window, past the header.
+    /// Address of the first block of class `c` in slot `i` (not the header slot), and
+    /// how many blocks fit: the multiples of the block size inside the slot's window.
     pub fn slot_layout(&self, i: usize, c: usize) -> (usize, u32) {
-        let bs = block_size(c);
-        let first = if i == 0 {
-            HEADER_BYTES.div_ceil(bs) * bs
-        } else {
-            0
-        };
-        let cap = (SLOT_BYTES.saturating_sub(first)) / bs;
-        (self.base() + i * SLOT_BYTES + first, cap as u32)
+        debug_assert!(i != 0, "the header slot serves no blocks");
+        (
+            (self.base() + i * SLOT_BYTES),
+            (SLOT_BYTES / block_size(c)) as u32,
+        )
     }
 
     /// The segment's word for slot `i` (state, class, capacity, blocks out).
     pub fn slot_word(&self, i: usize) -> u64 {
         let w = self.slot_meta(i);
         let state = meta_state(w);
-        if state == UNUSED {
+        if state == UNUSED || state == HEADER {
             return 0;
         }
         let s = &self.slots[i];
@@ -169,23 +153,6 @@ impl SuperSlab {
     }
 }
 
-/// Whether `addr` lies in one of our SuperSlabs (the pagemap's answer).
-#[inline(always)]
-pub fn is_ours(addr: usize) -> bool {
-    pagemap::contains(addr)
-}
-
-/// The meta word of the page holding `addr`, which must lie in one of our SuperSlabs
-/// ([`is_ours`]).
-#[inline(always)]
-pub fn meta_at(addr: usize) -> u64 {
-    let base = addr & !(SUPERSLAB_BYTES - 1);
-    let page = (addr % SUPERSLAB_BYTES) >> 12;
-    // SAFETY: the caller checked the pagemap: a SuperSlab header is mapped at `base`,
-    // and its first PAGES words are the meta words.
-    unsafe { (*(base as *const AtomicU64).add(page)).load(Relaxed) }
-}
-
 /// Owner ids (thread state indexes) whose kernel tid the segment can name.
 const OWNER_TIDS: usize = 4096;
 
@@ -206,14 +173,20 @@ fn owner_tid(index: u32) -> u32 {
         .map_or(SLOT_OWNER_NONE, |t| t.load(Relaxed))
 }
 
-/// The SuperSlab containing `addr`, if `addr` lies in one of ours.
+/// The SuperSlab containing `addr` and the meta word of its slot there, if `addr`
+/// lies in one of ours.
 #[inline(always)]
-pub fn lookup(addr: usize) -> Option<&'static SuperSlab> {
-    if !pagemap::contains(addr) {
+pub fn lookup(addr: usize) -> Option<(&'static SuperSlab, u64)> {
+    let w = pagemap::meta_acquire(addr);
+    if w == 0 {
         return None;
     }
-    // SAFETY: a set pagemap bit means a SuperSlab header is mapped at that base.
-    Some(unsafe { &*((addr & !(SUPERSLAB_BYTES - 1)) as *const SuperSlab) })
+    // SAFETY: a non-zero pagemap word means a SuperSlab is mapped at that base, its
+    // header initialised before the word was published (`Release`/`Acquire`).
+    Some((
+        unsafe { &*((addr & !(SUPERSLAB_BYTES - 1)) as *const SuperSlab) },
+        w,
+    ))
 }
 
 /// The SuperSlab and slot index of a slot record.
@@ -417,12 +390,11 @@ pub fn acquire_slot(c: usize, request: usize, owner: u32) -> Option<(&'static Su
     }
     let fresh = map_superslab(request, c)?;
     let _g = G.lock.guard();
-    if !registry_add(fresh) || !pagemap::set(fresh.base(), true) {
-        if fresh.registry_index.load(Relaxed) != usize::MAX {
-            registry_remove(fresh);
-        }
+    if !registry_add(fresh) {
+        pagemap::clear(fresh.base(), SUPERSLAB_BYTES);
         drop(_g);
-        // SAFETY: the SuperSlab was never published (not in the registry or pagemap).
+        // SAFETY: the SuperSlab was never published (not in the registry; its pagemap
+        // words are cleared again, and no block of it was handed out).
         unsafe { pal::unmap(fresh.base() as *mut u8, SUPERSLAB_BYTES) };
         oom::unreserve(SUPERSLAB_BYTES as u64);
         oom::report(request, 16, Some(c));
@@ -561,27 +533,53 @@ fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
         oom::report(request, 16, Some(c));
         return None;
     }
-    let mapped = pal::map_aligned(SUPERSLAB_BYTES, SUPERSLAB_BYTES);
-    let Some(p) = mapped.filter(|&p| (p as usize) >> 47 == 0) else {
-        if let Some(p) = mapped {
-            // SAFETY: the mapping was just created and handed to nobody.
-            unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
-        }
+    let Some(p) = map_placed() else {
         oom::unreserve(SUPERSLAB_BYTES as u64);
         oom::report(request, 16, Some(c));
         return None;
     };
-    // SAFETY: fresh zeroed memory is a valid `SuperSlab` (all-zero atomics: every meta
-    // word UNUSED), and nobody else can reach it yet.
+    // SAFETY: fresh zeroed memory is a valid `SuperSlab` (all-zero atomics), and nobody
+    // else can reach it yet (its pagemap words are still 0).
     let ss: &'static SuperSlab = unsafe { &*(p as *const SuperSlab) };
-    for i in 0..SLOTS {
-        ss.set_slot_meta(i, meta(UNUSED, 0, NO_OWNER));
-    }
-    ss.unused_mask.store(ALL_SLOTS, Relaxed);
+    ss.unused_mask.store(BLOCK_SLOTS, Relaxed);
     ss.registry_index.store(usize::MAX, Relaxed);
     publish::superslab_init(&ss.record);
     ss.magic.store(MAGIC, Relaxed);
+    // The words go in last (`Release`): a slow path that sees one reads an
+    // initialised header.
+    pagemap::set(ss.base(), meta(HEADER, 0, NO_OWNER));
+    for i in 1..SLOTS {
+        ss.set_slot_meta(i, meta(UNUSED, 0, NO_OWNER));
+    }
     Some(ss)
+}
+
+/// Maps a SuperSlab where the pagemap has words for it, with those words writable.
+/// Outside every lock. `None` when the kernel refuses.
+fn map_placed() -> Option<*mut u8> {
+    if !pagemap::reserve() {
+        return None;
+    }
+    let mut p = pal::map_aligned(SUPERSLAB_BYTES, SUPERSLAB_BYTES)?;
+    if !pagemap::covers(p as usize, SUPERSLAB_BYTES) {
+        // A map smaller than the address space (the kernel refused the full one): the
+        // SuperSlab goes below its end.
+        // SAFETY: the mapping was just created and handed to nobody.
+        unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
+        let hint = pagemap::placement_hint()?;
+        p = pal::map_aligned_near(SUPERSLAB_BYTES, SUPERSLAB_BYTES, hint)?;
+        if !pagemap::covers(p as usize, SUPERSLAB_BYTES) {
+            // SAFETY: as above.
+            unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
+            return None;
+        }
+    }
+    if !pagemap::prepare(p as usize, SUPERSLAB_BYTES) {
+        // SAFETY: as above.
+        unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
+        return None;
+    }
+    Some(p)
 }
 
 // ---- retire and empty detection
@@ -621,8 +619,8 @@ fn finish_empty(ss: &'static SuperSlab) {
     // of it is in use, and no acquire can reach it until it is cached below.
     unsafe {
         pal::decommit(
-            (ss.base() + HEADER_BYTES) as *mut u8,
-            SUPERSLAB_BYTES - HEADER_BYTES,
+            (ss.base() + SLOT_BYTES) as *mut u8,
+            SUPERSLAB_BYTES - SLOT_BYTES,
         )
     };
     let victims = {
@@ -673,7 +671,7 @@ fn shrink_cache(keep: usize) -> usize {
         G.cache_len.fetch_sub(1, Relaxed);
         add(&TOTALS.superslabs_cached, -1);
         registry_remove(ss);
-        pagemap::set(ss.base(), false);
+        pagemap::clear(ss.base(), SUPERSLAB_BYTES);
         publish::superslab_returned(&ss.record);
         ss.next.store(victims, Relaxed);
         victims = ss.base();

@@ -24,7 +24,7 @@ use crate::pal::{self, tls::Hot, RawMutex};
 use crate::publish::{self, ThreadRecord};
 use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
-use crate::slot::owned_key;
+use crate::slot::{owned_key, MAX_OWNER};
 use crate::{options, superslab, unowned};
 
 /// [`raw_current`] while the state is being created (nested calls use the global path).
@@ -175,6 +175,11 @@ fn take_from_pool() -> Option<*mut ThreadState> {
             POOL_FREE.store(unsafe { (*st).next_free }, Ordering::Relaxed);
             st
         } else {
+            if POOL_NEXT_INDEX.load(Ordering::Relaxed) > MAX_OWNER {
+                // Every owner id a meta word can hold is a live thread's: this one takes
+                // the global path.
+                return None;
+            }
             let st = pal::map(state_bytes(), false)?.cast::<ThreadState>();
             let index = POOL_NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
             // SAFETY: fresh zeroed memory, exclusively ours; zero is a valid ThreadState.
@@ -189,6 +194,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         t.mags[c].init(c, cells, magazine_capacity(c, opts.magazine));
     }
     t.hot.key = owned_key(t.index);
+    (t.hot.map_words, t.hot.map_len) = crate::pagemap::view();
     t.classes = 0;
     t.events_ns = 0;
     t.fold_ns = 0;
@@ -333,28 +339,31 @@ pub const SWEEP_CLASSES: usize = 8;
 /// thread that goes quiet leaves at most 32 intervals of frees unpublished.
 pub fn drain_idle(t: &mut ThreadState) {
     let used = t.classes;
-    let mut left = SWEEP_CLASSES;
-    let mut next_sweep = t.sweep as usize;
-    for k in 0..CLASS_COUNT {
-        if left == 0 {
+    let now = monotonic_ns();
+    t.unfolded += 1;
+    let fold = now.wrapping_sub(t.fold_ns) >= FOLD_NS || t.unfolded >= FOLD_INTERVALS;
+    // The window: the used classes from `sweep` on, then from 0 (a class bit each).
+    let from = t.sweep.min(CLASS_COUNT as u32);
+    let window =
+        u128::from(used >> from << from) | u128::from(used & ((1u64 << from) - 1)) << CLASS_COUNT;
+    let mut bits = window;
+    let mut next_sweep = from as usize;
+    for _ in 0..SWEEP_CLASSES {
+        if bits == 0 {
             break;
         }
-        let c = (t.sweep as usize + k) % CLASS_COUNT;
-        if used & 1 << c == 0 {
-            continue;
-        }
-        left -= 1;
+        let k = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
+        let c = k % CLASS_COUNT;
         next_sweep = c + 1;
         t.mags[c].drain_idle(&t.owned[c]);
-        t.owned[c].sweep();
+        t.owned[c].sweep(fold);
         unowned::reclaim(c);
     }
     t.sweep = (next_sweep % CLASS_COUNT) as u32;
     t.drains += 1;
     t.free_budget = options::get().drain_interval;
-    let now = monotonic_ns();
-    t.unfolded += 1;
-    if now.wrapping_sub(t.fold_ns) < FOLD_NS && t.unfolded < FOLD_INTERVALS {
+    if !fold {
         return;
     }
     t.fold_ns = now;
@@ -367,10 +376,10 @@ pub fn drain_idle(t: &mut ThreadState) {
     if flush {
         t.events_ns = now;
     }
-    for c in 0..CLASS_COUNT {
-        if used & 1 << c == 0 {
-            continue;
-        }
+    let mut bits = used;
+    while bits != 0 {
+        let c = bits.trailing_zeros() as usize;
+        bits &= bits - 1;
         let m = &mut t.mags[c];
         m.out -= t.owned[c].take_collected() as i64;
         let dirty = m.dirty();

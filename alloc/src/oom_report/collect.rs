@@ -15,7 +15,7 @@ use super::activity;
 use crate::size_class::{block_size, CLASS_COUNT, CLASS_SIZES};
 use crate::slot::{meta_class, meta_state, ACTIVE, EMPTY, SAMPLED, UNUSED};
 use crate::stats::{CLASSES, TOTALS};
-use crate::superslab::{self, HEADER_BYTES, SLOTS, SLOT_BYTES};
+use crate::superslab::{self, SLOTS, SLOT_BYTES};
 
 /// A live thread is idle (its magazine blocks count as stranded) once it ran no slow
 /// path for this long.
@@ -113,10 +113,11 @@ pub(super) fn collect(w: Option<&SegmentWriter>, my_tid: u32, now_ns: u64) -> Re
         let _g = superslab::lock().guard();
         superslab::for_each(|ss| {
             r.superslabs += 1;
-            r.header_bytes += HEADER_BYTES as u64;
+            // The header slot serves no blocks: all of it is the header's.
+            r.header_bytes += SLOT_BYTES as u64;
             let mut run: Option<(usize, u64)> = None;
-            for i in 0..SLOTS {
-                let span = (SLOT_BYTES - if i == 0 { HEADER_BYTES } else { 0 }) as u64;
+            for i in 1..SLOTS {
+                let span = SLOT_BYTES as u64;
                 let s = &ss.slots[i];
                 let w = ss.slot_meta(i);
                 let state = match meta_state(w) {

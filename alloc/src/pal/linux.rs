@@ -20,14 +20,20 @@ pub fn page_size() -> usize {
 /// Maps `len` bytes of fresh zeroed read-write anonymous memory; `None` when the kernel
 /// refuses. `noreserve` maps without committing swap (sparse tables).
 pub fn map(len: usize, noreserve: bool) -> Option<*mut u8> {
+    map_at(len, noreserve, 0)
+}
+
+/// [`map`] near `hint` (0: wherever the kernel likes; a hint is only a preference).
+fn map_at(len: usize, noreserve: bool, hint: usize) -> Option<*mut u8> {
     let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     if noreserve {
         flags |= libc::MAP_NORESERVE;
     }
-    // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
+    // SAFETY: an anonymous mapping without MAP_FIXED touches no existing memory (the
+    // hint is never taken over an existing mapping).
     let p = unsafe {
         libc::mmap(
-            ptr::null_mut(),
+            hint as *mut libc::c_void,
             len,
             libc::PROT_READ | libc::PROT_WRITE,
             flags,
@@ -42,12 +48,51 @@ pub fn map(len: usize, noreserve: bool) -> Option<*mut u8> {
     }
 }
 
+/// Reserves `len` bytes of address space that read as zero and cannot be written
+/// (`PROT_READ`, no swap reserved: a read-only private mapping is not charged against
+/// the commit limit), for a sparse table whose pages [`make_writable`] opens as they are
+/// needed. `None` when the kernel refuses (`RLIMIT_AS`, say).
+pub fn reserve_readable(len: usize) -> Option<*mut u8> {
+    // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
+    let p = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        Some(p.cast())
+    }
+}
+
+/// Makes `[p, p + len)` (page aligned) of a [`reserve_readable`] mapping writable,
+/// keeping its contents. `false` when the kernel refuses (the commit limit).
+///
+/// # Safety
+/// The range must lie inside a mapping this crate reserved with [`reserve_readable`].
+pub unsafe fn make_writable(p: *mut u8, len: usize) -> bool {
+    // SAFETY: the caller guarantees the range is ours; adding write access keeps the
+    // contents and invalidates no reference.
+    unsafe { libc::mprotect(p.cast(), len, libc::PROT_READ | libc::PROT_WRITE) == 0 }
+}
+
 /// Maps `len` bytes aligned to `align` (a power of two >= the page size) by mapping
 /// `len + align` and trimming both ends. `len` must be a multiple of the page size.
 pub fn map_aligned(len: usize, align: usize) -> Option<*mut u8> {
+    map_aligned_near(len, align, 0)
+}
+
+/// [`map_aligned`] near `hint` (0: wherever the kernel likes).
+pub fn map_aligned_near(len: usize, align: usize, hint: usize) -> Option<*mut u8> {
     debug_assert!(align.is_power_of_two() && align >= page_size());
     let over = len.checked_add(align)?;
-    let raw = map(over, false)? as usize;
+    let raw = map_at(over, false, hint)? as usize;
     let start = (raw + align - 1) & !(align - 1);
     let head = start - raw;
     let tail = over - head - len;

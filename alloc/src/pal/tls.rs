@@ -109,10 +109,10 @@ mod imp {
 
 pub use imp::{get, set};
 
-/// The two words the fast paths read through the word before they know whether it
-/// holds a state: a thread state starts with them (`thread::ThreadState::hot`), and so
-/// does each idle record, where they are a key no meta word matches and no bytes left
-/// before the next sample.
+/// The words the fast paths read through the word before they know whether it holds a
+/// state: a thread state starts with them (`thread::ThreadState::hot`), and so does each
+/// idle record, where they are a key no meta word matches, no bytes left before the
+/// next sample and an empty view of the pagemap.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Hot {
@@ -120,6 +120,12 @@ pub struct Hot {
     pub key: u64,
     /// Bytes to allocate before the next sampled allocation (`u64::MAX`: not sampling).
     pub sample_left: u64,
+    /// The pagemap's words as this thread last looked (`pagemap::view`): their address
+    /// (0 before the map exists)...
+    pub map_words: usize,
+    /// ...and how many (0 before the map exists: every free takes the slow path, which
+    /// looks again).
+    pub map_len: usize,
 }
 
 /// The idle records the word points at when it holds no state: `IDLE[0]` before the
@@ -128,6 +134,8 @@ pub static IDLE: [Hot; 3] = [const {
     Hot {
         key: u64::MAX,
         sample_left: 0,
+        map_words: 0,
+        map_len: 0,
     }
 }; 3];
 
@@ -166,7 +174,7 @@ mod tests {
         assert_eq!(idle_index(other.0), Some(0));
         assert_eq!(get(), idle(2));
         assert_eq!(idle_index(get()), Some(2));
-        assert_eq!(idle_index(idle(0) + 3 * 16), None);
+        assert_eq!(idle_index(idle(0) + 3 * size_of::<Hot>()), None);
         assert_eq!(idle_index(0), None);
         set(saved);
     }
