@@ -9,9 +9,10 @@
 //! The map is 2^31 words (8 GiB of address space) reserved once, read-only and without
 //! swap reserved, when the first SuperSlab is mapped: a read of a page nobody wrote
 //! reads the kernel's shared zero page, and only the pages that hold the words of
-//! mapped SuperSlabs are made writable (4 KiB covers 64 MiB of address space). Where the
-//! kernel refuses that much address space (`RLIMIT_AS`), a smaller map covers the low
-//! part of the address space and SuperSlabs are placed there (see [`covers`]).
+//! mapped SuperSlabs are made writable (4 KiB covers 64 MiB of address space). Under an address-space
+//! limit (`RLIMIT_AS`, `ulimit -v`) the map takes at most 1/64 of it, and where the
+//! kernel refuses the map, a smaller one is tried: a smaller map covers the low part of
+//! the address space and SuperSlabs are placed there (see [`next_placement`]).
 //!
 //! [`meta_in`] is the free fast path's lookup: a shift, a bound compare and one load,
 //! against the thread's own copy of the map's address and length ([`view`]). The
@@ -105,7 +106,7 @@ pub fn reserve() -> bool {
     if MAP.len.load(Ordering::Acquire) != 0 {
         return true;
     }
-    let mut len = FULL;
+    let mut len = first_len(pal::address_space_limit());
     while len >= SMALLEST {
         if let Some(p) = pal::reserve_readable(len * 4) {
             MAP.words.store(p as usize, Ordering::Relaxed);
@@ -117,19 +118,54 @@ pub fn reserve() -> bool {
     false
 }
 
+/// The words of the first map tried: the full map, or under an address-space limit a
+/// map of at most 1/64 of the limit (at least [`SMALLEST`]), so that the map never takes
+/// a share of the limit the program would notice. A smaller map still covers 256 times
+/// the limit's bytes of low address space, where SuperSlabs are then placed.
+fn first_len(limit: Option<usize>) -> usize {
+    match limit {
+        None => FULL,
+        Some(bytes) => {
+            let words = (bytes / 64 / 4).max(SMALLEST);
+            // The largest power of two not above `words`.
+            (1usize << (usize::BITS - 1 - words.leading_zeros())).min(FULL)
+        }
+    }
+}
+
 /// Whether the map has words for the `bytes` of address space at `base`.
 pub fn covers(base: usize, bytes: usize) -> bool {
     let end = base.saturating_add(bytes - 1) >> GRAIN_SHIFT;
     end < MAP.len.load(Ordering::Acquire)
 }
 
-/// The lowest 64 KiB-aligned address past the end of the address space the map covers,
-/// halved: a hint at which a SuperSlab the kernel placed beyond the map may be mapped
-/// again (`None` when the map covers the whole user address space).
-pub fn placement_hint() -> Option<usize> {
+/// Where the next SuperSlab of `bytes` (a power of two) goes when the map does not
+/// cover the whole user address space (`None` when it does: the kernel places
+/// SuperSlabs anywhere). Addresses run through the upper half of the covered space, each
+/// call the next `bytes`-aligned one, wrapping around; the caller maps there unless
+/// something already is, and asks again.
+pub fn next_placement(bytes: usize) -> Option<usize> {
     let len = MAP.len.load(Ordering::Acquire);
-    (len != 0 && len < FULL).then_some((len << GRAIN_SHIFT) / 2)
+    if len == 0 || len >= FULL {
+        return None;
+    }
+    let (lo, hi) = ((len << GRAIN_SHIFT) / 2, len << GRAIN_SHIFT);
+    let mut cur = CURSOR.load(Ordering::Relaxed);
+    loop {
+        let at = if cur < lo || cur + bytes > hi {
+            lo
+        } else {
+            cur
+        };
+        match CURSOR.compare_exchange_weak(cur, at + bytes, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return Some(at),
+            Err(now) => cur = now,
+        }
+    }
 }
+
+/// The next address [`next_placement`] hands out (0: the start).
+static CURSOR: AtomicUsize = AtomicUsize::new(0);
 
 /// Makes the words of the `bytes` of address space at `base` (covered by the map)
 /// writable. Outside every allocator lock (a system call). `false` when the kernel
@@ -200,5 +236,23 @@ mod tests {
         assert_eq!(meta(base + (5 << 16)), Some(0));
         assert_eq!(meta(1 << 47), None);
         assert_eq!(meta_acquire(1 << 47), 0);
+    }
+
+    #[test]
+    fn an_address_space_limit_sizes_the_map_to_a_sixty_fourth_of_it() {
+        assert_eq!(first_len(None), FULL);
+        // 1 GiB: 16 MiB of words, over 256 GiB of address space.
+        assert_eq!(first_len(Some(1 << 30)) * 4, 16 << 20);
+        assert_eq!(first_len(Some(3 << 30)) * 4, 32 << 20, "rounded down");
+        assert_eq!(
+            first_len(Some(64 << 20)),
+            SMALLEST,
+            "never below the smallest"
+        );
+        assert_eq!(
+            first_len(Some(usize::MAX)),
+            FULL,
+            "never above the full map"
+        );
     }
 }

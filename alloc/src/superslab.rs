@@ -554,28 +554,28 @@ fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
     Some(ss)
 }
 
+/// Addresses [`map_placed`] tries in a row where the map covers only the low part of
+/// the address space (each one SuperSlab further on).
+const PLACEMENT_TRIES: usize = 64;
+
 /// Maps a SuperSlab where the pagemap has words for it, with those words writable.
 /// Outside every lock. `None` when the kernel refuses.
 fn map_placed() -> Option<*mut u8> {
     if !pagemap::reserve() {
         return None;
     }
-    let mut p = pal::map_aligned(SUPERSLAB_BYTES, SUPERSLAB_BYTES)?;
-    if !pagemap::covers(p as usize, SUPERSLAB_BYTES) {
-        // A map smaller than the address space (the kernel refused the full one): the
-        // SuperSlab goes below its end.
+    let p = match pagemap::next_placement(SUPERSLAB_BYTES) {
+        None => pal::map_aligned(SUPERSLAB_BYTES, SUPERSLAB_BYTES)?,
+        // A map smaller than the address space (under an address-space limit): the
+        // SuperSlab goes to the next free address the map covers.
+        Some(first) => core::iter::once(first)
+            .chain((1..PLACEMENT_TRIES).filter_map(|_| pagemap::next_placement(SUPERSLAB_BYTES)))
+            .find_map(|at| pal::map_exactly_at(SUPERSLAB_BYTES, at))?,
+    };
+    if !pagemap::covers(p as usize, SUPERSLAB_BYTES)
+        || !pagemap::prepare(p as usize, SUPERSLAB_BYTES)
+    {
         // SAFETY: the mapping was just created and handed to nobody.
-        unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
-        let hint = pagemap::placement_hint()?;
-        p = pal::map_aligned_near(SUPERSLAB_BYTES, SUPERSLAB_BYTES, hint)?;
-        if !pagemap::covers(p as usize, SUPERSLAB_BYTES) {
-            // SAFETY: as above.
-            unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
-            return None;
-        }
-    }
-    if !pagemap::prepare(p as usize, SUPERSLAB_BYTES) {
-        // SAFETY: as above.
         unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
         return None;
     }

@@ -76,6 +76,27 @@ fn sort_of_a_million_lines_matches_glibc() {
     assert!(plain == preloaded, "sort output differs under the preload");
 }
 
+/// Under `ulimit -v` the allocator's own address space (the pagemap, the rounding of
+/// large mappings, cached mappings) must leave a program what glibc leaves it: python
+/// gets a 900 MiB buffer under a 1 GiB limit, as it does under glibc.
+#[test]
+fn python_under_a_one_gib_address_space_limit_gets_what_glibc_gives() {
+    let script = "b = bytearray(900 << 20); b[-1] = 1; d = {i: str(i) for i in range(100000)}; \
+                  print(len(b) >> 20, len(d), sum(map(len, d.values())))";
+    let limited = format!("ulimit -v 1048576 && exec python3 -c '{script}'");
+    let plain = run_ok(Command::new("sh").args(["-c", &limited]));
+    assert_eq!(plain.stdout, b"900 100000 488890\n", "without the preload");
+    let shm = shm_dir();
+    let out = run_ok(preloaded(Command::new("sh"), shm.path()).args(["-c", &limited]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "900 100000 488890\n",
+        "under the preload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_quiet("python3 under ulimit -v", &out.stderr);
+}
+
 #[test]
 fn perl_hash_of_a_million_lines_matches_glibc() {
     let script = r#"

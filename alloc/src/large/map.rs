@@ -52,7 +52,7 @@ fn round_len(n: usize) -> Option<usize> {
 /// Serves a large allocation of `size` bytes aligned to `align`, from the cache or a
 /// new mapping; zeroed when `zeroed`. Null when out of memory.
 pub fn alloc(size: usize, align: usize, zeroed: bool) -> *mut u8 {
-    let Some(len) = round_len(size.max(1)) else {
+    let Some(mut len) = round_len(size.max(1)) else {
         oom::report(size, align, None);
         return core::ptr::null_mut();
     };
@@ -66,11 +66,16 @@ pub fn alloc(size: usize, align: usize, zeroed: bool) -> *mut u8 {
         oom::report(size, align, None);
         return core::ptr::null_mut();
     }
-    let p = if align <= pal::page_size() {
-        pal::map(len, false)
-    } else {
-        pal::map_aligned(len, align)
-    };
+    let mut p = map_large(len, align);
+    if p.is_none() {
+        // The kernel refused (an address-space or commit limit): give back what the
+        // cache holds and ask for no more than the request's pages.
+        release_all();
+        let exact = (size.max(1) + pal::page_size() - 1) & !(pal::page_size() - 1);
+        oom::unreserve((len - exact) as u64);
+        len = exact;
+        p = map_large(len, align);
+    }
     let Some(p) = p else {
         oom::unreserve(len as u64);
         oom::report(size, align, None);
@@ -99,6 +104,15 @@ pub fn alloc(size: usize, align: usize, zeroed: bool) -> *mut u8 {
         align: align as u64,
     });
     p
+}
+
+/// A fresh mapping of `len` bytes (a multiple of the page size) at `align`.
+fn map_large(len: usize, align: usize) -> Option<*mut u8> {
+    if align <= pal::page_size() {
+        pal::map(len, false)
+    } else {
+        pal::map_aligned(len, align)
+    }
 }
 
 /// Takes a cached mapping for a request of `len` bytes (page-rounded `size`) at `align`.

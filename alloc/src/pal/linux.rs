@@ -48,6 +48,19 @@ fn map_at(len: usize, noreserve: bool, hint: usize) -> Option<*mut u8> {
     }
 }
 
+/// The process's address-space limit (`RLIMIT_AS`) in bytes; `None` when unlimited or
+/// unknown.
+pub fn address_space_limit() -> Option<usize> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct it is given, which lives on this stack.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) };
+    (rc == 0 && r.rlim_cur != libc::RLIM_INFINITY)
+        .then(|| usize::try_from(r.rlim_cur).unwrap_or(usize::MAX))
+}
+
 /// Reserves `len` bytes of address space that read as zero and cannot be written
 /// (`PROT_READ`, no swap reserved: a read-only private mapping is not charged against
 /// the commit limit), for a sparse table whose pages [`make_writable`] opens as they are
@@ -85,14 +98,9 @@ pub unsafe fn make_writable(p: *mut u8, len: usize) -> bool {
 /// Maps `len` bytes aligned to `align` (a power of two >= the page size) by mapping
 /// `len + align` and trimming both ends. `len` must be a multiple of the page size.
 pub fn map_aligned(len: usize, align: usize) -> Option<*mut u8> {
-    map_aligned_near(len, align, 0)
-}
-
-/// [`map_aligned`] near `hint` (0: wherever the kernel likes).
-pub fn map_aligned_near(len: usize, align: usize, hint: usize) -> Option<*mut u8> {
     debug_assert!(align.is_power_of_two() && align >= page_size());
     let over = len.checked_add(align)?;
-    let raw = map_at(over, false, hint)? as usize;
+    let raw = map(over, false)? as usize;
     let start = (raw + align - 1) & !(align - 1);
     let head = start - raw;
     let tail = over - head - len;
@@ -105,6 +113,19 @@ pub fn map_aligned_near(len: usize, align: usize, hint: usize) -> Option<*mut u8
         unsafe { unmap((start + len) as *mut u8, tail) };
     }
     Some(start as *mut u8)
+}
+
+/// Maps `len` bytes of fresh zeroed read-write anonymous memory exactly at `at` (page
+/// aligned) when nothing is mapped there; `None` when the kernel refuses or something
+/// is (the address is a hint, never `MAP_FIXED`: no existing mapping is replaced).
+pub fn map_exactly_at(len: usize, at: usize) -> Option<*mut u8> {
+    let p = map_at(len, false, at)?;
+    if p as usize == at {
+        return Some(p);
+    }
+    // SAFETY: the kernel placed the fresh mapping elsewhere; nobody has seen it.
+    unsafe { unmap(p, len) };
+    None
 }
 
 /// Unmaps `[p, p + len)`.
