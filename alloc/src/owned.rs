@@ -38,6 +38,13 @@ pub const LAST_RETIRE_SWEEPS: u16 = 16;
 /// Full slots a refill looks at for remote frees before it adopts or acquires a slot.
 const FULL_LOOK: usize = 64;
 
+/// Full slots an interval sweep looks at for remote frees. Walks of the full list,
+/// the refill's and the sweep's, go round it from where the last one stopped
+/// ([`Owned::full_next`]), so a long list is covered in turns and no walk is longer
+/// than its look: a thread with thousands of full slots (blocks it handed to other
+/// threads) does not touch every one of their records at every interval.
+const SWEEP_LOOK: usize = 32;
+
 /// Slots with blocks at hand whose slot words a sweep refreshes (the others' words
 /// change only when they move between lists).
 const SWEEP_PUBLISH: usize = 16;
@@ -50,6 +57,9 @@ pub struct Owned {
     avail: AtomicUsize,
     idle: AtomicUsize,
     full: AtomicUsize,
+    /// Where the next walk of `full` starts: 0 (its head) or a slot on `full`. Moved
+    /// past a slot before the slot leaves `full` ([`Owned::unlink`]).
+    full_next: AtomicUsize,
     /// Blocks remote frees gave back that this thread collected since it last folded
     /// ([`Owned::take_collected`]): they leave the class's `out` then.
     collected: AtomicU64,
@@ -82,9 +92,17 @@ impl Owned {
         if want == IDLE {
             s.retire.store(0, Relaxed);
         }
-        slot_list_remove(self.head(now), s);
+        self.unlink(now, s);
         slot_list_push(self.head(want), s, want);
         publish_slot(s);
+    }
+
+    /// Takes `s` off its list `tag`, moving the full list's walk position past it.
+    fn unlink(&self, tag: u16, s: &Slot) {
+        if tag == list::FULL && self.full_next.load(Relaxed) == s as *const Slot as usize {
+            self.full_next.store(s.next.load(Relaxed), Relaxed);
+        }
+        slot_list_remove(self.head(tag), s);
     }
 
     fn note_collected(&self, n: u32) {
@@ -144,15 +162,22 @@ impl Owned {
         n
     }
 
-    /// Collects the remote lists of up to `look` full slots; `true` when any block
-    /// came back.
+    /// Collects the remote lists of up to `look` full slots, going round the list from
+    /// where the last walk stopped and at most once round; `true` when any block came
+    /// back.
     fn collect_full(&self, look: usize) -> bool {
-        let mut found = false;
-        let mut a = self.full.load(Relaxed);
-        let mut seen = 0;
-        while a != 0 && seen < look {
+        let head = self.full.load(Relaxed);
+        if head == 0 {
+            return false;
+        }
+        let start = match self.full_next.load(Relaxed) {
+            0 => head,
+            a => a,
+        };
+        let (mut a, mut wrapped, mut seen, mut found) = (start, start == head, 0, false);
+        while seen < look {
             let s = slot_at(a);
-            a = s.next.load(Relaxed);
+            let next = s.next.load(Relaxed);
             seen += 1;
             let n = s.collect();
             if n != 0 {
@@ -160,7 +185,21 @@ impl Owned {
                 self.note_collected(n);
                 self.settle(s);
             }
+            a = next;
+            if a == 0 {
+                if wrapped {
+                    break;
+                }
+                // Round to the head (which `settle` may just have changed).
+                wrapped = true;
+                a = self.full.load(Relaxed);
+            }
+            if a == 0 || wrapped && a == start {
+                break;
+            }
         }
+        // `a` is 0 or on the list: `settle` moved only the slots already walked.
+        self.full_next.store(a, Relaxed);
         found
     }
 
@@ -214,7 +253,7 @@ impl Owned {
     /// idle slots and retires those whose time is up ([`RETIRE_SWEEPS`], or
     /// [`LAST_RETIRE_SWEEPS`] for the last slot the thread has of the class).
     pub fn sweep(&self, publish: bool) {
-        self.collect_full(usize::MAX);
+        self.collect_full(SWEEP_LOOK);
         let mut a = if publish { self.avail.load(Relaxed) } else { 0 };
         let mut n = 0;
         while a != 0 && n < SWEEP_PUBLISH {
@@ -260,7 +299,7 @@ impl Owned {
     pub fn abandon_all(&self, c: usize) {
         for head in [&self.avail, &self.idle, &self.full] {
             while let Some(s) = Some(head.load(Relaxed)).filter(|&a| a != 0).map(slot_at) {
-                slot_list_remove(head, s);
+                self.unlink(s.list.load(Relaxed), s);
                 self.note_collected(s.collect());
                 let (ss, i) = locate(s);
                 if s.used() == 0 {

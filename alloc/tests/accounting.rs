@@ -1,7 +1,8 @@
 //! Magazine-aware accounting read back through the segment reader, empty SuperSlab
 //! detection and return (also when the last frees sat in the owner's magazine after
 //! another thread's remote frees),
-//! and the memory cost of a million 16-byte allocations.
+//! and the memory cost of a million 16-byte allocations, and remote frees to the far end
+//! of a long full list collected by the interval sweeps alone.
 
 mod common;
 
@@ -554,4 +555,63 @@ fn a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals() {
         N,
         "all counted after its exit"
     );
+}
+
+#[test]
+fn remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps",
+            dir.path(),
+            &[],
+        );
+        return;
+    }
+    // 900 blocks of 20,000 bytes (3 per slot): 300 full slots of one thread. Another
+    // thread frees the first 600, whose slots sit at the far end of the full list (a
+    // slot joins it at its head when it fills); the last 100 slots, nearest the head,
+    // keep their blocks and have nothing to collect. The owner then runs interval
+    // sweeps alone (it allocates another class only): each looks at a bounded number
+    // of full slots, going round the list, so the far slots are reached, collected,
+    // found idle and retired.
+    std::thread::spawn(|| {
+        let (size, c) = (SIZES[2], class_of(SIZES[2]));
+        let blocks: Vec<usize> = (0..900).map(|_| raw::alloc(size, 16) as usize).collect();
+        assert!(blocks.iter().all(|&p| p != 0));
+        let (given, kept) = blocks.split_at(600);
+        let given = given.to_vec();
+        std::thread::spawn(move || {
+            for p in given {
+                // SAFETY: live blocks handed over by their allocating thread.
+                unsafe { raw::free(p as *mut u8) };
+            }
+        })
+        .join()
+        .unwrap();
+        let mut kept_slots: Vec<usize> = kept.iter().map(|p| p >> 16).collect();
+        kept_slots.dedup();
+        let want = kept_slots.len() as u64;
+        let mut rounds = 0;
+        while raw::stats().classes[c].slots_active > want {
+            rounds += 1;
+            assert!(
+                rounds <= 1000,
+                "{} slots still ACTIVE for {want} holding live blocks after 1000 x 1024 \
+                 frees of another class",
+                raw::stats().classes[c].slots_active
+            );
+            for _ in 0..1024 {
+                let p = raw::alloc(SIZES[0], 16);
+                // SAFETY: a live block of this thread.
+                unsafe { raw::free(p) };
+            }
+        }
+        for &p in kept {
+            // SAFETY: live blocks of this thread.
+            unsafe { raw::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
 }
