@@ -363,9 +363,17 @@ pub fn drain_idle(t: &mut ThreadState) {
     t.sweep = (next_sweep % CLASS_COUNT) as u32;
     t.drains += 1;
     t.free_budget = options::get().drain_interval;
-    if !fold {
-        return;
+    if fold {
+        fold_all(t, now);
     }
+}
+
+/// Pushes the thread's remote batches, folds the counters of every class it used and
+/// publishes their records, its thread record and the heartbeat (see [`drain_idle`]);
+/// also called before an OOM report is written, so that the report counts the failing
+/// thread's blocks exactly. `now`: monotonic ns.
+pub fn fold_all(t: &mut ThreadState, now: u64) {
+    let used = t.classes;
     t.fold_ns = now;
     t.unfolded = 0;
     // Remote batches go to their owners at most 10 ms late (a batch that fills up, or

@@ -95,6 +95,10 @@ fn the_report_matches_the_allocator_and_adds_up() {
         kept.push(p);
     }
     let failed = failed.expect("the limit refused an allocation");
+    let kept_per_size = SIZES.map(|size| {
+        (kept.len() + SIZES.len() - 1 - SIZES.iter().position(|&s| s == size).unwrap())
+            / SIZES.len()
+    });
     let stats = raw::stats();
     // Room for the reader's own allocations (the report was written at the failure).
     // SAFETY: the large block allocated above.
@@ -111,6 +115,20 @@ fn the_report_matches_the_allocator_and_adds_up() {
     assert_eq!(o.mapped_bytes, stats.totals.mapped_bytes);
     assert_eq!(o.large_bytes, stats.totals.large_bytes);
     assert_eq!(o.superslabs, stats.totals.superslabs);
+    // The failing thread's last allocations are in it (folded before the report): every
+    // kept block counts as live.
+    for (size, n) in SIZES.iter().zip(kept_per_size) {
+        let c = class_of(*size);
+        let live = o
+            .classes
+            .iter()
+            .find(|k| k.class == c as u32)
+            .map_or(0, |k| k.live_bytes);
+        assert!(
+            live >= n as u64 * block_size(c) as u64,
+            "class {c}: {live} live bytes in the report for {n} kept blocks"
+        );
+    }
     for c in 0..CLASS_COUNT {
         let s = &stats.classes[c];
         let bs = block_size(c) as u64;

@@ -23,7 +23,7 @@
 //!   but ran no slow path for [`collect::IDLE_NS`]; the failing thread is never counted;
 //! - largest free run: the most bytes at contiguous addresses that no block occupies and
 //!   that the allocator could reuse without mapping: either a run of consecutive UNUSED
-//!   or EMPTY slots of one SuperSlab (slot 0 counts 60 KiB, after the header), or the
+//!   or EMPTY slots of one SuperSlab (slot 0, the header slot, never counts), or the
 //!   never-carved tail of one ACTIVE slot. Free blocks on free lists are not runs (they
 //!   are scattered and the lists are not walked).
 //!
@@ -38,4 +38,4 @@ mod line;
 mod write;
 
 pub(crate) use activity::touch;
-pub(crate) use write::{flush, note, Pending};
+pub(crate) use write::{flush, note, pending, Pending};

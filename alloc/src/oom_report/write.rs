@@ -57,6 +57,12 @@ pub(crate) fn note(p: Pending) {
     });
 }
 
+/// Whether some thread has a report pending (one relaxed load).
+#[inline]
+pub(crate) fn pending() -> bool {
+    PENDING_THREADS.load(Relaxed) != 0
+}
+
 /// Settles the calling thread's pending report, if any: written when the allocation
 /// that noted it `failed` (returned null), dropped when it was served after all (a
 /// refill that got some blocks before the limit stopped it). Called at the end of slow
