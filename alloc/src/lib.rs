@@ -38,6 +38,7 @@ pub mod options;
 mod owned;
 mod pagemap;
 mod pal;
+mod placement;
 pub mod publish;
 pub mod raw;
 mod remote;

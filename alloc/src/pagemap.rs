@@ -1,18 +1,19 @@
-//! The pagemap: the meta word ([`crate::slot::meta`]) of every 64 KiB slot of the 47-bit
-//! user address space, one 32-bit word per slot. A word is 0 where no SuperSlab lies;
+//! The pagemap: the meta word ([`crate::slot::meta`]) of every 64 KiB slot of the low
+//! terabyte of the address space, where SuperSlabs are placed ([`crate::placement`]),
+//! one 32-bit word per slot. A word is 0 where no SuperSlab lies;
 //! inside a mapped SuperSlab it is the meta word of the slot there (slot 0 holds the
 //! SuperSlab's header and reads `HEADER`). It answers, with one load and no access to
 //! the address itself, both questions of `free`: "is this one of our blocks?" and "whose
 //! slot, of which class?". A foreign pointer reads 0 (or lies beyond the map) and is
 //! never dereferenced.
 //!
-//! The map is 2^31 words (8 GiB of address space) reserved once, read-only and without
-//! swap reserved, when the first SuperSlab is mapped: a read of a page nobody wrote
-//! reads the kernel's shared zero page, and only the pages that hold the words of
-//! mapped SuperSlabs are made writable (4 KiB covers 64 MiB of address space). Under an address-space
-//! limit (`RLIMIT_AS`, `ulimit -v`) the map takes at most 1/64 of it, and where the
-//! kernel refuses the map, a smaller one is tried: a smaller map covers the low part of
-//! the address space and SuperSlabs are placed there (see [`next_placement`]).
+//! The map is 2^24 words (64 MiB of address space, covering 1 TiB) reserved once,
+//! read-only and without swap reserved, when the first SuperSlab is mapped: a read of a
+//! page nobody wrote reads the kernel's shared zero page, and only the pages that hold
+//! the words of mapped SuperSlabs are made writable (4 KiB covers 64 MiB of address
+//! space). Under an address-space limit (`RLIMIT_AS`, `ulimit -v`) the map takes at most
+//! 1/64 of it, and where the kernel refuses the map, a smaller one is tried (down to
+//! 4 MiB, covering 64 GiB); the placement region shrinks with it.
 //!
 //! [`meta_in`] is the free fast path's lookup: a shift, a bound compare and one load,
 //! against the thread's own copy of the map's address and length ([`view`]). The
@@ -28,10 +29,12 @@ use crate::pal::{self, RawMutex};
 
 /// log2 of the bytes of address space per word (one slot).
 pub const GRAIN_SHIFT: u32 = 16;
-/// Words of a map over the whole 47-bit user address space.
-const FULL: usize = 1 << (47 - GRAIN_SHIFT);
-/// The smallest map tried when the kernel refuses the full one: 4 MiB of words over
-/// the lowest 64 GiB of address space.
+/// Bytes of address space the default map covers (1 TiB).
+pub const DEFAULT_COVER: usize = 1 << 40;
+/// Words of the default map (64 MiB of them).
+const DEFAULT: usize = DEFAULT_COVER >> GRAIN_SHIFT;
+/// The smallest map tried when the kernel refuses a larger one: 4 MiB of words over the
+/// lowest 64 GiB of address space.
 const SMALLEST: usize = 1 << 20;
 
 /// The map: where its words are, and how many (0 until it exists). One line, read by
@@ -118,19 +121,24 @@ pub fn reserve() -> bool {
     false
 }
 
-/// The words of the first map tried: the full map, or under an address-space limit a
-/// map of at most 1/64 of the limit (at least [`SMALLEST`]), so that the map never takes
-/// a share of the limit the program would notice. A smaller map still covers 256 times
-/// the limit's bytes of low address space, where SuperSlabs are then placed.
+/// The words of the first map tried: the default map, or under an address-space limit
+/// a map of at most 1/64 of the limit (at least [`SMALLEST`]), so that the map never
+/// takes a share of the limit the program would notice. A smaller map still covers 256
+/// times the limit's bytes of low address space.
 fn first_len(limit: Option<usize>) -> usize {
     match limit {
-        None => FULL,
+        None => DEFAULT,
         Some(bytes) => {
             let words = (bytes / 64 / 4).max(SMALLEST);
             // The largest power of two not above `words`.
-            (1usize << (usize::BITS - 1 - words.leading_zeros())).min(FULL)
+            (1usize << (usize::BITS - 1 - words.leading_zeros())).min(DEFAULT)
         }
     }
+}
+
+/// Bytes of address space the map covers, from 0 (0 before it exists).
+pub fn covered_bytes() -> usize {
+    MAP.len.load(Ordering::Acquire) << GRAIN_SHIFT
 }
 
 /// Whether the map has words for the `bytes` of address space at `base`.
@@ -138,34 +146,6 @@ pub fn covers(base: usize, bytes: usize) -> bool {
     let end = base.saturating_add(bytes - 1) >> GRAIN_SHIFT;
     end < MAP.len.load(Ordering::Acquire)
 }
-
-/// Where the next SuperSlab of `bytes` (a power of two) goes when the map does not
-/// cover the whole user address space (`None` when it does: the kernel places
-/// SuperSlabs anywhere). Addresses run through the upper half of the covered space, each
-/// call the next `bytes`-aligned one, wrapping around; the caller maps there unless
-/// something already is, and asks again.
-pub fn next_placement(bytes: usize) -> Option<usize> {
-    let len = MAP.len.load(Ordering::Acquire);
-    if len == 0 || len >= FULL {
-        return None;
-    }
-    let (lo, hi) = ((len << GRAIN_SHIFT) / 2, len << GRAIN_SHIFT);
-    let mut cur = CURSOR.load(Ordering::Relaxed);
-    loop {
-        let at = if cur < lo || cur + bytes > hi {
-            lo
-        } else {
-            cur
-        };
-        match CURSOR.compare_exchange_weak(cur, at + bytes, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return Some(at),
-            Err(now) => cur = now,
-        }
-    }
-}
-
-/// The next address [`next_placement`] hands out (0: the start).
-static CURSOR: AtomicUsize = AtomicUsize::new(0);
 
 /// Makes the words of the `bytes` of address space at `base` (covered by the map)
 /// writable. Outside every allocator lock (a system call). `false` when the kernel
@@ -219,7 +199,7 @@ mod tests {
         // SAFETY: a view.
         let meta = |a| unsafe { meta_in(words, len, a) };
         assert_eq!(meta(usize::MAX), None, "beyond the map");
-        let base = 0x3f00_0000_0000usize;
+        let base = 0x3f_0000_0000usize;
         assert!(covers(base, 2 << 20));
         assert!(prepare(base, 2 << 20));
         assert_eq!(meta(base), Some(0));
@@ -234,13 +214,13 @@ mod tests {
         );
         clear(base, 2 << 20);
         assert_eq!(meta(base + (5 << 16)), Some(0));
-        assert_eq!(meta(1 << 47), None);
-        assert_eq!(meta_acquire(1 << 47), 0);
+        assert_eq!(meta(1 << 41), None);
+        assert_eq!(meta_acquire(1 << 41), 0);
     }
 
     #[test]
     fn an_address_space_limit_sizes_the_map_to_a_sixty_fourth_of_it() {
-        assert_eq!(first_len(None), FULL);
+        assert_eq!(first_len(None), DEFAULT);
         // 1 GiB: 16 MiB of words, over 256 GiB of address space.
         assert_eq!(first_len(Some(1 << 30)) * 4, 16 << 20);
         assert_eq!(first_len(Some(3 << 30)) * 4, 32 << 20, "rounded down");
@@ -251,8 +231,8 @@ mod tests {
         );
         assert_eq!(
             first_len(Some(usize::MAX)),
-            FULL,
-            "never above the full map"
+            DEFAULT,
+            "never above the default map"
         );
     }
 }

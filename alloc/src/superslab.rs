@@ -33,10 +33,10 @@ use crate::slot::{
     list, meta, meta_class, meta_owner, meta_state, Slot, ACTIVE, EMPTY, HEADER, NO_OWNER, UNUSED,
 };
 use crate::stats::{add, CLASSES, TOTALS};
-use crate::{oom, options, pagemap};
+use crate::{oom, options, pagemap, placement};
 
 /// Bytes in a SuperSlab (and its alignment).
-pub const SUPERSLAB_BYTES: usize = 2 << 20;
+pub const SUPERSLAB_BYTES: usize = 1 << placement::SPAN_SHIFT;
 /// Slots per SuperSlab.
 pub const SLOTS: usize = 32;
 /// Bytes per slot.
@@ -298,8 +298,8 @@ fn ss_remove(head: &AtomicUsize, ss: &SuperSlab) {
 
 // ---- registry: an array of SuperSlab bases, reserved once (sparse) and never moved
 
-/// Most SuperSlabs mapped at once (2 TiB of them).
-const REGISTRY_MAX: usize = 1 << 20;
+/// Most SuperSlabs mapped at once (1 TiB of them; the placement region holds fewer).
+const REGISTRY_MAX: usize = 1 << 19;
 
 /// Reserves the registry array (once; outside the global lock). `false` when the
 /// kernel refuses.
@@ -395,7 +395,7 @@ pub fn acquire_slot(c: usize, request: usize, owner: u32) -> Option<(&'static Su
         drop(_g);
         // SAFETY: the SuperSlab was never published (not in the registry; its pagemap
         // words are cleared again, and no block of it was handed out).
-        unsafe { pal::unmap(fresh.base() as *mut u8, SUPERSLAB_BYTES) };
+        unsafe { unmap_placed(fresh.base()) };
         oom::unreserve(SUPERSLAB_BYTES as u64);
         oom::report(request, 16, Some(c));
         return None;
@@ -554,32 +554,30 @@ fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
     Some(ss)
 }
 
-/// Addresses [`map_placed`] tries in a row where the map covers only the low part of
-/// the address space (each one SuperSlab further on).
-const PLACEMENT_TRIES: usize = 64;
-
-/// Maps a SuperSlab where the pagemap has words for it, with those words writable.
-/// Outside every lock. `None` when the kernel refuses.
+/// Maps a SuperSlab in the placement region, with its pagemap words writable.
+/// Outside every lock. `None` when the kernel refuses or the region is full.
 fn map_placed() -> Option<*mut u8> {
     if !pagemap::reserve() {
         return None;
     }
-    let p = match pagemap::next_placement(SUPERSLAB_BYTES) {
-        None => pal::map_aligned(SUPERSLAB_BYTES, SUPERSLAB_BYTES)?,
-        // A map smaller than the address space (under an address-space limit): the
-        // SuperSlab goes to the next free address the map covers.
-        Some(first) => core::iter::once(first)
-            .chain((1..PLACEMENT_TRIES).filter_map(|_| pagemap::next_placement(SUPERSLAB_BYTES)))
-            .find_map(|at| pal::map_exactly_at(SUPERSLAB_BYTES, at))?,
-    };
-    if !pagemap::covers(p as usize, SUPERSLAB_BYTES)
-        || !pagemap::prepare(p as usize, SUPERSLAB_BYTES)
-    {
+    let p = placement::place()?;
+    if !pagemap::prepare(p as usize, SUPERSLAB_BYTES) {
         // SAFETY: the mapping was just created and handed to nobody.
-        unsafe { pal::unmap(p, SUPERSLAB_BYTES) };
+        unsafe { unmap_placed(p as usize) };
         return None;
     }
     Some(p)
+}
+
+/// Unmaps the SuperSlab at `base` and frees its position in the placement region.
+///
+/// # Safety
+/// `base` is a SuperSlab [`map_placed`] mapped that nothing can reach any more (never
+/// published, or off every list, out of the registry and the pagemap, holding no block).
+unsafe fn unmap_placed(base: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { pal::unmap(base as *mut u8, SUPERSLAB_BYTES) };
+    placement::release(base);
 }
 
 // ---- retire and empty detection
@@ -688,7 +686,7 @@ fn return_to_os(mut victims: usize) {
         ss.magic.store(0, Relaxed);
         // SAFETY: the SuperSlab is off every list, out of the registry and the pagemap,
         // and holds no block: nothing can reach it any more.
-        unsafe { pal::unmap(base as *mut u8, SUPERSLAB_BYTES) };
+        unsafe { unmap_placed(base) };
         oom::unreserve(SUPERSLAB_BYTES as u64);
         add(&TOTALS.superslabs, -1);
         add(&TOTALS.superslabs_returned_total, 1);

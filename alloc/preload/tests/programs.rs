@@ -97,6 +97,22 @@ fn python_under_a_one_gib_address_space_limit_gets_what_glibc_gives() {
     assert_quiet("python3 under ulimit -v", &out.stderr);
 }
 
+/// A program that lowers its own `RLIMIT_AS` after it started (test harnesses and
+/// sandboxes do) keeps what it had under glibc: the allocator's reservations made
+/// before the call stay small (the pagemap is 64 MiB of address space, not 8 GiB).
+#[test]
+fn python_lowering_its_own_address_space_limit_keeps_allocating() {
+    let script = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30)); \
+                  b = bytearray(200 << 20); d = [str(i) for i in range(300000)]; \
+                  print(len(b) >> 20, len(d))";
+    let plain = run_ok(Command::new("python3").args(["-c", script]));
+    assert_eq!(plain.stdout, b"200 300000\n", "without the preload");
+    let shm = shm_dir();
+    let out = run_ok(preloaded(Command::new("python3"), shm.path()).args(["-c", script]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200 300000\n");
+    assert_quiet("python3 after setrlimit", &out.stderr);
+}
+
 #[test]
 fn perl_hash_of_a_million_lines_matches_glibc() {
     let script = r#"

@@ -20,20 +20,14 @@ pub fn page_size() -> usize {
 /// Maps `len` bytes of fresh zeroed read-write anonymous memory; `None` when the kernel
 /// refuses. `noreserve` maps without committing swap (sparse tables).
 pub fn map(len: usize, noreserve: bool) -> Option<*mut u8> {
-    map_at(len, noreserve, 0)
-}
-
-/// [`map`] near `hint` (0: wherever the kernel likes; a hint is only a preference).
-fn map_at(len: usize, noreserve: bool, hint: usize) -> Option<*mut u8> {
     let mut flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
     if noreserve {
         flags |= libc::MAP_NORESERVE;
     }
-    // SAFETY: an anonymous mapping without MAP_FIXED touches no existing memory (the
-    // hint is never taken over an existing mapping).
+    // SAFETY: an anonymous mapping at a kernel-chosen address touches no existing memory.
     let p = unsafe {
         libc::mmap(
-            hint as *mut libc::c_void,
+            ptr::null_mut(),
             len,
             libc::PROT_READ | libc::PROT_WRITE,
             flags,
@@ -115,17 +109,46 @@ pub fn map_aligned(len: usize, align: usize) -> Option<*mut u8> {
     Some(start as *mut u8)
 }
 
+/// What [`map_fixed_noreplace`] did.
+#[derive(Debug)]
+pub enum Placed {
+    /// Mapped at the address asked for.
+    At(*mut u8),
+    /// Something is mapped there already (it was left alone).
+    Occupied,
+    /// The kernel refused (no memory, a limit).
+    Refused,
+}
+
 /// Maps `len` bytes of fresh zeroed read-write anonymous memory exactly at `at` (page
-/// aligned) when nothing is mapped there; `None` when the kernel refuses or something
-/// is (the address is a hint, never `MAP_FIXED`: no existing mapping is replaced).
-pub fn map_exactly_at(len: usize, at: usize) -> Option<*mut u8> {
-    let p = map_at(len, false, at)?;
-    if p as usize == at {
-        return Some(p);
+/// aligned) when nothing is mapped there; an existing mapping is never replaced
+/// (`MAP_FIXED_NOREPLACE`; a kernel older than 4.17 takes the address as a hint, and a
+/// mapping it puts elsewhere is undone and reported as [`Placed::Occupied`]).
+pub fn map_fixed_noreplace(len: usize, at: usize) -> Placed {
+    // SAFETY: MAP_FIXED_NOREPLACE fails rather than touch an existing mapping.
+    let p = unsafe {
+        libc::mmap(
+            at as *mut libc::c_void,
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        // SAFETY: __errno_location returns a valid pointer to this thread's errno.
+        return match unsafe { *libc::__errno_location() } {
+            libc::EEXIST => Placed::Occupied,
+            _ => Placed::Refused,
+        };
     }
-    // SAFETY: the kernel placed the fresh mapping elsewhere; nobody has seen it.
-    unsafe { unmap(p, len) };
-    None
+    if p as usize != at {
+        // SAFETY: the kernel placed the fresh mapping elsewhere; nobody has seen it.
+        unsafe { unmap(p.cast(), len) };
+        return Placed::Occupied;
+    }
+    Placed::At(p.cast())
 }
 
 /// Unmaps `[p, p + len)`.
