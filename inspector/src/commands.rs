@@ -117,7 +117,7 @@ pub fn list(out: &mut dyn Write, json: bool) -> Result<(), InspectError> {
                 fmt::duration_ns(s.uptime_ns),
                 fmt::bytes(s.mapped_bytes),
                 fmt::bytes(s.live_bytes),
-                s.command
+                fmt::printable(&s.command)
             ),
             Err(e) => format!("unreadable: {e}"),
         };

@@ -86,9 +86,37 @@ pub fn sparkline(values: &[u64]) -> String {
         .collect()
 }
 
+/// `s` with every control character written as its Rust escape (`\n`, `\u{1b}`): text
+/// that a watched process controls (its command line, thread names) never moves the
+/// cursor or changes the terminal when printed as plain text.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(char::is_control) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(printable("python3 -c x"), "python3 -c x");
+        assert_eq!(
+            printable("sh -c import os\nos._exit(0)\x1b[2J\u{9b}"),
+            "sh -c import os\\nos._exit(0)\\u{1b}[2J\\u{9b}"
+        );
+    }
 
     #[test]
     fn formats_are_short_and_exact_at_the_edges() {
