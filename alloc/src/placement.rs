@@ -1,17 +1,18 @@
 //! Where SuperSlabs go: a region of the low address space that the pagemap covers,
 //! `[cover / 4, cover)` (with the default map, 256 GiB to 1 TiB), cut into
-//! SuperSlab-sized positions. A bit set records which positions hold a SuperSlab of
-//! ours, or something else (a mapping the program or the kernel made there, found when
-//! the kernel refuses to map over it). [`place`] maps a SuperSlab at the lowest free
-//! position, [`release`] frees its position after it is unmapped.
+//! SuperSlab-sized positions, used from a random one of its first half on. A bit set
+//! records which positions hold a SuperSlab of ours, or something else (a mapping the
+//! program or the kernel made there, found when the kernel refuses to map over it).
+//! [`place`] maps a SuperSlab at the lowest free position, [`release`] frees its
+//! position after it is unmapped.
 //!
 //! Placing SuperSlabs ourselves lets the pagemap cover only the low terabyte (64 MiB of
 //! reserved address space instead of 8 GiB for all 128 TiB): a program that lowers its
 //! own `RLIMIT_AS` after starting keeps almost all of it. The region starts at 256 GiB,
 //! above where a JVM puts a compressed-oops heap and where a non-PIE program's `brk`
-//! heap grows. A position is claimed under [`LOCK`] (a few bit operations) and mapped
-//! after the lock is dropped, with `MAP_FIXED_NOREPLACE`: an existing mapping is never
-//! replaced.
+//! heap grows. A position is claimed under the bit set's lock (a few bit operations)
+//! and mapped after the lock is dropped, with `MAP_FIXED_NOREPLACE`: an existing
+//! mapping is never replaced.
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -98,14 +99,19 @@ impl Positions {
 static POSITIONS: Positions = Positions::new();
 
 /// The region the current map covers: its first address and its number of positions
-/// (`None` before the map exists).
+/// (`None` before the map exists). It starts at a random position of the first half of
+/// `[cover / 4, cover)`: the skew comes from the address the kernel chose for the map's
+/// words (random under ASLR), so SuperSlab addresses differ from process to process as
+/// kernel-placed ones would, and no system call is spent on it.
 fn region() -> Option<(usize, usize)> {
     let cover = pagemap::covered_bytes();
     if cover == 0 {
         return None;
     }
     let lo = cover / 4;
-    Some((lo, ((cover - lo) >> SPAN_SHIFT).min(MAX_POSITIONS)))
+    let all = ((cover - lo) >> SPAN_SHIFT).min(MAX_POSITIONS);
+    let skew = (pagemap::view().0 >> SPAN_SHIFT) % (all / 2).max(1);
+    Some((lo + (skew << SPAN_SHIFT), all - skew))
 }
 
 /// Maps `SPAN` bytes of fresh zeroed memory at the lowest free position of the region.
@@ -151,6 +157,7 @@ mod tests {
         assert!(pagemap::reserve());
         let (lo, n) = region().unwrap();
         assert!(lo >= 16 << 30 && n >= 64);
+        assert!(lo + (n << SPAN_SHIFT) <= pagemap::covered_bytes());
         let a = place().unwrap() as usize;
         let b = place().unwrap() as usize;
         assert_ne!(a, b);
