@@ -125,6 +125,9 @@ impl Widget for SuperSlabs<'_> {
             .and_then(|ss| ss.slots.get(sel.slot).map(|s| (ss, s)))
             .map(|(ss, s)| {
                 let what = match s.state {
+                    SlotState::Unused if sel.slot == 0 => {
+                        "UNUSED: the SuperSlab's header slot (never carved)".to_string()
+                    }
                     SlotState::Unused => "UNUSED (never carved)".to_string(),
                     state => {
                         let bs = snap
