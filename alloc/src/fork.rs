@@ -2,7 +2,8 @@
 //!
 //! - prepare (in the forking thread): take every allocator lock, in lock order (class
 //!   locks, the global lock, the large registry lock, the thread pool lock, the sample
-//!   lock), so that no
+//!   lock, then the pagemap's reservation lock and the SuperSlab placement lock, which
+//!   are never held with another), so that no
 //!   other thread is inside a slow path when the address space is copied;
 //! - parent: release them;
 //! - child: re-initialise them (only the forking thread exists), keep the forking
@@ -12,7 +13,7 @@
 //!   is left alone.
 #![forbid(unsafe_code)]
 
-use crate::{large, options, publish, sample, superslab, thread, unowned};
+use crate::{large, options, pagemap, placement, publish, sample, superslab, thread, unowned};
 
 /// Registers the handlers (once, from the first slow path).
 pub fn register() {
@@ -32,9 +33,14 @@ extern "C" fn prepare() {
     large::lock().lock();
     thread::pool_lock().lock();
     sample::lock().lock();
+    // Taken without any other allocator lock held, never across another: last.
+    pagemap::reserve_lock().lock();
+    placement::lock().lock();
 }
 
 extern "C" fn parent() {
+    placement::lock().unlock();
+    pagemap::reserve_lock().unlock();
     sample::lock().unlock();
     thread::pool_lock().unlock();
     large::lock().unlock();
@@ -51,6 +57,8 @@ extern "C" fn child() {
     superslab::lock().reinit_in_child();
     large::lock().reinit_in_child();
     sample::lock().reinit_in_child();
+    pagemap::reserve_lock().reinit_in_child();
+    placement::lock().reinit_in_child();
     crate::pal::unwind_after_fork_child();
     superslab::after_fork_child();
     thread::after_fork_child();

@@ -53,6 +53,11 @@ static MAP: Map = Map {
 /// Held while the map is reserved (once per process).
 static RESERVE: RawMutex = RawMutex::new();
 
+/// The reservation lock (taken by `fork`'s prepare handler).
+pub fn reserve_lock() -> &'static RawMutex {
+    &RESERVE
+}
+
 /// The map as it stands: the address of its words and how many there are, `(0, 0)`
 /// before it exists. A thread keeps a copy in its hot record for [`meta_in`]; the map
 /// never moves or shrinks, so a copy stays valid for the life of the process.
@@ -199,7 +204,8 @@ mod tests {
         // SAFETY: a view.
         let meta = |a| unsafe { meta_in(words, len, a) };
         assert_eq!(meta(usize::MAX), None, "beyond the map");
-        let base = 0x3f_0000_0000usize;
+        // Below the placement region (which starts at a quarter of the covered space).
+        let base = (covered_bytes() / 8) & !((2 << 20) - 1);
         assert!(covers(base, 2 << 20));
         assert!(prepare(base, 2 << 20));
         assert_eq!(meta(base), Some(0));

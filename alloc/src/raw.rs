@@ -116,6 +116,15 @@ pub fn trim() -> u64 {
     crate::trim::trim()
 }
 
+/// Test hook: makes every claim of a SuperSlab position spin `spins` times while it
+/// holds the placement lock, which widens the window in which a `fork` of another
+/// thread would copy that lock held if the fork handlers did not take it. 0 (the
+/// default) turns it off. Not for production use.
+#[doc(hidden)]
+pub fn set_placement_hold(spins: u32) {
+    crate::placement::HOLD_DELAY.store(spins, core::sync::atomic::Ordering::Relaxed);
+}
+
 /// Test hook: makes every remote free spin `spins` times between deciding to push a
 /// block and pushing it, which widens the window in which the block's slot could be
 /// retired under the pusher if the lifetime rule were broken. 0 (the default) turns it

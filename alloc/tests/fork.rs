@@ -29,6 +29,25 @@ fn churn(stop: Arc<AtomicBool>, seed: u64) {
     }
 }
 
+/// Forks; the child runs `child` and exits with its code (through `exit`, so that its
+/// normal-exit handlers run). Returns the child's pid and wait status.
+fn fork_and_wait(child: impl FnOnce() -> i32) -> (i32, i32) {
+    // SAFETY: fork in a threaded process; the child only uses the allocator (made
+    // fork-safe by its atfork handlers), std and libc, then exits.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let code = child();
+        // SAFETY: ends the forked child.
+        unsafe { libc::exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(rc, pid);
+    (pid, status)
+}
+
 /// Runs in the forked child; returns the exit code (0 = all good).
 fn in_forked_child(dir: &Path, parent: u32) -> i32 {
     let me = std::process::id();
@@ -82,20 +101,8 @@ fn fork_child_gets_its_own_segment() {
         .collect();
     for round in 0..8 {
         let keep: Vec<Box<[u8; 100]>> = (0..100).map(|_| Box::new([round as u8; 100])).collect();
-        // SAFETY: fork in a threaded process; the child only uses the allocator (made
-        // fork-safe by its atfork handlers) and std, then exits.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            let code = in_forked_child(&dir, parent);
-            // The child's segment is unlinked by the normal-exit handler.
-            // SAFETY: ends the forked child.
-            unsafe { libc::exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for the child just forked.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert_eq!(rc, pid);
+        // The child's segment is unlinked by the normal-exit handler.
+        let (pid, status) = fork_and_wait(|| in_forked_child(&dir, parent));
         assert!(
             libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             "round {round}: child status {status:#x}"
@@ -117,4 +124,54 @@ fn fork_child_gets_its_own_segment() {
     assert!(raw::owns(p));
     // SAFETY: live block.
     unsafe { raw::free(p) };
+}
+
+/// A fork while another thread claims a SuperSlab position (the placement lock held,
+/// its window widened by a test hook): the child maps SuperSlabs of its own and exits.
+/// Without the fork handlers taking that lock, the child inherits it held and hangs
+/// (the alarm turns that into a failure).
+#[test]
+fn fork_during_superslab_placement_leaves_the_child_working() {
+    if !common::in_child() {
+        let dir = common::shm_dir();
+        common::run_child(
+            "fork_during_superslab_placement_leaves_the_child_working",
+            dir.path(),
+            &[("SLABSCOPE_EMPTY_CACHE", "0")],
+        );
+        return;
+    }
+    raw::set_placement_hold(200_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let placer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // SuperSlabs mapped and returned over and over: every round claims and
+            // frees positions.
+            while !stop.load(Ordering::Relaxed) {
+                let v: Vec<*mut u8> = (0..300).map(|_| raw::alloc(20_000, 16)).collect();
+                for p in v {
+                    // SAFETY: blocks allocated just above.
+                    unsafe { raw::free(p) };
+                }
+                raw::trim();
+            }
+        })
+    };
+    for round in 0..20 {
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let (_, status) = fork_and_wait(|| {
+            // SAFETY: alarm has no preconditions; a hang ends with SIGALRM.
+            unsafe { libc::alarm(20) };
+            let v: Vec<*mut u8> = (0..400).map(|_| raw::alloc(28_000, 16)).collect();
+            i32::from(v.iter().any(|p| p.is_null()))
+        });
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "round {round}: child status {status:#x} (SIGALRM: it hung)"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    placer.join().unwrap();
+    raw::set_placement_hold(0);
 }

@@ -57,10 +57,17 @@ pub(crate) fn note(p: Pending) {
     });
 }
 
-/// Whether some thread has a report pending (one relaxed load).
+/// Whether the calling thread has a report pending (one relaxed load when no thread
+/// has).
 #[inline]
 pub(crate) fn pending() -> bool {
     PENDING_THREADS.load(Relaxed) != 0
+        && PENDING.with(|c| {
+            let p = c.take();
+            let mine = p.is_some();
+            c.set(p);
+            mine
+        })
 }
 
 /// Settles the calling thread's pending report, if any: written when the allocation
