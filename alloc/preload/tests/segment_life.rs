@@ -1,7 +1,8 @@
 //! What a preloaded process leaves in its segment directory when it ends (docs/PROTOCOL.md,
 //! "What survives a process"): a normal end, `_exit` and `_Exit` included, leaves
 //! nothing; a process killed by a signal keeps its segment for `--postmortem`; the kept
-//! segments are bounded by `SLABSCOPE_KEEP`; a short process's segment is small.
+//! segments are bounded by `SLABSCOPE_KEEP`; a short process's segment is small; `list`
+//! prints a kept command line with its control characters escaped.
 
 mod common;
 
@@ -112,6 +113,46 @@ fn a_killed_and_a_crashed_process_keep_their_segments_for_postmortem() {
             assert_eq!(doc["process"]["alive"], serde_json::Value::Null);
         }
     }
+}
+
+/// A process controls its command line: `alloc-inspect list` prints a kept segment's
+/// command with its newline and escape sequence escaped, one line per process.
+#[test]
+fn list_escapes_control_characters_in_a_command_line() {
+    let Some(inspect) = common::inspector() else {
+        return;
+    };
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    let mut crashed = preloaded(Command::new(&bin), shm.path())
+        .args(["segv", "two\nlines\x1b[2J"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = ready_pid(&mut crashed);
+    assert!(!crashed.wait().unwrap().success());
+    let out = run_ok(
+        Command::new(inspect)
+            .arg("list")
+            .env("SLABSCOPE_SHM_DIR", shm.path()),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        !text.contains('\x1b'),
+        "a raw escape reached the terminal: {text:?}"
+    );
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with(&pid.to_string()))
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(rows[0].ends_with("segv two\\nlines\\u{1b}[2J"), "{text}");
+    assert_eq!(
+        text.lines().count(),
+        3,
+        "header, the row, the STALE note: {text}"
+    );
 }
 
 #[test]
