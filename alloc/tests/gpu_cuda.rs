@@ -18,6 +18,12 @@ use slabscope_proto::reader::SegmentReader;
 use slabscope_proto::writer::{SegmentConfig, SegmentWriter};
 use slabscope_proto::GpuBackend;
 
+/// The host allocator is slabscope here too, so that CUDA's own address-space
+/// reservations are made in a process whose SuperSlabs already sit in the placement
+/// region (docs/ALLOCATOR.md), as in a CUDA program under the preload.
+#[global_allocator]
+static A: slabscope::SlabScope = slabscope::SlabScope::new();
+
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 
