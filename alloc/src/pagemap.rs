@@ -95,13 +95,7 @@ pub unsafe fn meta_in(words: usize, len: usize, addr: usize) -> Option<u64> {
 /// initialised).
 #[inline]
 pub fn meta_acquire(addr: usize) -> u64 {
-    let i = addr >> GRAIN_SHIFT;
-    if i >= MAP.len.load(Ordering::Acquire) {
-        return 0;
-    }
-    let words = MAP.words.load(Ordering::Relaxed) as *const AtomicU32;
-    // SAFETY: as in `meta`.
-    u64::from(unsafe { (*words.add(i)).load(Ordering::Acquire) })
+    word_at(addr).map_or(0, |w| u64::from(w.load(Ordering::Acquire)))
 }
 
 /// Reserves the map, once; outside every allocator lock (it maps memory). `false` when
@@ -183,14 +177,18 @@ pub fn clear(base: usize, bytes: usize) {
     }
 }
 
-fn word(addr: usize) -> &'static AtomicU32 {
+/// The word of `addr` in the map as it stands (`None` beyond it).
+fn word_at(addr: usize) -> Option<&'static AtomicU32> {
+    let (words, len) = view();
     let i = addr >> GRAIN_SHIFT;
-    if i >= MAP.len.load(Ordering::Acquire) {
-        pal::fatal(b"a pagemap word written beyond the map");
-    }
-    let words = MAP.words.load(Ordering::Relaxed) as *const AtomicU32;
-    // SAFETY: `i < len`: the word lies in the reservation, which is never unmapped.
-    unsafe { &*words.add(i) }
+    // SAFETY: `i < len` of the current view: the word lies in the reservation, which
+    // is never unmapped.
+    (i < len).then(|| unsafe { &*(words as *const AtomicU32).add(i) })
+}
+
+/// The word a writer sets or clears: covered by the map, or the process stops.
+fn word(addr: usize) -> &'static AtomicU32 {
+    word_at(addr).unwrap_or_else(|| pal::fatal(b"a pagemap word written beyond the map"))
 }
 
 #[cfg(test)]
