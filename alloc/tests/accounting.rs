@@ -158,13 +158,10 @@ fn check_accounting(path: &std::path::Path, lines: &[String]) {
 fn empty_superslabs_are_detected_and_returned() {
     use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
     use std::sync::Arc;
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "empty_superslabs_are_detected_and_returned",
-            dir.path(),
-            &[("SLABSCOPE_EMPTY_CACHE", "0")],
-        );
+    if common::respawned(
+        "empty_superslabs_are_detected_and_returned",
+        &[("SLABSCOPE_EMPTY_CACHE", "0")],
+    ) {
         return;
     }
     let r = common::open_own();
@@ -276,9 +273,7 @@ fn empty_superslabs_are_detected_and_returned() {
 
 #[test]
 fn trim_gives_back_the_memory_of_empty_slots() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child("trim_gives_back_the_memory_of_empty_slots", dir.path(), &[]);
+    if common::respawned("trim_gives_back_the_memory_of_empty_slots", &[]) {
         return;
     }
     let rss = common::rss_bytes;
@@ -407,13 +402,7 @@ fn a_million_16_byte_allocations_cost_less_than_17_5_mb() {
 #[test]
 fn slots_show_their_owner_and_abandoned_slots_are_marked() {
     use slabscope_proto::SlotOwner;
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "slots_show_their_owner_and_abandoned_slots_are_marked",
-            dir.path(),
-            &[],
-        );
+    if common::respawned("slots_show_their_owner_and_abandoned_slots_are_marked", &[]) {
         return;
     }
     let r = common::open_own();
@@ -469,13 +458,10 @@ fn slots_show_their_owner_and_abandoned_slots_are_marked() {
 
 #[test]
 fn a_class_the_thread_stopped_using_gives_its_last_slot_back() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "a_class_the_thread_stopped_using_gives_its_last_slot_back",
-            dir.path(),
-            &[],
-        );
+    if common::respawned(
+        "a_class_the_thread_stopped_using_gives_its_last_slot_back",
+        &[],
+    ) {
         return;
     }
     // One slot of a class the harness does not use, all its blocks freed: the
@@ -515,13 +501,10 @@ fn a_class_the_thread_stopped_using_gives_its_last_slot_back() {
 
 #[test]
 fn a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals",
-            dir.path(),
-            &[],
-        );
+    if common::respawned(
+        "a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals",
+        &[],
+    ) {
         return;
     }
     // Two million allocations and frees as fast as the thread can (a few ms), then the
@@ -559,13 +542,10 @@ fn a_thread_that_goes_quiet_has_folded_all_but_its_last_intervals() {
 
 #[test]
 fn remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps",
-            dir.path(),
-            &[],
-        );
+    if common::respawned(
+        "remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps",
+        &[],
+    ) {
         return;
     }
     // 900 blocks of 20,000 bytes (3 per slot): 300 full slots of one thread. Another

@@ -127,16 +127,13 @@ fn fill_superslab_cache() {
 
 #[test]
 fn control_files_are_acted_on_whole_or_refused_whole() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "control_files_are_acted_on_whole_or_refused_whole",
-            dir.path(),
-            &[
-                ("SLABSCOPE_DRAIN_INTERVAL", "64"),
-                ("SLABSCOPE_EMPTY_CACHE", "1024"),
-            ],
-        );
+    if common::respawned(
+        "control_files_are_acted_on_whole_or_refused_whole",
+        &[
+            ("SLABSCOPE_DRAIN_INTERVAL", "64"),
+            ("SLABSCOPE_EMPTY_CACHE", "1024"),
+        ],
+    ) {
         return;
     }
     let mut w = Watch::new();
@@ -266,16 +263,13 @@ fn euid() -> u32 {
 
 #[test]
 fn control_off_never_reads_the_file() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "control_off_never_reads_the_file",
-            dir.path(),
-            &[
-                ("SLABSCOPE_DRAIN_INTERVAL", "64"),
-                ("SLABSCOPE_CONTROL", "0"),
-            ],
-        );
+    if common::respawned(
+        "control_off_never_reads_the_file",
+        &[
+            ("SLABSCOPE_DRAIN_INTERVAL", "64"),
+            ("SLABSCOPE_CONTROL", "0"),
+        ],
+    ) {
         return;
     }
     let mut w = Watch::new();

@@ -84,9 +84,7 @@ fn in_forked_child(dir: &Path, parent: u32) -> i32 {
 
 #[test]
 fn fork_child_gets_its_own_segment() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child("fork_child_gets_its_own_segment", dir.path(), &[]);
+    if common::respawned("fork_child_gets_its_own_segment", &[]) {
         return;
     }
     let dir = std::path::PathBuf::from(std::env::var_os("SLABSCOPE_SHM_DIR").unwrap());
@@ -132,13 +130,10 @@ fn fork_child_gets_its_own_segment() {
 /// (the alarm turns that into a failure).
 #[test]
 fn fork_during_superslab_placement_leaves_the_child_working() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "fork_during_superslab_placement_leaves_the_child_working",
-            dir.path(),
-            &[("SLABSCOPE_EMPTY_CACHE", "0")],
-        );
+    if common::respawned(
+        "fork_during_superslab_placement_leaves_the_child_working",
+        &[("SLABSCOPE_EMPTY_CACHE", "0")],
+    ) {
         return;
     }
     raw::set_placement_hold(200_000);

@@ -18,13 +18,7 @@ fn totals() -> slabscope::TotalStats {
 
 #[test]
 fn freed_large_mappings_are_reused_bounded_and_accounted() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "freed_large_mappings_are_reused_bounded_and_accounted",
-            dir.path(),
-            &[],
-        );
+    if common::respawned("freed_large_mappings_are_reused_bounded_and_accounted", &[]) {
         return;
     }
     let base = totals();
@@ -153,13 +147,10 @@ fn freed_large_mappings_are_reused_bounded_and_accounted() {
 
 #[test]
 fn large_allocations_grow_and_shrink_in_place_through_the_cache() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "large_allocations_grow_and_shrink_in_place_through_the_cache",
-            dir.path(),
-            &[],
-        );
+    if common::respawned(
+        "large_allocations_grow_and_shrink_in_place_through_the_cache",
+        &[],
+    ) {
         return;
     }
     raw::trim();

@@ -434,9 +434,7 @@ fn four_threads_high_contention_twenty_runs() {
 
 #[test]
 fn zeroed_large_allocations_are_not_touched() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child("zeroed_large_allocations_are_not_touched", dir.path(), &[]);
+    if common::respawned("zeroed_large_allocations_are_not_touched", &[]) {
         return;
     }
     let rss = common::rss_bytes;

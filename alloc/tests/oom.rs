@@ -16,13 +16,10 @@ const LIMIT: u64 = 48 << 20;
 
 #[test]
 fn limit_makes_allocations_fail_with_an_oom_event() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "limit_makes_allocations_fail_with_an_oom_event",
-            dir.path(),
-            &[("SLABSCOPE_LIMIT", "48M")],
-        );
+    if common::respawned(
+        "limit_makes_allocations_fail_with_an_oom_event",
+        &[("SLABSCOPE_LIMIT", "48M")],
+    ) {
         return;
     }
     let r = common::open_own();

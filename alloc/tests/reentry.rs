@@ -39,16 +39,13 @@ fn four_threads_starting_and_exiting_with_tracing_on() {
 
 #[test]
 fn four_threads_starting_and_exiting_with_publishing_on() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "four_threads_starting_and_exiting_with_publishing_on",
-            dir.path(),
-            &[
-                ("SLABSCOPE_DRAIN_INTERVAL", "64"),
-                ("SLABSCOPE_MAX_THREADS", "8"),
-            ],
-        );
+    if common::respawned(
+        "four_threads_starting_and_exiting_with_publishing_on",
+        &[
+            ("SLABSCOPE_DRAIN_INTERVAL", "64"),
+            ("SLABSCOPE_MAX_THREADS", "8"),
+        ],
+    ) {
         return;
     }
     let r = common::open_own();

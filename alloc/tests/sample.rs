@@ -34,13 +34,10 @@ fn hold(n: usize, size: usize) -> Vec<Vec<u8>> {
 
 #[test]
 fn sampled_sites_estimate_live_bytes_and_end_on_free() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "sampled_sites_estimate_live_bytes_and_end_on_free",
-            dir.path(),
-            &[("SLABSCOPE_SAMPLE", "16K")],
-        );
+    if common::respawned(
+        "sampled_sites_estimate_live_bytes_and_end_on_free",
+        &[("SLABSCOPE_SAMPLE", "16K")],
+    ) {
         return;
     }
     // 8 MiB in 1 KiB blocks, plus 4 large blocks of 1 MiB, held; churn around them.
@@ -81,9 +78,7 @@ fn sampled_sites_estimate_live_bytes_and_end_on_free() {
 
 #[test]
 fn sampling_off_publishes_no_sites() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child("sampling_off_publishes_no_sites", dir.path(), &[]);
+    if common::respawned("sampling_off_publishes_no_sites", &[]) {
         return;
     }
     let kept = hold(2048, 1024);
@@ -95,13 +90,10 @@ fn sampling_off_publishes_no_sites() {
 
 #[test]
 fn large_blocks_grown_by_realloc_end_their_samples() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "large_blocks_grown_by_realloc_end_their_samples",
-            dir.path(),
-            &[("SLABSCOPE_SAMPLE", "16K")],
-        );
+    if common::respawned(
+        "large_blocks_grown_by_realloc_end_their_samples",
+        &[("SLABSCOPE_SAMPLE", "16K")],
+    ) {
         return;
     }
     // Every 1 MiB block exhausts a 16 KiB countdown: all of them are sampled.
@@ -133,13 +125,10 @@ fn site_holding(snap: &Snapshot, bytes: u64) -> Option<&SampleSiteSnapshot> {
 
 #[test]
 fn sampled_blocks_come_from_and_go_back_to_sampled_slots() {
-    if !common::in_child() {
-        let dir = common::shm_dir();
-        common::run_child(
-            "sampled_blocks_come_from_and_go_back_to_sampled_slots",
-            dir.path(),
-            &[("SLABSCOPE_SAMPLE", "1")],
-        );
+    if common::respawned(
+        "sampled_blocks_come_from_and_go_back_to_sampled_slots",
+        &[("SLABSCOPE_SAMPLE", "1")],
+    ) {
         return;
     }
     let c = slabscope::size_class::class_of(SAMPLED_SIZE);

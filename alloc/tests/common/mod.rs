@@ -56,6 +56,18 @@ pub fn rss_bytes() -> u64 {
         * 4096
 }
 
+/// In the test process, runs test `name` again in a child ([`run_child`], with `env`
+/// and a scratch segment directory) and returns `true`: the caller returns. In that
+/// child it returns `false`, and the test body runs there.
+pub fn respawned(name: &str, env: &[(&str, &str)]) -> bool {
+    if in_child() {
+        return false;
+    }
+    let dir = shm_dir();
+    run_child(name, dir.path(), env);
+    true
+}
+
 /// A fresh temporary directory for segments.
 pub fn shm_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
