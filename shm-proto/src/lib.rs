@@ -17,6 +17,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod event;
+pub mod heap_error;
 pub mod layout;
 pub mod oom;
 pub mod raw;
@@ -30,6 +31,7 @@ mod sync;
 pub mod writer;
 
 pub use event::{DrainReason, Event, EventKind};
+pub use heap_error::{HeapError, HeapErrorKind, HeapErrorOp, InvalidReason};
 pub use layout::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
 pub use raw::Records;
 #[cfg(not(loom))]
