@@ -19,9 +19,12 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // Layers, lowest first: pal -> pagemap -> superslab, slot -> owned, unowned, remote,
-// sampled_slots -> magazine -> thread -> front -> global_alloc, raw. Publishing
+// sampled_slots -> magazine -> thread -> slow_path -> checked (with its block layout,
+// `check`) -> front -> global_alloc, raw. Publishing
 // (`publish`, `trace`, `oom_report`) is a sink the mechanism calls with plain values;
 // `trim` and `control` sit on top of the mechanism.
+mod check;
+mod checked;
 pub mod control;
 mod foreign;
 mod fork;
@@ -46,6 +49,7 @@ mod sample;
 mod sampled_slots;
 pub mod size_class;
 mod slot;
+mod slow_path;
 mod stats;
 mod superslab;
 mod sync;

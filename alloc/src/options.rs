@@ -29,6 +29,8 @@ pub enum Kind {
     Size,
     /// A directory path (at most 200 bytes).
     Path,
+    /// `0` (also `off`, ...), `1` (also `on`, ...) or `abort`.
+    Check,
     /// A tracing-subscriber `EnvFilter` string of the shape
     /// [`crate::grammar::filter_ok`] accepts (tracing-subscriber checks the rest when
     /// tracing starts).
@@ -87,6 +89,8 @@ pub struct Options {
     /// `SLABSCOPE_KEEP`: segments of ended processes kept per user (the oldest beyond
     /// it are removed by the next process that creates a segment).
     pub keep: usize,
+    /// `SLABSCOPE_CHECK`: the check mode (`check::mode`: 0 off, 1 report, 2 abort).
+    pub check: u8,
 }
 
 pub use crate::grammar::{LOG_FILTER_MAX, SAMPLE_MAX};
@@ -189,6 +193,12 @@ pub const TABLE: &[OptionDesc] = &[
         kind: Kind::Count { min: 0, max: 64 },
         doc: "Segments of ended processes (killed by a signal, crashed, out of memory) kept in `SLABSCOPE_SHM_DIR` for `alloc-inspect --postmortem`: a process creating its segment removes this user's oldest ones beyond it. 0 keeps none.",
     },
+    OptionDesc {
+        env: "SLABSCOPE_CHECK",
+        default: "0",
+        kind: Kind::Check,
+        doc: "Heap checks: `1` reports each double free, invalid free (a SuperSlab header address, an interior pointer, a block never handed out), write after free and write past the requested size with one line on stderr, an entry in the segment's heap error table and a ring event, and goes on without performing the bad free; `abort` reports and aborts. Every call then takes a slow path and each block carries an 8-byte trailer; 0 (the default) leaves the fast paths as they are. Read at start-up only: a running process cannot switch checks on or off, its blocks would lack or carry trailers.",
+    },
 ];
 
 impl Options {
@@ -210,6 +220,7 @@ impl Options {
         sample: 0,
         control: true,
         keep: 8,
+        check: 0,
     };
 
     /// Parses options from `lookup` (an environment); bad values are reported through
@@ -246,6 +257,7 @@ impl Options {
                 "SLABSCOPE_SAMPLE" => o.sample = v.num.min(SAMPLE_MAX),
                 "SLABSCOPE_CONTROL" => o.control = v.num != 0,
                 "SLABSCOPE_KEEP" => o.keep = v.num as usize,
+                "SLABSCOPE_CHECK" => o.check = v.num as u8,
                 "SLABSCOPE_RING" => {
                     o.ring_capacity = (v.num as u32)
                         .checked_next_power_of_two()
@@ -265,6 +277,7 @@ struct Value {
 fn expected(kind: Kind) -> &'static str {
     match kind {
         Kind::Bool => "0 or 1",
+        Kind::Check => "0, 1 or abort",
         Kind::Publish => "0, 1 or a program name of at most 15 bytes",
         Kind::Count { .. } => "an integer in the documented range",
         Kind::Size => "a byte count with an optional unit: K, KiB, M, MiB, G, GiB or T",
@@ -279,6 +292,11 @@ fn expected(kind: Kind) -> &'static str {
 fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
     let num = match kind {
         Kind::Bool => u64::from(grammar::switch(raw)?),
+        Kind::Check => match grammar::switch(raw) {
+            Some(on) => u64::from(on),
+            None if raw.eq_ignore_ascii_case(b"abort") => 2,
+            None => return None,
+        },
         Kind::Publish => match grammar::switch(raw) {
             Some(on) => u64::from(on),
             None => grammar::program_name(raw).then_some(PUBLISH_BY_NAME)?,
@@ -336,6 +354,7 @@ fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
         b"SLABSCOPE_SAMPLE\0",
         b"SLABSCOPE_CONTROL\0",
         b"SLABSCOPE_KEEP\0",
+        b"SLABSCOPE_CHECK\0",
     ];
     let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
     pal::getenv(name)
@@ -403,6 +422,7 @@ mod tests {
                 "SLABSCOPE_SAMPLE" => o.sample,
                 "SLABSCOPE_CONTROL" => o.control as u64,
                 "SLABSCOPE_KEEP" => o.keep as u64,
+                "SLABSCOPE_CHECK" => o.check as u64,
                 other => panic!("{other} is not handled by Options::parse"),
             };
             assert_eq!(n, actual, "{}", d.env);

@@ -85,10 +85,12 @@ pub fn usable_size(ptr: *const u8) -> Option<usize> {
     front::usable_size(ptr)
 }
 
-/// Whether `ptr` lies in a live block or large allocation of this allocator.
+/// Whether `ptr` lies in a live block or large allocation of this allocator (with
+/// `SLABSCOPE_CHECK`: anywhere in its memory, freed blocks included, so that a
+/// `realloc` of one is checked and reported instead of copied as foreign memory).
 #[inline]
 pub fn owns(ptr: *const u8) -> bool {
-    usable_size(ptr).is_some()
+    front::owns(ptr)
 }
 
 /// Drains the calling thread's magazines back to their slots and folds its counters,

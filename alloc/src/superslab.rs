@@ -508,6 +508,16 @@ fn release_slot(ss: &SuperSlab, i: usize) {
     add(&CLASSES[c].capacity, -(s.capacity.load(Relaxed) as i64));
     add(&CLASSES[c].slots_empty, -1);
     s.reset(0, 0);
+    if crate::check::on() {
+        // Check mode: the next class carves the slot without decommitting it, and a
+        // trailer left by this class could then read as a freed block of the new one,
+        // with the old class's writes where its pattern should be (a false write after
+        // free). Zeroed slots carry no trailer. 64 KiB under the global lock, in check
+        // mode only; no system call.
+        // SAFETY: an EMPTY slot's blocks are all back and its slot is off every list:
+        // nobody holds a block of it, and its 64 KiB are mapped and committed.
+        unsafe { core::ptr::write_bytes((ss.base() + i * SLOT_BYTES) as *mut u8, 0, SLOT_BYTES) };
+    }
     ss.set_slot_meta(i, meta(UNUSED, 0, NO_OWNER));
     let mask = ss.unused_mask.load(Relaxed) | 1 << i;
     ss.unused_mask.store(mask, Relaxed);

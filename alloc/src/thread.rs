@@ -25,7 +25,7 @@ use crate::publish::{self, ThreadRecord};
 use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
 use crate::slot::{owned_key, MAX_OWNER};
-use crate::{options, superslab, unowned};
+use crate::{check, options, superslab, unowned};
 
 /// [`raw_current`] while the state is being created (nested calls use the global path).
 pub const BUSY: usize = 1;
@@ -74,6 +74,11 @@ pub struct ThreadState {
     pub unfolded: u32,
     /// Pool free-list link.
     next_free: usize,
+    /// What the thread-local word points at in check mode (`SLABSCOPE_CHECK`): an idle
+    /// record's values (a key no meta word matches, no bytes left before a sample, an
+    /// empty view), so that both fast paths miss and every call takes the checked path;
+    /// [`raw_current`] maps its address back to the state.
+    checked: Hot,
     /// The magazines' cells.
     cells: [[*mut u8; MAGAZINE_MAX]; CLASS_COUNT],
 }
@@ -119,12 +124,24 @@ pub fn current() -> Option<*mut ThreadState> {
 #[inline(always)]
 pub fn raw_current() -> usize {
     let v = pal::tls::get();
-    pal::tls::idle_index(v).unwrap_or(v)
+    match pal::tls::idle_index(v) {
+        Some(k) => k,
+        None if check::on() => v - CHECKED_OFFSET,
+        None => v,
+    }
 }
 
-/// Sets the thread-local value (as [`raw_current`] reads it).
+/// Where a state's check-mode record lies in it.
+const CHECKED_OFFSET: usize = core::mem::offset_of!(ThreadState, checked);
+
+/// Sets the thread-local value (as [`raw_current`] reads it): in check mode a state's
+/// address is stored as the address of its check-mode record.
 fn set_current(v: usize) {
-    pal::tls::set(if v <= GONE { pal::tls::idle(v) } else { v });
+    pal::tls::set(match v {
+        0..=GONE => pal::tls::idle(v),
+        _ if check::on() => v + CHECKED_OFFSET,
+        _ => v,
+    });
 }
 
 static POOL_LOCK: RawMutex = RawMutex::new();
@@ -194,6 +211,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
         t.mags[c].init(c, cells, magazine_capacity(c, opts.magazine));
     }
     t.hot.key = owned_key(t.index);
+    t.checked = Hot::IDLE;
     (t.hot.map_words, t.hot.map_len) = crate::pagemap::view();
     t.classes = 0;
     t.events_ns = 0;

@@ -127,6 +127,9 @@ fn accepted(kind: Kind) -> String {
                 .into()
         }
         Kind::File => "`stderr`, or an absolute file path, at most 200 bytes".into(),
+        Kind::Check => {
+            "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`), or `abort`".into()
+        }
     }
 }
 

@@ -106,8 +106,9 @@ pub enum InvalidReason {
     Interior = 2,
     /// The address lies in a slot that holds no blocks (UNUSED or EMPTY).
     NoBlocks = 3,
-    /// A block start whose check word is neither live nor freed: never handed out, or
-    /// the word was overwritten by a write past the block's slack.
+    /// A block start whose trailer (the check word at the block's end) is neither live
+    /// nor freed: never handed out, or the trailer was overwritten by a write past the
+    /// block's slack.
     NotLive = 4,
 }
 
@@ -132,7 +133,7 @@ impl InvalidReason {
             InvalidReason::Interior => "not the start of a block",
             InvalidReason::NoBlocks => "in a slot that holds no blocks",
             InvalidReason::NotLive => {
-                "not a live block (never handed out, or its check word was overwritten)"
+                "not a live block (never handed out, or its trailer was overwritten)"
             }
         }
     }

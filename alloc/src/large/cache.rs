@@ -92,6 +92,11 @@ impl Cache {
         self.dirty_bytes
     }
 
+    /// Whether a cached mapping starts at `addr`.
+    pub fn holds(&self, addr: usize) -> bool {
+        self.entries[..self.n].iter().any(|e| e.addr == addr)
+    }
+
     /// Entries cached.
     pub fn len(&self) -> usize {
         self.n

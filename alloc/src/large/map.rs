@@ -284,6 +284,20 @@ pub fn cached_bytes() -> u64 {
     CACHED_BYTES.load(Ordering::Relaxed) as u64
 }
 
+/// Runs `f` with the length of the large allocation at `p`, if it is one of ours, while
+/// the registry lock is held: no `free` of `p` can unmap it before `f` returns. `f`
+/// touches only the allocation's bytes (no allocation, no lock, no system call).
+pub fn with_live<R>(p: *const u8, f: impl FnOnce(usize) -> R) -> Option<R> {
+    let _g = LOCK.guard();
+    find(p as usize).map(|i| f(table()[i].len))
+}
+
+/// Whether `p` is the start of a freed large mapping still held in the cache.
+pub fn is_cached(p: *const u8) -> bool {
+    let _g = LOCK.guard();
+    cache().holds(p as usize)
+}
+
 /// Usable bytes of the large allocation at `p`, if it is one of ours.
 pub fn usable_size(p: *const u8) -> Option<usize> {
     let _g = LOCK.guard();

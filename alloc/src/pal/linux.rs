@@ -243,6 +243,13 @@ pub fn fatal(msg: &[u8]) -> ! {
     unsafe { libc::abort() }
 }
 
+/// Aborts the process (`SIGABRT`, as glibc does on heap corruption).
+#[cold]
+pub fn abort() -> ! {
+    // SAFETY: abort has no preconditions and never returns.
+    unsafe { libc::abort() }
+}
+
 /// Formats `v` in decimal into `buf`, returning the digits.
 pub fn fmt_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
     let mut i = buf.len();

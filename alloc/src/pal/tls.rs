@@ -128,16 +128,19 @@ pub struct Hot {
     pub map_len: usize,
 }
 
-/// The idle records the word points at when it holds no state: `IDLE[0]` before the
-/// thread's state exists, the others for the markers `thread` gives them.
-pub static IDLE: [Hot; 3] = [const {
-    Hot {
+impl Hot {
+    /// An idle record's values: both fast paths miss on it.
+    pub const IDLE: Hot = Hot {
         key: u64::MAX,
         sample_left: 0,
         map_words: 0,
         map_len: 0,
-    }
-}; 3];
+    };
+}
+
+/// The idle records the word points at when it holds no state: `IDLE[0]` before the
+/// thread's state exists, the others for the markers `thread` gives them.
+pub static IDLE: [Hot; 3] = [Hot::IDLE; 3];
 
 /// The address of idle record `k` (< 3).
 #[inline(always)]

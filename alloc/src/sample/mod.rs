@@ -36,5 +36,5 @@ mod record;
 mod table;
 
 pub(crate) use record::{
-    countdown, enabled, follow, interval, lock, on_free, on_free_large, record, restart,
+    countdown, enabled, follow, interval, lock, on_free, on_free_large, record, restart, site_of,
 };

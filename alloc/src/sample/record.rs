@@ -195,6 +195,17 @@ pub fn on_free(p: *mut u8) {
     });
 }
 
+/// The site record index of the live sampled block at `p`, if it is one and its site
+/// has a record (for heap error reports).
+pub fn site_of(p: *const u8) -> Option<u32> {
+    if !EVER_SAMPLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    with_tables(|t| t.live.get(p as u64))
+        .filter(|e| e.site != NO_SITE && e.generation == publish::generation())
+        .map(|e| e.site)
+}
+
 /// A large allocation is being freed: ends its sample if it is one.
 pub fn on_free_large(p: *mut u8) {
     if EVER_SAMPLED.load(Ordering::Relaxed) {

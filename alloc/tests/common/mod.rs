@@ -21,18 +21,16 @@ pub fn in_child() -> bool {
 /// Re-runs test `name` of this binary in a child with `env` plus publishing on and
 /// `SLABSCOPE_SHM_DIR` set to `dir`, and asserts it passed. Returns its stdout.
 pub fn run_child(name: &str, dir: &Path, env: &[(&str, &str)]) -> String {
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = Command::new(exe);
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_MARKER, "1")
-        .env("SLABSCOPE_PUBLISH", "1")
-        .env("SLABSCOPE_SHM_DIR", dir);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("spawn child test");
+    run_child_both(name, dir, env).0
+}
+
+/// [`run_child`], returning the child's stdout and stderr.
+pub fn run_child_both(name: &str, dir: &Path, env: &[(&str, &str)]) -> (String, String) {
+    let out = child_command(name, dir, env)
+        .output()
+        .expect("spawn child test");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
         "child {name} failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
@@ -42,7 +40,21 @@ pub fn run_child(name: &str, dir: &Path, env: &[(&str, &str)]) -> String {
         stdout.contains("1 passed"),
         "child {name} did not run the test:\n{stdout}"
     );
-    stdout
+    (stdout, stderr)
+}
+
+/// The command [`run_child`] runs.
+pub fn child_command(name: &str, dir: &Path, env: &[(&str, &str)]) -> Command {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_MARKER, "1")
+        .env("SLABSCOPE_PUBLISH", "1")
+        .env("SLABSCOPE_SHM_DIR", dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
 }
 
 /// This process's resident set in bytes (`/proc/self/statm`, 4 KiB pages).

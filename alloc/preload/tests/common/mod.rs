@@ -69,6 +69,13 @@ pub fn preloaded(mut cmd: Command, shm: &Path) -> Command {
     cmd.env("LD_PRELOAD", preload_lib())
         .env("SLABSCOPE_SHM_DIR", shm)
         .env_remove("SLABSCOPE_PUBLISH");
+    // `SLABSCOPE_TEST_CHECK=1 cargo test ...` runs every preloaded program with heap
+    // checks on (scripts/test does so for the real programs): `assert_quiet` then fails
+    // on any heap error report.
+    match std::env::var_os("SLABSCOPE_TEST_CHECK") {
+        Some(v) => cmd.env("SLABSCOPE_CHECK", v),
+        None => cmd.env_remove("SLABSCOPE_CHECK"),
+    };
     cmd
 }
 

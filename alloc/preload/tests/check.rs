@@ -1,0 +1,129 @@
+//! `SLABSCOPE_CHECK=1` under the preload: a C program (tests/c/misuse.c) performs one
+//! kind of heap misuse, then checks that its heap still works; each kind must give its
+//! stderr line, and nothing else may be said.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Runs `misuse kind` under the preload with checks on; returns its heap error lines on
+/// stderr.
+fn misuse(bin: &std::path::Path, kind: &str) -> Vec<String> {
+    let shm = shm_dir();
+    let mut child = preloaded(Command::new(bin), shm.path())
+        .arg(kind)
+        .env("SLABSCOPE_CHECK", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("misuse");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(line, "ready\n", "{kind}: {}\nstderr:\n{err}", out.status);
+    assert!(
+        out.status.success(),
+        "{kind}: {}\nstderr:\n{err}",
+        out.status
+    );
+    let lines: Vec<String> = err
+        .lines()
+        .filter(|l| l.starts_with("slabscope: heap error: "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        lines.len(),
+        err.lines().filter(|l| l.contains("slabscope")).count(),
+        "{kind}: other slabscope messages:\n{err}"
+    );
+    lines
+}
+
+#[test]
+fn each_kind_of_misuse_is_reported_and_the_heap_keeps_working() {
+    let build = tempfile::tempdir().unwrap();
+    // The misuses are on purpose: keep the compiler from warning about (or removing) them.
+    let bin = compile_c(
+        "misuse",
+        build.path(),
+        &[
+            "-fno-builtin",
+            "-Wno-free-nonheap-object",
+            "-Wno-use-after-free",
+            "-Wno-array-bounds",
+            "-Wno-stringop-overflow",
+        ],
+    );
+    // (kind, expected number of reports, what each line holds)
+    let cases: &[(&str, usize, &[&str])] = &[
+        ("double_free", 1, &["double_free of 0x", " in free (class "]),
+        (
+            "double_free_threads",
+            200,
+            &["double_free of 0x", " in free ("],
+        ),
+        ("double_free_large", 1, &["double_free of 0x", "(large, "]),
+        (
+            "invalid_header",
+            1,
+            &["invalid_free", ": a SuperSlab header address (no class,"],
+        ),
+        (
+            "invalid_interior",
+            1,
+            &["invalid_free", ": not the start of a block (class "],
+        ),
+        (
+            "write_after_free",
+            1,
+            &[
+                "write_after_free",
+                " at offset 40 in alloc (",
+                "block handed out",
+            ],
+        ),
+        (
+            "overflow",
+            1,
+            &[
+                "overflow of 0x",
+                " at offset 37 in free (",
+                "requested 37 B",
+                "block freed",
+            ],
+        ),
+        (
+            "overflow_large",
+            1,
+            &[
+                "overflow",
+                " at offset 500001 in free (large,",
+                "requested 500000 B",
+            ],
+        ),
+        ("realloc_freed", 1, &["double_free", " in realloc ("]),
+        (
+            "overflow_realloc",
+            1,
+            &["overflow", " at offset 10 in realloc (", "requested 10 B"],
+        ),
+    ];
+    for &(kind, n, parts) in cases {
+        let lines = misuse(&bin, kind);
+        assert_eq!(lines.len(), n, "{kind}: {lines:#?}");
+        for l in &lines {
+            for p in parts {
+                assert!(l.contains(p), "{kind}: {l:?} lacks {p:?}");
+            }
+        }
+        println!("{kind}: {}", lines[0]);
+    }
+}

@@ -1,0 +1,349 @@
+//! The checked paths: every allocation, free, `realloc` and usable-size query in check
+//! mode (`SLABSCOPE_CHECK`), between the front end's entries and the mechanism's slow
+//! paths (`slow_path`).
+//!
+//! An allocation asks the mechanism for a block padded by the trailer
+//! ([`block::padded`]), then verifies and marks it ([`block::on_alloc`]). A free first
+//! places the address (a block start of an ACTIVE or SAMPLED slot, a live large
+//! allocation, an invalid address inside a SuperSlab, or a foreign pointer), then marks
+//! the block freed with one compare-and-swap ([`block::on_free`]) and only then hands
+//! it to the mechanism. A bad free is reported and not performed: nothing of the
+//! allocator's state changes, and the memory at the address is never written.
+//!
+//! Lifetime: a small block's trailer is read after the pagemap said its slot is ACTIVE;
+//! a double free racing with the slot's retirement could read a returned SuperSlab, but
+//! only when the second free stalls between the two reads for the several interval
+//! sweeps a retirement takes. A large allocation's trailer is read and changed under the
+//! large registry's lock (`large::with_live`), so a racing free never unmaps it first.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use slabscope_proto::heap_error::{HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS};
+use slabscope_proto::{HeapError, HeapErrorKind, HeapErrorOp, InvalidReason};
+
+use crate::check::block::{self, Freed, State};
+use crate::check::report::{report, Action};
+use crate::size_class::{block_size, class_for, is_block_start};
+use crate::slot::{meta_class, meta_state, ACTIVE, HEADER, SAMPLED};
+use crate::superslab::{self, SLOT_BYTES};
+use crate::{large, sample, slow_path};
+
+/// Where an address lies.
+enum Place {
+    /// A block start of an ACTIVE or SAMPLED slot.
+    Block {
+        class: u32,
+        bytes: usize,
+        sampled: bool,
+    },
+    /// Inside a SuperSlab, and not a block start.
+    Invalid {
+        reason: InvalidReason,
+        class: u32,
+        bytes: usize,
+    },
+    /// In no SuperSlab: a large allocation, or not ours.
+    Outside,
+}
+
+fn place(p: *const u8) -> Place {
+    let a = p as usize;
+    let Some((_, w)) = superslab::lookup(a) else {
+        return Place::Outside;
+    };
+    let (state, c) = (meta_state(w), meta_class(w));
+    let invalid = |reason, class, bytes| Place::Invalid {
+        reason,
+        class,
+        bytes,
+    };
+    match state {
+        HEADER => invalid(InvalidReason::Header, HEAP_ERROR_NO_CLASS, 0),
+        ACTIVE | SAMPLED if is_block_start(a % SLOT_BYTES, c) => Place::Block {
+            class: c as u32,
+            bytes: block_size(c),
+            sampled: state == SAMPLED,
+        },
+        ACTIVE | SAMPLED => invalid(InvalidReason::Interior, c as u32, block_size(c)),
+        _ => invalid(InvalidReason::NoBlocks, HEAP_ERROR_NO_CLASS, 0),
+    }
+}
+
+/// A heap error of `kind` found by `op` at `p`, in a block of `class` (`bytes` long).
+fn error(
+    kind: HeapErrorKind,
+    op: HeapErrorOp,
+    p: *const u8,
+    class: u32,
+    bytes: usize,
+) -> HeapError {
+    HeapError {
+        kind,
+        op,
+        reason: InvalidReason::None,
+        address: p as u64,
+        class,
+        block_bytes: bytes as u64,
+        requested: None,
+        offset: None,
+        thread: 0,
+        site: None,
+        time_ns: 0,
+    }
+}
+
+/// The sample site of the block at `p`, when `sampled` (its slot is SAMPLED, or it is a
+/// large allocation) and it has one.
+fn site(p: *const u8, sampled: bool) -> Option<u32> {
+    sampled.then(|| sample::site_of(p)).flatten()
+}
+
+/// A checked allocation of `size` bytes at `align` (zeroed when `zeroed`); null when out
+/// of memory.
+pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
+    let Some(padded) = block::padded(size) else {
+        // Larger than the address space: the mechanism fails it as it would unchecked.
+        return slow_path::alloc_miss(size, align, pd);
+    };
+    let small = class_for(padded, align).is_some();
+    let p = if small {
+        slow_path::alloc_counted(padded, align, pd)
+    } else {
+        slow_path::init(pd);
+        slow_path::ensure_published();
+        let p = slow_path::alloc_large(padded, align, zeroed);
+        slow_path::after_slow_path(p.is_null());
+        p
+    };
+    if p.is_null() {
+        return p;
+    }
+    let (class, bytes) = match class_for(padded, align) {
+        Some(c) => (c as u32, block_size(c)),
+        None => match large::usable_size(p) {
+            Some(bytes) => (HEAP_ERROR_LARGE, bytes),
+            None => crate::pal::fatal(b"a large allocation just made is not in the registry"),
+        },
+    };
+    // SAFETY: `p` was just handed out to this thread, `bytes >= padded` long, 8-aligned.
+    let written = unsafe { block::on_alloc(p, size, bytes, small) };
+    if let Some(offset) = written {
+        let mut e = error(
+            HeapErrorKind::WriteAfterFree,
+            HeapErrorOp::Alloc,
+            p,
+            class,
+            bytes,
+        );
+        e.offset = Some(offset as u64);
+        e.site = site(
+            p,
+            !small || matches!(place(p), Place::Block { sampled: true, .. }),
+        );
+        report(e, Action::HandedOut);
+    }
+    if zeroed && small {
+        // SAFETY: `p` is this caller's block of at least `size` bytes; the slack and the
+        // trailer lie beyond `size`.
+        unsafe { core::ptr::write_bytes(p, 0, size) };
+    }
+    p
+}
+
+/// What a free found at an address.
+enum Found {
+    /// A block of ours, marked freed now (or found freed already, or not live).
+    Block {
+        freed: Freed,
+        class: u32,
+        bytes: usize,
+        sampled: bool,
+    },
+    /// Inside a SuperSlab, and not a block start.
+    Invalid {
+        reason: InvalidReason,
+        class: u32,
+        bytes: usize,
+    },
+    /// A freed large allocation still in the large cache.
+    FreedLarge,
+    /// Not ours.
+    Foreign,
+}
+
+/// Places `p` and, when it is a live block, marks it freed (the caller then owns it).
+fn mark_freed(p: *mut u8) -> Found {
+    match place(p) {
+        Place::Block {
+            class,
+            bytes,
+            sampled,
+        } => Found::Block {
+            // SAFETY: `p` is a block start of an ACTIVE or SAMPLED slot, `bytes` long and
+            // mapped while the slot holds it; only its trailer is touched unless the
+            // compare-and-swap made the block this caller's.
+            freed: unsafe { block::on_free(p, bytes, true) },
+            class,
+            bytes,
+            sampled,
+        },
+        Place::Invalid {
+            reason,
+            class,
+            bytes,
+        } => Found::Invalid {
+            reason,
+            class,
+            bytes,
+        },
+        Place::Outside => {
+            let large = large::with_live(p, |len| {
+                // SAFETY: `p` starts a live large allocation of `len` bytes, which the
+                // registry's lock (held while this runs) keeps mapped.
+                (unsafe { block::on_free(p, len, false) }, len)
+            });
+            match large {
+                Some((freed, bytes)) => Found::Block {
+                    freed,
+                    class: HEAP_ERROR_LARGE,
+                    bytes,
+                    sampled: true,
+                },
+                None if large::is_cached(p) => Found::FreedLarge,
+                None => Found::Foreign,
+            }
+        }
+    }
+}
+
+/// Reports what [`mark_freed`] found, unless it was a live block; `true` when it was
+/// (the caller then frees it). `requested`, when given, receives the block's requested
+/// bytes.
+fn settle(p: *mut u8, op: HeapErrorOp, found: Found, requested: &mut Option<usize>) -> bool {
+    let e = match found {
+        Found::Block {
+            freed:
+                Freed::Now {
+                    requested: r,
+                    overflow,
+                },
+            class,
+            bytes,
+            sampled,
+        } => {
+            *requested = r;
+            if let Some(offset) = overflow {
+                let mut e = error(HeapErrorKind::Overflow, op, p, class, bytes);
+                e.requested = r.map(|r| r as u64);
+                e.offset = Some(offset as u64);
+                e.site = site(p, sampled);
+                report(e, Action::Freed);
+            }
+            return true;
+        }
+        Found::Block {
+            freed: Freed::Already,
+            class,
+            bytes,
+            sampled,
+        } => {
+            let mut e = error(HeapErrorKind::DoubleFree, op, p, class, bytes);
+            e.site = site(p, sampled);
+            e
+        }
+        Found::Block {
+            freed: Freed::NotLive,
+            class,
+            bytes,
+            ..
+        } => {
+            let mut e = error(HeapErrorKind::InvalidFree, op, p, class, bytes);
+            e.reason = InvalidReason::NotLive;
+            e
+        }
+        Found::Invalid {
+            reason,
+            class,
+            bytes,
+        } => {
+            let mut e = error(HeapErrorKind::InvalidFree, op, p, class, bytes);
+            e.reason = reason;
+            e
+        }
+        Found::FreedLarge => error(HeapErrorKind::DoubleFree, op, p, HEAP_ERROR_LARGE, 0),
+        Found::Foreign => {
+            crate::foreign::foreign_free(p);
+            return false;
+        }
+    };
+    report(e, Action::NotPerformed);
+    false
+}
+
+/// A checked free of `p` (null does nothing).
+pub fn free(p: *mut u8, pd: bool) {
+    if p.is_null() {
+        return;
+    }
+    slow_path::init(pd);
+    let found = mark_freed(p);
+    if settle(p, HeapErrorOp::Free, found, &mut None) {
+        slow_path::free_slow_inner(p, pd);
+    }
+    slow_path::after_slow_path(false);
+}
+
+/// The bytes requested for the live allocation at `p`; `None` when `p` is not one.
+pub fn usable_size(p: *const u8) -> Option<usize> {
+    let state = match place(p) {
+        // SAFETY: `p` is a block start of `bytes` bytes of an ACTIVE or SAMPLED slot; only
+        // its trailer is read.
+        Place::Block { bytes, .. } => (unsafe { block::state(p.cast_mut(), bytes) }, bytes),
+        Place::Invalid { .. } => return None,
+        Place::Outside => large::with_live(p, |len| {
+            // SAFETY: as in `mark_freed`; only the trailer is read.
+            (unsafe { block::state(p.cast_mut(), len) }, len)
+        })?,
+    };
+    match state {
+        (State::Live(l), bytes) => Some(l.requested.unwrap_or(bytes - block::TRAILER)),
+        _ => None,
+    }
+}
+
+/// Whether `p` lies in the allocator's memory: a SuperSlab, a large allocation, or a
+/// freed large mapping still cached.
+pub fn owns(p: *const u8) -> bool {
+    match place(p) {
+        Place::Outside => large::with_live(p, |_| ()).is_some() || large::is_cached(p),
+        _ => true,
+    }
+}
+
+/// A checked `realloc` of `p` (not null) to `new_size` bytes at `align`: a bad `p` is
+/// reported and left alone (null is returned); a live one moves to a new checked block.
+///
+/// # Safety
+/// If `p` is a live allocation of ours, the caller gives it up on a non-null return.
+pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *mut u8 {
+    let Some(old) = usable_size(p) else {
+        // Not a live block: the free's checks tell what it is and report it.
+        slow_path::init(pd);
+        let found = mark_freed(p);
+        settle(p, HeapErrorOp::Realloc, found, &mut None);
+        slow_path::after_slow_path(false);
+        return core::ptr::null_mut();
+    };
+    let q = alloc(new_size, align, pd, false);
+    if q.is_null() {
+        return q;
+    }
+    // SAFETY: `p` is live with `old` requested bytes, `q` a distinct new block of at
+    // least `new_size`.
+    unsafe { core::ptr::copy_nonoverlapping(p, q, old.min(new_size)) };
+    let found = mark_freed(p);
+    if settle(p, HeapErrorOp::Realloc, found, &mut None) {
+        slow_path::free_slow_inner(p, pd);
+    }
+    slow_path::after_slow_path(false);
+    q
+}

@@ -1,0 +1,428 @@
+//! The mechanism's slow paths, below the front end and the checked paths: refills and
+//! drains of magazines, folds of counters, publishing, the sampled and large paths, the
+//! remote free, and the *global path* (`unowned`: one block from or to an unowned slot,
+//! shared counters) whenever the calling thread has no usable state: before its state
+//! exists, while it is being created, after the thread's exit drain, or when a slow path
+//! re-enters itself.
+//!
+//! The slow paths a fast path calls are `extern "C"` functions: they cannot unwind (a
+//! panic in them aborts, as an allocator must), so a fast path calls them as a tail call
+//! and keeps no stack frame or landing pad of its own.
+
+use core::sync::atomic::Ordering;
+
+use slabscope_proto::{monotonic_ns, DrainReason};
+
+use crate::size_class::{block_size, class_for, class_of, is_block_start, MIN_ALIGN, SMALL_MAX};
+use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
+use crate::stats::{add, CLASSES};
+use crate::superslab::{self, SLOT_BYTES};
+use crate::thread::{self, ThreadState};
+use crate::{
+    check, control, fork, large, options, pagemap, publish, sample, sampled_slots, unowned,
+};
+
+/// Every allocation the fast path did not serve: the sampled path, a refill, the large
+/// path, aligned requests, the global path.
+#[inline(always)]
+pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    if align <= MIN_ALIGN && size <= SMALL_MAX {
+        if let Some(st) = thread::current() {
+            // SAFETY: the state belongs to this thread; no reference to it is held.
+            let t = unsafe { &mut *st };
+            if t.hot.sample_left <= size as u64 {
+                return alloc_sampled(st, size, align, publish_default);
+            }
+            // The fast path's pop stops at the low-water mark (see `Magazine::pop`); the
+            // magazine may still hold blocks. No magazine operation of this thread runs
+            // (as on the fast path).
+            if let Some(p) = t.mags[class_of(size)].take() {
+                return p.as_ptr();
+            }
+        }
+    }
+    alloc_slow(size, align, publish_default)
+}
+
+/// An allocation by the checked path, which the fast path never serves: charges the
+/// sampling countdown as the fast path would, then takes [`alloc_miss`].
+pub fn alloc_counted(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    if align <= MIN_ALIGN && size <= SMALL_MAX {
+        if let Some(st) = thread::current() {
+            // SAFETY: the state belongs to this thread; no reference to it is held.
+            let t = unsafe { &mut *st };
+            if t.hot.sample_left > size as u64 {
+                t.hot.sample_left -= size as u64;
+            }
+        }
+    }
+    alloc_miss(size, align, publish_default)
+}
+
+/// The sampled path: taken when the calling thread's sampling countdown runs out (a
+/// small request at most `MIN_ALIGN` aligned). The block comes from a sampled slot of
+/// its class (`sampled_slots`), so that its free is told apart without a cost to other
+/// frees; its call stack is then recorded (with the re-entrancy guard set, so
+/// allocations made while recording take the global path).
+#[cold]
+#[inline(never)]
+fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
+    // SAFETY: the state belongs to this thread; no reference to it is held here.
+    unsafe { (*st).hot.sample_left = sample::restart() };
+    // SAFETY: as above.
+    if unsafe { (*st).busy } != 0 {
+        return alloc_slow(size, align, pd);
+    }
+    init(pd);
+    ensure_published();
+    // SAFETY: as above.
+    unsafe { (*st).busy = 1 };
+    let p = sampled_slots::take(class_of(size), size);
+    if !p.is_null() {
+        sample::record(p, size);
+    }
+    // SAFETY: as above.
+    unsafe { (*st).busy = 0 };
+    if p.is_null() {
+        // No slot for a sampled block (at `SLABSCOPE_LIMIT`, or the mapping failed): the
+        // request may still be served, unsampled, from the magazine or a slot; the
+        // pending OOM report is settled by that slow path.
+        return alloc_slow(size, align, pd);
+    }
+    after_slow_path(false);
+    p
+}
+
+static INIT: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// One-time set-up on the first slow path: options, fork handlers, the publishing
+/// default. Never allocates. (The thread-exit key is created with the first thread
+/// state.)
+#[inline]
+pub fn init(publish_default: bool) {
+    if INIT.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if INIT
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        options::get();
+        publish::set_default(publish_default);
+        fork::register();
+        INIT.store(2, Ordering::Release);
+    }
+}
+
+/// Creates the segment if publishing is on and there is none yet; a segment created
+/// after SuperSlabs were mapped (here, or by the GPU pool) gets them published.
+#[inline]
+pub fn ensure_published() {
+    if publish::ensure() {
+        superslab::publish_all();
+    }
+}
+
+/// The calling thread's state if a slow path may use its magazines now.
+fn usable_state() -> Option<*mut ThreadState> {
+    let st = match thread::raw_current() {
+        0 => thread::get_or_create()?,
+        thread::BUSY | thread::GONE => return None,
+        p => p as *mut ThreadState,
+    };
+    // SAFETY: the state belongs to this thread.
+    let t = unsafe { &mut *st };
+    if t.hot.map_len == 0 {
+        // The pagemap did not exist when the thread last looked (its frees all come
+        // here until it has a view of it).
+        (t.hot.map_words, t.hot.map_len) = pagemap::view();
+    }
+    (t.busy == 0).then_some(st)
+}
+
+/// Work deferred to the end of every slow path, when no allocator lock is held: the
+/// OOM report of a failed allocation (`failed`: the slow path was an allocation that
+/// returned null) and the debug-tracing output; one relaxed load each when there is
+/// nothing to do.
+#[inline]
+pub fn after_slow_path(failed: bool) {
+    if failed && crate::oom_report::pending() {
+        fold_before_report();
+    }
+    crate::oom_report::flush(failed);
+    crate::trace::flush();
+}
+
+/// Folds the calling thread's counters before its OOM report is collected: the report's
+/// per-class figures come from the shared counters, which otherwise miss up to 10 ms
+/// of the thread's allocations (its blocks would show as free).
+#[cold]
+#[inline(never)]
+fn fold_before_report() {
+    let Some(st) = usable_state() else {
+        return;
+    };
+    // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
+    let t = unsafe { &mut *st };
+    t.busy = 1;
+    thread::fold_all(t, monotonic_ns());
+    t.busy = 0;
+}
+
+/// The large path (zeroed memory when `zeroed`), with its sampling hook.
+pub fn alloc_large(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+    let p = large::alloc(size, align, zeroed);
+    if sample::enabled() && !p.is_null() {
+        sample_large(p, size);
+    }
+    p
+}
+
+fn alloc_slow(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    let p = alloc_slow_inner(size, align, publish_default);
+    after_slow_path(p.is_null());
+    p
+}
+
+#[inline(always)]
+fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+    init(publish_default);
+    ensure_published();
+    let Some(c) = class_for(size, align) else {
+        return alloc_large(size, align, false);
+    };
+    let Some(st) = usable_state() else {
+        let p = unowned::take_one(c, size);
+        publish::class(c);
+        return p;
+    };
+    // SAFETY: the state belongs to this thread and `busy` keeps nested slow paths off it.
+    let t = unsafe { &mut *st };
+    if let Some(p) = t.mags[c].take() {
+        return p.as_ptr();
+    }
+    t.busy = 1;
+    t.classes |= 1 << c;
+    sample::follow(&mut t.hot.sample_left);
+    let before = t.mags[c].count();
+    let p = if t.mags[c].refill(&t.owned[c], c, t.index, size) {
+        t.mags[c]
+            .take()
+            .map_or(core::ptr::null_mut(), |p| p.as_ptr())
+    } else {
+        core::ptr::null_mut()
+    };
+    // Refilled blocks count towards the interval like frees, and a refill long after the
+    // last fold runs the interval drain: a thread that allocates and seldom frees still
+    // folds and publishes its counters.
+    let refilled = (t.mags[c].count() + 1).saturating_sub(before) as u64;
+    t.busy = 0;
+    let stale = monotonic_ns().wrapping_sub(t.fold_ns) >= thread::FOLD_NS;
+    if refilled >= t.free_budget || stale {
+        interval_drain(st);
+    } else {
+        t.free_budget -= refilled;
+    }
+    p
+}
+
+/// Runs the sampling countdown for a large allocation (they never pass the fast path).
+fn sample_large(p: *mut u8, size: usize) {
+    let Some(st) = usable_state() else {
+        return;
+    };
+    // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
+    let t = unsafe { &mut *st };
+    sample::follow(&mut t.hot.sample_left);
+    if t.hot.sample_left > size as u64 {
+        t.hot.sample_left -= size as u64;
+        return;
+    }
+    t.hot.sample_left = sample::restart();
+    t.busy = 1;
+    sample::record(p, size);
+    t.busy = 0;
+}
+
+/// The owner's free into a full magazine: its older half goes back to the thread's
+/// slots, then `p` goes in.
+#[cold]
+#[inline(never)]
+pub extern "C" fn free_overflow(p: *mut u8, st: *mut ThreadState, c: usize) {
+    // SAFETY: the state belongs to this thread.
+    let t = unsafe { &mut *st };
+    if t.busy != 0 {
+        // A slow path of this thread is running and may be working on the slot lists:
+        // the global path's free, valid for any slot.
+        return free_slow(p, true);
+    }
+    t.busy = 1;
+    t.classes |= 1 << c;
+    let m = &mut t.mags[c];
+    if m.drain_half(&t.owned[c]) != 0 {
+        t.drains += 1;
+    }
+    m.push(p);
+    // The drain's event, class record and thread record are published from the next
+    // interval drain (see `magazine`): publishing every overflow flooded the ring.
+    t.busy = 0;
+    t.free_budget -= 1;
+    if t.free_budget == 0 {
+        interval_drain(st);
+    }
+    after_slow_path(false);
+}
+
+/// The interval drain, due when the free budget runs out.
+#[cold]
+#[inline(never)]
+pub extern "C" fn interval_drain(st: *mut ThreadState) {
+    // SAFETY: the state belongs to this thread.
+    let t = unsafe { &mut *st };
+    if t.busy != 0 {
+        t.free_budget = 1;
+        return;
+    }
+    ensure_published();
+    t.busy = 1;
+    if control::poll() {
+        thread::drain_all(t, DrainReason::Requested);
+    } else {
+        thread::drain_idle(t);
+    }
+    // A `sample=` just polled (here or by another thread) restarts this countdown.
+    sample::follow(&mut t.hot.sample_left);
+    t.busy = 0;
+    crate::trace::after_interval();
+}
+
+/// Every free the fast path did not finish: remote frees, sampled blocks, large
+/// allocations, the global path, and what is not a block at all.
+#[cold]
+#[inline(never)]
+pub extern "C" fn free_slow(p: *mut u8, publish_default: bool) {
+    free_slow_inner(p, publish_default);
+    after_slow_path(false);
+}
+
+#[inline(always)]
+pub fn free_slow_inner(p: *mut u8, publish_default: bool) {
+    if p.is_null() {
+        return;
+    }
+    init(publish_default);
+    let a = p as usize;
+    if let Some((ss, w)) = superslab::lookup(a) {
+        let (state, c) = (meta_state(w), meta_class(w));
+        if (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c) {
+            if state == SAMPLED {
+                sample::on_free(p);
+                // SAFETY: `p` is a block start of a sampled slot of class `c`, given up by
+                // the caller.
+                return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
+            }
+            let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
+            return free_block_slow(s, p, c, w);
+        }
+        // A header address, an interior pointer or a block of a slot that holds none:
+        // nothing to give back.
+        return crate::foreign::foreign_free(p);
+    }
+    sample::on_free_large(p);
+    if large::free(p) {
+        return;
+    }
+    crate::foreign::foreign_free(p)
+}
+
+/// A block of an ACTIVE slot that the fast path did not take: a remote free, an owner
+/// free without usable thread state (during the thread's exit or a slow path), or a
+/// free before the thread has a state.
+fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
+    let Some(st) = usable_state() else {
+        // SAFETY: `p` is a block start of `s` that the caller gives up (a container of
+        // itself alone); a remote push is valid whoever holds the slot.
+        unsafe {
+            crate::slot::single_container(p as usize);
+            s.push_remote(p as usize, p as usize, 1);
+        }
+        // The block stays in the class's `out` until the slot's holder collects it.
+        add(&CLASSES[c].frees, 1);
+        add(&CLASSES[c].remote_frees, 1);
+        return;
+    };
+    // SAFETY: the state belongs to this thread and no slow path of it runs.
+    let t = unsafe { &mut *st };
+    if owned_offset(w, t.hot.key).is_some() {
+        // The owner: its state was created just now (the fast path saw none), or this is
+        // the checked path.
+        return owner_free(st, p, c);
+    }
+    t.classes |= 1 << c;
+    // Counted as a free here; the block leaves the class's `out` when the slot's holder
+    // collects it.
+    t.mags[c].remote_frees += 1;
+    if check::on() {
+        // A remote batch writes block addresses into its first block, which would read
+        // as a write after free in check mode: each block goes alone (its first 16 bytes
+        // are the links the checked layout leaves alone).
+        // SAFETY: `p` is a live block start of `s` that the caller gives up.
+        unsafe {
+            crate::slot::single_container(p as usize);
+            s.push_remote(p as usize, p as usize, 1);
+        }
+    } else {
+        // SAFETY: `p` is a live block start of `s` that the caller gives up.
+        unsafe { t.remote.add(s, p as usize, block_size(c)) };
+    }
+    t.free_budget -= 1;
+    if t.free_budget == 0 {
+        interval_drain(st);
+    }
+}
+
+/// The owner's free of `p`, a block start of class `c` of a slot it owns, when the fast
+/// path did not take it: into the magazine (draining its older half when full), the
+/// free budget charged.
+fn owner_free(st: *mut ThreadState, p: *mut u8, c: usize) {
+    // SAFETY: the state belongs to this thread and no slow path of it runs.
+    let t = unsafe { &mut *st };
+    t.classes |= 1 << c;
+    if !t.mags[c].push(p) {
+        return free_overflow(p, st, c);
+    }
+    t.free_budget -= 1;
+    if t.free_budget == 0 {
+        interval_drain(st);
+    }
+}
+
+/// Usable bytes of the allocation at `p`, `None` when `p` is not ours (unchecked).
+pub fn usable_size(p: *const u8) -> Option<usize> {
+    let a = p as usize;
+    if let Some((_, w)) = superslab::lookup(a) {
+        let (state, c) = (meta_state(w), meta_class(w));
+        let live = (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c);
+        return live.then(|| block_size(c));
+    }
+    if p.is_null() {
+        return None;
+    }
+    large::usable_size(p)
+}
+
+/// Drains the calling thread's magazines and folds its counters.
+pub fn drain_thread() {
+    init(true);
+    ensure_published();
+    if let Some(st) = thread::current() {
+        // SAFETY: the state belongs to this thread.
+        let t = unsafe { &mut *st };
+        if t.busy == 0 {
+            t.busy = 1;
+            thread::drain_all(t, DrainReason::Requested);
+            t.busy = 0;
+        }
+    }
+    after_slow_path(false);
+}

@@ -1,0 +1,355 @@
+//! `SLABSCOPE_CHECK`: each kind of heap misuse is reported (one stderr line), the bad
+//! operation is not performed, and the allocator keeps working correctly afterwards. The test binary
+//! runs on slabscope; each test runs again in a child with checks on, so the test
+//! harness itself allocates through the checked paths there.
+
+mod common;
+
+use std::sync::{Arc, Barrier};
+
+use slabscope::raw;
+
+#[global_allocator]
+static A: slabscope::SlabScope = slabscope::SlabScope::new();
+
+const SUPERSLAB: usize = 2 << 20;
+
+/// In the test process: runs test `name` in a child with `SLABSCOPE_CHECK=mode` and
+/// returns the child's stderr. In the child: `None` (the test body runs).
+fn checked_child(name: &str, mode: &str) -> Option<String> {
+    if common::in_child() {
+        return None;
+    }
+    let dir = common::shm_dir();
+    Some(common::run_child_both(name, dir.path(), &[("SLABSCOPE_CHECK", mode)]).1)
+}
+
+/// The heap error lines of `stderr`.
+fn reports(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("slabscope: heap error: "))
+        .collect()
+}
+
+/// Allocates `n` blocks of `size` bytes, fills each with its index, and checks that no
+/// two are the same and that none is `avoid`.
+fn distinct_blocks(n: usize, size: usize, avoid: &[usize]) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..n).map(|_| raw::alloc(size, 8) as usize).collect();
+    for (i, &p) in v.iter().enumerate() {
+        assert!(
+            !avoid.contains(&p),
+            "{p:#x} handed out though its free was refused"
+        );
+        // SAFETY: a fresh block of `size` bytes.
+        unsafe { (p as *mut u8).write_bytes(i as u8, size) };
+    }
+    for (i, &p) in v.iter().enumerate() {
+        // SAFETY: live blocks written above.
+        let b = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
+        assert!(b.iter().all(|&x| x == i as u8), "block {p:#x} shared");
+    }
+    v.sort_unstable();
+    v.dedup();
+    assert_eq!(v.len(), n, "a block was handed out twice");
+    v
+}
+
+fn free_all(v: &[usize]) {
+    for &p in v {
+        // SAFETY: live blocks of ours.
+        unsafe { raw::free(p as *mut u8) };
+    }
+}
+
+#[test]
+fn a_double_free_is_reported_and_not_performed() {
+    if let Some(err) = checked_child("a_double_free_is_reported_and_not_performed", "1") {
+        let r = reports(&err);
+        assert_eq!(r.len(), 2, "{err}");
+        assert!(
+            r[0].contains("double_free of 0x") && r[0].contains(" in free ("),
+            "{err}"
+        );
+        assert!(
+            r[0].contains("block 64 B") && r[0].ends_with("): not performed"),
+            "{err}"
+        );
+        assert!(
+            r[1].contains("double_free") && r[1].contains("(large,"),
+            "{err}"
+        );
+        return;
+    }
+    let p = raw::alloc(50, 8);
+    // SAFETY: a live block, freed once as it should be, then again (the misuse).
+    unsafe {
+        raw::free(p);
+        raw::free(p);
+    }
+    // The block sat in the magazine once: it is handed out at most once.
+    let v = distinct_blocks(1000, 50, &[]);
+    free_all(&v);
+    let big = raw::alloc(200_000, 8);
+    // SAFETY: as above, with a large allocation.
+    unsafe {
+        raw::free(big);
+        raw::free(big);
+    }
+}
+
+#[test]
+fn two_threads_freeing_one_block_are_told_apart() {
+    if let Some(err) = checked_child("two_threads_freeing_one_block_are_told_apart", "1") {
+        let r = reports(&err);
+        assert_eq!(r.len(), 300, "one report per raced block:\n{err}");
+        assert!(r.iter().all(|l| l.contains("double_free")), "{err}");
+        return;
+    }
+    let barrier = Arc::new(Barrier::new(2));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<usize>(0);
+    let other = {
+        let barrier = barrier.clone();
+        std::thread::spawn(move || {
+            while let Ok(p) = rx.recv() {
+                barrier.wait();
+                // SAFETY: the misuse under test: both threads free the same block.
+                unsafe { raw::free(p as *mut u8) };
+                barrier.wait();
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    for i in 0..300 {
+        let p = raw::alloc(24 + i % 200, 8) as usize;
+        seen.push(p);
+        tx.send(p).unwrap();
+        barrier.wait();
+        // SAFETY: as above.
+        unsafe { raw::free(p as *mut u8) };
+        barrier.wait();
+    }
+    drop(tx);
+    other.join().unwrap();
+    let v = distinct_blocks(2000, 64, &[]);
+    free_all(&v);
+}
+
+#[test]
+fn header_interior_and_foreign_class_frees_are_invalid() {
+    if let Some(err) = checked_child("header_interior_and_foreign_class_frees_are_invalid", "1") {
+        let r = reports(&err);
+        assert_eq!(r.len(), 3, "{err}");
+        assert!(r[0].contains("invalid_free") && r[0].contains("a SuperSlab header address"));
+        assert!(r[0].contains("(no class,"), "{err}");
+        assert!(r[1].contains("invalid_free") && r[1].contains("not the start of a block"));
+        assert!(r[2].contains("invalid_free") && r[2].contains("not the start of a block"));
+        return;
+    }
+    let a = raw::alloc(100, 8) as usize;
+    let b = raw::alloc(1000, 8) as usize;
+    // SAFETY: fresh blocks.
+    unsafe {
+        (a as *mut u8).write_bytes(0xa5, 100);
+        (b as *mut u8).write_bytes(0x5a, 1000);
+    }
+    let header = a & !(SUPERSLAB - 1);
+    // `b + 112` lies inside `b`'s block, at what could be a block start of a smaller class.
+    let bad = [header + 64, a + 8, b + 112];
+    for &x in &bad {
+        assert_eq!(raw::usable_size(x as *const u8), None);
+        // SAFETY: the misuse under test; the allocator must refuse it.
+        unsafe { raw::free(x as *mut u8) };
+    }
+    // SAFETY: live blocks written above.
+    unsafe {
+        assert!(std::slice::from_raw_parts(a as *const u8, 100)
+            .iter()
+            .all(|&x| x == 0xa5));
+        assert!(std::slice::from_raw_parts(b as *const u8, 1000)
+            .iter()
+            .all(|&x| x == 0x5a));
+    }
+    let v = distinct_blocks(500, 100, &bad);
+    for &p in &v {
+        assert!(p & (SUPERSLAB - 1) >= 64 << 10, "{p:#x} is header memory");
+    }
+    free_all(&v);
+    // SAFETY: live blocks of ours.
+    unsafe {
+        raw::free(a as *mut u8);
+        raw::free(b as *mut u8);
+    }
+}
+
+#[test]
+fn a_write_after_free_is_found_when_the_block_is_handed_out_again() {
+    if let Some(err) = checked_child(
+        "a_write_after_free_is_found_when_the_block_is_handed_out_again",
+        "1",
+    ) {
+        let r = reports(&err);
+        assert_eq!(r.len(), 1, "{err}");
+        assert!(r[0].contains("write_after_free of 0x"), "{err}");
+        assert!(r[0].contains(" at offset 40 in alloc ("), "{err}");
+        assert!(r[0].ends_with("): block handed out"), "{err}");
+        return;
+    }
+    let p = raw::alloc(100, 8);
+    // SAFETY: a live block, freed, then written (the misuse under test: the block sits
+    // in this thread's magazine, so the write lands in memory the allocator holds).
+    unsafe {
+        raw::free(p);
+        p.add(40).write(3);
+    }
+    // The magazine hands the newest block out first.
+    let q = raw::alloc(100, 8);
+    assert_eq!(q, p);
+    // SAFETY: a live block of ours.
+    unsafe { raw::free(q) };
+}
+
+#[test]
+fn writes_past_the_request_are_found_at_free() {
+    if let Some(err) = checked_child("writes_past_the_request_are_found_at_free", "1") {
+        let r = reports(&err);
+        assert_eq!(r.len(), 3, "{err}");
+        assert!(r[0].contains("overflow of 0x") && r[0].contains(" at offset 50 in free ("));
+        assert!(r[0].contains("requested 50 B") && r[0].ends_with("): block freed"));
+        assert!(
+            r[1].contains("overflow") && r[1].contains("(large,"),
+            "{err}"
+        );
+        assert!(r[1].contains(" at offset 300000 ") && r[1].contains("requested 300000 B"));
+        assert!(
+            r[2].contains("overflow") && r[2].contains(" in realloc ("),
+            "{err}"
+        );
+        return;
+    }
+    let p = raw::alloc(50, 8);
+    assert_eq!(raw::usable_size(p), Some(50), "usable size is the request");
+    // SAFETY: the misuse under test: a write one byte past the request, inside the
+    // block's slack.
+    unsafe {
+        p.add(50).write(7);
+        raw::free(p);
+    }
+    let g = raw::alloc(300_000, 8);
+    // SAFETY: as above, for a large allocation (the page holds the slack).
+    unsafe {
+        g.add(300_000).write(1);
+        raw::free(g);
+    }
+    let r = raw::alloc(20, 8);
+    // SAFETY: as above; then a realloc moves the block and frees the old one.
+    unsafe {
+        r.write_bytes(9, 20);
+        r.add(21).write(1);
+        let s = raw::realloc(r, 4000, 8);
+        assert!(!s.is_null());
+        assert!(std::slice::from_raw_parts(s, 20).iter().all(|&x| x == 9));
+        raw::free(s);
+    }
+}
+
+#[test]
+fn realloc_of_a_freed_block_is_refused() {
+    if let Some(err) = checked_child("realloc_of_a_freed_block_is_refused", "1") {
+        let r = reports(&err);
+        assert_eq!(r.len(), 1, "{err}");
+        assert!(
+            r[0].contains("double_free") && r[0].contains(" in realloc ("),
+            "{err}"
+        );
+        return;
+    }
+    let p = raw::alloc(64, 8);
+    // SAFETY: a live block, freed, then passed to realloc (the misuse under test).
+    unsafe {
+        raw::free(p);
+        assert!(raw::realloc(p, 128, 8).is_null(), "refused");
+    }
+    let v = distinct_blocks(500, 64, &[]);
+    free_all(&v);
+}
+
+#[test]
+fn abort_mode_reports_then_aborts() {
+    if common::in_child() {
+        let p = raw::alloc(32, 8);
+        // SAFETY: the misuse under test.
+        unsafe {
+            raw::free(p);
+            raw::free(p);
+        }
+        unreachable!("SLABSCOPE_CHECK=abort returned from a double free");
+    }
+    let dir = common::shm_dir();
+    let out = common::child_command(
+        "abort_mode_reports_then_aborts",
+        dir.path(),
+        &[("SLABSCOPE_CHECK", "abort")],
+    )
+    .output()
+    .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{err}");
+    let r = reports(&err);
+    assert_eq!(r.len(), 1, "{err}");
+    assert!(
+        r[0].contains("double_free") && r[0].ends_with("): aborting"),
+        "{err}"
+    );
+}
+
+#[test]
+fn correct_programs_get_no_reports() {
+    if let Some(err) = checked_child("correct_programs_get_no_reports", "1") {
+        assert!(reports(&err).is_empty(), "false reports:\n{err}");
+        return;
+    }
+    // Threads hand blocks to each other (remote frees), grow them with realloc, zero
+    // them with calloc, across small and large classes.
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<Vec<u8>>>();
+    let producer = std::thread::spawn(move || {
+        let mut seed = 7u64;
+        for round in 0..200 {
+            let mut batch = Vec::new();
+            for i in 0..100 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let n = 1 + (seed >> 40) as usize % if i % 50 == 0 { 300_000 } else { 2000 };
+                let mut v = vec![round as u8; n];
+                v.push(1);
+                v.extend_from_slice(&[2; 17]);
+                batch.push(v);
+            }
+            tx.send(batch).unwrap();
+        }
+    });
+    let mut kept: Vec<Vec<u8>> = Vec::new();
+    let mut total = 0usize;
+    while let Ok(batch) = rx.recv() {
+        for mut v in batch {
+            total += v.len();
+            v.shrink_to_fit();
+            if v.len() % 3 == 0 {
+                kept.push(v);
+            }
+        }
+        if kept.len() > 2000 {
+            kept.drain(..1000);
+        }
+    }
+    producer.join().unwrap();
+    assert!(total > 0);
+    let z = raw::alloc_zeroed(4096, 16);
+    // SAFETY: a fresh zeroed block of 4096 bytes.
+    unsafe {
+        assert!(std::slice::from_raw_parts(z, 4096).iter().all(|&x| x == 0));
+        raw::free(z);
+    }
+}
