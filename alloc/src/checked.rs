@@ -24,41 +24,51 @@ use crate::check::block::{self, Freed, State};
 use crate::check::report::{report, Action};
 use crate::size_class::{block_size, class_for, is_block_start};
 use crate::slot::{meta_class, meta_state, ACTIVE, HEADER, SAMPLED};
-use crate::superslab::{self, SLOT_BYTES};
+use crate::superslab::{self, SuperSlab, SLOT_BYTES};
 use crate::{large, sample, slow_path};
 
 /// Where an address lies.
 enum Place {
-    /// A block start of an ACTIVE or SAMPLED slot.
+    /// A block start of an ACTIVE or SAMPLED slot of `ss`, whose meta word is `w`.
     Block {
+        ss: &'static SuperSlab,
+        w: u64,
         class: u32,
         bytes: usize,
         sampled: bool,
     },
     /// Inside a SuperSlab, and not a block start.
-    Invalid {
-        reason: InvalidReason,
-        class: u32,
-        bytes: usize,
-    },
+    Invalid(Invalid),
     /// In no SuperSlab: a large allocation, or not ours.
     Outside,
 }
 
+/// An address inside a SuperSlab that is not a block start.
+#[derive(Clone, Copy)]
+struct Invalid {
+    reason: InvalidReason,
+    class: u32,
+    bytes: usize,
+}
+
 fn place(p: *const u8) -> Place {
     let a = p as usize;
-    let Some((_, w)) = superslab::lookup(a) else {
+    let Some((ss, w)) = superslab::lookup(a) else {
         return Place::Outside;
     };
     let (state, c) = (meta_state(w), meta_class(w));
-    let invalid = |reason, class, bytes| Place::Invalid {
-        reason,
-        class,
-        bytes,
+    let invalid = |reason, class, bytes| {
+        Place::Invalid(Invalid {
+            reason,
+            class,
+            bytes,
+        })
     };
     match state {
         HEADER => invalid(InvalidReason::Header, HEAP_ERROR_NO_CLASS, 0),
         ACTIVE | SAMPLED if is_block_start(a % SLOT_BYTES, c) => Place::Block {
+            ss,
+            w,
             class: c as u32,
             bytes: block_size(c),
             sampled: state == SAMPLED,
@@ -149,21 +159,27 @@ pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
     p
 }
 
+/// Where the mechanism takes a freed block back.
+#[derive(Clone, Copy)]
+enum Home {
+    /// A small block of `ss`, its slot's meta word `w`.
+    Small(&'static SuperSlab, u64),
+    /// A large allocation.
+    Large,
+}
+
 /// What a free found at an address.
 enum Found {
     /// A block of ours, marked freed now (or found freed already, or not live).
     Block {
         freed: Freed,
+        home: Home,
         class: u32,
         bytes: usize,
         sampled: bool,
     },
     /// Inside a SuperSlab, and not a block start.
-    Invalid {
-        reason: InvalidReason,
-        class: u32,
-        bytes: usize,
-    },
+    Invalid(Invalid),
     /// A freed large allocation still in the large cache.
     FreedLarge,
     /// Not ours.
@@ -174,6 +190,8 @@ enum Found {
 fn mark_freed(p: *mut u8) -> Found {
     match place(p) {
         Place::Block {
+            ss,
+            w,
             class,
             bytes,
             sampled,
@@ -182,19 +200,12 @@ fn mark_freed(p: *mut u8) -> Found {
             // mapped while the slot holds it; only its trailer is touched unless the
             // compare-and-swap made the block this caller's.
             freed: unsafe { block::on_free(p, bytes, true) },
+            home: Home::Small(ss, w),
             class,
             bytes,
             sampled,
         },
-        Place::Invalid {
-            reason,
-            class,
-            bytes,
-        } => Found::Invalid {
-            reason,
-            class,
-            bytes,
-        },
+        Place::Invalid(i) => Found::Invalid(i),
         Place::Outside => {
             let large = large::with_live(p, |len| {
                 // SAFETY: `p` starts a live large allocation of `len` bytes, which the
@@ -204,6 +215,7 @@ fn mark_freed(p: *mut u8) -> Found {
             match large {
                 Some((freed, bytes)) => Found::Block {
                     freed,
+                    home: Home::Large,
                     class: HEAP_ERROR_LARGE,
                     bytes,
                     sampled: true,
@@ -215,36 +227,35 @@ fn mark_freed(p: *mut u8) -> Found {
     }
 }
 
-/// Reports what [`mark_freed`] found, unless it was a live block; `true` when it was
-/// (the caller then frees it). `requested`, when given, receives the block's requested
-/// bytes.
-fn settle(p: *mut u8, op: HeapErrorOp, found: Found, requested: &mut Option<usize>) -> bool {
+/// Reports what [`mark_freed`] found at `p` for `op`, unless it was a live block;
+/// returns where that block goes back (the caller then frees it there).
+fn settle(p: *mut u8, op: HeapErrorOp, found: Found) -> Option<Home> {
     let e = match found {
         Found::Block {
-            freed:
-                Freed::Now {
-                    requested: r,
-                    overflow,
-                },
+            freed: Freed::Now {
+                requested,
+                overflow,
+            },
+            home,
             class,
             bytes,
             sampled,
         } => {
-            *requested = r;
             if let Some(offset) = overflow {
                 let mut e = error(HeapErrorKind::Overflow, op, p, class, bytes);
-                e.requested = r.map(|r| r as u64);
+                e.requested = requested.map(|r| r as u64);
                 e.offset = Some(offset as u64);
                 e.site = site(p, sampled);
                 report(e, Action::Freed);
             }
-            return true;
+            return Some(home);
         }
         Found::Block {
             freed: Freed::Already,
             class,
             bytes,
             sampled,
+            ..
         } => {
             let mut e = error(HeapErrorKind::DoubleFree, op, p, class, bytes);
             e.site = site(p, sampled);
@@ -260,23 +271,27 @@ fn settle(p: *mut u8, op: HeapErrorOp, found: Found, requested: &mut Option<usiz
             e.reason = InvalidReason::NotLive;
             e
         }
-        Found::Invalid {
-            reason,
-            class,
-            bytes,
-        } => {
-            let mut e = error(HeapErrorKind::InvalidFree, op, p, class, bytes);
-            e.reason = reason;
+        Found::Invalid(i) => {
+            let mut e = error(HeapErrorKind::InvalidFree, op, p, i.class, i.bytes);
+            e.reason = i.reason;
             e
         }
         Found::FreedLarge => error(HeapErrorKind::DoubleFree, op, p, HEAP_ERROR_LARGE, 0),
         Found::Foreign => {
             crate::foreign::foreign_free(p);
-            return false;
+            return None;
         }
     };
     report(e, Action::NotPerformed);
-    false
+    None
+}
+
+/// Gives the block at `p`, marked freed, back to the mechanism.
+fn release(p: *mut u8, home: Home) {
+    match home {
+        Home::Small(ss, w) => slow_path::free_block(ss, p, w),
+        Home::Large => slow_path::free_large(p),
+    }
 }
 
 /// A checked free of `p` (null does nothing).
@@ -285,9 +300,8 @@ pub fn free(p: *mut u8, pd: bool) {
         return;
     }
     slow_path::init(pd);
-    let found = mark_freed(p);
-    if settle(p, HeapErrorOp::Free, found, &mut None) {
-        slow_path::free_slow_inner(p, pd);
+    if let Some(home) = settle(p, HeapErrorOp::Free, mark_freed(p)) {
+        release(p, home);
     }
     slow_path::after_slow_path(false);
 }
@@ -298,7 +312,7 @@ pub fn usable_size(p: *const u8) -> Option<usize> {
         // SAFETY: `p` is a block start of `bytes` bytes of an ACTIVE or SAMPLED slot; only
         // its trailer is read.
         Place::Block { bytes, .. } => (unsafe { block::state(p.cast_mut(), bytes) }, bytes),
-        Place::Invalid { .. } => return None,
+        Place::Invalid(_) => return None,
         Place::Outside => large::with_live(p, |len| {
             // SAFETY: as in `mark_freed`; only the trailer is read.
             (unsafe { block::state(p.cast_mut(), len) }, len)
@@ -328,8 +342,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     let Some(old) = usable_size(p) else {
         // Not a live block: the free's checks tell what it is and report it.
         slow_path::init(pd);
-        let found = mark_freed(p);
-        settle(p, HeapErrorOp::Realloc, found, &mut None);
+        settle(p, HeapErrorOp::Realloc, mark_freed(p));
         slow_path::after_slow_path(false);
         return core::ptr::null_mut();
     };
@@ -340,9 +353,8 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     // SAFETY: `p` is live with `old` requested bytes, `q` a distinct new block of at
     // least `new_size`.
     unsafe { core::ptr::copy_nonoverlapping(p, q, old.min(new_size)) };
-    let found = mark_freed(p);
-    if settle(p, HeapErrorOp::Realloc, found, &mut None) {
-        slow_path::free_slow_inner(p, pd);
+    if let Some(home) = settle(p, HeapErrorOp::Realloc, mark_freed(p)) {
+        release(p, home);
     }
     slow_path::after_slow_path(false);
     q

@@ -16,7 +16,7 @@ use slabscope_proto::{monotonic_ns, DrainReason};
 use crate::size_class::{block_size, class_for, class_of, is_block_start, MIN_ALIGN, SMALL_MAX};
 use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES};
-use crate::superslab::{self, SLOT_BYTES};
+use crate::superslab::{self, SuperSlab, SLOT_BYTES};
 use crate::thread::{self, ThreadState};
 use crate::{
     check, control, fork, large, options, pagemap, publish, sample, sampled_slots, unowned,
@@ -51,9 +51,15 @@ pub fn alloc_counted(size: usize, align: usize, publish_default: bool) -> *mut u
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread; no reference to it is held.
             let t = unsafe { &mut *st };
-            if t.hot.sample_left > size as u64 {
-                t.hot.sample_left -= size as u64;
+            if t.hot.sample_left <= size as u64 {
+                return alloc_sampled(st, size, align, publish_default);
             }
+            t.hot.sample_left -= size as u64;
+            // No magazine operation of this thread runs (as on the fast path).
+            if let Some(p) = t.mags[class_of(size)].take() {
+                return p.as_ptr();
+            }
+            return alloc_slow(size, align, publish_default);
         }
     }
     alloc_miss(size, align, publish_default)
@@ -315,19 +321,33 @@ pub fn free_slow_inner(p: *mut u8, publish_default: bool) {
     if let Some((ss, w)) = superslab::lookup(a) {
         let (state, c) = (meta_state(w), meta_class(w));
         if (state == ACTIVE || state == SAMPLED) && is_block_start(a % SLOT_BYTES, c) {
-            if state == SAMPLED {
-                sample::on_free(p);
-                // SAFETY: `p` is a block start of a sampled slot of class `c`, given up by
-                // the caller.
-                return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
-            }
-            let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
-            return free_block_slow(s, p, c, w);
+            return free_block(ss, p, w);
         }
         // A header address, an interior pointer or a block of a slot that holds none:
         // nothing to give back.
         return crate::foreign::foreign_free(p);
     }
+    free_large(p)
+}
+
+/// Frees `p`, a block start of an ACTIVE or SAMPLED slot of `ss` whose meta word was `w`
+/// (read after the caller's block was handed out: the slot keeps that state while the
+/// block is out), given up by the caller.
+pub fn free_block(ss: &SuperSlab, p: *mut u8, w: u64) {
+    let (state, c) = (meta_state(w), meta_class(w));
+    if state == SAMPLED {
+        sample::on_free(p);
+        // SAFETY: `p` is a block start of a sampled slot of class `c`, given up by the
+        // caller.
+        return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
+    }
+    let s = &ss.slots[(p as usize - ss.base()) / SLOT_BYTES];
+    free_block_slow(s, p, c, w)
+}
+
+/// Frees `p` if it is a large allocation of ours (ending its sample), else counts it as
+/// a foreign free.
+pub fn free_large(p: *mut u8) {
     sample::on_free_large(p);
     if large::free(p) {
         return;

@@ -130,6 +130,27 @@ unsafe fn first_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Optio
     None
 }
 
+/// Fills `p + from .. p + to` (at most 64 bytes) with `byte`, eight bytes at a time
+/// (the compiler may turn the loop into a `memset` call; volatile stores to prevent
+/// that measured no faster).
+///
+/// # Safety
+/// The range lies in a block the caller holds.
+unsafe fn fill(p: *mut u8, from: usize, to: usize, byte: u8) {
+    let word = [byte; 8];
+    let mut i = from;
+    while i + 8 <= to {
+        // SAFETY: `i .. i + 8` lies in the caller's range; an unaligned write is fine.
+        unsafe { p.add(i).cast::<[u8; 8]>().write_unaligned(word) };
+        i += 8;
+    }
+    while i < to {
+        // SAFETY: `i` lies in the caller's range.
+        unsafe { *p.add(i) = byte };
+        i += 1;
+    }
+}
+
 /// Where the canary of a block with `requested` bytes and its trailer at `end` stops.
 fn canary_end(requested: usize, end: usize) -> usize {
     end.min(requested.saturating_add(CANARY_MAX))
@@ -155,13 +176,7 @@ pub unsafe fn on_alloc(p: *mut u8, requested: usize, bytes: usize, small: bool) 
         None
     };
     // SAFETY: `requested .. end` is the block's slack, inside the block.
-    unsafe {
-        core::ptr::write_bytes(
-            p.add(requested),
-            CANARY,
-            canary_end(requested, end) - requested,
-        )
-    };
+    unsafe { fill(p, requested, canary_end(requested, end), CANARY) };
     t.store(live_word(a, bytes - requested), Ordering::Release);
     written
 }
@@ -230,7 +245,7 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     if small {
         let to = end.min(LINKS + PATTERN_MAX);
         // SAFETY: as above; the pattern range lies inside the block.
-        unsafe { core::ptr::write_bytes(p.add(LINKS), FREED, to - LINKS) };
+        unsafe { fill(p, LINKS, to, FREED) };
     }
     Freed::Now {
         requested: live.requested,
