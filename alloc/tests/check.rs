@@ -17,11 +17,16 @@ const SUPERSLAB: usize = 2 << 20;
 /// In the test process: runs test `name` in a child with `SLABSCOPE_CHECK=mode` and
 /// returns the child's stderr. In the child: `None` (the test body runs).
 fn checked_child(name: &str, mode: &str) -> Option<String> {
+    checked_child_with(name, &[("SLABSCOPE_CHECK", mode)])
+}
+
+/// [`checked_child`] with the child's whole `SLABSCOPE_*` environment given.
+fn checked_child_with(name: &str, env: &[(&str, &str)]) -> Option<String> {
     if common::in_child() {
         return None;
     }
     let dir = common::shm_dir();
-    Some(common::run_child_both(name, dir.path(), &[("SLABSCOPE_CHECK", mode)]).1)
+    Some(common::run_child_both(name, dir.path(), env).1)
 }
 
 /// The heap error lines of `stderr`.
@@ -306,7 +311,9 @@ fn abort_mode_reports_then_aborts() {
 
 #[test]
 fn correct_programs_get_no_reports() {
-    if let Some(err) = checked_child("correct_programs_get_no_reports", "1") {
+    // Sampling on as well: sampled blocks come from slots of their own.
+    let env = [("SLABSCOPE_CHECK", "1"), ("SLABSCOPE_SAMPLE", "4K")];
+    if let Some(err) = checked_child_with("correct_programs_get_no_reports", &env) {
         assert!(reports(&err).is_empty(), "false reports:\n{err}");
         return;
     }
