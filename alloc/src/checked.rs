@@ -282,6 +282,9 @@ fn settle(p: *mut u8, op: HeapErrorOp, found: Found) -> Option<Home> {
             return None;
         }
     };
+    // The report goes into the segment too: create it if this is the process's first
+    // call (a free of a bad pointer before any allocation).
+    slow_path::ensure_published();
     report(e, Action::NotPerformed);
     None
 }

@@ -49,7 +49,8 @@ pub struct ClassRecorder {
 /// Process-wide totals: the segment's own record type, so that each statistic is
 /// declared once (in `slabscope_proto::layout`). The allocator keeps its copy here, the
 /// source of truth, and publishing stores it into the segment's header field by field.
-/// `limit_bytes`, `sample_interval_bytes` and `reserved` are unused in this copy.
+/// `limit_bytes`, `sample_interval_bytes` and `heap_errors` are unused in this copy (the
+/// segment writer counts heap errors in the segment itself).
 pub use slabscope_proto::layout::Totals;
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -84,7 +85,7 @@ pub static TOTALS: Totals = Totals {
     oom_count: AtomicU64::new(0),
     foreign_frees: AtomicU64::new(0),
     sample_interval_bytes: AtomicU64::new(0),
-    reserved: [
+    heap_errors: [
         AtomicU64::new(0),
         AtomicU64::new(0),
         AtomicU64::new(0),

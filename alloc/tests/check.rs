@@ -1,5 +1,6 @@
-//! `SLABSCOPE_CHECK`: each kind of heap misuse is reported (one stderr line), the bad
-//! operation is not performed, and the allocator keeps working correctly afterwards. The test binary
+//! `SLABSCOPE_CHECK`: each kind of heap misuse is reported (one stderr line, the
+//! segment's heap error table while the process lives), the bad operation is not
+//! performed, and the allocator keeps working correctly afterwards. The test binary
 //! runs on slabscope; each test runs again in a child with checks on, so the test
 //! harness itself allocates through the checked paths there.
 
@@ -34,6 +35,17 @@ fn reports(stderr: &str) -> Vec<&str> {
     stderr
         .lines()
         .filter(|l| l.starts_with("slabscope: heap error: "))
+        .collect()
+}
+
+/// The heap errors this process's segment holds now, oldest first, as
+/// `(kind, address)`.
+fn segment_errors() -> Vec<(String, u64)> {
+    let r = common::open_own();
+    let snap = r.snapshot().expect("snapshot");
+    snap.heap_errors
+        .iter()
+        .map(|e| (e.kind.name().to_string(), e.address))
         .collect()
 }
 
@@ -94,6 +106,10 @@ fn a_double_free_is_reported_and_not_performed() {
     }
     // The block sat in the magazine once: it is handed out at most once.
     let v = distinct_blocks(1000, 50, &[]);
+    assert_eq!(
+        segment_errors(),
+        vec![("double_free".to_string(), p as u64)]
+    );
     free_all(&v);
     let big = raw::alloc(200_000, 8);
     // SAFETY: as above, with a large allocation.
@@ -101,6 +117,11 @@ fn a_double_free_is_reported_and_not_performed() {
         raw::free(big);
         raw::free(big);
     }
+    let r = common::open_own();
+    let snap = r.snapshot().expect("snapshot");
+    assert_eq!(snap.heap_errors.len(), 2);
+    assert_eq!(snap.heap_errors[1].address, big as u64);
+    assert_eq!(snap.heap_error_counts.total(), 2);
 }
 
 #[test]
@@ -210,6 +231,10 @@ fn a_write_after_free_is_found_when_the_block_is_handed_out_again() {
     // The magazine hands the newest block out first.
     let q = raw::alloc(100, 8);
     assert_eq!(q, p);
+    assert_eq!(
+        segment_errors(),
+        vec![("write_after_free".to_string(), p as u64)]
+    );
     // SAFETY: a live block of ours.
     unsafe { raw::free(q) };
 }
@@ -256,6 +281,8 @@ fn writes_past_the_request_are_found_at_free() {
         assert!(std::slice::from_raw_parts(s, 20).iter().all(|&x| x == 9));
         raw::free(s);
     }
+    let kinds: Vec<String> = segment_errors().into_iter().map(|e| e.0).collect();
+    assert_eq!(kinds, ["overflow"; 3]);
 }
 
 #[test]
@@ -359,4 +386,5 @@ fn correct_programs_get_no_reports() {
         assert!(std::slice::from_raw_parts(z, 4096).iter().all(|&x| x == 0));
         raw::free(z);
     }
+    assert!(segment_errors().is_empty());
 }

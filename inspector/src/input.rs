@@ -51,7 +51,14 @@ mod tests {
             action(key(KeyCode::Char('8'))),
             Some(Action::Show(ViewId::Leaks))
         );
-        assert_eq!(action(key(KeyCode::Char('9'))), None);
+        assert_eq!(
+            action(key(KeyCode::Char('9'))),
+            Some(Action::Show(ViewId::HeapErrors))
+        );
+        assert_eq!(
+            action(key(KeyCode::Char('!'))),
+            Some(Action::Show(ViewId::HeapErrors))
+        );
         assert_eq!(action(key(KeyCode::Char('j'))), Some(Action::Down));
         assert_eq!(action(key(KeyCode::PageUp)), Some(Action::PageUp));
         assert_eq!(action(key(KeyCode::Char(' '))), Some(Action::TogglePause));

@@ -13,7 +13,8 @@ use slabscope_proto::{
 use crate::synthetic::{Synthetic, CLASS_SIZES};
 
 /// Creates `dir/slabscope.<pid>` and fills it with `syn` at `tick`: classes, threads,
-/// SuperSlabs, GPU pools, totals, the last events, and a heartbeat of now.
+/// SuperSlabs, GPU pools, totals, heap errors (each also an event), the last events,
+/// and a heartbeat of now.
 pub fn write(
     dir: &Path,
     pid: u32,
@@ -114,6 +115,9 @@ pub fn write(
         .store(snap.totals.superslabs_returned_total, Relaxed);
     t.large_bytes.store(snap.totals.large_bytes, Relaxed);
     t.large_count.store(snap.totals.large_count, Relaxed);
+    for e in &snap.heap_errors {
+        w.heap_error(e);
+    }
     let head = syn.head(tick);
     for seq in head.saturating_sub(syn.ring_capacity.min(256))..head {
         let e = syn.event(seq);
@@ -146,6 +150,26 @@ mod tests {
         assert_eq!(got.threads[1].magazines, want.threads[1].magazines);
         assert_eq!(got.gpu[0].buckets, want.gpu[0].buckets);
         assert_eq!(got.totals.mapped_bytes, want.totals.mapped_bytes);
+        assert!(got.heap_errors.is_empty());
+        drop(w);
+    }
+
+    #[test]
+    fn heap_errors_written_by_the_writer_read_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let syn = Synthetic {
+            heap_errors: true,
+            ..Default::default()
+        };
+        let w = write(dir.path(), 78, &syn, 0).unwrap();
+        let got = SegmentReader::open(&dir.path().join("slabscope.78"))
+            .unwrap()
+            .snapshot()
+            .unwrap();
+        let want = syn.snapshot(0);
+        assert_eq!(got.heap_errors, want.heap_errors);
+        assert_eq!(got.heap_error_counts, want.heap_error_counts);
+        assert_eq!(got.protocol.to_string(), "1.4");
         drop(w);
     }
 }

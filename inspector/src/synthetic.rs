@@ -3,12 +3,14 @@
 //! and the documentation captures. Everything is a pure function of the configuration
 //! and a tick number, so renders are reproducible.
 
+use slabscope_proto::heap_error::{HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS};
 use slabscope_proto::layout::{ClassCounters, SLOTS_PER_SUPERSLAB, SLOT_BYTES, SUPERSLAB_BYTES};
 use slabscope_proto::{
     ClassSnapshot, DrainReason, Event, EventKind, Flags, FreeRun, FreeRunKind, GpuBackend,
-    GpuBucketSnapshot, GpuPoolSnapshot, MagazineSnapshot, OomCause, OomClass, OomReport,
-    OverflowSnapshot, PollStats, ProtocolVersion, RingSnapshot, SlotOwner, SlotSnapshot, SlotState,
-    Snapshot, SuperSlabSnapshot, SuperSlabState, ThreadSnapshot, ThreadState, TotalsSnapshot,
+    GpuBucketSnapshot, GpuPoolSnapshot, HeapError, HeapErrorCounts, HeapErrorKind, HeapErrorOp,
+    InvalidReason, MagazineSnapshot, OomCause, OomClass, OomReport, OverflowSnapshot, PollStats,
+    ProtocolVersion, RingSnapshot, SlotOwner, SlotSnapshot, SlotState, Snapshot, SuperSlabSnapshot,
+    SuperSlabState, ThreadSnapshot, ThreadState, TotalsSnapshot,
 };
 
 use crate::state::{Frame, Liveness, ProcessStatus};
@@ -37,6 +39,9 @@ pub struct Synthetic {
     pub gpu: bool,
     /// Ring capacity in events.
     pub ring_capacity: u64,
+    /// Whether the process runs under `SLABSCOPE_CHECK` and found heap errors (see
+    /// [`heap_errors`]; every 100th event from seq 49 is one).
+    pub heap_errors: bool,
 }
 
 impl Default for Synthetic {
@@ -47,6 +52,7 @@ impl Default for Synthetic {
             threads: 4,
             gpu: false,
             ring_capacity: 4096,
+            heap_errors: false,
         }
     }
 }
@@ -229,6 +235,16 @@ impl Synthetic {
             sites: Vec::new(),
             sites_overflow: 0,
             oom: None,
+            heap_errors: if self.heap_errors {
+                heap_errors(self.pid)
+            } else {
+                Vec::new()
+            },
+            heap_error_counts: if self.heap_errors {
+                heap_error_counts(&heap_errors(self.pid))
+            } else {
+                HeapErrorCounts::default()
+            },
         }
     }
 
@@ -277,6 +293,19 @@ impl Synthetic {
                 superslab: ss,
                 mapped_bytes: 14 << 20,
             },
+            _ if self.heap_errors && seq % 100 == 49 => {
+                let e = heap_errors(self.pid)[(seq / 100) as usize % 6];
+                EventKind::HeapError {
+                    error: e.kind,
+                    op: e.op,
+                    reason: e.reason,
+                    address: e.address,
+                    class: e.class,
+                    block_bytes: e.block_bytes,
+                    requested: e.requested,
+                    offset: e.offset,
+                }
+            }
             _ if seq % 100 == 99 => EventKind::Oom {
                 request: 1 << 30,
                 align: 8,
@@ -363,6 +392,81 @@ pub fn oom_report() -> OomReport {
         classes: vec![class(0, 100, 0), class(3, 300, 10)],
         stranded: Vec::new(),
     }
+}
+
+/// The heap errors of a synthetic process run under `SLABSCOPE_CHECK`, oldest first: one
+/// of every kind, an invalid free of a SuperSlab header and a double free of a large
+/// allocation, found 10 to 2.5 s before the first frame.
+pub fn heap_errors(pid: u32) -> Vec<HeapError> {
+    let e = |i: u64, kind, op, reason, class: u32, block_bytes, requested, offset| HeapError {
+        kind,
+        op,
+        reason,
+        address: 0x7f00_0001_0000 + i * 0x1040,
+        class,
+        block_bytes,
+        requested,
+        offset,
+        thread: pid + (i % 3) as u32,
+        site: (i == 3).then_some(2),
+        time_ns: START_MONO_NS + 50_000_000_000 + i * 1_500_000_000,
+    };
+    use HeapErrorKind as K;
+    use HeapErrorOp as O;
+    use InvalidReason as R;
+    vec![
+        e(0, K::DoubleFree, O::Free, R::None, 3, 64, Some(50), None),
+        e(
+            1,
+            K::InvalidFree,
+            O::Free,
+            R::Interior,
+            5,
+            128,
+            Some(100),
+            None,
+        ),
+        e(
+            2,
+            K::WriteAfterFree,
+            O::Alloc,
+            R::None,
+            2,
+            48,
+            Some(40),
+            Some(8),
+        ),
+        e(3, K::Overflow, O::Free, R::None, 4, 96, Some(90), Some(90)),
+        e(
+            4,
+            K::InvalidFree,
+            O::Realloc,
+            R::Header,
+            HEAP_ERROR_NO_CLASS,
+            0,
+            None,
+            None,
+        ),
+        e(
+            5,
+            K::DoubleFree,
+            O::Free,
+            R::None,
+            HEAP_ERROR_LARGE,
+            1 << 20,
+            Some(1_000_000),
+            None,
+        ),
+    ]
+}
+
+/// The counts by kind of `errors`.
+pub fn heap_error_counts(errors: &[HeapError]) -> HeapErrorCounts {
+    let mut c = HeapErrorCounts::default();
+    for e in errors {
+        c.0[e.kind as usize - 1] += 1;
+    }
+    c
 }
 
 fn gpu_pool(tick: u64) -> GpuPoolSnapshot {

@@ -329,3 +329,76 @@ fn bad_arguments_are_refused_by_the_parser() {
         assert!(err.contains(command), "{command}: {err}");
     }
 }
+
+#[test]
+fn heap_errors_written_by_the_writer_reach_the_json_and_the_metrics() {
+    use alloc_inspect::export::{scrape, Selection, Targets};
+    let dir = tempfile::tempdir().unwrap();
+    let live = Sleeper::start();
+    let syn = Synthetic {
+        heap_errors: true,
+        ..Default::default()
+    };
+    // `segment::write` publishes each heap error with `SegmentWriter::heap_error`.
+    let _w = segment::write(dir.path(), live.pid(), &syn, 1).unwrap();
+    let out = inspect(dir.path(), &[&live.pid().to_string(), "--once", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["segment_protocol"], "1.4");
+    let errors = v["heap_errors"].as_array().unwrap();
+    let want = syn.snapshot(1).heap_errors;
+    assert_eq!(errors.len(), want.len());
+    for (j, e) in errors.iter().zip(&want) {
+        assert_eq!(j["kind"], e.kind.name());
+        assert_eq!(j["op"], e.op.name());
+        assert_eq!(j["addr"], e.address);
+        assert_eq!(j["tid"], e.thread);
+        assert_eq!(j["time_ns"], e.time_ns);
+    }
+    assert_eq!(errors[1]["reason"], "interior");
+    assert_eq!(errors[4]["class"], Value::Null);
+    assert_eq!(errors[5]["large"], true);
+    assert_eq!(
+        v["heap_error_counts"],
+        serde_json::json!({"double_free": 2, "invalid_free": 2, "write_after_free": 1, "overflow": 1})
+    );
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "heap_error")
+        .map(|e| e["error"].as_str().unwrap())
+        .collect();
+    // One ring event per heap error, written before the synthetic events (which hold
+    // some heap error events of their own).
+    assert_eq!(
+        kinds[..want.len()],
+        want.iter().map(|e| e.kind.name()).collect::<Vec<_>>(),
+        "one ring event per heap error"
+    );
+
+    let text = scrape(&mut Targets::new(dir.path().to_path_buf(), Selection::All));
+    for (kind, n) in [
+        ("double_free", 2),
+        ("invalid_free", 2),
+        ("write_after_free", 1),
+        ("overflow", 1),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("slabscope_heap_errors_total{")
+                    && l.contains(&format!("kind=\"{kind}\""))
+            })
+            .unwrap_or_else(|| panic!("no heap error sample of {kind} in\n{text}"));
+        assert!(line.ends_with(&format!(" {n}")), "{line}");
+    }
+    assert!(
+        text.contains("# TYPE slabscope_heap_errors counter"),
+        "{text}"
+    );
+}

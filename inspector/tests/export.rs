@@ -289,6 +289,17 @@ fn check_against_json(before: &Metrics, json: &Json, after: &Metrics, pid: u32) 
         2,
         "writer and missed"
     );
+    // Heap errors: one sample per kind, as the JSON counts them (none in the demo).
+    let counts = json["heap_error_counts"].as_object().unwrap();
+    assert_eq!(counts.len(), 4);
+    for (kind, n) in counts {
+        let v: Vec<f64> = after
+            .samples("slabscope_heap_errors_total", pid)
+            .filter(|s| s.labels.get("kind") == Some(kind.as_str()))
+            .map(|s| num(&s.value))
+            .collect();
+        assert_eq!(v, vec![n.as_f64().unwrap()], "heap errors of kind {kind}");
+    }
 }
 
 #[test]

@@ -330,3 +330,35 @@ fn deltas_rebuild_every_frame_and_seeks_land_between_key_frames() {
         bytes.len()
     );
 }
+
+#[test]
+fn a_recording_keeps_the_heap_errors_and_their_events() {
+    use alloc_inspect::segment;
+    use alloc_inspect::synthetic::Synthetic;
+    let dir = tempfile::tempdir().unwrap();
+    let sleeper = Reaped(Command::new("sleep").arg("60").spawn().unwrap());
+    let pid = sleeper.0.id();
+    let syn = Synthetic {
+        heap_errors: true,
+        ..Default::default()
+    };
+    // Written with `SegmentWriter::heap_error`: the header's table, counters and ring.
+    let _w = segment::write(dir.path(), pid, &syn, 1).unwrap();
+    let file = dir.path().join("heap.rec");
+    let recorded = record_frames(pid, dir.path(), &file, 20, 3);
+    let want = syn.snapshot(1);
+    let mut replay = ReplaySource::open(&file).unwrap();
+    let mut heap_events = 0;
+    for (i, rec) in recorded.iter().enumerate() {
+        assert_eq!(rec.heap_errors, want.heap_errors, "frame {i} as recorded");
+        assert_eq!(rec.heap_error_counts, want.heap_error_counts);
+        let f = replay.next_frame().unwrap();
+        assert_eq!(&f.snapshot, rec, "frame {i} replayed");
+        heap_events += f
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, slabscope_proto::EventKind::HeapError { .. }))
+            .count();
+    }
+    assert!(heap_events >= want.heap_errors.len(), "{heap_events}");
+}

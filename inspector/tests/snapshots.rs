@@ -186,3 +186,16 @@ fn leaks_with_a_growing_site_and_class() {
     show(&mut st, ViewId::Leaks);
     snap!("leaks", st);
 }
+
+#[test]
+fn heap_errors_newest_first_and_counted_in_the_status_bar() {
+    let mut st = state_after(
+        &Synthetic {
+            heap_errors: true,
+            ..Default::default()
+        },
+        30,
+    );
+    show(&mut st, ViewId::HeapErrors);
+    snap!("heap_errors", st);
+}

@@ -5,7 +5,9 @@ mod common;
 
 use alloc_inspect::state::{Action, Liveness, State, TargetInfo, ViewId};
 use alloc_inspect::synthetic::Synthetic;
-use alloc_inspect::view::{palette, slot_cell, Banner, Events, Magazines, SuperSlabs, TabBar};
+use alloc_inspect::view::{
+    palette, slot_cell, Banner, Events, HeapErrors, Magazines, StatusBar, SuperSlabs, TabBar,
+};
 use common::{render, show, state_after, text};
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -162,6 +164,7 @@ fn every_view_survives_tiny_and_odd_terminal_sizes() {
     for gpu in [false, true] {
         let syn = Synthetic {
             gpu,
+            heap_errors: gpu,
             ..Default::default()
         };
         let mut st = state_after(&syn, 3);
@@ -222,4 +225,79 @@ fn the_classes_view_shows_every_declared_counter_of_the_selected_class() {
             d.name
         );
     }
+}
+
+/// The column of the first cell of `needle` in row `y` of `buf`.
+fn column_of(buf: &Buffer, y: u16, needle: &str) -> Option<u16> {
+    let cells: Vec<&str> = (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect();
+    let line = cells.concat();
+    let at = line.find(needle)?;
+    Some(line[..at].chars().count() as u16)
+}
+
+#[test]
+fn the_status_bar_counts_heap_errors_in_red_only_when_there_are() {
+    let st = state_after(&Synthetic::default(), 1);
+    let buf = draw(StatusBar(&st), 120, 1);
+    assert_eq!(column_of(&buf, 0, "heap error"), None);
+
+    let st = state_after(
+        &Synthetic {
+            heap_errors: true,
+            ..Default::default()
+        },
+        1,
+    );
+    let buf = draw(StatusBar(&st), 120, 1);
+    let at = column_of(&buf, 0, " 6 heap errors (!) ").expect("the count");
+    for x in at..at + 19 {
+        let c = &buf[(x, 0)];
+        assert_eq!(
+            (c.fg, c.bg, c.modifier),
+            (Color::Red, Color::Rgb(0x22, 0x22, 0x2a), Modifier::BOLD),
+            "cell {x}"
+        );
+    }
+    // The live mark keeps its colour before it.
+    assert_eq!(buf[(1, 0)].fg, Color::Green);
+}
+
+#[test]
+fn the_heap_errors_view_lists_the_newest_first_in_red() {
+    let syn = Synthetic {
+        heap_errors: true,
+        ..Default::default()
+    };
+    let mut st = state_after(&syn, 3);
+    show(&mut st, ViewId::HeapErrors);
+    let buf = draw(HeapErrors(&st), 140, 12);
+    let lines: Vec<String> = (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .collect();
+    assert!(
+        lines[0].starts_with(
+            "6 heap errors: double_free 2, invalid_free 2, write_after_free 1, overflow 1"
+        ),
+        "{lines:?}"
+    );
+    assert_eq!(
+        (buf[(0, 0)].fg, buf[(0, 0)].modifier),
+        (Color::Red, Modifier::BOLD)
+    );
+    assert!(
+        lines[3].contains("age") && lines[3].contains("reason"),
+        "{lines:?}"
+    );
+    // Newest first: the double free of a large block, then the invalid free of a header.
+    assert!(lines[4].contains("double_free") && lines[4].contains("large, 1.0 MiB"));
+    assert!(lines[5].contains("invalid_free") && lines[5].contains("a SuperSlab header address"));
+    assert!(
+        lines[7].contains("write_after_free") && lines[7].contains(" 8 "),
+        "{:?}",
+        lines[7]
+    );
+    assert!(lines[9].contains("double_free") && lines[9].contains("class 3, 64 B"));
+    let look = |y: u16| (buf[(0, y)].fg, buf[(0, y)].modifier);
+    assert_eq!(look(4), (Color::Red, Modifier::BOLD), "the newest in bold");
+    assert_eq!(look(5), (Color::Red, Modifier::empty()));
 }

@@ -4,6 +4,8 @@
 //! up to [`EVENT_ARGS`] `u64` arguments. [`EventKind`] is the typed form. A newer minor
 //! version may add kinds; a reader decodes them as [`EventKind::Unknown`].
 
+use crate::heap_error::{HeapErrorKind, HeapErrorOp, InvalidReason};
+use crate::heap_error_table::{pack_what, unpack_what, HEAP_ERROR_UNKNOWN};
 use crate::layout::{EVENT_ARGS, NO_CLASS};
 
 /// Why a magazine was drained.
@@ -343,6 +345,26 @@ pub enum EventKind {
         /// SuperSlabs its `trim` returned to the OS.
         trimmed: u64,
     },
+    /// `SLABSCOPE_CHECK` found a heap error (protocol 1.4); the thread is the event's.
+    /// The header's heap error table holds the latest ones whole (with the sample site).
+    HeapError {
+        /// What went wrong.
+        error: HeapErrorKind,
+        /// The call that found it.
+        op: HeapErrorOp,
+        /// Why, for an invalid free.
+        reason: InvalidReason,
+        /// The address passed to the call (the block's start for a write after free).
+        address: u64,
+        /// Size class, `HEAP_ERROR_LARGE` or `HEAP_ERROR_NO_CLASS`.
+        class: u32,
+        /// The block's size in bytes (0 when the address is in no block).
+        block_bytes: u64,
+        /// Bytes requested for the block, when known.
+        requested: Option<u64>,
+        /// Offset in the block of the first byte found changed, when known.
+        offset: Option<u64>,
+    },
     /// A kind this reader does not know (written by a newer minor version).
     Unknown {
         /// Kind code.
@@ -386,8 +408,10 @@ pub mod code {
     pub const THREAD_EXIT: u16 = 15;
     /// [`super::EventKind::ControlAck`] (protocol 1.1).
     pub const CONTROL_ACK: u16 = 16;
+    /// [`super::EventKind::HeapError`] (protocol 1.4).
+    pub const HEAP_ERROR: u16 = 17;
     /// Highest code this version knows.
-    pub const MAX_KNOWN: u16 = 16;
+    pub const MAX_KNOWN: u16 = 17;
 }
 
 fn class_arg(v: u64) -> Option<u32> {
@@ -418,6 +442,7 @@ impl EventKind {
             Self::GpuOom { .. } => code::GPU_OOM,
             Self::ThreadExit { .. } => code::THREAD_EXIT,
             Self::ControlAck { .. } => code::CONTROL_ACK,
+            Self::HeapError { .. } => code::HEAP_ERROR,
             Self::Unknown { code, .. } => *code,
         }
     }
@@ -441,6 +466,7 @@ impl EventKind {
             Self::GpuOom { .. } => "gpu_oom",
             Self::ThreadExit { .. } => "thread_exit",
             Self::ControlAck { .. } => "control_ack",
+            Self::HeapError { .. } => "heap_error",
             Self::Unknown { .. } => "unknown",
         }
     }
@@ -536,6 +562,22 @@ impl EventKind {
                 sample_bytes,
                 log_hash,
                 trimmed,
+            ],
+            Self::HeapError {
+                error,
+                op,
+                reason,
+                address,
+                class,
+                block_bytes,
+                requested,
+                offset,
+            } => [
+                address,
+                block_bytes,
+                requested.unwrap_or(HEAP_ERROR_UNKNOWN),
+                offset.unwrap_or(HEAP_ERROR_UNKNOWN),
+                u64::from(pack_what(error, op, reason)) | u64::from(class) << 32,
             ],
             Self::Unknown { args, .. } => args,
         }
@@ -641,6 +683,20 @@ impl EventKind {
                     sample_bytes: a[2],
                     log_hash: a[3],
                     trimmed: a[4],
+                }
+            }
+            code::HEAP_ERROR => {
+                let (error, op, reason) = unpack_what(a[4] as u32)?;
+                let known = |v: u64| (v != HEAP_ERROR_UNKNOWN).then_some(v);
+                Self::HeapError {
+                    error,
+                    op,
+                    reason,
+                    address: a[0],
+                    class: (a[4] >> 32) as u32,
+                    block_bytes: a[1],
+                    requested: known(a[2]),
+                    offset: known(a[3]),
                 }
             }
             0 => return Err("event kind 0 is not a kind"),
@@ -778,6 +834,26 @@ mod tests {
                 log_hash: 0,
                 trimmed: 0,
             },
+            EventKind::HeapError {
+                error: HeapErrorKind::InvalidFree,
+                op: HeapErrorOp::Realloc,
+                reason: InvalidReason::Interior,
+                address: 0x7f3a_1c00_4010,
+                class: 4,
+                block_bytes: 64,
+                requested: Some(50),
+                offset: None,
+            },
+            EventKind::HeapError {
+                error: HeapErrorKind::Overflow,
+                op: HeapErrorOp::Free,
+                reason: InvalidReason::None,
+                address: 0x7e00_0000_0000,
+                class: crate::heap_error::HEAP_ERROR_LARGE,
+                block_bytes: 1 << 20,
+                requested: None,
+                offset: Some(1 << 20),
+            },
         ]
     }
 
@@ -807,6 +883,12 @@ mod tests {
         assert!(EventKind::decode(code::SLOT_ACQUIRE, [0, 32, 0, 1, 0]).is_err());
         assert!(EventKind::decode(code::SLOT_ACQUIRE, [0, 1, 0, 4, 0]).is_err());
         assert!(EventKind::decode(code::MAGAZINE_DRAIN, [u64::MAX, 0, 0, 0, 0]).is_err());
+        // A heap error: an unknown kind, op or reason, or stray bits, is corrupt.
+        assert!(EventKind::decode(code::HEAP_ERROR, [0, 0, 0, 0, 0x0102]).is_ok());
+        assert!(EventKind::decode(code::HEAP_ERROR, [0, 0, 0, 0, 0x0105]).is_err());
+        assert!(EventKind::decode(code::HEAP_ERROR, [0, 0, 0, 0, 0x0401]).is_err());
+        assert!(EventKind::decode(code::HEAP_ERROR, [0, 0, 0, 0, 0x05_0101]).is_err());
+        assert!(EventKind::decode(code::HEAP_ERROR, [0, 0, 0, 0, 0x0100_0101]).is_err());
         // A control ack: stray flag bits, or "accepted" with a refusal reason, are corrupt.
         assert!(EventKind::decode(code::CONTROL_ACK, [1, 2, 0, 0, 0]).is_err());
         assert!(EventKind::decode(code::CONTROL_ACK, [1, 1 | 3 << 32, 0, 0, 0]).is_err());

@@ -12,6 +12,9 @@
 //!   section's `stride` grows) or to the header (`header_size` grows), and may add
 //!   section kinds and event kinds; readers skip what they do not know.
 
+pub use crate::heap_error_table::{
+    HeapErrorRecord, HeapErrorTable, HEADER_BYTES, HEAP_ERROR_SLOTS, HEAP_ERROR_TABLE_OFFSET,
+};
 pub use crate::oom::{OomReportRecord, StrandedRecord};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -20,7 +23,7 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"SLABSCP1");
 /// Protocol major version: a reader refuses a segment of another major.
 pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: additive changes only; a 1.x reader reads any 1.y segment.
-pub const PROTOCOL_MINOR: u16 = 3;
+pub const PROTOCOL_MINOR: u16 = 4;
 
 /// Bytes in one SuperSlab (2 MiB, 2 MiB-aligned).
 pub const SUPERSLAB_BYTES: u64 = 2 << 20;
@@ -165,8 +168,11 @@ pub struct Totals {
     /// Mean bytes allocated between two sampled allocations (`SLABSCOPE_SAMPLE`); 0 when
     /// the writer does not sample (1.2; was reserved, zero, before).
     pub sample_interval_bytes: AtomicU64,
-    /// Reserved for additive use; zero in 1.0.
-    pub reserved: [AtomicU64; 4],
+    /// Heap errors `SLABSCOPE_CHECK` found, by kind: index `kind - 1` in the order of
+    /// `HeapErrorKind::ALL` (double free, invalid free, write after free, overflow).
+    /// `fetch_add` by `SegmentWriter::heap_error`, from any thread (1.4; reserved, zero,
+    /// before).
+    pub heap_errors: [AtomicU64; 4],
 }
 
 /// Control words of the event ring, in the header.
@@ -179,7 +185,9 @@ pub struct RingControl {
     pub dropped: AtomicU64,
 }
 
-/// The segment header, at offset 0.
+/// The segment header, at offset 0: the part every 1.x segment has. From 1.4 the
+/// [`HeapErrorTable`] follows it inside `header_size`; a reader looks for it only when
+/// `header_size >= HEADER_BYTES`.
 #[repr(C)]
 #[derive(Debug)]
 pub struct Header {
@@ -187,7 +195,9 @@ pub struct Header {
     pub magic: AtomicU64,
     /// `major << 16 | minor`.
     pub version: AtomicU32,
-    /// Bytes of the header as the writer laid it out (>= `size_of::<Header>()` in 1.0).
+    /// Bytes of the header as the writer laid it out: `size_of::<Header>()` (616) in 1.0
+    /// to 1.3; [`HEADER_BYTES`] from 1.4, whose header goes on with the
+    /// [`HeapErrorTable`] at [`HEAP_ERROR_TABLE_OFFSET`].
     pub header_size: AtomicU32,
     /// Bytes of the whole segment.
     pub total_size: AtomicU64,
@@ -563,6 +573,7 @@ const _: () = {
     assert!(offset_of!(Header, ring) == 344);
     assert!(offset_of!(Header, sections) == 360);
     assert!(size_of::<Header>() == 616);
+    assert!(offset_of!(Header, totals) + offset_of!(Totals, heap_errors) == 216 + 96);
     assert!(align_of::<Header>() == 8);
     assert!(size_of::<ClassRecord>() == 8 + 14 * 8);
     assert!(size_of::<ThreadRecord>() == 56 + 8 * MAX_CLASSES);

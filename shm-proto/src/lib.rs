@@ -11,13 +11,15 @@
 //!
 //! - [`writer`]: [`SegmentWriter`], used by the allocator.
 //! - [`reader`]: [`SegmentReader`], used by the inspector.
-//! - `layout`, `event`, `ring`, `seqlock`: the wire format and its protocols.
+//! - `layout`, `event`, `ring`, `seqlock`, `heap_error_table`: the wire format and its
+//!   protocols; `heap_error`: the heap error vocabulary (protocol 1.4).
 //! - `raw`: the only module with `unsafe` code (system calls, checked record casts).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod event;
 pub mod heap_error;
+pub mod heap_error_table;
 pub mod layout;
 pub mod oom;
 pub mod raw;

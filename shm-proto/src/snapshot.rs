@@ -3,6 +3,7 @@
 //! These are the types the inspector folds and renders and that `--once --json`
 //! serialises (with the `serde` feature). They hold no references into the segment.
 
+use crate::heap_error::{HeapError, HeapErrorKind};
 use crate::layout::ClassCounters;
 use crate::layout::{SLOT_OWNER_ABANDONED, SLOT_OWNER_NONE};
 pub use crate::oom::{FreeRun, FreeRunKind, OomCause, OomClass, OomReport, StrandedThread};
@@ -337,6 +338,41 @@ pub struct SampleSiteSnapshot {
     pub last_mono_ns: u64,
 }
 
+/// Heap errors found so far, by kind (protocol 1.4; all zero for older segments):
+/// index `kind - 1` in the order of [`HeapErrorKind::ALL`]. Serialised as an object
+/// keyed by [`HeapErrorKind::name`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapErrorCounts(pub [u64; HeapErrorKind::ALL.len()]);
+
+impl HeapErrorCounts {
+    /// Errors of `kind`.
+    pub fn get(&self, kind: HeapErrorKind) -> u64 {
+        self.0.get(kind as usize - 1).copied().unwrap_or(0)
+    }
+
+    /// Errors of every kind.
+    pub fn total(&self) -> u64 {
+        self.0.iter().fold(0u64, |a, &n| a.saturating_add(n))
+    }
+
+    /// Every kind and its count, in the order of [`HeapErrorKind::ALL`].
+    pub fn iter(&self) -> impl Iterator<Item = (HeapErrorKind, u64)> + '_ {
+        HeapErrorKind::ALL.into_iter().map(|k| (k, self.get(k)))
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for HeapErrorCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (kind, n) in self.iter() {
+            m.serialize_entry(kind.name(), &n)?;
+        }
+        m.end()
+    }
+}
+
 /// Everything a segment says, at one moment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
@@ -383,6 +419,13 @@ pub struct Snapshot {
     /// The OOM report: the latest failed allocation and the allocator's state at it;
     /// `None` when no allocation failed (or the segment predates 1.2).
     pub oom: Option<OomReport>,
+    /// The most recent heap errors `SLABSCOPE_CHECK` found (at most
+    /// `HEAP_ERROR_SLOTS`), most recent last; records a writer held during the read are
+    /// skipped (counted in `busy_records`). Empty for a segment older than 1.4.
+    pub heap_errors: Vec<HeapError>,
+    /// Every heap error found since the process started, by kind (the table keeps the
+    /// latest only).
+    pub heap_error_counts: HeapErrorCounts,
     /// Records skipped because their sequence lock stayed busy during the read.
     pub busy_records: u64,
     /// Sections of kinds this reader does not know, skipped.

@@ -57,9 +57,22 @@ const SECTIONS: [(u32, usize, usize); 6] = [
     (SectionKind::Ring as u32, 8, size_of::<EventRecord>() + 32),
 ];
 
-/// Builds a segment of protocol `major.minor` as a newer writer would lay it out.
+/// Builds a segment of protocol `major.minor` as a newer writer would lay it out: the
+/// 1.4 header (with one heap error in its table) and `EXTRA_HEADER` bytes more.
 fn newer_segment(major: u16, minor: u16) -> Vec<u8> {
-    let header_size = size_of::<Header>() + EXTRA_HEADER;
+    segment(major, minor, HEADER_BYTES + EXTRA_HEADER)
+}
+
+/// A 1.3 segment: a 616-byte header, no heap error table (junk where 1.4 counts heap
+/// errors, which a 1.3 writer kept zero: not read without the table).
+fn older_segment() -> Vec<u8> {
+    let mut b = segment(1, 3, size_of::<Header>());
+    let counters = offset_of!(Header, totals) + offset_of!(Totals, heap_errors);
+    b[counters..counters + 32].fill(0x11);
+    b
+}
+
+fn segment(major: u16, minor: u16, header_size: usize) -> Vec<u8> {
     let mut offsets = [0usize; 6];
     let mut at = align64(header_size);
     for (i, &(_, cap, stride)) in SECTIONS.iter().enumerate() {
@@ -69,8 +82,33 @@ fn newer_segment(major: u16, minor: u16) -> Vec<u8> {
     let total = at;
     // Unknown bytes everywhere (trailing record fields, new sections) are junk-filled.
     let mut b = Buf(vec![0xAB; total]);
-    b.fill(0, size_of::<Header>(), 0);
-    b.fill(size_of::<Header>(), EXTRA_HEADER, 0xCD);
+    let known = if header_size >= HEADER_BYTES {
+        HEADER_BYTES
+    } else {
+        size_of::<Header>()
+    };
+    b.fill(0, known, 0);
+    b.fill(known, header_size - known, 0xCD);
+    if known == HEADER_BYTES {
+        // One double free in the heap error table (error 0, in record 0), counted.
+        let t = HEAP_ERROR_TABLE_OFFSET;
+        let r = t + offset_of!(HeapErrorTable, records);
+        b.put64(t + offset_of!(HeapErrorTable, next), 1);
+        b.put64(r + offset_of!(HeapErrorRecord, stamp), 2);
+        b.put64(r + offset_of!(HeapErrorRecord, time_ns), 40);
+        b.put64(r + offset_of!(HeapErrorRecord, address), 0x4000_1000);
+        b.put64(r + offset_of!(HeapErrorRecord, block_bytes), 32);
+        b.put64(r + offset_of!(HeapErrorRecord, requested), u64::MAX);
+        b.put64(r + offset_of!(HeapErrorRecord, offset), u64::MAX);
+        b.put32(r + offset_of!(HeapErrorRecord, what), 1 | 2 << 8);
+        b.put32(r + offset_of!(HeapErrorRecord, class), 1);
+        b.put32(r + offset_of!(HeapErrorRecord, thread), 4444);
+        b.put32(r + offset_of!(HeapErrorRecord, site), u32::MAX);
+        b.put64(
+            offset_of!(Header, totals) + offset_of!(Totals, heap_errors),
+            1,
+        );
+    }
     b.put64(offset_of!(Header, magic), MAGIC);
     b.put32(
         offset_of!(Header, version),
@@ -225,6 +263,23 @@ fn check_newer(r: &SegmentReader) {
     assert_eq!(s.gpu.len(), 1);
     assert_eq!((s.gpu[0].device, s.gpu[0].buckets.len()), (None, 1));
     assert_eq!(s.busy_records, 0);
+    assert_eq!(
+        s.heap_errors,
+        vec![HeapError {
+            kind: HeapErrorKind::DoubleFree,
+            op: HeapErrorOp::Free,
+            reason: InvalidReason::None,
+            address: 0x4000_1000,
+            class: 1,
+            block_bytes: 32,
+            requested: None,
+            offset: None,
+            thread: 4444,
+            site: None,
+            time_ns: 40,
+        }]
+    );
+    assert_eq!(s.heap_error_counts, HeapErrorCounts([1, 0, 0, 0]));
 
     let mut cur = Cursor::default();
     let mut out = Vec::new();
@@ -255,6 +310,18 @@ fn a_newer_minor_is_read_through_a_mapped_file() {
     let p = dir.path().join("slabscope.777");
     std::fs::write(&p, &bytes).unwrap();
     check_newer(&SegmentReader::open(&p).unwrap());
+}
+
+#[test]
+fn an_older_minor_without_the_heap_error_table_shows_no_heap_errors() {
+    let r = SegmentReader::from_bytes(&older_segment()).unwrap();
+    assert_eq!(r.version(), ProtocolVersion { major: 1, minor: 3 });
+    assert_eq!(r.compat().header_extra_bytes, 0);
+    let s = r.snapshot().unwrap();
+    assert_eq!(s.threads.len(), 1);
+    assert!(s.heap_errors.is_empty());
+    assert_eq!(s.heap_error_counts, HeapErrorCounts::default());
+    assert_eq!(s.heap_error_counts.total(), 0);
 }
 
 #[test]

@@ -71,6 +71,13 @@ fn the_writer_never_allocates() {
     for k in &kinds {
         w.push_event(monotonic_ns(), gettid(), k);
     }
+    for i in 0..20 {
+        w.heap_error(&HeapError {
+            time_ns: 0,
+            thread: 0,
+            ..common::heap_error(i)
+        });
+    }
     w.header().totals.mapped_bytes.fetch_add(2 << 20, r);
     w.heartbeat(monotonic_ns());
     w.set_flag(FLAG_OOM);

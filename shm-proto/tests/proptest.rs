@@ -35,6 +35,10 @@ fn valid_segment() -> &'static [u8] {
         for (i, k) in kinds.iter().enumerate().take(20) {
             w.push_event(2_000 + i as u64, 1001, k);
         }
+        // A lapped heap error table (1.4).
+        for i in 0..(HEAP_ERROR_SLOTS as u64 + 5) {
+            w.heap_error(&common::heap_error(i));
+        }
         std::fs::read(common::path(&dir, 4242)).unwrap()
     })
 }
@@ -77,6 +81,9 @@ fn exercise(bytes: &[u8]) {
         if let EventKind::SlotAcquire { stage, slot, .. } = ev.kind {
             assert!((1..=3).contains(&stage) && slot < 32);
         }
+        if let EventKind::HeapError { class, .. } = ev.kind {
+            assert!(heap_error_table::class_ok(class, classes));
+        }
     }
     for w in out.windows(2) {
         assert!(w[0].seq < w[1].seq, "events in sequence order");
@@ -109,6 +116,11 @@ fn check_snapshot(s: &Snapshot) {
     }
     assert!(s.ring.capacity.is_power_of_two());
     assert!(s.unknown_sections as usize <= MAX_SECTIONS);
+    assert!(s.heap_errors.len() <= HEAP_ERROR_SLOTS);
+    for e in &s.heap_errors {
+        assert!(heap_error_table::class_ok(e.class, s.classes.len() as u32));
+        assert_eq!(e.reason, InvalidReason::from_u8(e.reason as u8));
+    }
 }
 
 /// One change to a valid segment.
@@ -120,11 +132,10 @@ enum Mutation {
     Truncate { len: usize },
 }
 
-/// Offsets worth aiming at: every header field and section descriptor field.
+/// Offsets worth aiming at: every header field (the heap error table included) and
+/// section descriptor field.
 fn interesting_offset() -> impl Strategy<Value = usize> {
-    let header: Vec<usize> = (0..core::mem::size_of::<Header>() / 4)
-        .map(|i| i * 4)
-        .collect();
+    let header: Vec<usize> = (0..HEADER_BYTES / 4).map(|i| i * 4).collect();
     prop_oneof![
         3 => proptest::sample::select(header),
         2 => (0..MAX_SECTIONS, proptest::sample::select(vec![0usize, 4, 8, 16, 20, 24]))
@@ -162,6 +173,8 @@ fn edge_u64() -> impl Strategy<Value = u64> {
             64,
             616,
             640,
+            HEADER_BYTES as u64,
+            1664,
             u64::MAX,
             u64::MAX - 63,
             1 << 63,

@@ -1,6 +1,7 @@
 //! `SLABSCOPE_CHECK=1` under the preload: a C program (tests/c/misuse.c) performs one
 //! kind of heap misuse, then checks that its heap still works; each kind must give its
-//! stderr line, and nothing else may be said.
+//! stderr line (and nothing else may be said), the live process's segment must hold the
+//! heap error, and `alloc-inspect <pid> --once --json` must show it.
 
 mod common;
 
@@ -8,10 +9,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
+use slabscope_proto::SegmentReader;
 
 /// Runs `misuse kind` under the preload with checks on; returns its heap error lines on
-/// stderr.
-fn misuse(bin: &std::path::Path, kind: &str) -> Vec<String> {
+/// stderr and the heap errors (kind names) its segment held while it waited.
+fn misuse(bin: &std::path::Path, kind: &str) -> (Vec<String>, Vec<String>) {
     let shm = shm_dir();
     let mut child = preloaded(Command::new(bin), shm.path())
         .arg(kind)
@@ -25,6 +27,11 @@ fn misuse(bin: &std::path::Path, kind: &str) -> Vec<String> {
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
+    let in_segment = if line == "ready\n" {
+        segment_errors(shm.path(), child.id(), kind)
+    } else {
+        Vec::new()
+    };
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -44,7 +51,43 @@ fn misuse(bin: &std::path::Path, kind: &str) -> Vec<String> {
         err.lines().filter(|l| l.contains("slabscope")).count(),
         "{kind}: other slabscope messages:\n{err}"
     );
-    lines
+    (lines, in_segment)
+}
+
+/// The heap errors (kind names, oldest first) in the segment of the live process `pid`;
+/// `alloc-inspect <pid> --once --json` must show the same, when it was built.
+fn segment_errors(shm: &std::path::Path, pid: u32, kind: &str) -> Vec<String> {
+    let path = segment_path_in(shm, pid);
+    let snap = SegmentReader::open(&path)
+        .and_then(|r| r.snapshot())
+        .unwrap_or_else(|e| panic!("{kind}: segment {}: {e}", path.display()));
+    let kinds: Vec<String> = snap
+        .heap_errors
+        .iter()
+        .map(|e| e.kind.name().to_string())
+        .collect();
+    if let Some(bin) = inspector() {
+        let out = run_ok(
+            Command::new(bin)
+                .arg(pid.to_string())
+                .args(["--once", "--json"])
+                .env("SLABSCOPE_SHM_DIR", shm),
+        );
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        let shown: Vec<String> = doc["heap_errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind}: no heap_errors in {doc}"))
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap_or("?").to_string())
+            .collect();
+        assert_eq!(shown, kinds, "{kind}: alloc-inspect --json");
+        let total: u64 = doc["heap_error_counts"]
+            .as_object()
+            .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
+        assert_eq!(total, snap.heap_error_counts.total(), "{kind}: counts");
+    }
+    kinds
 }
 
 #[test]
@@ -117,13 +160,20 @@ fn each_kind_of_misuse_is_reported_and_the_heap_keeps_working() {
         ),
     ];
     for &(kind, n, parts) in cases {
-        let lines = misuse(&bin, kind);
+        let (lines, in_segment) = misuse(&bin, kind);
         assert_eq!(lines.len(), n, "{kind}: {lines:#?}");
         for l in &lines {
             for p in parts {
                 assert!(l.contains(p), "{kind}: {l:?} lacks {p:?}");
             }
         }
+        let name = lines[0]["slabscope: heap error: ".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_string();
+        // The segment keeps the most recent 16.
+        assert_eq!(in_segment, vec![name; n.min(16)], "{kind}");
         println!("{kind}: {}", lines[0]);
     }
 }

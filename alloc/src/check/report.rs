@@ -6,7 +6,7 @@
 use slabscope_proto::heap_error::{HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS};
 use slabscope_proto::{monotonic_ns, HeapError};
 
-use crate::pal;
+use crate::{pal, publish};
 
 /// What the allocator did about a heap error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub fn report(mut e: HeapError, action: Action) {
     let abort = super::mode::get() == super::mode::ABORT;
     let saved = pal::errno();
     write_line(&e, if abort { b"aborting" } else { action.text() });
-    // XXX-HOOK publish::heap_error(&e);
+    publish::heap_error(&e);
     if abort {
         pal::abort();
     }

@@ -22,7 +22,9 @@
 //!   published at most every 50 ms and before a requested or exit drain), slot
 //!   acquire/empty/release, SuperSlab map/empty/return, large map/unmap, OOM, thread
 //!   exit; the heartbeat with every class update outside the interval drain, and with
-//!   every fold.
+//!   every fold;
+//! - heap errors (`SLABSCOPE_CHECK`): each one as `check` reports it, into the header's
+//!   heap error table, its kind's counter and the ring (`heap_error`).
 
 mod segment;
 mod sweep;

@@ -112,6 +112,16 @@ pub fn foreign_free() {
     totals();
 }
 
+/// `SLABSCOPE_CHECK` found a heap error: the segment's heap error table, its kind's
+/// counter and a ring event (`SegmentWriter::heap_error`, which fills in `time_ns` and
+/// `thread` when they are 0). Nothing without a segment. Lock-free, allocation-free and
+/// panic-free: callable from inside `free` with any allocator lock held.
+pub fn heap_error(e: &slabscope_proto::HeapError) {
+    if let Some(w) = current() {
+        w.heap_error(e);
+    }
+}
+
 /// An allocation failed: flag, totals, event.
 pub fn oom(kind: &EventKind) {
     if let Some(w) = current() {

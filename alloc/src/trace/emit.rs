@@ -245,6 +245,7 @@ fn event(kind: &EventKind) {
         } => {
             warn!(target: "slabscope::gpu", pool, request, live_bytes, cached_bytes, device_free_bytes, "out of device memory")
         }
-        EventKind::ControlAck { .. } | EventKind::Unknown { .. } => {}
+        // Heap errors have their own line on stderr (`check::report`).
+        EventKind::HeapError { .. } | EventKind::ControlAck { .. } | EventKind::Unknown { .. } => {}
     }
 }

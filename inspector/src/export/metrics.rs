@@ -170,6 +170,12 @@ pub mod process {
         None,
         "Threads with a live record in the segment.",
     );
+    /// Heap errors by kind.
+    pub const HEAP_ERRORS: Desc = counter(
+        "slabscope_heap_errors",
+        "Heap errors SLABSCOPE_CHECK found since the process started, by kind (double_free, \
+         invalid_free, write_after_free, overflow).",
+    );
     /// Events written.
     pub const RING_EVENTS: Desc = counter(
         "slabscope_ring_events",
@@ -299,12 +305,21 @@ pub struct EventCounts {
     pub missed: u64,
 }
 
+/// Arguments every known event kind decodes from: a slot index below 32 and a control
+/// ack's "accepted" bit (argument 1), an acquire stage (argument 3), a heap error's
+/// kind and op (argument 4).
+const PROBE_ARGS: [u64; slabscope_proto::layout::EVENT_ARGS] = [0, 1, 0, 1, 0x0101];
+
+/// One event of every kind this inspector knows, in code order.
+pub fn known_kinds() -> Vec<EventKind> {
+    (1..=slabscope_proto::event::code::MAX_KNOWN)
+        .filter_map(|c| EventKind::decode(c, PROBE_ARGS).ok())
+        .collect()
+}
+
 /// Every kind name this inspector knows (so each has a sample from the first scrape).
 pub fn kind_names() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = (1..=slabscope_proto::event::code::MAX_KNOWN)
-        .filter_map(|c| EventKind::decode(c, [0, 1, 0, 1, 0]).ok())
-        .map(|k| k.name())
-        .collect();
+    let mut v: Vec<&'static str> = known_kinds().iter().map(|k| k.name()).collect();
     v.push("unknown");
     v
 }
@@ -369,6 +384,13 @@ pub fn add_process(f: &mut Families, snap: &Snapshot, events: &EventCounts) {
         with(&[]),
         Value::Float(snap.start_unix_ns as f64 / 1e9),
     );
+    for (kind, n) in snap.heap_error_counts.iter() {
+        f.add(
+            process::HEAP_ERRORS,
+            with(&[("kind", kind.name().to_string())]),
+            int(n),
+        );
+    }
     for (kind, n) in &events.by_kind {
         f.add(
             process::EVENTS,
@@ -463,8 +485,48 @@ mod tests {
         assert_eq!(f.get("slabscope_gpu_hits").unwrap().samples.len(), gpu_rows);
         let events = f.get("slabscope_events").unwrap();
         assert_eq!(events.kind, Kind::Counter);
-        assert!(events.samples.len() >= 17, "every kind, and unknown");
+        assert!(events.samples.len() >= 18, "every kind, and unknown");
         assert!(kind_names().contains(&"control_ack"));
+        assert!(kind_names().contains(&"heap_error"));
+    }
+
+    #[test]
+    fn heap_errors_are_counted_by_kind_zero_included() {
+        let snap = Synthetic {
+            heap_errors: true,
+            ..Default::default()
+        }
+        .snapshot(1);
+        let mut f = Families::default();
+        add_process(&mut f, &snap, &EventCounts::default());
+        let fam = f.get("slabscope_heap_errors").unwrap();
+        assert_eq!(fam.kind, Kind::Counter);
+        let got: Vec<(String, Value)> = fam
+            .samples
+            .iter()
+            .map(|(l, v)| (l.last().unwrap().1.clone(), *v))
+            .collect();
+        let want: Vec<(String, Value)> = slabscope_proto::HeapErrorKind::ALL
+            .iter()
+            .map(|k| {
+                (
+                    k.name().to_string(),
+                    Value::Int(snap.heap_error_counts.get(*k)),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(got[0], ("double_free".to_string(), Value::Int(2)));
+        // A process without heap errors still has one zero sample per kind.
+        let mut f = Families::default();
+        add_process(
+            &mut f,
+            &Synthetic::default().snapshot(1),
+            &EventCounts::default(),
+        );
+        let fam = f.get("slabscope_heap_errors").unwrap();
+        assert_eq!(fam.samples.len(), 4);
+        assert!(fam.samples.iter().all(|s| s.1 == Value::Int(0)));
     }
 
     #[test]

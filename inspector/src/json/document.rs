@@ -3,8 +3,8 @@
 use slabscope_proto::{SlotOwner, SlotState, SuperSlabState, ThreadState};
 
 use super::schema::{
-    Class, Counters, Document, Event, GpuPool, Leak, Magazine, Oom, Owner, Process, Slot,
-    StackFrame, SuperSlab, Thread, Totals, SCHEMA,
+    Class, Counters, Document, Event, GpuPool, HeapError, HeapErrorCounts, Leak, Magazine, Oom,
+    Owner, Process, Slot, StackFrame, SuperSlab, Thread, Totals, SCHEMA,
 };
 use crate::state::leaks::rank;
 use crate::state::{ByteTotals, Frame, Liveness};
@@ -125,6 +125,8 @@ pub fn document(frame: &Frame) -> Document {
             + frame.poll.abandoned,
         gpu: s.gpu.iter().map(GpuPool::from).collect(),
         oom: s.oom.as_ref().map(Oom::from),
+        heap_errors: s.heap_errors.iter().map(HeapError::from).collect(),
+        heap_error_counts: HeapErrorCounts(s.heap_error_counts),
     }
 }
 
@@ -175,6 +177,7 @@ mod tests {
             superslabs: 1,
             threads: 2,
             gpu: true,
+            heap_errors: true,
             ..Default::default()
         }
         .frame(2);
@@ -204,6 +207,40 @@ mod tests {
                     d.name
                 );
             }
+        }
+    }
+
+    #[test]
+    fn heap_errors_carry_every_field_and_the_counts_every_kind() {
+        let f = frame();
+        let v = serde_json::to_value(document(&f)).unwrap();
+        let errors = v["heap_errors"].as_array().unwrap();
+        assert_eq!(errors.len(), f.snapshot.heap_errors.len());
+        for (j, e) in errors.iter().zip(&f.snapshot.heap_errors) {
+            assert_eq!(j["kind"], e.kind.name());
+            assert_eq!(j["op"], e.op.name());
+            assert_eq!(j["addr"], e.address);
+            assert_eq!(j["block_bytes"], e.block_bytes);
+            assert_eq!(j["tid"], e.thread);
+            assert_eq!(j["time_ns"], e.time_ns);
+            assert_eq!(j["requested_bytes"].as_u64(), e.requested);
+            assert_eq!(j["offset_bytes"].as_u64(), e.offset);
+        }
+        assert_eq!(errors[1]["reason"], "interior");
+        assert_eq!(errors[0]["reason"], serde_json::Value::Null);
+        assert_eq!(
+            (errors[4]["class"].clone(), errors[4]["large"].clone()),
+            (serde_json::Value::Null, false.into())
+        );
+        assert_eq!(errors[5]["large"], true);
+        let counts = v["heap_error_counts"].as_object().unwrap();
+        assert_eq!(
+            counts.len(),
+            slabscope_proto::HeapErrorKind::ALL.len(),
+            "one field per kind"
+        );
+        for k in slabscope_proto::HeapErrorKind::ALL {
+            assert_eq!(counts[k.name()], f.snapshot.heap_error_counts.get(k));
         }
     }
 

@@ -172,6 +172,28 @@ pub enum EventDetail {
         /// SuperSlabs its `trim` returned.
         trimmed_superslabs: u64,
     },
+    /// `SLABSCOPE_CHECK` found a heap error (the document's `heap_errors` holds the
+    /// latest ones whole).
+    HeapError {
+        /// `double_free`, `invalid_free`, `write_after_free` or `overflow`.
+        error: &'static str,
+        /// `alloc`, `free` or `realloc`.
+        op: &'static str,
+        /// Why a free was invalid (null for the other kinds).
+        reason: Option<&'static str>,
+        /// The address passed to the call.
+        addr: u64,
+        /// The block's class (null for a large allocation or no block).
+        class: Option<u32>,
+        /// In a large allocation.
+        large: bool,
+        /// The block's size (0: no block).
+        block_bytes: u64,
+        /// Bytes requested for the block (null when not known).
+        requested_bytes: Option<u64>,
+        /// Offset of the first byte found changed (null when not known).
+        offset_bytes: Option<u64>,
+    },
     /// A kind this inspector does not know (from a newer writer).
     Unknown {
         /// Wire code.
@@ -324,6 +346,29 @@ fn detail(k: &EventKind) -> EventDetail {
             log_filter_hash: log_hash,
             trimmed_superslabs: trimmed,
         },
+        EventKind::HeapError {
+            error,
+            op,
+            reason,
+            address,
+            class,
+            block_bytes,
+            requested,
+            offset,
+        } => {
+            let (class, large) = super::heap_error::class_of(class);
+            D::HeapError {
+                error: error.name(),
+                op: op.name(),
+                reason: super::heap_error::reason_name(reason),
+                addr: address,
+                class,
+                large,
+                block_bytes,
+                requested_bytes: requested,
+                offset_bytes: offset,
+            }
+        }
         EventKind::Unknown { code, args } => D::Unknown {
             code,
             args: args.to_vec(),
@@ -365,8 +410,14 @@ mod tests {
     #[test]
     fn every_kind_serialises_with_the_protocols_kind_name() {
         // The JSON `kind` is the protocol's stable name for every known kind.
-        for code in 1..=slabscope_proto::event::code::MAX_KNOWN {
-            let kind = EventKind::decode(code, [0, 1, 0, 1, 0]).unwrap();
+        let kinds = crate::export::metrics::known_kinds();
+        assert_eq!(
+            kinds.len(),
+            slabscope_proto::event::code::MAX_KNOWN as usize,
+            "every known code decodes"
+        );
+        for kind in kinds {
+            let code = kind.code();
             let e = slabscope_proto::Event {
                 seq: 1,
                 time_ns: 2,

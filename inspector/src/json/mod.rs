@@ -4,6 +4,7 @@
 
 mod document;
 mod event;
+mod heap_error;
 mod list;
 mod oom;
 pub mod schema;

@@ -8,6 +8,7 @@ use serde::{Serialize, Serializer};
 use slabscope_proto::layout::{ClassCounters, CLASS_COUNTERS};
 
 pub use super::event::{Event, EventDetail};
+pub use super::heap_error::{HeapError, HeapErrorCounts};
 pub use super::oom::{FreeRun, GpuBucket, GpuPool, Oom, OomClass, StrandedThread};
 
 /// The schema version of every document this inspector writes.
@@ -57,6 +58,11 @@ pub struct Document {
     /// The latest failed allocation and the allocator's state at it (null when none
     /// failed, or for a segment older than protocol 1.2).
     pub oom: Option<Oom>,
+    /// The most recent heap errors `SLABSCOPE_CHECK` found (the segment keeps 16), newest
+    /// last (empty without any, or for a segment older than protocol 1.4).
+    pub heap_errors: Vec<HeapError>,
+    /// Every heap error found since the process started, by kind.
+    pub heap_error_counts: HeapErrorCounts,
 }
 
 /// Process figures.

@@ -19,11 +19,13 @@ pub enum ViewId {
     Oom,
     /// Sampled allocation sites and growing classes (shown only when the process samples).
     Leaks,
+    /// The latest heap errors `SLABSCOPE_CHECK` found (shown only when there are some).
+    HeapErrors,
 }
 
 impl ViewId {
     /// Every view in tab order.
-    pub const ALL: [ViewId; 8] = [
+    pub const ALL: [ViewId; 9] = [
         ViewId::Overview,
         ViewId::Classes,
         ViewId::SuperSlabs,
@@ -32,6 +34,7 @@ impl ViewId {
         ViewId::Gpu,
         ViewId::Oom,
         ViewId::Leaks,
+        ViewId::HeapErrors,
     ];
 
     /// Tab title.
@@ -45,6 +48,7 @@ impl ViewId {
             ViewId::Gpu => "GPU",
             ViewId::Oom => "OOM",
             ViewId::Leaks => "Leaks",
+            ViewId::HeapErrors => "Heap errors",
         }
     }
 

@@ -164,9 +164,14 @@ impl State {
         }
         self.snapshot = Some(snap);
         self.frames += 1;
-        // A post-mortem file of a process that ran out of memory opens on the report.
-        if self.frames == 1 && self.status == TargetStatus::PostMortem && self.has_oom() {
-            self.view = ViewId::Oom;
+        // A post-mortem file of a process that ran out of memory opens on the report; one
+        // of a process that found heap errors (`SLABSCOPE_CHECK=abort` ends it) on those.
+        if self.frames == 1 && self.status == TargetStatus::PostMortem {
+            if self.has_oom() {
+                self.view = ViewId::Oom;
+            } else if self.has_heap_errors() {
+                self.view = ViewId::HeapErrors;
+            }
         }
         self.clamp_selection();
     }
@@ -188,6 +193,7 @@ impl State {
             .filter(|v| *v != ViewId::Gpu || self.has_gpu())
             .filter(|v| *v != ViewId::Oom || self.has_oom())
             .filter(|v| *v != ViewId::Leaks || self.has_leaks())
+            .filter(|v| *v != ViewId::HeapErrors || self.has_heap_errors())
             .collect()
     }
 
@@ -245,7 +251,7 @@ impl State {
     fn move_by(&mut self, rows: isize, cols: isize) {
         let step = |v: usize, d: isize| v.saturating_add_signed(d);
         match self.view {
-            ViewId::Overview | ViewId::Oom => {}
+            ViewId::Overview | ViewId::Oom | ViewId::HeapErrors => {}
             ViewId::Classes => self.class_sel = step(self.class_sel, rows),
             ViewId::SuperSlabs => {
                 self.slot_sel.row = step(self.slot_sel.row, rows);

@@ -25,11 +25,13 @@ pub enum EventFilter {
     Oom,
     /// GPU pool events.
     Gpu,
+    /// Heap errors `SLABSCOPE_CHECK` caught.
+    HeapErrors,
 }
 
 impl EventFilter {
     /// Every filter in cycle order.
-    pub const ALL: [EventFilter; 7] = [
+    pub const ALL: [EventFilter; 8] = [
         EventFilter::All,
         EventFilter::Drains,
         EventFilter::Slots,
@@ -37,6 +39,7 @@ impl EventFilter {
         EventFilter::Large,
         EventFilter::Oom,
         EventFilter::Gpu,
+        EventFilter::HeapErrors,
     ];
 
     /// Name shown in the view.
@@ -49,6 +52,7 @@ impl EventFilter {
             EventFilter::Large => "large",
             EventFilter::Oom => "oom",
             EventFilter::Gpu => "gpu",
+            EventFilter::HeapErrors => "heap_errors",
         }
     }
 
@@ -78,6 +82,7 @@ impl EventFilter {
                 kind,
                 K::GpuMiss { .. } | K::GpuOversize { .. } | K::GpuTrim { .. } | K::GpuOom { .. }
             ),
+            EventFilter::HeapErrors => matches!(kind, K::HeapError { .. }),
         }
     }
 }

@@ -6,6 +6,7 @@ mod app_state;
 mod classes;
 mod events;
 mod frame;
+pub mod heap_errors;
 mod history;
 pub mod leaks;
 pub mod oom;

@@ -146,6 +146,29 @@ pub fn describe(kind: &EventKind) -> String {
         ),
         K::ThreadExit { blocks } => format!("{blocks} blocks drained"),
         K::ControlAck { .. } => crate::ctl::describe(kind),
+        K::HeapError {
+            error,
+            op,
+            reason,
+            address,
+            class,
+            block_bytes,
+            requested,
+            offset,
+        } => super::heap_errors::describe(&slabscope_proto::HeapError {
+            kind: error,
+            op,
+            reason,
+            address,
+            class,
+            block_bytes,
+            requested,
+            offset,
+            // The event line shows its thread and time itself.
+            thread: 0,
+            site: None,
+            time_ns: 0,
+        }),
         K::Unknown { code, args } => format!("kind {code} {args:?}"),
     }
 }

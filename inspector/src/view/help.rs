@@ -15,7 +15,7 @@ pub struct Help;
 impl Widget for Help {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let h = (KEYS.len() as u16 + 2).min(area.height);
-        let w = 84.min(area.width);
+        let w = 100.min(area.width);
         let [_, mid, _] = Layout::vertical([
             Constraint::Fill(1),
             Constraint::Length(h),

@@ -57,7 +57,7 @@ pub const FREE: Color = Color::Blue;
 pub fn event(kind: &EventKind) -> Style {
     use EventKind as K;
     match kind {
-        K::Oom { .. } | K::GpuOom { .. } => {
+        K::Oom { .. } | K::GpuOom { .. } | K::HeapError { .. } => {
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
         }
         K::MagazineDrain { .. } | K::ThreadExit { .. } => Style::new().fg(Color::Cyan),

@@ -7,7 +7,7 @@ use ratatui::widgets::Widget;
 use super::banner::{self, Banner};
 use super::help::Help;
 use super::tabs::{StatusBar, TabBar};
-use super::{classes, events, gpu, leaks, magazines, oom, overview, superslabs};
+use super::{classes, events, gpu, heap_errors, leaks, magazines, oom, overview, superslabs};
 use crate::state::{State, ViewId};
 
 impl Widget for &State {
@@ -34,6 +34,7 @@ impl Widget for &State {
             ViewId::Gpu => gpu::Gpu(self).render(body, buf),
             ViewId::Oom => oom::Oom(self).render(body, buf),
             ViewId::Leaks => leaks::Leaks(self).render(body, buf),
+            ViewId::HeapErrors => heap_errors::HeapErrors(self).render(body, buf),
         }
         StatusBar(self).render(status, buf);
         if self.help {

@@ -35,7 +35,8 @@ impl Widget for TabBar<'_> {
     }
 }
 
-/// The status bar: target, uptime, refresh, liveness and the key hint.
+/// The status bar: liveness, the heap errors found (red, when there are), target,
+/// uptime, refresh and the key hint.
 pub struct StatusBar<'a>(pub &'a State);
 
 impl Widget for StatusBar<'_> {
@@ -54,8 +55,19 @@ impl Widget for StatusBar<'_> {
             format!(" │ every {} ms", st.target.interval_ms)
         };
         let cmd = st.snapshot.as_ref().map_or("", |s| s.command.as_str());
-        Paragraph::new(Line::from(vec![
-            Span::styled(format!(" {mark} "), style),
+        let heap_errors = st.heap_error_counts().total();
+        let mut spans = vec![Span::styled(format!(" {mark} "), style)];
+        if heap_errors > 0 {
+            spans.push(Span::raw("│"));
+            spans.push(Span::styled(
+                format!(
+                    " {heap_errors} heap error{} (!) ",
+                    if heap_errors == 1 { "" } else { "s" }
+                ),
+                palette::lost(),
+            ));
+        }
+        spans.extend([
             Span::raw(format!(
                 "│ pid {} │ {} │ up {}{} │ ",
                 st.target.pid,
@@ -64,8 +76,9 @@ impl Widget for StatusBar<'_> {
                 refresh
             )),
             Span::styled("? help  q quit", palette::dim()),
-        ]))
-        .style(Style::new().bg(Color::Rgb(0x22, 0x22, 0x2a)))
-        .render(area, buf);
+        ]);
+        Paragraph::new(Line::from(spans))
+            .style(Style::new().bg(Color::Rgb(0x22, 0x22, 0x2a)))
+            .render(area, buf);
     }
 }

@@ -7,8 +7,8 @@ use core::ptr::NonNull;
 use crate::layout::EventRecord;
 #[cfg(not(loom))]
 use crate::layout::{
-    ClassRecord, GpuPoolRecord, Header, OomReportRecord, SampleSiteRecord, SlotOwnerRecord,
-    SuperSlabRecord, ThreadRecord,
+    ClassRecord, GpuPoolRecord, Header, HeapErrorTable, OomReportRecord, SampleSiteRecord,
+    SlotOwnerRecord, SuperSlabRecord, ThreadRecord,
 };
 
 /// A record type that may be laid over segment bytes.
@@ -46,6 +46,9 @@ unsafe impl Record for SlotOwnerRecord {}
 #[cfg(not(loom))]
 // SAFETY: #[repr(C)], only atomics, 8-aligned (oom.rs static asserts).
 unsafe impl Record for OomReportRecord {}
+#[cfg(not(loom))]
+// SAFETY: #[repr(C)], only atomics, 8-aligned (heap_error_table.rs static asserts).
+unsafe impl Record for HeapErrorTable {}
 #[cfg(not(loom))]
 // SAFETY: a single atomic word: any bits valid, 8-aligned, shared access is atomic.
 unsafe impl Record for core::sync::atomic::AtomicU64 {}

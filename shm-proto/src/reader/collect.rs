@@ -117,6 +117,8 @@ pub fn snapshot(region: Region<'_>, l: &Layout) -> Result<Snapshot, ReadError> {
         sites: Vec::new(),
         sites_overflow: l.sample_sites.map_or(0, |s| overflow(h, s)),
         oom: None,
+        heap_errors: Vec::new(),
+        heap_error_counts: HeapErrorCounts::default(),
         busy_records: 0,
         unknown_sections: l.compat.unknown_sections,
     };
@@ -130,8 +132,39 @@ pub fn snapshot(region: Region<'_>, l: &Layout) -> Result<Snapshot, ReadError> {
     if let Some(loc) = l.sample_sites {
         snap.sites = sample_sites(region, h, loc, &mut snap.busy_records)?;
     }
+    if let Some(at) = l.heap_errors {
+        read_heap_errors(region, h, at, l.class_count, &mut snap)?;
+    }
     fence(Ordering::Acquire);
     Ok(snap)
+}
+
+/// The heap error counters and table (1.4). A segment without the table (older than
+/// 1.4) keeps zero counts and no errors: its counter words were reserved.
+fn read_heap_errors(
+    region: Region<'_>,
+    h: &Header,
+    at: usize,
+    class_count: u32,
+    snap: &mut Snapshot,
+) -> Result<(), ReadError> {
+    snap.heap_error_counts = HeapErrorCounts(load_words(&h.totals.heap_errors));
+    let table = region
+        .get::<HeapErrorTable>(at)
+        .ok_or_else(|| ReadError::TooSmall {
+            len: region.len() as u64,
+            need: (at + core::mem::size_of::<HeapErrorTable>()) as u64,
+        })?;
+    let read = crate::heap_error_table::read(table, class_count, SEQLOCK_ATTEMPTS).map_err(
+        |(index, reason)| ReadError::BadRecord {
+            section: "heap error",
+            index,
+            reason,
+        },
+    )?;
+    snap.heap_errors = read.errors;
+    snap.busy_records += read.busy;
+    Ok(())
 }
 
 fn classes(region: Region<'_>, l: &Layout) -> Result<Vec<ClassSnapshot>, ReadError> {

@@ -65,6 +65,9 @@ pub struct Layout {
     pub oom_report: Option<SectionLoc>,
     /// The slots' owner threads (1.3; absent in older segments).
     pub slot_owners: Option<SectionLoc>,
+    /// Offset of the heap error table (1.4: inside a header of at least
+    /// [`HEADER_BYTES`]; absent in older segments).
+    pub heap_errors: Option<usize>,
     /// What was skipped.
     pub compat: CompatInfo,
 }
@@ -179,8 +182,15 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
             "section_count {section_count} is more than {MAX_SECTIONS}"
         ));
     }
+    // The heap error table (1.4) is part of the header when the header is long enough.
+    let heap_errors = (header_size as usize >= HEADER_BYTES).then_some(HEAP_ERROR_TABLE_OFFSET);
+    let known_header = if heap_errors.is_some() {
+        HEADER_BYTES
+    } else {
+        size_of::<Header>()
+    };
     let mut compat = CompatInfo {
-        header_extra_bytes: header_size - size_of::<Header>() as u32,
+        header_extra_bytes: header_size - known_header as u32,
         ..CompatInfo::default()
     };
     // Indexed by kind - 1, for every kind code this reader knows.
@@ -243,6 +253,7 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
         sample_sites: found[SectionKind::SampleSites as usize - 1],
         oom_report: found[SectionKind::OomReport as usize - 1],
         slot_owners: found[SectionKind::SlotOwners as usize - 1],
+        heap_errors,
         compat,
     })
 }

@@ -137,7 +137,7 @@ impl Plan {
             ));
         }
         // Every product below fits in u64: capacities are u32, record sizes < 2^11.
-        let mut at = align64(core::mem::size_of::<Header>() as u64);
+        let mut at = align64(HEADER_BYTES as u64);
         let mut next = |kind: SectionKind, capacity: u32| {
             let stride = kind.record_size() as u64;
             let s = Section {

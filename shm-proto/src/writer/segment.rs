@@ -6,6 +6,8 @@ use super::config::{
     build_path, CreateError, Plan, SampleConfig, Section, SegmentConfig, MAX_PATH_BYTES,
 };
 use crate::event::EventKind;
+use crate::heap_error::HeapError;
+use crate::heap_error_table;
 use crate::layout::*;
 use crate::raw::mapping::SharedMapping;
 use crate::raw::{sys, Records, Region};
@@ -219,8 +221,7 @@ impl SegmentWriter {
         let r = Ordering::Relaxed;
         h.version
             .store((PROTOCOL_MAJOR as u32) << 16 | PROTOCOL_MINOR as u32, r);
-        h.header_size
-            .store(core::mem::size_of::<Header>() as u32, r);
+        h.header_size.store(HEADER_BYTES as u32, r);
         h.total_size.store(self.plan.total as u64, r);
         h.pid.store(pid, r);
         h.flags.store(cfg.flags, r);
@@ -601,6 +602,64 @@ impl SegmentWriter {
         let (PushOutcome::Written(seq) | PushOutcome::Dropped(seq)) = out;
         self.backing.note_use(Part::Ring, seq + 1);
         out
+    }
+
+    /// The heap error table, after the 1.0 header (protocol 1.4).
+    pub fn heap_error_table(&self) -> &HeapErrorTable {
+        match self.region().get::<HeapErrorTable>(HEAP_ERROR_TABLE_OFFSET) {
+            Some(t) => t,
+            None => unreachable!("segment mapping smaller than its header"),
+        }
+    }
+
+    /// Publishes a heap error `SLABSCOPE_CHECK` found: its record in the heap error table
+    /// (the slot of number `next.fetch_add(1)`, modulo [`HEAP_ERROR_SLOTS`], written
+    /// under its stamp), its kind's counter in `totals.heap_errors`, and an
+    /// [`EventKind::HeapError`] in the ring. A `time_ns` of 0 is filled with
+    /// `CLOCK_MONOTONIC` now and a `thread` of 0 with the calling thread. Lock-free and
+    /// allocation-free; any number of threads may call it at once. Returns the error's
+    /// number in the table, or `None` when its record was left to a writer a lap away
+    /// (it is still counted and in the ring).
+    pub fn heap_error(&self, e: &HeapError) -> Option<u64> {
+        let time_ns = if e.time_ns == 0 {
+            sys::monotonic_ns()
+        } else {
+            e.time_ns
+        };
+        let thread = if e.thread == 0 {
+            sys::gettid()
+        } else {
+            e.thread
+        };
+        let e = HeapError {
+            time_ns,
+            thread,
+            ..*e
+        };
+        let n = heap_error_table::record(self.heap_error_table(), &e, time_ns);
+        if let Some(c) = self
+            .header()
+            .totals
+            .heap_errors
+            .get((e.kind as usize).wrapping_sub(1))
+        {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+        self.push_event(
+            time_ns,
+            thread,
+            &EventKind::HeapError {
+                error: e.kind,
+                op: e.op,
+                reason: e.reason,
+                address: e.address,
+                class: e.class,
+                block_bytes: e.block_bytes,
+                requested: e.requested,
+                offset: e.offset,
+            },
+        );
+        n
     }
 
     /// Records writer liveness (`CLOCK_MONOTONIC` ns).

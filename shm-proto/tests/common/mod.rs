@@ -3,8 +3,12 @@
 
 use std::path::PathBuf;
 
+use slabscope_proto::heap_error::HEAP_ERROR_LARGE;
 use slabscope_proto::layout::*;
-use slabscope_proto::{DrainReason, EventKind, SegmentConfig, SegmentWriter};
+use slabscope_proto::{
+    DrainReason, EventKind, HeapError, HeapErrorKind, HeapErrorOp, InvalidReason, SegmentConfig,
+    SegmentWriter,
+};
 
 /// A small configuration: `classes` classes of 16, 32, 48, ... bytes.
 pub fn config(classes: u32, ring_capacity: u32) -> SegmentConfig {
@@ -126,6 +130,26 @@ pub fn all_kinds() -> Vec<EventKind> {
             log_hash: 0,
             trimmed: 0,
         },
+        EventKind::HeapError {
+            error: HeapErrorKind::DoubleFree,
+            op: HeapErrorOp::Free,
+            reason: InvalidReason::None,
+            address: 0x20_1040,
+            class: 3,
+            block_bytes: 64,
+            requested: Some(50),
+            offset: None,
+        },
+        EventKind::HeapError {
+            error: HeapErrorKind::InvalidFree,
+            op: HeapErrorOp::Realloc,
+            reason: InvalidReason::Header,
+            address: 0x20_0010,
+            class: slabscope_proto::heap_error::HEAP_ERROR_NO_CLASS,
+            block_bytes: 0,
+            requested: None,
+            offset: None,
+        },
         EventKind::MagazineDrain {
             class: 0,
             blocks: 1,
@@ -224,4 +248,38 @@ pub fn populated(dir: &tempfile::TempDir, pid: u32) -> (SegmentWriter, Vec<Event
         w.push_event(1_000 + i as u64, 1001, k);
     }
     (w, kinds)
+}
+
+/// Heap error `i` of a sequence that cycles through the kinds (classes < 4).
+pub fn heap_error(i: u64) -> HeapError {
+    let kind = HeapErrorKind::ALL[(i % 4) as usize];
+    HeapError {
+        kind,
+        op: match i % 3 {
+            0 => HeapErrorOp::Free,
+            1 => HeapErrorOp::Alloc,
+            _ => HeapErrorOp::Realloc,
+        },
+        reason: if kind == HeapErrorKind::InvalidFree {
+            InvalidReason::Interior
+        } else {
+            InvalidReason::None
+        },
+        address: 0x20_0000 + 0x1_0000 + i * 64,
+        class: if i % 5 == 4 {
+            HEAP_ERROR_LARGE
+        } else {
+            (i % 4) as u32
+        },
+        block_bytes: 16 * (i % 4 + 1),
+        requested: i.is_multiple_of(2).then_some(10 + i),
+        offset: matches!(
+            kind,
+            HeapErrorKind::WriteAfterFree | HeapErrorKind::Overflow
+        )
+        .then_some(8),
+        thread: 1001 + (i % 2) as u32,
+        site: (i % 7 == 6).then_some(i as u32),
+        time_ns: 5_000 + i,
+    }
 }
