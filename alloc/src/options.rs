@@ -197,7 +197,7 @@ pub const TABLE: &[OptionDesc] = &[
         env: "SLABSCOPE_CHECK",
         default: "0",
         kind: Kind::Check,
-        doc: "Heap checks: `1` reports each double free, invalid free (a SuperSlab header address, an interior pointer, a block never handed out), write after free and write past the requested size with one line on stderr, an entry in the segment's heap error table and a ring event, and goes on without performing the bad free; `abort` reports and aborts. Every call then takes a slow path and each block carries an 8-byte trailer; 0 (the default) leaves the fast paths as they are. Read at start-up only: a running process cannot switch checks on or off, its blocks would lack or carry trailers.",
+        doc: "Heap checks: `1` reports each double free, invalid free (a SuperSlab header address, an interior pointer, a block never handed out), write after free and write past the requested size with one line on stderr, an entry in the segment's heap error table and a ring event, and goes on without performing the bad free; `abort` reports and aborts. Every call then takes a slow path and each block carries an 8-byte trailer; 0 (the default) leaves the fast paths as they are. Read at start-up only (`alloc-inspect ctl <pid> check=abort` or `check=1` switches a process started with checks between the two).",
     },
 ];
 

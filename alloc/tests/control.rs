@@ -164,7 +164,7 @@ fn control_files_are_acted_on_whole_or_refused_whole() {
         unreachable!()
     };
     assert_eq!((seq, accepted, reason), (s1, true, ControlReason::Accepted));
-    assert_eq!(commands, cmd::ALL);
+    assert_eq!(commands, cmd::LOG | cmd::SAMPLE | cmd::DRAIN | cmd::TRIM);
     assert_eq!(sample_bytes, 524288);
     assert_eq!(log_hash, control_log_hash(b"slabscope=debug"));
     assert!(
@@ -277,4 +277,64 @@ fn control_off_never_reads_the_file() {
     w.no_ack();
     assert_eq!(control::sample_rate(), None);
     assert_eq!(control::drain_epoch(), 0);
+}
+
+#[test]
+fn check_mode_switches_only_in_a_process_started_with_checks() {
+    if common::respawned(
+        "check_mode_switches_only_in_a_process_started_with_checks",
+        &[("SLABSCOPE_DRAIN_INTERVAL", "64")],
+    ) {
+        return;
+    }
+    let mut w = Watch::new();
+    // Checks are off in this process: switching them on would find its blocks without
+    // trailers, so the whole file is refused.
+    write_ctl(format!("seq={}\ncheck=1\ndrain\n", new_seq()).as_bytes());
+    assert_eq!(refused(w.next_ack()), (ControlReason::Unavailable, 0));
+    assert_eq!(
+        control::drain_epoch(),
+        0,
+        "nothing of the file was acted on"
+    );
+    write_ctl(format!("seq={}\ncheck=0\n", new_seq()).as_bytes());
+    assert_eq!(refused(w.next_ack()), (ControlReason::BadValue, 2));
+}
+
+#[test]
+fn check_abort_set_at_run_time_aborts_at_the_next_heap_error() {
+    if common::in_child() {
+        let mut w = Watch::new();
+        write_ctl(format!("seq={}\ncheck=abort\n", new_seq()).as_bytes());
+        match w.next_ack() {
+            EventKind::ControlAck {
+                accepted: true,
+                commands,
+                ..
+            } => assert_eq!(commands, cmd::CHECK),
+            other => panic!("expected check=abort accepted, got {other:?}"),
+        }
+        let p = slabscope::raw::alloc(40, 8);
+        // SAFETY: the misuse this test is about.
+        unsafe {
+            slabscope::raw::free(p);
+            slabscope::raw::free(p);
+        }
+        unreachable!("the double free returned after check=abort");
+    }
+    let dir = common::shm_dir();
+    let out = common::child_command(
+        "check_abort_set_at_run_time_aborts_at_the_next_heap_error",
+        dir.path(),
+        &[("SLABSCOPE_CHECK", "1"), ("SLABSCOPE_DRAIN_INTERVAL", "64")],
+    )
+    .output()
+    .expect("spawn");
+    let err = String::from_utf8_lossy(&out.stderr);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{err}");
+    assert!(
+        err.contains("slabscope: heap error: double_free") && err.contains("): aborting"),
+        "{err}"
+    );
 }

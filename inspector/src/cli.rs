@@ -78,11 +78,11 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Change a running process: `log=<EnvFilter>`, `sample=<bytes>`, `drain`, `trim`.
+    /// Change a running process: `log=<EnvFilter>`, `sample=<bytes>`, `drain`, `trim`, `check=1|abort`.
     Ctl {
         /// Process to control.
         pid: u32,
-        /// Commands, each at most once: `log=<filter>`, `sample=<bytes>`, `drain`, `trim`.
+        /// Commands, each at most once: `log=<filter>`, `sample=<bytes>`, `drain`, `trim`, `check=1|abort`.
         #[arg(required = true, value_name = "COMMAND")]
         commands: Vec<String>,
         /// How long to wait for the process's acknowledgement, in milliseconds.

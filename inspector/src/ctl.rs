@@ -246,7 +246,8 @@ pub fn run(
 ) -> Result<i32, InspectError> {
     if commands.is_empty() {
         return Err(InspectError::Io(
-            "give at least one command: log=<filter> sample=<bytes> drain trim".into(),
+            "give at least one command: log=<filter> sample=<bytes> drain trim check=1|abort"
+                .into(),
         ));
     }
     check_owner(pid, procfs::owner(pid), procfs::my_uid())?;
@@ -365,7 +366,7 @@ pub fn send_key<'a>(
 }
 
 /// The refusal reasons, for documentation and tests.
-pub const REASONS: [ControlReason; 10] = [
+pub const REASONS: [ControlReason; 11] = [
     ControlReason::Syntax,
     ControlReason::UnknownCommand,
     ControlReason::BadValue,
@@ -376,6 +377,7 @@ pub const REASONS: [ControlReason; 10] = [
     ControlReason::NotRegular,
     ControlReason::Stale,
     ControlReason::Io,
+    ControlReason::Unavailable,
 ];
 
 #[cfg(test)]
@@ -412,7 +414,7 @@ mod tests {
     fn acks_read_as_sentences() {
         assert_eq!(
             describe(&ack(true, ControlReason::Accepted, 0)),
-            "accepted seq 9: log sample drain trim; sampling every 524288 bytes; \
+            "accepted seq 9: log sample drain trim check; sampling every 524288 bytes; \
              log filter slabscope=debug; 2 SuperSlabs returned"
         );
         let sent = Sent {

@@ -62,14 +62,18 @@ pub mod control_command {
     pub const DRAIN: u16 = 1 << 2;
     /// `trim`: cached empty SuperSlabs go back to the OS.
     pub const TRIM: u16 = 1 << 3;
+    /// `check=1|abort`: heap checks report and go on, or report and abort (a process
+    /// started with `SLABSCOPE_CHECK` on only; 1.4).
+    pub const CHECK: u16 = 1 << 4;
     /// Every bit this version knows.
-    pub const ALL: u16 = LOG | SAMPLE | DRAIN | TRIM;
+    pub const ALL: u16 = LOG | SAMPLE | DRAIN | TRIM | CHECK;
     /// Each bit and its command's name in the control file, in bit order.
-    pub const NAMES: [(u16, &str); 4] = [
+    pub const NAMES: [(u16, &str); 5] = [
         (LOG, "log"),
         (SAMPLE, "sample"),
         (DRAIN, "drain"),
         (TRIM, "trim"),
+        (CHECK, "check"),
     ];
 
     /// The names of the commands set in `bits`, in bit order.
@@ -111,6 +115,9 @@ pub enum ControlReason {
     Stale,
     /// The file could not be opened or read.
     Io,
+    /// A command the process cannot carry out: `check=` in a process that started
+    /// without heap checks (1.4).
+    Unavailable,
     /// A code this reader does not know.
     Other,
 }
@@ -130,6 +137,7 @@ impl ControlReason {
             Self::NotRegular => 8,
             Self::Stale => 9,
             Self::Io => 10,
+            Self::Unavailable => 11,
             Self::Other => 0xffff,
         }
     }
@@ -148,6 +156,7 @@ impl ControlReason {
             8 => Self::NotRegular,
             9 => Self::Stale,
             10 => Self::Io,
+            11 => Self::Unavailable,
             _ => Self::Other,
         }
     }
@@ -166,6 +175,7 @@ impl ControlReason {
             Self::NotRegular => "not a regular file",
             Self::Stale => "stale sequence number",
             Self::Io => "file could not be read",
+            Self::Unavailable => "not available in this process",
             Self::Other => "unknown reason",
         }
     }

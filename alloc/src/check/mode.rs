@@ -2,7 +2,8 @@
 //! first call that asks, which comes before the first block is handed out (every slow
 //! path asks before it hands one out, and the first allocation of a thread takes a slow
 //! path). Checks are never turned on or off later: a block handed out unchecked has no
-//! trailer, and a block handed out checked would lose its checks.
+//! trailer, and a block handed out checked would lose its checks. A process started with
+//! checks on may switch between reporting and aborting at run time (`ctl check=`).
 #![forbid(unsafe_code)]
 
 use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
@@ -37,4 +38,14 @@ pub fn get() -> u8 {
 #[inline]
 pub fn on() -> bool {
     get() != OFF
+}
+
+/// Switches a process started with checks on between reporting (1) and aborting
+/// ([`ABORT`]); `false`, and nothing changed, when checks are off or `mode` is neither.
+pub fn switch(mode: u8) -> bool {
+    if !on() || !(mode == 1 || mode == ABORT) {
+        return false;
+    }
+    MODE.store(mode, Relaxed);
+    true
 }

@@ -6,19 +6,22 @@
 //! sample=512K
 //! drain
 //! trim
+//! check=abort
 //! ```
 //!
 //! One item per line (`\n`; spaces and tabs around a line are ignored, empty lines
 //! too). The first item is `seq=<n>`, a decimal `u64` greater than 0; then at least one
 //! command, each at most once: `log=<EnvFilter>` ([`crate::grammar::filter_ok`]),
 //! `sample=<bytes>` ([`crate::grammar::size`]: `512K`, `512KiB`, `1M`, ...; `0` = off,
-//! at most [`SAMPLE_MAX`]), `drain`, `trim`. The values have the `SLABSCOPE_*` options'
-//! grammar. Anything else refuses the whole file.
+//! at most [`SAMPLE_MAX`]), `drain`, `trim`, `check=<1|abort>` (the two reporting modes
+//! of `SLABSCOPE_CHECK`: `1` also as `on`, `true`, `yes`; `0` is refused, checks cannot
+//! be switched off). The values have the `SLABSCOPE_*` options' grammar. Anything else
+//! refuses the whole file.
 #![forbid(unsafe_code)]
 
 use slabscope_proto::event::{control_command, ControlReason};
 
-use crate::grammar::{decimal, filter_ok, size, SAMPLE_MAX};
+use crate::grammar::{decimal, filter_ok, size, switch, SAMPLE_MAX};
 
 /// Largest control file the allocator reads, bytes.
 pub const MAX_FILE: usize = 4096;
@@ -36,6 +39,8 @@ pub struct Commands<'a> {
     pub drain: bool,
     /// `trim`.
     pub trim: bool,
+    /// `check=`: the new check mode (`check::mode`: 1 report, 2 abort).
+    pub check: Option<u8>,
 }
 
 impl Commands<'_> {
@@ -53,6 +58,9 @@ impl Commands<'_> {
         }
         if self.trim {
             b |= control_command::TRIM;
+        }
+        if self.check.is_some() {
+            b |= control_command::CHECK;
         }
         b
     }
@@ -92,6 +100,7 @@ pub fn parse(text: &[u8]) -> Result<Commands<'_>, Refusal> {
         sample: None,
         drain: false,
         trim: false,
+        check: None,
     };
     let mut seen_seq = false;
     let mut last_line = 0u16;
@@ -152,7 +161,16 @@ pub fn parse(text: &[u8]) -> Result<Commands<'_>, Refusal> {
                 dup(c.trim)?;
                 c.trim = true;
             }
-            (b"drain" | b"trim", Some(_)) | (b"log" | b"sample", None) => {
+            (b"check", Some(v)) => {
+                dup(c.check.is_some())?;
+                let mode = match switch(v) {
+                    Some(true) => Some(1),
+                    _ if v.eq_ignore_ascii_case(b"abort") => Some(2),
+                    _ => None,
+                };
+                c.check = Some(mode.ok_or(refuse(ControlReason::BadValue))?);
+            }
+            (b"drain" | b"trim", Some(_)) | (b"log" | b"sample" | b"check", None) => {
                 return Err(refuse(ControlReason::BadValue))
             }
             (b"seq", _) => return Err(refuse(ControlReason::Duplicate)),
@@ -190,6 +208,18 @@ mod tests {
     }
 
     #[test]
+    fn check_takes_one_or_abort_never_off() {
+        let c = parse(b"seq=1\ncheck=abort").unwrap();
+        assert_eq!((c.check, c.bits()), (Some(2), control_command::CHECK));
+        assert_eq!(parse(b"seq=1\ncheck=on").unwrap().check, Some(1));
+        assert_eq!(parse(b"seq=1\ncheck=1").unwrap().check, Some(1));
+        assert_eq!(refused("seq=1\ncheck=0"), (R::BadValue, 2));
+        assert_eq!(refused("seq=1\ncheck=off"), (R::BadValue, 2));
+        assert_eq!(refused("seq=1\ncheck"), (R::BadValue, 2));
+        assert_eq!(refused("seq=1\ncheck=1\ncheck=abort"), (R::Duplicate, 3));
+    }
+
+    #[test]
     fn sample_takes_the_options_size_grammar() {
         for (v, want) in [
             ("512KiB", 512 << 10),
@@ -219,7 +249,7 @@ mod tests {
         assert_eq!(c.log, Some(&b"slabscope=debug,slabscope::drain=trace"[..]));
         assert_eq!(c.sample, Some(512 << 10));
         assert!(c.drain && c.trim);
-        assert_eq!(c.bits(), control_command::ALL);
+        assert_eq!(c.bits(), control_command::ALL & !control_command::CHECK);
         let c = parse(b"seq=1\nsample=0").unwrap();
         assert_eq!((c.sample, c.bits()), (Some(0), control_command::SAMPLE));
         assert_eq!(parse(b"seq=2\nlog=off").unwrap().log, Some(&b"off"[..]));

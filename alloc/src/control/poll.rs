@@ -148,6 +148,14 @@ fn look() {
                 line: 1,
                 seq: c.seq,
             })
+        } else if c.check.is_some() && !crate::check::on() {
+            // Switching checks on in a running process would find its blocks without
+            // trailers: only a process started with them can switch between the modes.
+            Err(Refusal {
+                reason: ControlReason::Unavailable,
+                line: 0,
+                seq: c.seq,
+            })
         } else {
             Ok(c)
         }
@@ -183,6 +191,9 @@ fn apply(c: &Commands<'_>) -> u64 {
     }
     if c.drain {
         settings::request_drain();
+    }
+    if let Some(mode) = c.check {
+        crate::check::mode::switch(mode);
     }
     if !c.trim {
         return 0;

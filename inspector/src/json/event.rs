@@ -399,6 +399,7 @@ const fn control_reason(r: ControlReason) -> &'static str {
         ControlReason::NotRegular => "not_regular",
         ControlReason::Stale => "stale",
         ControlReason::Io => "io",
+        ControlReason::Unavailable => "unavailable",
         ControlReason::Other => "other",
     }
 }
@@ -435,7 +436,7 @@ mod tests {
         let names = |bits| control_command::names(bits).collect::<Vec<_>>();
         assert_eq!(
             names(control_command::ALL),
-            ["log", "sample", "drain", "trim"]
+            ["log", "sample", "drain", "trim", "check"]
         );
         assert!(names(0).is_empty());
     }
