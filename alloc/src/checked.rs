@@ -25,7 +25,7 @@ use crate::check::report::{report, Action};
 use crate::size_class::{block_size, class_for, is_block_start};
 use crate::slot::{meta_class, meta_state, ACTIVE, HEADER, SAMPLED};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
-use crate::{large, sample, slow_path};
+use crate::{large, sample, slow_path, thread};
 
 /// Where an address lies.
 enum Place {
@@ -304,9 +304,33 @@ pub fn free(p: *mut u8, pd: bool) {
     }
     slow_path::init(pd);
     if let Some(home) = settle(p, HeapErrorOp::Free, mark_freed(p)) {
-        release(p, home);
+        // A small block is held back and the quarantine's oldest goes back instead; a
+        // large one (a whole mapping) goes back at once.
+        let held = match home {
+            Home::Small(..) => quarantine(p),
+            Home::Large => None,
+        };
+        match held {
+            Some(Some(oldest)) => slow_path::free_slow_inner(oldest, pd),
+            Some(None) => {}
+            None => release(p, home),
+        }
     }
     slow_path::after_slow_path(false);
+}
+
+/// Puts the small block `p` (marked freed) into the calling thread's quarantine:
+/// `None` when the thread has no usable state (the block goes back at once), else the
+/// oldest block when the quarantine was full.
+fn quarantine(p: *mut u8) -> Option<Option<*mut u8>> {
+    let st = thread::current()?;
+    // SAFETY: the state belongs to this thread; only its quarantine is touched, which
+    // no slow path of this thread is using (`busy` is checked first).
+    let t = unsafe { &mut *st };
+    if t.busy != 0 {
+        return None;
+    }
+    Some(t.quarantine.put(p as usize).map(|a| a as *mut u8))
 }
 
 /// The bytes requested for the live allocation at `p`; `None` when `p` is not one.
@@ -345,7 +369,11 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     let Some(old) = usable_size(p) else {
         // Not a live block: the free's checks tell what it is and report it.
         slow_path::init(pd);
-        settle(p, HeapErrorOp::Realloc, mark_freed(p));
+        if let Some(home) = settle(p, HeapErrorOp::Realloc, mark_freed(p)) {
+            // The block went live again (another thread's allocation) between the two
+            // looks, and this call freed it: give it back rather than leak it.
+            release(p, home);
+        }
         slow_path::after_slow_path(false);
         return core::ptr::null_mut();
     };

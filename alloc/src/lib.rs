@@ -19,8 +19,9 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 // Layers, lowest first: pal -> pagemap -> superslab, slot -> owned, unowned, remote,
-// sampled_slots -> magazine -> thread -> slow_path -> checked (with its block layout,
-// `check`) -> front -> global_alloc, raw. Publishing
+// sampled_slots -> magazine -> thread -> slow_path -> checked (with the block layout
+// and report of `check`) -> front -> global_alloc, raw. `options` and `check::mode`
+// (the SLABSCOPE_CHECK switch) are leaves every layer may read. Publishing
 // (`publish`, `trace`, `oom_report`) is a sink the mechanism calls with plain values;
 // `trim` and `control` sit on top of the mechanism.
 mod check;

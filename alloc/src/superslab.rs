@@ -485,6 +485,18 @@ fn find_unused(c: usize) -> Option<&'static SuperSlab> {
             slot_list_remove(&G.empty[d], s);
             let (ss, i) = locate(s);
             release_slot(ss, i);
+            if crate::check::on() {
+                // Check mode: the caller carves this slot for class `c` at once, without
+                // a decommit, and a trailer class `d` left could read as a freed block of
+                // `c` with `d`'s writes where its pattern should be (a false write after
+                // free). Zeroed, it carries none. 64 KiB under the global lock, in check
+                // mode only; no system call.
+                // SAFETY: the slot was EMPTY (every block back, off every list) and is
+                // UNUSED now: nobody holds a block of it, and its 64 KiB are mapped.
+                unsafe {
+                    core::ptr::write_bytes((ss.base() + i * SLOT_BYTES) as *mut u8, 0, SLOT_BYTES)
+                };
+            }
             return Some(ss);
         }
     }
@@ -508,16 +520,6 @@ fn release_slot(ss: &SuperSlab, i: usize) {
     add(&CLASSES[c].capacity, -(s.capacity.load(Relaxed) as i64));
     add(&CLASSES[c].slots_empty, -1);
     s.reset(0, 0);
-    if crate::check::on() {
-        // Check mode: the next class carves the slot without decommitting it, and a
-        // trailer left by this class could then read as a freed block of the new one,
-        // with the old class's writes where its pattern should be (a false write after
-        // free). Zeroed slots carry no trailer. 64 KiB under the global lock, in check
-        // mode only; no system call.
-        // SAFETY: an EMPTY slot's blocks are all back and its slot is off every list:
-        // nobody holds a block of it, and its 64 KiB are mapped and committed.
-        unsafe { core::ptr::write_bytes((ss.base() + i * SLOT_BYTES) as *mut u8, 0, SLOT_BYTES) };
-    }
     ss.set_slot_meta(i, meta(UNUSED, 0, NO_OWNER));
     let mask = ss.unused_mask.load(Relaxed) | 1 << i;
     ss.unused_mask.store(mask, Relaxed);
@@ -667,6 +669,13 @@ fn superslab_emptied(ss: &'static SuperSlab) -> bool {
 /// remain, and out of the registry and the pagemap. Returns them linked through `next`
 /// for [`return_to_os`]. Global lock held.
 fn shrink_cache(keep: usize) -> usize {
+    if crate::check::on() {
+        // Check mode keeps every empty SuperSlab mapped (its pages decommitted): a
+        // double free racing with the SuperSlab's return reads the trailer of a block
+        // the pagemap showed a moment before, which must still be mapped (it reads as
+        // zero, no live block, once decommitted).
+        return 0;
+    }
     let mut victims = 0;
     while G.cache_len.load(Relaxed) > keep {
         // The cache list is pushed at the head: the oldest is the tail.

@@ -17,6 +17,7 @@ use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use slabscope_proto::{monotonic_ns, DrainReason};
 
+use crate::check::quarantine::Quarantine;
 use crate::magazine::Magazine;
 use crate::options::MAGAZINE_MAX;
 use crate::owned::Owned;
@@ -74,6 +75,8 @@ pub struct ThreadState {
     pub unfolded: u32,
     /// Pool free-list link.
     next_free: usize,
+    /// Check mode: the small blocks this thread freed last, not given back yet.
+    pub quarantine: Quarantine,
     /// What the thread-local word points at in check mode (`SLABSCOPE_CHECK`): an idle
     /// record's values (a key no meta word matches, no bytes left before a sample, an
     /// empty view), so that both fast paths miss and every call takes the checked path;

@@ -14,6 +14,8 @@ use slabscope::raw;
 static A: slabscope::SlabScope = slabscope::SlabScope::new();
 
 const SUPERSLAB: usize = 2 << 20;
+/// Small blocks a thread holds back after freeing them (`check::quarantine`).
+const QUARANTINE: usize = 256;
 
 /// In the test process: runs test `name` in a child with `SLABSCOPE_CHECK=mode` and
 /// returns the child's stderr. In the child: `None` (the test body runs).
@@ -125,6 +127,43 @@ fn a_double_free_is_reported_and_not_performed() {
 }
 
 #[test]
+fn a_block_freed_again_after_its_address_was_handed_out_is_still_a_double_free() {
+    if let Some(err) = checked_child(
+        "a_block_freed_again_after_its_address_was_handed_out_is_still_a_double_free",
+        "1",
+    ) {
+        let r = reports(&err);
+        assert_eq!(r.len(), 1, "{err}");
+        assert!(r[0].contains("double_free"), "{err}");
+        return;
+    }
+    let p = raw::alloc(64, 8);
+    // SAFETY: a live block, freed once.
+    unsafe { raw::free(p) };
+    // Without the quarantine the next allocation would be `p` again, and the second
+    // free below would free it from under `q`.
+    let q = raw::alloc(64, 8);
+    assert_ne!(q, p);
+    // SAFETY: `q` is a fresh block of 64 bytes; then the misuse under test.
+    unsafe {
+        q.write_bytes(0x42, 64);
+        raw::free(p);
+    }
+    let v = distinct_blocks(500, 64, &[q as usize]);
+    // SAFETY: `q` is live and was written above.
+    assert!(unsafe { std::slice::from_raw_parts(q, 64) }
+        .iter()
+        .all(|&b| b == 0x42));
+    assert_eq!(
+        segment_errors(),
+        vec![("double_free".to_string(), p as u64)]
+    );
+    free_all(&v);
+    // SAFETY: a live block of ours.
+    unsafe { raw::free(q) };
+}
+
+#[test]
 fn two_threads_freeing_one_block_are_told_apart() {
     if let Some(err) = checked_child("two_threads_freeing_one_block_are_told_apart", "1") {
         let r = reports(&err);
@@ -222,13 +261,18 @@ fn a_write_after_free_is_found_when_the_block_is_handed_out_again() {
         return;
     }
     let p = raw::alloc(100, 8);
+    let others: Vec<usize> = (0..QUARANTINE)
+        .map(|_| raw::alloc(100, 8) as usize)
+        .collect();
     // SAFETY: a live block, freed, then written (the misuse under test: the block sits
-    // in this thread's magazine, so the write lands in memory the allocator holds).
+    // in this thread's quarantine, so the write lands in memory the allocator holds).
     unsafe {
         raw::free(p);
         p.add(40).write(3);
     }
-    // The magazine hands the newest block out first.
+    // The quarantine gives `p` back to the magazine once as many frees have followed,
+    // and the magazine hands the newest block out first.
+    free_all(&others);
     let q = raw::alloc(100, 8);
     assert_eq!(q, p);
     assert_eq!(

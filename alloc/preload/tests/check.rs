@@ -115,6 +115,11 @@ fn each_kind_of_misuse_is_reported_and_the_heap_keeps_working() {
         ),
         ("double_free_large", 1, &["double_free of 0x", "(large, "]),
         (
+            "double_free_after_reuse",
+            1,
+            &["double_free of 0x", " in free (class "],
+        ),
+        (
             "invalid_header",
             1,
             &["invalid_free", ": a SuperSlab header address (no class,"],

@@ -9,6 +9,8 @@
 //!   holding a tag of its state and its slack, a canary in the slack, a pattern in
 //!   freed blocks) and the reads and writes that set and verify it;
 //! - [`mode`]: the switch (off, report, abort);
+//! - [`quarantine`]: the small blocks a thread freed last, held back from reuse so
+//!   that a second free of one is still seen;
 //! - [`report`]: the stderr line of a heap error, handed on to the publishing sink.
 //!
 //! Nothing here calls back into the mechanism: `checked` passes addresses, block sizes
@@ -16,6 +18,7 @@
 
 pub mod block;
 pub mod mode;
+pub mod quarantine;
 pub mod report;
 
 pub use mode::on;

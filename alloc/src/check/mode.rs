@@ -26,9 +26,12 @@ pub fn get() -> u8 {
     match MODE.load(Relaxed) {
         UNSET => {
             let m = options::get().check.min(ABORT);
-            // Two threads may race here; both store the same value.
-            MODE.store(m, Relaxed);
-            m
+            // Racing first calls agree on `m`; a `ctl check=` switch that came between
+            // the load and here wins.
+            match MODE.compare_exchange(UNSET, m, Relaxed, Relaxed) {
+                Ok(_) => m,
+                Err(now) => now,
+            }
         }
         m => m,
     }

@@ -182,8 +182,10 @@ pub fn validate(region: Region<'_>) -> Result<Layout, ReadError> {
             "section_count {section_count} is more than {MAX_SECTIONS}"
         ));
     }
-    // The heap error table (1.4) is part of the header when the header is long enough.
-    let heap_errors = (header_size as usize >= HEADER_BYTES).then_some(HEAP_ERROR_TABLE_OFFSET);
+    // The heap error table (1.4) is part of the header when the writer is 1.4 or newer
+    // and the header is long enough.
+    let heap_errors = (version.minor >= 4 && header_size as usize >= HEADER_BYTES)
+        .then_some(HEAP_ERROR_TABLE_OFFSET);
     let known_header = if heap_errors.is_some() {
         HEADER_BYTES
     } else {

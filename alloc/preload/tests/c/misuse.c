@@ -77,11 +77,26 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 200; i++) if (p[i] != 7) { puts("block changed"); return 5; }
         free(p);
     } else if (!strcmp(k, "write_after_free")) {
+        /* The freed block waits in the thread's quarantine (256 frees) before the
+         * magazine hands it out again. */
+        enum { Q = 256 };
+        static char *others[Q];
         char *p = malloc(300);
+        for (int i = 0; i < Q; i++) others[i] = malloc(300);
         free(p);
         p[40] = 1;
+        for (int i = 0; i < Q; i++) free(others[i]);
         char *q = malloc(300);
         if (q != p) { puts("not the same block"); return 6; }
+        free(q);
+    } else if (!strcmp(k, "double_free_after_reuse")) {
+        char *p = malloc(64);
+        free(p);
+        char *q = malloc(64);
+        if (q == p) { puts("freed block handed out at once"); return 9; }
+        memset(q, 0x42, 64);
+        free(p);
+        for (int i = 0; i < 64; i++) if (q[i] != 0x42) { puts("q changed"); return 10; }
         free(q);
     } else if (!strcmp(k, "overflow")) {
         char *p = malloc(37);
