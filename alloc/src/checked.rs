@@ -116,11 +116,11 @@ pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
     };
     let small = class_for(padded, align).is_some();
     let p = if small {
-        slow_path::alloc_counted(padded, align, pd)
+        slow_path::alloc_counted(padded, size, align, pd)
     } else {
         slow_path::init(pd);
         slow_path::ensure_published();
-        let p = slow_path::alloc_large(padded, align, zeroed);
+        let p = slow_path::alloc_large(padded, size, align, zeroed);
         slow_path::after_slow_path(p.is_null());
         p
     };

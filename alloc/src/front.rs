@@ -81,7 +81,7 @@ pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8
         }
         slow_path::init(publish_default);
         slow_path::ensure_published();
-        let p = slow_path::alloc_large(size, align, true);
+        let p = slow_path::alloc_large(size, size, align, true);
         slow_path::after_slow_path(p.is_null());
         return p;
     }

@@ -31,7 +31,7 @@ pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
             // SAFETY: the state belongs to this thread; no reference to it is held.
             let t = unsafe { &mut *st };
             if t.hot.sample_left <= size as u64 {
-                return alloc_sampled(st, size, align, publish_default);
+                return alloc_sampled(st, size, size, align, publish_default);
             }
             // The fast path's pop stops at the low-water mark (see `Magazine::pop`); the
             // magazine may still hold blocks. No magazine operation of this thread runs
@@ -44,15 +44,21 @@ pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     alloc_slow(size, align, publish_default)
 }
 
-/// An allocation by the checked path, which the fast path never serves: charges the
-/// sampling countdown as the fast path would, then takes [`alloc_miss`].
-pub fn alloc_counted(size: usize, align: usize, publish_default: bool) -> *mut u8 {
+/// An allocation of `size` bytes by the checked path, which the fast path never serves,
+/// for a request of `requested` bytes (what a sample records): charges the sampling
+/// countdown as the fast path would, then takes [`alloc_miss`].
+pub fn alloc_counted(
+    size: usize,
+    requested: usize,
+    align: usize,
+    publish_default: bool,
+) -> *mut u8 {
     if align <= MIN_ALIGN && size <= SMALL_MAX {
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread; no reference to it is held.
             let t = unsafe { &mut *st };
             if t.hot.sample_left <= size as u64 {
-                return alloc_sampled(st, size, align, publish_default);
+                return alloc_sampled(st, size, requested, align, publish_default);
             }
             t.hot.sample_left -= size as u64;
             // No magazine operation of this thread runs (as on the fast path).
@@ -69,10 +75,17 @@ pub fn alloc_counted(size: usize, align: usize, publish_default: bool) -> *mut u
 /// small request at most `MIN_ALIGN` aligned). The block comes from a sampled slot of
 /// its class (`sampled_slots`), so that its free is told apart without a cost to other
 /// frees; its call stack is then recorded (with the re-entrancy guard set, so
-/// allocations made while recording take the global path).
+/// allocations made while recording take the global path). `requested` is what the
+/// sample records (the request without the checked mode's trailer).
 #[cold]
 #[inline(never)]
-fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *mut u8 {
+fn alloc_sampled(
+    st: *mut ThreadState,
+    size: usize,
+    requested: usize,
+    align: usize,
+    pd: bool,
+) -> *mut u8 {
     // SAFETY: the state belongs to this thread; no reference to it is held here.
     unsafe { (*st).hot.sample_left = sample::restart() };
     // SAFETY: as above.
@@ -85,7 +98,7 @@ fn alloc_sampled(st: *mut ThreadState, size: usize, align: usize, pd: bool) -> *
     unsafe { (*st).busy = 1 };
     let p = sampled_slots::take(class_of(size), size);
     if !p.is_null() {
-        sample::record(p, size);
+        sample::record(p, requested);
     }
     // SAFETY: as above.
     unsafe { (*st).busy = 0 };
@@ -175,11 +188,13 @@ fn fold_before_report() {
     t.busy = 0;
 }
 
-/// The large path (zeroed memory when `zeroed`), with its sampling hook.
-pub fn alloc_large(size: usize, align: usize, zeroed: bool) -> *mut u8 {
+/// The large path (zeroed memory when `zeroed`), with its sampling hook, for a request
+/// of `requested` bytes (what a sample records; `size` without the checked mode's
+/// trailer).
+pub fn alloc_large(size: usize, requested: usize, align: usize, zeroed: bool) -> *mut u8 {
     let p = large::alloc(size, align, zeroed);
     if sample::enabled() && !p.is_null() {
-        sample_large(p, size);
+        sample_large(p, requested);
     }
     p
 }
@@ -195,7 +210,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     init(publish_default);
     ensure_published();
     let Some(c) = class_for(size, align) else {
-        return alloc_large(size, align, false);
+        return alloc_large(size, size, align, false);
     };
     let Some(st) = usable_state() else {
         let p = unowned::take_one(c, size);

@@ -432,3 +432,36 @@ fn correct_programs_get_no_reports() {
     }
     assert!(segment_errors().is_empty());
 }
+
+#[test]
+fn sampled_blocks_record_the_request_and_name_their_site() {
+    let env = [("SLABSCOPE_CHECK", "1"), ("SLABSCOPE_SAMPLE", "1")];
+    if let Some(err) = checked_child_with(
+        "sampled_blocks_record_the_request_and_name_their_site",
+        &env,
+    ) {
+        let r = reports(&err);
+        assert_eq!(r.len(), 1, "{err}");
+        assert!(
+            r[0].contains("double_free") && r[0].contains(", sample site "),
+            "{err}"
+        );
+        return;
+    }
+    // Every allocation exhausts a 1-byte countdown: each is sampled. The trailer the
+    // check adds is not part of what the sample records.
+    let small: Vec<usize> = (0..50).map(|_| raw::alloc(2300, 16) as usize).collect();
+    let large: Vec<usize> = (0..3).map(|_| raw::alloc(100_000, 16) as usize).collect();
+    let snap = common::open_own().snapshot().expect("snapshot");
+    assert!(
+        snap.sites.iter().any(|s| s.live_bytes == 50 * 2300),
+        "no site holds exactly 50 x 2300 B: {:?}",
+        snap.sites.iter().map(|s| s.live_bytes).collect::<Vec<_>>()
+    );
+    assert!(snap.sites.iter().any(|s| s.live_bytes == 3 * 100_000));
+    free_all(&large);
+    let p = small[0];
+    free_all(&small);
+    // SAFETY: the misuse under test: a sampled block freed again.
+    unsafe { raw::free(p as *mut u8) };
+}

@@ -190,8 +190,7 @@ fn copy(rec: &HeapErrorRecord) -> Fields {
 pub struct TableRead {
     /// The complete errors still in the table, oldest first.
     pub errors: Vec<HeapError>,
-    /// Records skipped because a writer held them during the read (claimed and not yet
-    /// written, or being written).
+    /// Records skipped because a writer was writing them during the read.
     pub busy: u64,
 }
 
@@ -213,9 +212,11 @@ pub fn read(
         let want = done(n);
         let mut got = None;
         let mut overwritten = false;
+        let mut writing = false;
         for _ in 0..attempts.max(1) {
             let s1 = rec.stamp.load(Ordering::Relaxed);
             fence(Ordering::Acquire);
+            writing = s1 & 1 == 1;
             if s1 > want | 1 {
                 overwritten = true;
                 break;
@@ -232,8 +233,12 @@ pub fn read(
             }
         }
         let Some(c) = got else {
-            // A newer error took the record after `next` was read: not this one's to show.
-            out.busy += u64::from(!overwritten);
+            // Overwritten: a newer error took the record after `next` was read, not this
+            // one's to show. An even older stamp: its writer has not claimed the record
+            // yet, or gave it up (a lapping writer held it); only a record being written
+            // is busy, or a record a writer gave up would count as busy until the next
+            // lap.
+            out.busy += u64::from(!overwritten && writing);
             continue;
         };
         let (kind, op, reason) =
@@ -349,11 +354,15 @@ mod tests {
         let t = table();
         record(&t, &error(0), 1);
         record(&t, &error(1), 2);
-        // Error 2 claimed, not written yet; error 1 being rewritten.
+        // Error 2 numbered, its record not claimed yet (or given up: both read as an
+        // older stamp, not busy); error 1 being rewritten (busy).
         t.next.fetch_add(1, Ordering::Relaxed);
         t.records[1].stamp.store(done(1) | 1, Ordering::Relaxed);
         let got = read(&t, 4, 3).unwrap();
-        assert_eq!((got.errors.len(), got.busy), (1, 2));
+        assert_eq!((got.errors.len(), got.busy), (1, 1));
+        t.records[2].stamp.store(done(2) | 1, Ordering::Relaxed);
+        assert_eq!(read(&t, 4, 3).unwrap().busy, 2, "error 2 being written");
+        t.records[2].stamp.store(0, Ordering::Relaxed);
         t.records[1].stamp.store(done(1), Ordering::Relaxed);
         t.records[1].class.store(9, Ordering::Relaxed);
         assert!(read(&t, 4, 3).unwrap_err().1.contains("class 9"));
