@@ -294,17 +294,7 @@ impl Synthetic {
                 mapped_bytes: 14 << 20,
             },
             _ if self.heap_errors && seq % 100 == 49 => {
-                let e = heap_errors(self.pid)[(seq / 100) as usize % 6];
-                EventKind::HeapError {
-                    error: e.kind,
-                    op: e.op,
-                    reason: e.reason,
-                    address: e.address,
-                    class: e.class,
-                    block_bytes: e.block_bytes,
-                    requested: e.requested,
-                    offset: e.offset,
-                }
+                heap_errors(self.pid)[(seq / 100) as usize % 6].as_event()
             }
             _ if seq % 100 == 99 => EventKind::Oom {
                 request: 1 << 30,

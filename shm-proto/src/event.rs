@@ -4,7 +4,7 @@
 //! up to [`EVENT_ARGS`] `u64` arguments. [`EventKind`] is the typed form. A newer minor
 //! version may add kinds; a reader decodes them as [`EventKind::Unknown`].
 
-use crate::heap_error::{HeapErrorKind, HeapErrorOp, InvalidReason};
+use crate::heap_error::HeapError;
 use crate::heap_error_table::{pack_what, unpack_what, HEAP_ERROR_UNKNOWN};
 use crate::layout::{EVENT_ARGS, NO_CLASS};
 
@@ -358,22 +358,9 @@ pub enum EventKind {
     /// `SLABSCOPE_CHECK` found a heap error (protocol 1.4); the thread is the event's.
     /// The header's heap error table holds the latest ones whole (with the sample site).
     HeapError {
-        /// What went wrong.
-        error: HeapErrorKind,
-        /// The call that found it.
-        op: HeapErrorOp,
-        /// Why, for an invalid free.
-        reason: InvalidReason,
-        /// The address passed to the call (the block's start for a write after free).
-        address: u64,
-        /// Size class, `HEAP_ERROR_LARGE` or `HEAP_ERROR_NO_CLASS`.
-        class: u32,
-        /// The block's size in bytes (0 when the address is in no block).
-        block_bytes: u64,
-        /// Bytes requested for the block, when known.
-        requested: Option<u64>,
-        /// Offset in the block of the first byte found changed, when known.
-        offset: Option<u64>,
+        /// The error (`thread` and `time_ns` 0: the event's own apply; no `site`, which
+        /// only the table keeps; see [`HeapError::as_event`]).
+        error: HeapError,
     },
     /// A kind this reader does not know (written by a newer minor version).
     Unknown {
@@ -573,21 +560,12 @@ impl EventKind {
                 log_hash,
                 trimmed,
             ],
-            Self::HeapError {
-                error,
-                op,
-                reason,
-                address,
-                class,
-                block_bytes,
-                requested,
-                offset,
-            } => [
-                address,
-                block_bytes,
-                requested.unwrap_or(HEAP_ERROR_UNKNOWN),
-                offset.unwrap_or(HEAP_ERROR_UNKNOWN),
-                u64::from(pack_what(error, op, reason)) | u64::from(class) << 32,
+            Self::HeapError { error: e } => [
+                e.address,
+                e.block_bytes,
+                e.requested.unwrap_or(HEAP_ERROR_UNKNOWN),
+                e.offset.unwrap_or(HEAP_ERROR_UNKNOWN),
+                u64::from(pack_what(e.kind, e.op, e.reason)) | u64::from(e.class) << 32,
             ],
             Self::Unknown { args, .. } => args,
         }
@@ -696,10 +674,10 @@ impl EventKind {
                 }
             }
             code::HEAP_ERROR => {
-                let (error, op, reason) = unpack_what(a[4] as u32)?;
+                let (kind, op, reason) = unpack_what(a[4] as u32)?;
                 let known = |v: u64| (v != HEAP_ERROR_UNKNOWN).then_some(v);
-                Self::HeapError {
-                    error,
+                let error = HeapError {
+                    kind,
                     op,
                     reason,
                     address: a[0],
@@ -707,7 +685,11 @@ impl EventKind {
                     block_bytes: a[1],
                     requested: known(a[2]),
                     offset: known(a[3]),
-                }
+                    thread: 0,
+                    site: None,
+                    time_ns: 0,
+                };
+                Self::HeapError { error }
             }
             0 => return Err("event kind 0 is not a kind"),
             other => Self::Unknown {
@@ -744,6 +726,7 @@ pub struct Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::heap_error::{HeapErrorKind, HeapErrorOp, InvalidReason};
 
     fn all_kinds() -> Vec<EventKind> {
         vec![
@@ -844,8 +827,8 @@ mod tests {
                 log_hash: 0,
                 trimmed: 0,
             },
-            EventKind::HeapError {
-                error: HeapErrorKind::InvalidFree,
+            HeapError {
+                kind: HeapErrorKind::InvalidFree,
                 op: HeapErrorOp::Realloc,
                 reason: InvalidReason::Interior,
                 address: 0x7f3a_1c00_4010,
@@ -853,9 +836,13 @@ mod tests {
                 block_bytes: 64,
                 requested: Some(50),
                 offset: None,
-            },
-            EventKind::HeapError {
-                error: HeapErrorKind::Overflow,
+                thread: 0,
+                site: None,
+                time_ns: 0,
+            }
+            .as_event(),
+            HeapError {
+                kind: HeapErrorKind::Overflow,
                 op: HeapErrorOp::Free,
                 reason: InvalidReason::None,
                 address: 0x7e00_0000_0000,
@@ -863,7 +850,11 @@ mod tests {
                 block_bytes: 1 << 20,
                 requested: None,
                 offset: Some(1 << 20),
-            },
+                thread: 0,
+                site: None,
+                time_ns: 0,
+            }
+            .as_event(),
         ]
     }
 

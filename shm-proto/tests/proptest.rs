@@ -81,8 +81,8 @@ fn exercise(bytes: &[u8]) {
         if let EventKind::SlotAcquire { stage, slot, .. } = ev.kind {
             assert!((1..=3).contains(&stage) && slot < 32);
         }
-        if let EventKind::HeapError { class, .. } = ev.kind {
-            assert!(heap_error_table::class_ok(class, classes));
+        if let EventKind::HeapError { error } = ev.kind {
+            assert!(heap_error_table::class_ok(error.class, classes));
         }
     }
     for w in out.windows(2) {

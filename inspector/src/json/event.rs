@@ -346,27 +346,20 @@ fn detail(k: &EventKind) -> EventDetail {
             log_filter_hash: log_hash,
             trimmed_superslabs: trimmed,
         },
-        EventKind::HeapError {
-            error,
-            op,
-            reason,
-            address,
-            class,
-            block_bytes,
-            requested,
-            offset,
-        } => {
-            let (class, large) = super::heap_error::class_of(class);
+        EventKind::HeapError { ref error } => {
+            // The same fields as a `heap_errors[]` entry, the kind named `error` (`kind`
+            // is the event's); its thread and time are the event's.
+            let e = super::heap_error::HeapError::from(error);
             D::HeapError {
-                error: error.name(),
-                op: op.name(),
-                reason: super::heap_error::reason_name(reason),
-                addr: address,
-                class,
-                large,
-                block_bytes,
-                requested_bytes: requested,
-                offset_bytes: offset,
+                error: e.kind,
+                op: e.op,
+                reason: e.reason,
+                addr: e.addr,
+                class: e.class,
+                large: e.large,
+                block_bytes: e.block_bytes,
+                requested_bytes: e.requested_bytes,
+                offset_bytes: e.offset_bytes,
             }
         }
         EventKind::Unknown { code, args } => D::Unknown {

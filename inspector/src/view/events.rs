@@ -146,29 +146,8 @@ pub fn describe(kind: &EventKind) -> String {
         ),
         K::ThreadExit { blocks } => format!("{blocks} blocks drained"),
         K::ControlAck { .. } => crate::ctl::describe(kind),
-        K::HeapError {
-            error,
-            op,
-            reason,
-            address,
-            class,
-            block_bytes,
-            requested,
-            offset,
-        } => super::heap_errors::describe(&slabscope_proto::HeapError {
-            kind: error,
-            op,
-            reason,
-            address,
-            class,
-            block_bytes,
-            requested,
-            offset,
-            // The event line shows its thread and time itself.
-            thread: 0,
-            site: None,
-            time_ns: 0,
-        }),
+        // The event line shows its thread and time itself.
+        K::HeapError { ref error } => super::heap_errors::describe(error),
         K::Unknown { code, args } => format!("kind {code} {args:?}"),
     }
 }

@@ -208,7 +208,7 @@ fn class_in_range(kind: &EventKind, classes: u32) -> bool {
         | EventKind::Oom {
             class: Some(class), ..
         } => class < classes,
-        EventKind::HeapError { class, .. } => crate::heap_error_table::class_ok(class, classes),
+        EventKind::HeapError { error } => crate::heap_error_table::class_ok(error.class, classes),
         _ => true,
     }
 }

@@ -645,20 +645,7 @@ impl SegmentWriter {
         {
             c.fetch_add(1, Ordering::Relaxed);
         }
-        self.push_event(
-            time_ns,
-            thread,
-            &EventKind::HeapError {
-                error: e.kind,
-                op: e.op,
-                reason: e.reason,
-                address: e.address,
-                class: e.class,
-                block_bytes: e.block_bytes,
-                requested: e.requested,
-                offset: e.offset,
-            },
-        );
+        self.push_event(time_ns, thread, &e.as_event());
         n
     }
 

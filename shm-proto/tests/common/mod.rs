@@ -130,8 +130,8 @@ pub fn all_kinds() -> Vec<EventKind> {
             log_hash: 0,
             trimmed: 0,
         },
-        EventKind::HeapError {
-            error: HeapErrorKind::DoubleFree,
+        HeapError {
+            kind: HeapErrorKind::DoubleFree,
             op: HeapErrorOp::Free,
             reason: InvalidReason::None,
             address: 0x20_1040,
@@ -139,9 +139,13 @@ pub fn all_kinds() -> Vec<EventKind> {
             block_bytes: 64,
             requested: Some(50),
             offset: None,
-        },
-        EventKind::HeapError {
-            error: HeapErrorKind::InvalidFree,
+            thread: 0,
+            site: None,
+            time_ns: 0,
+        }
+        .as_event(),
+        HeapError {
+            kind: HeapErrorKind::InvalidFree,
             op: HeapErrorOp::Realloc,
             reason: InvalidReason::Header,
             address: 0x20_0010,
@@ -149,7 +153,11 @@ pub fn all_kinds() -> Vec<EventKind> {
             block_bytes: 0,
             requested: None,
             offset: None,
-        },
+            thread: 0,
+            site: None,
+            time_ns: 0,
+        }
+        .as_event(),
         EventKind::MagazineDrain {
             class: 0,
             blocks: 1,
