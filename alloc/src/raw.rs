@@ -136,6 +136,22 @@ pub fn set_remote_push_delay(spins: u32) {
     crate::sync::REMOTE_PUSH_DELAY.store(spins, core::sync::atomic::Ordering::Relaxed);
 }
 
+/// Test hook: while `hold` is set, every thread about to claim its record in the
+/// segment (at its first publish, after its slow path grew the segment) waits, so that
+/// a test can release many claims at once, past the thread records allocated so far.
+/// Not for production use.
+#[doc(hidden)]
+pub fn hold_thread_claims(hold: bool) {
+    crate::publish::HOLD_THREAD_CLAIMS
+        .store(u32::from(hold), core::sync::atomic::Ordering::Release);
+}
+
+/// Test hook: the threads waiting at [`hold_thread_claims`].
+#[doc(hidden)]
+pub fn thread_claims_held() -> u32 {
+    crate::publish::THREAD_CLAIMS_HELD.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// A copy of the allocator's own counters (no segment needed). Exact at quiescence:
 /// call [`drain_thread`] on every thread that still runs first.
 pub fn stats() -> Stats {

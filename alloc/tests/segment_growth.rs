@@ -5,6 +5,7 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Barrier};
 
 use common::{in_child, open_own, own_segment, run_child, shm_dir};
@@ -111,5 +112,76 @@ fn a_busy_process_grows_its_segment_and_loses_nothing() {
     assert!(
         grown < std::fs::metadata(&path).unwrap().len(),
         "and is still not allocated whole"
+    );
+}
+
+/// Threads that publish once, all at the same moment, and then block: their record
+/// claims arrive together (a test hook holds each claim, after its slow path grew the
+/// segment, until all are waiting), past the thread records allocated so far, so most
+/// of them are put off. Each grows the table itself and claims again: every thread
+/// shows while it blocks.
+#[test]
+fn threads_that_publish_once_in_a_burst_all_show() {
+    if common::respawned("threads_that_publish_once_in_a_burst_all_show", &[]) {
+        return;
+    }
+    /// More than the thread records allocated before the burst (at most 32: the
+    /// table doubles once half of it is used, and a handful of threads ran so far).
+    const BURST: u32 = 64;
+    // This thread's record is claimed first: it is not held.
+    slabscope::raw::drain_thread();
+    let started = Arc::new(Barrier::new(BURST as usize + 1));
+    let go = Arc::new(Barrier::new(BURST as usize + 1));
+    let published = Arc::new(Barrier::new(BURST as usize + 1));
+    let done = Arc::new(Barrier::new(BURST as usize + 1));
+    // Threads whose publish returned: those whose record was claimed at their start-up.
+    let past = Arc::new(AtomicU32::new(0));
+    let workers: Vec<_> = (0..BURST)
+        .map(|_| {
+            let (started, go) = (started.clone(), go.clone());
+            let (published, done, past) = (published.clone(), done.clone(), past.clone());
+            std::thread::spawn(move || {
+                // Held only past the thread's start (std's start-up allocates holding a
+                // lock that every starting thread takes).
+                started.wait();
+                go.wait();
+                slabscope::raw::drain_thread();
+                past.fetch_add(1, Ordering::Relaxed);
+                published.wait();
+                done.wait();
+            })
+        })
+        .collect();
+    started.wait();
+    slabscope::raw::hold_thread_claims(true);
+    go.wait();
+    let held = loop {
+        let held = slabscope::raw::thread_claims_held();
+        if held + past.load(Ordering::Relaxed) == BURST {
+            break held;
+        }
+        std::thread::yield_now();
+    };
+    let before = open_own().snapshot().unwrap().threads.len();
+    assert!(
+        held > 32 && before < 32,
+        "{held} claims held, {before} thread records before them"
+    );
+    slabscope::raw::hold_thread_claims(false);
+    published.wait();
+    let snap = open_own().snapshot().unwrap();
+    done.wait();
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(snap.overflow.threads, 0, "no thread record was refused");
+    let live = snap
+        .threads
+        .iter()
+        .filter(|t| t.state == slabscope_proto::ThreadState::Live)
+        .count();
+    assert!(
+        live > BURST as usize,
+        "{live} live thread records for {BURST} threads and this one"
     );
 }

@@ -274,19 +274,55 @@ impl ThreadRecord {
     };
 }
 
+/// Test hook (`raw::hold_thread_claims`): while not 0, a thread about to claim its
+/// record counts itself in [`THREAD_CLAIMS_HELD`] and waits.
+pub static HOLD_THREAD_CLAIMS: AtomicU32 = AtomicU32::new(0);
+/// Threads waiting at [`HOLD_THREAD_CLAIMS`].
+pub static THREAD_CLAIMS_HELD: AtomicU32 = AtomicU32::new(0);
+
+#[cold]
+#[inline(never)]
+fn hold_thread_claim() {
+    THREAD_CLAIMS_HELD.fetch_add(1, Relaxed);
+    while HOLD_THREAD_CLAIMS.load(Acquire) != 0 {
+        std::thread::yield_now();
+    }
+    THREAD_CLAIMS_HELD.fetch_sub(1, Relaxed);
+}
+
 fn thread_record(w: &SegmentWriter, t: &mut ThreadRecord, tid: u32) -> Option<u32> {
     crate::oom_report::touch(tid, monotonic_ns());
     let gen = generation();
     if t.gen != gen {
+        if HOLD_THREAD_CLAIMS.load(Relaxed) != 0 {
+            hold_thread_claim();
+        }
         let mut name = [0u8; THREAD_NAME_BYTES];
         let n = pal::thread_name(&mut name);
-        t.record = w.claim_thread(tid as u64, &name[..n]).unwrap_or(u32::MAX);
-        // A claim put off until the segment grows is made again at the next publish.
+        t.record = claim_thread(w, tid, &name[..n]).unwrap_or(u32::MAX);
+        // A claim put off still is made again at the next publish.
         if t.record != u32::MAX || !w.may_grow(SectionKind::Threads) {
             t.gen = gen;
         }
     }
     (t.record != u32::MAX).then_some(t.record)
+}
+
+/// Claims a thread record, growing the thread table at once when the claim is put off
+/// (thread publishes run on slow paths holding no lock): a thread that publishes once
+/// and then blocks would otherwise stay out of the segment. Grows twice at most: a grow
+/// running in another thread meanwhile (waited for) may have allocated too few.
+fn claim_thread(w: &SegmentWriter, tid: u32, name: &[u8]) -> Option<u32> {
+    for _ in 0..2 {
+        if let Some(rec) = w.claim_thread(u64::from(tid), name) {
+            return Some(rec);
+        }
+        if !w.may_grow(SectionKind::Threads) {
+            return None;
+        }
+        w.grow_now();
+    }
+    w.claim_thread(u64::from(tid), name)
 }
 
 /// Publishes every magazine fill of thread `tid` (`count | cap << 32` by class) and its

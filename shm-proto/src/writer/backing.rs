@@ -9,8 +9,8 @@
 //! (the allocator: at the start of a slow path, holding no lock). A claim or an event
 //! past what is allocated is put off instead of touching an unallocated page, and asks
 //! for the next doubling: `grow` reports put-off claims so that their owner claims
-//! again (the allocator republishes its SuperSlabs; a thread claims at its next
-//! publish), an event is dropped and counted in the ring's `dropped`. Once allocating
+//! again (the allocator republishes its SuperSlabs; a thread grows the table at once
+//! with [`super::SegmentWriter::grow_now`] and claims again), an event is dropped and counted in the ring's `dropped`. Once allocating
 //! fails (a full tmpfs), refused claims count in the table's `overflow`, as for a full
 //! table.
 //! Readers read only claimed records and written events, so they never touch a hole.
@@ -141,6 +141,15 @@ impl Backing {
     #[inline]
     pub fn wanted(&self) -> bool {
         self.wanted.load(Ordering::Relaxed) != 0 && self.stuck.load(Ordering::Relaxed) == 0
+    }
+
+    /// Returns once no [`Backing::grow`] runs in another thread (a claim put off while
+    /// one ran finds its records allocated after it). Yields the CPU meanwhile: the
+    /// grower is making system calls.
+    pub fn wait_growing(&self) {
+        while self.growing.load(Ordering::Acquire) != 0 {
+            std::thread::yield_now();
+        }
     }
 
     /// Doubles what is allocated of every part at or past half its allocation, with

@@ -180,6 +180,18 @@ impl SegmentWriter {
         )
     }
 
+    /// Grows now, after a claim was put off, for an owner that may not claim again
+    /// soon (a thread that publishes once and then blocks): waits for a grow running
+    /// in another thread, then grows if still wanted. Makes system calls, as
+    /// [`SegmentWriter::grow`]. The put-off report stays for the next `grow`, whose
+    /// caller claims its own records again.
+    pub fn grow_now(&self) {
+        self.backing.wait_growing();
+        if self.grow() {
+            self.backing.defer();
+        }
+    }
+
     /// Whether a claim of section `kind` refused now is put off, not final: the table
     /// grows (a growing segment whose allocating still works). The owner then claims
     /// again after the next [`SegmentWriter::grow`] that returns `true`.
