@@ -25,7 +25,8 @@ use crate::check::report::{report, Action};
 use crate::size_class::{block_size, class_for, is_block_start};
 use crate::slot::{meta_class, meta_state, ACTIVE, HEADER, SAMPLED};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
-use crate::{large, sample, slow_path, thread};
+use crate::thread::{self, OwnerFree};
+use crate::{large, sample, slow_path};
 
 /// Where an address lies.
 enum Place {
@@ -311,12 +312,29 @@ pub fn free(p: *mut u8, pd: bool) {
             Home::Large => None,
         };
         match held {
-            Some(Some(oldest)) => slow_path::free_slow_inner(oldest, pd),
+            Some(Some(oldest)) => release_held(oldest, pd),
             Some(None) => {}
             None => release(p, home),
         }
     }
     slow_path::after_slow_path(false);
+}
+
+/// Gives back `p`, the oldest block of the calling thread's quarantine: into the
+/// thread's magazine as the free fast path would when the thread owns its slot, else
+/// through the mechanism's free slow path.
+fn release_held(p: *mut u8, pd: bool) {
+    let Some(st) = thread::current() else {
+        return slow_path::free_slow_inner(p, pd);
+    };
+    // SAFETY: `st` is this thread's state, and no slow path of it is running (the
+    // quarantine handed out `p` only with `busy` 0).
+    match unsafe { thread::free_owned(&raw const (*st).hot, p) } {
+        OwnerFree::Pushed => {}
+        OwnerFree::DrainDue(st) => slow_path::interval_drain(st),
+        OwnerFree::Full(st, c) => slow_path::free_overflow(p, st, c),
+        OwnerFree::NotOwned => slow_path::free_slow_inner(p, pd),
+    }
 }
 
 /// Puts the small block `p` (marked freed) into the calling thread's quarantine:

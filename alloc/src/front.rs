@@ -16,11 +16,10 @@ use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use crate::size_class::{class_for, class_offset, MIN_ALIGN, SMALL_MAX};
-use crate::slot::{meta_class, owned_offset};
 use crate::stats::TOTALS;
-use crate::superslab::{self, SLOT_BYTES};
-use crate::thread::{self, ThreadState};
-use crate::{check, checked, large, pagemap, sample, slow_path};
+use crate::superslab;
+use crate::thread::{self, OwnerFree, ThreadState};
+use crate::{check, checked, large, sample, slow_path};
 
 /// Allocates `size` bytes aligned to `align` (a power of two); null when out of memory.
 /// `publish_default` is the calling binary's default for publishing, used only by the
@@ -100,39 +99,14 @@ pub fn alloc_zeroed(size: usize, align: usize, publish_default: bool) -> *mut u8
 /// If `p` is ours it must be a live allocation that the caller gives up.
 #[inline(always)]
 pub unsafe fn free(p: *mut u8, publish_default: bool) {
-    let a = p as usize;
-    let h = thread::hot();
-    // The slot's meta word from the thread's view of the pagemap: 0 when `p` lies in no
-    // SuperSlab of ours, which no key matches; `None` beyond the view (an idle record's
-    // is empty).
-    // SAFETY: `hot` is always readable (the thread's state or an idle record), and its
-    // view is one `pagemap::view` gave, or empty.
-    if let Some(w) = unsafe { pagemap::meta_in((*h).map_words, (*h).map_len, a) } {
-        // SAFETY: as above.
-        if let Some(off) = owned_offset(w, unsafe { (*h).key }) {
-            // An idle record's key matches no meta word: `st` is this thread's state.
-            let st = h.cast_mut().cast::<ThreadState>();
-            // SAFETY: `off` comes from the meta word of an ACTIVE slot this thread owns,
-            // which holds its class's offset; no other reference to the magazine is
-            // live (see `alloc_hit`).
-            let m = unsafe { thread::magazine(st, off) };
-            if !m.is_block_start(a % SLOT_BYTES) {
-                return free_slow(p, publish_default);
-            }
-            if m.push(p) {
-                // SAFETY: `st` is this thread's state; only the budget field is written.
-                unsafe {
-                    (*st).free_budget -= 1;
-                    if (*st).free_budget != 0 {
-                        return;
-                    }
-                }
-                return slow_path::interval_drain(st);
-            }
-            return slow_path::free_overflow(p, st, meta_class(w));
-        }
+    // SAFETY: `hot` is always readable (the thread's state or an idle record); slow paths
+    // never call back into a fast path, so no magazine operation of this thread runs.
+    match unsafe { thread::free_owned(thread::hot(), p) } {
+        OwnerFree::Pushed => {}
+        OwnerFree::DrainDue(st) => slow_path::interval_drain(st),
+        OwnerFree::Full(st, c) => slow_path::free_overflow(p, st, c),
+        OwnerFree::NotOwned => free_slow(p, publish_default),
     }
-    free_slow(p, publish_default)
 }
 
 /// Every free the fast path did not finish: in check mode the checked path, else the

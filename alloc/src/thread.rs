@@ -25,8 +25,9 @@ use crate::pal::{self, tls::Hot, RawMutex};
 use crate::publish::{self, ThreadRecord};
 use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
-use crate::slot::{owned_key, MAX_OWNER};
-use crate::{check, options, superslab, unowned};
+use crate::slot::{meta_class, owned_key, owned_offset, MAX_OWNER};
+use crate::superslab::SLOT_BYTES;
+use crate::{check, options, pagemap, superslab, unowned};
 
 /// [`raw_current`] while the state is being created (nested calls use the global path).
 pub const BUSY: usize = 1;
@@ -121,6 +122,64 @@ pub unsafe fn magazine<'a>(st: *mut ThreadState, off: usize) -> &'a mut Magazine
 pub fn current() -> Option<*mut ThreadState> {
     let p = raw_current();
     (p > GONE).then_some(p as *mut ThreadState)
+}
+
+/// What the owner's free fast path ([`free_owned`]) did with a block.
+pub enum OwnerFree {
+    /// Pushed into the thread's magazine; nothing else is due.
+    Pushed,
+    /// Pushed, and the interval drain of the state is due.
+    DrainDue(*mut ThreadState),
+    /// Not pushed: the magazine of class `.1` of the state is full.
+    Full(*mut ThreadState, usize),
+    /// Not a block start of an ACTIVE slot the thread of `h` owns: a slow path's work.
+    NotOwned,
+}
+
+/// The owner's free: pushes `p` into the magazine of the thread whose hot record is `h`
+/// when `p` is a block start of an ACTIVE slot that thread owns (one load from the
+/// thread's view of the pagemap, compared with its key). The front end's free fast path
+/// (`h` from the thread-local word) and the checked free's release of a quarantined
+/// block (`h` of the thread's own state) both go through here.
+///
+/// # Safety
+/// `h` is the calling thread's hot record (its state's or an idle one's), and no
+/// magazine operation of that thread is running.
+#[inline(always)]
+pub unsafe fn free_owned(h: *const Hot, p: *mut u8) -> OwnerFree {
+    let a = p as usize;
+    // The slot's meta word from the thread's view of the pagemap: 0 when `p` lies in no
+    // SuperSlab of ours, which no key matches; `None` beyond the view (an idle record's
+    // is empty).
+    // SAFETY: the caller's contract: `h` is readable, and its view is one
+    // `pagemap::view` gave, or empty.
+    let Some(w) = (unsafe { pagemap::meta_in((*h).map_words, (*h).map_len, a) }) else {
+        return OwnerFree::NotOwned;
+    };
+    // SAFETY: as above.
+    let Some(off) = owned_offset(w, unsafe { (*h).key }) else {
+        return OwnerFree::NotOwned;
+    };
+    // An idle record's key matches no meta word: `st` is this thread's state.
+    let st = h.cast_mut().cast::<ThreadState>();
+    // SAFETY: `off` comes from the meta word of an ACTIVE slot this thread owns, which
+    // holds its class's offset; no other reference to the magazine is live (the
+    // caller's contract).
+    let m = unsafe { magazine(st, off) };
+    if !m.is_block_start(a % SLOT_BYTES) {
+        return OwnerFree::NotOwned;
+    }
+    if !m.push(p) {
+        return OwnerFree::Full(st, meta_class(w));
+    }
+    // SAFETY: `st` is this thread's state; only the budget field is written.
+    unsafe {
+        (*st).free_budget -= 1;
+        if (*st).free_budget != 0 {
+            return OwnerFree::Pushed;
+        }
+    }
+    OwnerFree::DrainDue(st)
 }
 
 /// The thread-local value: `0` (no state yet), [`BUSY`], [`GONE`], or a state address.
