@@ -3,8 +3,9 @@
 //! A growing segment ([`super::SegmentWriter::create_growing`]) is a sparse file. The
 //! writer allocates pages ahead of its stores with `MADV_POPULATE_WRITE`, which fails
 //! with an error where a store into an unallocated page of a full tmpfs would raise
-//! SIGBUS. At creation the header, the class table, the GPU pools, the OOM report and
-//! the first [`INITIAL`] records of every table are allocated; the rest is allocated in
+//! SIGBUS. At creation the header, the class table, the OOM report and the first
+//! [`INITIAL`] records of every table are allocated; a GPU pool record when it is
+//! claimed (a process without GPU pools allocates none of their table); the rest in
 //! doublings by [`Backing::grow`], which the owner calls where a system call may run
 //! (the allocator: at the start of a slow path, holding no lock). A claim or an event
 //! past what is allocated is put off instead of touching an unallocated page, and asks
@@ -80,6 +81,9 @@ pub struct Backing {
     stuck: AtomicU64,
     /// Set when a claim was put off for lack of allocated records; taken by `grow`.
     deferred: AtomicU64,
+    /// Whether the file is sparse (a growing segment): records outside the parts are
+    /// allocated when claimed ([`super::SegmentWriter::claim_gpu_pool`]).
+    sparse: bool,
 }
 
 impl Backing {
@@ -92,16 +96,29 @@ impl Backing {
             growing: AtomicU64::new(0),
             stuck: AtomicU64::new(0),
             deferred: AtomicU64::new(0),
+            sparse: false,
         }
     }
 
     /// [`INITIAL`] records of each part allocated (at most its capacity).
     pub fn initial(capacity: [u64; 4]) -> Self {
-        let b = Self::whole(capacity);
+        let mut b = Self::whole(capacity);
+        b.sparse = true;
         for (part, n) in INITIAL {
             b.allocated[part.index()].store(n.min(capacity[part.index()]), Ordering::Relaxed);
         }
         b
+    }
+
+    /// Whether the file is sparse: a record no part covers is allocated before its first
+    /// store, and a failure to allocate stops growth as [`Backing::grow`]'s does.
+    pub fn sparse(&self) -> bool {
+        self.sparse
+    }
+
+    /// Notes that allocating pages failed (a full file system): nothing grows any more.
+    pub fn stop(&self) {
+        self.stuck.store(1, Ordering::Relaxed);
     }
 
     /// Records of `part` that may be written now.

@@ -27,13 +27,15 @@ fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
 }
 
 /// Allocates the pages a growing segment has from its creation: the header and the
-/// class table, the GPU pools, the OOM report, and the first records of every table and
-/// of the ring ([`INITIAL`]). `Err(EINVAL)` where the kernel cannot populate.
+/// class table, the OOM report, and the first records of every table and of the ring
+/// ([`INITIAL`]). GPU pool records are allocated as they are claimed. `Err(EINVAL)`
+/// where the kernel cannot populate.
 fn allocate_initial(map: &SharedMapping, plan: &Plan) -> Result<(), i32> {
     map.populate(0, plan.threads.offset)?;
-    for s in [plan.gpu_pools, plan.oom] {
-        map.populate(s.offset, s.capacity as usize * s.stride)?;
-    }
+    map.populate(
+        plan.oom.offset,
+        plan.oom.capacity as usize * plan.oom.stride,
+    )?;
     for (part, n) in INITIAL {
         for s in plan.sections_of(part) {
             let n = (n as usize).min(s.capacity as usize);
@@ -325,6 +327,39 @@ impl SegmentWriter {
         &h.sections[i]
     }
 
+    /// Claims a never-used record of section `kind` (laid out as `s`), allocating its
+    /// pages first in a sparse file: index `used` is allocated, then taken by a CAS to
+    /// `used + 1` (a claimer that lost the race allocates the next one). `None`, counted
+    /// in the section's `overflow`, when the section is full or allocating failed (which
+    /// stops the segment's growth). For sections claimed seldom and outside the
+    /// allocator's paths (GPU pools): it makes a system call per claim.
+    fn claim_allocated(&self, kind: SectionKind, s: Section) -> Option<u32> {
+        let desc = self.section(kind);
+        let mut used = desc.used.load(Ordering::Relaxed);
+        while used < s.capacity {
+            if self.backing.sparse()
+                && self
+                    .map
+                    .populate(s.offset + used as usize * s.stride, s.stride)
+                    .is_err()
+            {
+                self.backing.stop();
+                break;
+            }
+            match desc.used.compare_exchange_weak(
+                used,
+                used + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(used),
+                Err(now) => used = now,
+            }
+        }
+        desc.overflow.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+
     /// Claims a record index: a never-used one while the section has room, else a
     /// reusable one that `reusable` accepts, taken by acquiring its sequence lock with a
     /// CAS. Returns the index and the sequence value held (odd) when a record was reused,
@@ -530,7 +565,7 @@ impl SegmentWriter {
             return None;
         }
         let recs = self.records::<GpuPoolRecord>(self.plan.gpu_pools);
-        let (idx, _) = self.claim(SectionKind::GpuPools, recs, |g| &g.seq, |_| false)?;
+        let idx = self.claim_allocated(SectionKind::GpuPools, self.plan.gpu_pools)?;
         let g = recs.get(idx as usize)?;
         let r = Ordering::Relaxed;
         g.pool_id.store(idx, r);
