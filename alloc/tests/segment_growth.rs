@@ -126,8 +126,11 @@ fn threads_that_publish_once_in_a_burst_all_show() {
         return;
     }
     /// More than the thread records allocated before the burst (at most 32: the
-    /// table doubles once half of it is used, and a handful of threads ran so far).
-    const BURST: u32 = 64;
+    /// table doubles once half of it is used, and a handful of threads ran so far), and
+    /// enough that the claims race with the table's last doubling (128 to its 256
+    /// records): a claim that finds the table full just before that doubling ends must
+    /// take a record of it, not count an overflow.
+    const BURST: u32 = 200;
     // This thread's record is claimed first: it is not held.
     slabscope::raw::drain_thread();
     let started = Arc::new(Barrier::new(BURST as usize + 1));

@@ -310,10 +310,12 @@ fn thread_record(w: &SegmentWriter, t: &mut ThreadRecord, tid: u32) -> Option<u3
 
 /// Claims a thread record, growing the thread table at once when the claim is put off
 /// (thread publishes run on slow paths holding no lock): a thread that publishes once
-/// and then blocks would otherwise stay out of the segment. Grows twice at most: a grow
-/// running in another thread meanwhile (waited for) may have allocated too few.
+/// and then blocks would otherwise stay out of the segment. Each round grows the table
+/// (or waits for a grow running in another thread) and claims again, until the claim
+/// succeeds or is final; [`CLAIM_ROUNDS`] bounds the rounds (a burst of claims can take
+/// several doublings).
 fn claim_thread(w: &SegmentWriter, tid: u32, name: &[u8]) -> Option<u32> {
-    for _ in 0..2 {
+    for _ in 0..CLAIM_ROUNDS {
         if let Some(rec) = w.claim_thread(u64::from(tid), name) {
             return Some(rec);
         }
@@ -324,6 +326,10 @@ fn claim_thread(w: &SegmentWriter, tid: u32, name: &[u8]) -> Option<u32> {
     }
     w.claim_thread(u64::from(tid), name)
 }
+
+/// Rounds of [`claim_thread`]: more than the doublings from the first thread records to
+/// the largest table (4 to 65,536).
+const CLAIM_ROUNDS: usize = 16;
 
 /// Publishes every magazine fill of thread `tid` (`count | cap << 32` by class) and its
 /// drain and free counts.

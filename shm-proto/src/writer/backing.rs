@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 use crate::layout::SectionKind;
+use crate::raw::sys;
 use crate::sync::{AtomicU64, Ordering};
 
 /// Records of each table allocated at creation (the ring: events).
@@ -27,6 +28,14 @@ pub const INITIAL: [(Part, u64); 4] = [
     (Part::SampleSites, 8),
     (Part::Ring, 128),
 ];
+
+/// Yields [`Backing::wait_growing`] makes at most (tens of milliseconds).
+pub const WAIT_YIELDS: u32 = 100_000;
+
+/// The `growing` value of the calling thread: its thread id (never 0).
+fn grower() -> u64 {
+    u64::from(sys::gettid()).max(1)
+}
 
 /// A part of the segment that is allocated as it fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +84,7 @@ pub struct Backing {
     capacity: [u64; 4],
     /// Set by a claim or event that reached half of what is allocated.
     wanted: AtomicU64,
-    /// 1 while a [`Backing::grow`] runs (one at a time).
+    /// The thread id of the [`Backing::grow`] running (one at a time), 0 when none.
     growing: AtomicU64,
     /// 1 once allocating failed (the file system is full): nothing grows any more.
     stuck: AtomicU64,
@@ -161,10 +170,18 @@ impl Backing {
     }
 
     /// Returns once no [`Backing::grow`] runs in another thread (a claim put off while
-    /// one ran finds its records allocated after it). Yields the CPU meanwhile: the
-    /// grower is making system calls.
+    /// one ran finds its records allocated after it), yielding the CPU meanwhile: the
+    /// grower is making system calls. Returns at once when the grow is the calling
+    /// thread's own (a signal handler that allocates in the middle of it), and after
+    /// [`WAIT_YIELDS`] yields in any case (a grower stopped by a debugger): the caller's
+    /// claim then stays put off.
     pub fn wait_growing(&self) {
-        while self.growing.load(Ordering::Acquire) != 0 {
+        let me = grower();
+        for _ in 0..WAIT_YIELDS {
+            let g = self.growing.load(Ordering::Acquire);
+            if g == 0 || g == me {
+                return;
+            }
             std::thread::yield_now();
         }
     }
@@ -182,7 +199,7 @@ impl Backing {
         if !self.wanted()
             || self
                 .growing
-                .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(0, grower(), Ordering::Acquire, Ordering::Relaxed)
                 .is_err()
         {
             return false;

@@ -192,6 +192,8 @@ impl SegmentWriter {
         if self.grow() {
             self.backing.defer();
         }
+        // A grow that began in another thread after the wait above.
+        self.backing.wait_growing();
     }
 
     /// Whether a claim of section `kind` refused now is put off, not final: the table
@@ -375,42 +377,53 @@ impl SegmentWriter {
         let cap = records.len() as u32;
         // Only records whose pages are allocated are handed out (a growing segment).
         let part = super::backing::Part::of(kind);
-        let limit = part.map_or(cap, |p| self.backing.limit(p).min(u64::from(cap)) as u32);
+        let limit_now = || part.map_or(cap, |p| self.backing.limit(p).min(u64::from(cap)) as u32);
+        let mut limit = limit_now();
         let mut used = desc.used.load(Ordering::Relaxed);
-        while used < limit {
-            match desc.used.compare_exchange_weak(
-                used,
-                used + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => {
-                    if let Some(p) = part {
-                        self.backing.note_use(p, u64::from(used) + 1);
+        loop {
+            while used < limit {
+                match desc.used.compare_exchange_weak(
+                    used,
+                    used + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        if let Some(p) = part {
+                            self.backing.note_use(p, u64::from(used) + 1);
+                        }
+                        return Some((used, None));
                     }
-                    return Some((used, None));
+                    Err(now) => used = now,
                 }
-                Err(now) => used = now,
             }
-        }
-        if let Some(p) = part {
-            self.backing.note_use(p, u64::from(used));
-        }
-        // Reuse looks at claimed records only (never at an unallocated page).
-        for (i, rec) in records.iter().enumerate().take(used.min(cap) as usize) {
-            let s = seq(rec).load(Ordering::Acquire);
-            if s == 0 || s & 1 == 1 || !reusable(rec) {
-                continue;
+            if let Some(p) = part {
+                self.backing.note_use(p, u64::from(used));
             }
-            // Taking the lock with a CAS excludes other claimers; the state read above is
-            // still current if the sequence did not move.
-            if seq(rec)
-                .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                fence(Ordering::Release);
-                return Some((i as u32, Some(s + 1)));
+            // Reuse looks at claimed records only (never at an unallocated page).
+            for (i, rec) in records.iter().enumerate().take(used.min(cap) as usize) {
+                let s = seq(rec).load(Ordering::Acquire);
+                if s == 0 || s & 1 == 1 || !reusable(rec) {
+                    continue;
+                }
+                // Taking the lock with a CAS excludes other claimers; the state read
+                // above is still current if the sequence did not move.
+                if seq(rec)
+                    .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    fence(Ordering::Release);
+                    return Some((i as u32, Some(s + 1)));
+                }
             }
+            // A grow that ended since `limit` was read allocated more records: take one
+            // of those rather than refuse (a grow to the capacity would otherwise make
+            // the refusal final below).
+            let now = limit_now();
+            if now <= limit {
+                break;
+            }
+            limit = now;
         }
         // Put off until more records are allocated: the owner claims again after the
         // next grow. A sample site is not claimed again (its sample is lost): counted.
@@ -582,8 +595,16 @@ impl SegmentWriter {
         Some(idx)
     }
 
-    /// GPU pool record `idx`.
+    /// GPU pool record `idx`, if claimed (`None` past the claimed records, whose pages
+    /// a growing segment has not allocated).
     pub fn gpu_pool(&self, idx: u32) -> Option<&GpuPoolRecord> {
+        let used = self
+            .section(SectionKind::GpuPools)
+            .used
+            .load(Ordering::Relaxed);
+        if idx >= used {
+            return None;
+        }
         self.records::<GpuPoolRecord>(self.plan.gpu_pools)
             .get(idx as usize)
     }
