@@ -107,3 +107,20 @@ fn edge_checks_can_fail_without_the_preload() {
     assert!(stdout.contains("FAIL malloc_is_preloaded"), "{stdout}");
     assert!(stdout.contains("FAIL mallopt"), "{stdout}");
 }
+
+/// A program that loads the library with `dlopen` after start-up (not preloaded) gets it
+/// loaded: its initial-exec TLS block fits glibc's default static TLS surplus (it did
+/// not while the debug tracing's buffers were thread-locals), and its `malloc` and
+/// `free` work.
+#[test]
+fn the_library_loads_late_with_dlopen() {
+    let build = tempfile::tempdir().unwrap();
+    let late = compile_c("late_load", build.path(), &["-ldl"]);
+    let shm = shm_dir();
+    let out = run_ok(
+        Command::new(late)
+            .arg(preload_lib())
+            .env("SLABSCOPE_SHM_DIR", shm.path()),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "loaded");
+}

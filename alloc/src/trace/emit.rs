@@ -1,5 +1,5 @@
-//! The per-thread event buffer, the flush at the end of a slow path, and the tracing
-//! event written for each `EventKind`.
+//! Capturing events into the calling thread's buffer (`pending`), the flush at the end
+//! of a slow path, and the tracing event written for each `EventKind`.
 #![forbid(unsafe_code)]
 
 use core::cell::Cell;
@@ -8,6 +8,7 @@ use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use slabscope_proto::EventKind;
 
 use super::install;
+use super::pending::{self, CAP};
 use crate::{control, options, thread};
 
 const UNDECIDED: u8 = 0;
@@ -18,9 +19,6 @@ const ON: u8 = 2;
 /// turned on later by a control-channel filter. The one word slow paths look at.
 static STATE: AtomicU8 = AtomicU8::new(UNDECIDED);
 
-/// Events one thread buffers between two flushes (a slow path makes a handful).
-const CAP: usize = 64;
-
 const TLS_UNKNOWN: u8 = 0;
 const TLS_ALIVE: u8 = 1;
 const TLS_DEAD: u8 = 2;
@@ -29,7 +27,8 @@ thread_local! {
     // Every thread-local here is `const`-initialised and `Drop`-free (no TLS destructor
     // is registered by touching them, so no allocation), except `SENTINEL`, which is
     // touched only inside a flush.
-    static PENDING: [Cell<Option<EventKind>>; CAP] = const { [const { Cell::new(None) }; CAP] };
+    /// The thread's buffer in `pending`'s pool, plus 1 (0: none yet).
+    static BUFFER: Cell<usize> = const { Cell::new(0) };
     static LEN: Cell<usize> = const { Cell::new(0) };
     static DROPPED: Cell<u64> = const { Cell::new(0) };
     /// Up while this thread runs the subscriber: its slow paths capture nothing.
@@ -46,6 +45,27 @@ struct Sentinel;
 impl Drop for Sentinel {
     fn drop(&mut self) {
         TLS.with(|t| t.set(TLS_DEAD));
+        give_back_buffer();
+    }
+}
+
+/// The calling thread's buffer, taken from the pool at its first event.
+fn buffer() -> Option<usize> {
+    match BUFFER.with(|b| b.get()) {
+        0 => {
+            let i = pending::take()?;
+            BUFFER.with(|b| b.set(i + 1));
+            Some(i)
+        }
+        b => Some(b - 1),
+    }
+}
+
+/// Returns the calling thread's buffer to the pool (its thread-local storage is going).
+fn give_back_buffer() {
+    let b = BUFFER.with(|b| b.replace(0));
+    if b != 0 {
+        pending::give_back(b - 1);
     }
 }
 
@@ -76,12 +96,13 @@ pub(crate) fn capture(kind: &EventKind) {
         return;
     }
     let n = LEN.with(|l| l.get());
-    if n == CAP {
-        DROPPED.with(|d| d.set(d.get() + 1));
-        return;
+    match buffer() {
+        Some(b) if n < CAP => {
+            pending::put(b, n, kind);
+            LEN.with(|l| l.set(n + 1));
+        }
+        _ => DROPPED.with(|d| d.set(d.get() + 1)),
     }
-    PENDING.with(|p| p[n].set(Some(*kind)));
-    LEN.with(|l| l.set(n + 1));
 }
 
 /// Writes this thread's buffered events. Called at the end of slow paths, with no
@@ -127,10 +148,13 @@ fn flush_slow() {
     if st == thread::GONE || TLS.with(|t| t.get()) == TLS_DEAD {
         LEN.with(|l| l.set(0));
         DROPPED.with(|d| d.set(0));
+        give_back_buffer();
         return; // thread-local storage torn down: the subscriber cannot run here
     }
     IN_TRACE.with(|f| f.set(true));
-    let events: [Option<EventKind>; CAP] = PENDING.with(|p| core::array::from_fn(|i| p[i].get()));
+    let b = BUFFER.with(|b| b.get()).wrapping_sub(1);
+    let events: [Option<EventKind>; CAP] =
+        core::array::from_fn(|i| if i < n { pending::get(b, i) } else { None });
     LEN.with(|l| l.set(0));
     DROPPED.with(|d| d.set(0));
     match install::get() {

@@ -22,7 +22,10 @@
 //! Targets: `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`,
 //! `slabscope::large`, `slabscope::oom`, `slabscope::gpu`.
 //!
-//! - `emit`: the per-thread buffer, the flush, and one tracing event per `EventKind`.
+//! - `emit`: capturing into the thread's buffer, the flush, and one tracing event per
+//!   `EventKind`.
+//! - `pending`: the buffers, a static pool (not thread-locals: they would enlarge every
+//!   thread's static TLS block).
 //! - `install`: building the subscriber and swapping its filter.
 //! - `off`: the same entry points without the `trace` feature: nothing is captured, and
 //!   a `SLABSCOPE_LOG` or a `log=` filter is reported once on stderr as not built in.
@@ -33,6 +36,8 @@ mod emit;
 mod install;
 #[cfg(not(feature = "trace"))]
 mod off;
+#[cfg(feature = "trace")]
+mod pending;
 
 #[cfg(feature = "trace")]
 pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
