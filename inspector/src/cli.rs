@@ -9,10 +9,8 @@ use clap_complete::Shell;
 
 use crate::error::InspectError;
 use crate::source::{LiveSource, PostMortemSource, Source};
-use crate::state::{Liveness, State};
-use crate::symbolize::{Background, Symbolizer};
-use crate::view::{ColourChoice, ColourDepth};
-use crate::{app, commands, ctl, demo, export, json, record, terminal};
+use crate::view::ColourChoice;
+use crate::{commands, ctl, demo, export, interactive, json, record};
 
 /// Attach to a process running slabscope and watch its allocator live.
 #[derive(Parser, Debug)]
@@ -279,7 +277,7 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
                 eprintln!("alloc-inspect: {d}");
             }
             let symbolizer = source.symbolizer();
-            let r = interactive_with(&mut source, interval, colour, Some(symbolizer));
+            let r = interactive::run_with(&mut source, interval, colour, Some(symbolizer));
             if let Some(d) = source.take_damage() {
                 eprintln!("alloc-inspect: {d}");
             }
@@ -345,56 +343,13 @@ pub fn run(cli: Cli) -> Result<(), InspectError> {
         writeln!(std::io::stdout(), "{out}")?;
         return Ok(());
     }
-    interactive(source.as_mut(), interval, colour)
-}
-
-/// Runs the TUI on the real terminal until the user quits.
-pub fn interactive(
-    source: &mut dyn Source,
-    interval_ms: u64,
-    colour: ColourDepth,
-) -> Result<(), InspectError> {
-    interactive_with(source, interval_ms, colour, None)
-}
-
-/// [`interactive`], naming sample-site frames with `symbolizer` (a replay's recorded
-/// mappings); by default from the running process's mappings.
-fn interactive_with(
-    source: &mut dyn Source,
-    interval_ms: u64,
-    colour: ColourDepth,
-    symbolizer: Option<Symbolizer>,
-) -> Result<(), InspectError> {
-    let mut state = State::new(source.target());
-    // Read before entering the alternate screen, so errors print on a normal terminal.
-    let first = source.next_frame()?;
-    // Names for the Leaks view, from the running process's mappings, looked up on the
-    // symbolizer's own thread.
-    state.leaks.symbolizer = match symbolizer {
-        Some(s) => Background::spawn(s),
-        None if first.liveness == Liveness::Alive => {
-            Background::spawn(Symbolizer::for_pid(first.snapshot.pid))
-        }
-        None => None,
-    };
-    state.fold(first);
-    let mut guard = terminal::TerminalGuard::enter()?;
-    app::run(
-        &mut guard.terminal,
-        source,
-        &mut app::TerminalInput,
-        &mut state,
-        app::RunOptions {
-            interval: Duration::from_millis(interval_ms),
-            colour,
-            max_loops: None,
-        },
-    )
+    interactive::run(source.as_mut(), interval, colour)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::ColourDepth;
 
     #[test]
     fn the_grammar_is_consistent() {

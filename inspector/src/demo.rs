@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use slabscope_proto::{segment_path, SegmentReader};
 
-use crate::cli;
 use crate::error::InspectError;
+use crate::interactive;
 use crate::source::LiveSource;
 
 /// How long the child may take to publish its segment.
@@ -123,7 +123,7 @@ pub fn run_parent(
     let mut child = DemoChild::spawn(args)?;
     child.wait_for_segment(STARTUP_TIMEOUT)?;
     let mut source = LiveSource::attach(child.pid(), interval_ms)?;
-    let result = cli::interactive(&mut source, interval_ms, colour);
+    let result = interactive::run(&mut source, interval_ms, colour);
     drop(child);
     result
 }

@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 pub mod export;
 pub mod input;
+pub mod interactive;
 pub mod json;
 pub mod keys;
 pub mod procfs;

@@ -86,6 +86,20 @@ pub enum SectionKind {
 }
 
 impl SectionKind {
+    /// The section's name in messages.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Classes => "class",
+            Self::Threads => "thread",
+            Self::SuperSlabs => "SuperSlab",
+            Self::GpuPools => "GPU pool",
+            Self::Ring => "ring",
+            Self::OomReport => "OOM report",
+            Self::SampleSites => "sample site",
+            Self::SlotOwners => "slot owner",
+        }
+    }
+
     /// Decodes a section kind; `None` for kinds this reader does not know.
     pub fn from_u32(v: u32) -> Option<Self> {
         Some(match v {

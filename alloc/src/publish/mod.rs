@@ -26,11 +26,14 @@
 //! - heap errors (`SLABSCOPE_CHECK`): each one as `check` reports it, into the header's
 //!   heap error table, its kind's counter and the ring (`heap_error`).
 
+mod lifecycle;
 mod segment;
 mod sweep;
 mod update;
 
-pub(crate) use segment::{after_fork_child, current, ensure, generation, set_default};
-pub use segment::{close_for_exit, mark_preload, segment};
+pub(crate) use lifecycle::{after_fork_child, ensure};
+pub use lifecycle::{close_for_exit, segment};
+pub use segment::mark_preload;
+pub(crate) use segment::{current, generation, set_default};
 pub(crate) use update::*;
 pub use update::{SlabRecord, ThreadRecord};

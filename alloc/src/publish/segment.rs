@@ -24,7 +24,6 @@ static DEFAULT: AtomicU8 = AtomicU8::new(0);
 static WRITER: AtomicPtr<SegmentWriter> = AtomicPtr::new(core::ptr::null_mut());
 static GEN: AtomicU32 = AtomicU32::new(1);
 static EXTRA_FLAGS: AtomicU32 = AtomicU32::new(0);
-static AT_EXIT: AtomicU8 = AtomicU8::new(0);
 
 /// Records the binary's publishing default; the first call wins.
 pub(crate) fn set_default(on: bool) {
@@ -58,39 +57,34 @@ pub(crate) fn current() -> Option<&'static SegmentWriter> {
 /// SuperSlabs mapped before the segment existed still have to be published.
 static BACKFILL: AtomicU8 = AtomicU8::new(0);
 
-/// The process's segment, created now if publishing is on and it does not exist yet.
-/// `None` when publishing is off or the segment could not be created. Works whether or
-/// not `SlabScope` is the global allocator (the GPU pool uses it too).
-pub fn segment() -> Option<&'static SegmentWriter> {
+/// The process's segment, created now if publishing is on and it does not exist yet,
+/// and whether this call created it. `None` when publishing is off or the segment could
+/// not be created.
+pub(super) fn segment() -> (Option<&'static SegmentWriter>, bool) {
     let s = STATE.load(Ordering::Acquire);
-    if s < CREATING && s != OFF {
-        create_slow(s);
-    }
-    current()
+    let created = s < CREATING && s != OFF && create_slow(s);
+    (current(), created)
 }
 
-/// Creates the segment if publishing is on and it does not exist. Called at the start
-/// of slow paths, with no allocator lock held. Returns `true` once per segment, to
-/// the caller that must publish the allocator's existing state into it (the class
-/// records and totals are published here).
+/// Creates the segment if publishing is on and it does not exist. Returns whether
+/// SuperSlabs must be published (again): `true` once per segment, to the first caller
+/// that sees it (the SuperSlabs mapped before it existed), and when a SuperSlab record
+/// claim was put off since the last call; and whether this call created the segment.
 /// It also allocates the next pages of the segment's tables and ring when they filled
-/// past half of what is allocated (`SegmentWriter::grow`), and returns `true` when a
-/// SuperSlab record claim was put off meanwhile (the caller publishes the SuperSlabs
-/// again).
+/// past half of what is allocated (`SegmentWriter::grow`).
 #[inline]
-pub(crate) fn ensure() -> bool {
+pub(super) fn ensure() -> (bool, bool) {
     let s = STATE.load(Ordering::Acquire);
-    if s < CREATING && s != OFF {
-        create_slow(s);
-    }
+    let created = s < CREATING && s != OFF && create_slow(s);
     let put_off = current().is_some_and(|w| w.grow());
     let backfill = BACKFILL.load(Ordering::Relaxed) != 0 && BACKFILL.swap(0, Ordering::AcqRel) != 0;
-    backfill || put_off
+    (backfill || put_off, created)
 }
 
+/// Decides publishing and creates the segment; `true` when this call created it.
 #[cold]
 #[inline(never)]
-fn create_slow(mut s: u8) {
+fn create_slow(mut s: u8) -> bool {
     let opts = options::get();
     if s == UNDECIDED {
         let default_on = DEFAULT.load(Ordering::Acquire) != 1;
@@ -106,7 +100,7 @@ fn create_slow(mut s: u8) {
             .compare_exchange(PENDING, CREATING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
     {
-        return;
+        return false;
     }
     let mut class_sizes = [0u32; MAX_CLASSES];
     class_sizes[..CLASS_COUNT].copy_from_slice(&CLASS_SIZES);
@@ -141,7 +135,7 @@ fn create_slow(mut s: u8) {
         Err(e) => {
             say_cannot(opts.shm_dir, &e);
             STATE.store(FAILED, Ordering::Release);
-            return;
+            return false;
         }
     };
     // The segments of ended processes beyond SLABSCOPE_KEEP go (see sweep.rs).
@@ -162,7 +156,7 @@ fn create_slow(mut s: u8) {
             },
         );
         STATE.store(FAILED, Ordering::Release);
-        return;
+        return false;
     };
     let p = page.cast::<SegmentWriter>();
     // SAFETY: `page` is a fresh private mapping large and aligned enough (page aligned)
@@ -170,14 +164,8 @@ fn create_slow(mut s: u8) {
     unsafe { p.write(w) };
     WRITER.store(p, Ordering::Release);
     STATE.store(READY, Ordering::Release);
-    if AT_EXIT.swap(1, Ordering::AcqRel) == 0 {
-        pal::at_exit(close_at_exit);
-    }
-    for c in 0..CLASS_COUNT {
-        super::update::class(c);
-    }
-    super::update::totals();
     BACKFILL.store(1, Ordering::Release);
+    true
 }
 
 /// Whether this process's name (`/proc/self/comm`, as `SLABSCOPE_PUBLISH=<name>`
@@ -250,21 +238,16 @@ fn say_cannot(dir: &[u8], e: &CreateError) {
     pal::write_stderr(&parts[..=n]);
 }
 
-extern "C" fn close_at_exit() {
-    close_for_exit();
+/// The segment if this process is its writer: `None` also in a `vfork` child, which
+/// shares the parent's memory, and with it the parent's writer.
+pub(super) fn own() -> Option<&'static SegmentWriter> {
+    current().filter(|w| w.header().pid.load(Ordering::Relaxed) == pal::getpid())
 }
 
-/// The process ends normally (`exit`, or `_exit` / `_Exit` through the preload): the
-/// segment is marked closed and removed, unless an allocation failed for lack of memory
-/// (the segment keeps the OOM report for `alloc-inspect --postmortem`; `alloc-inspect
-/// gc` removes it later). Nothing is done in a process that is not the segment's
-/// writer: a `vfork` child shares the parent's memory, and with it the parent's writer.
-pub fn close_for_exit() {
-    let Some(w) = current() else { return };
-    if w.header().pid.load(Ordering::Relaxed) != pal::getpid() {
-        return;
-    }
-    super::update::totals();
+/// Marks the segment `w` (this process's own) closed and removes it, unless an
+/// allocation failed for lack of memory (the segment keeps the OOM report for
+/// `alloc-inspect --postmortem`; `alloc-inspect gc` removes it later).
+pub(super) fn close(w: &SegmentWriter) {
     w.close();
     if w.header().flags.load(Ordering::Relaxed) & slabscope_proto::layout::FLAG_OOM == 0 {
         let _ = w.unlink();
@@ -274,8 +257,7 @@ pub fn close_for_exit() {
 /// In a forked child: stop writing to the parent's segment (its mapping is replaced by
 /// private zero pages, so stale references stay valid but reach nothing shared; the
 /// parent's file is untouched) and let the next slow path create the child's own.
-pub(crate) fn after_fork_child() {
-    super::update::after_fork_child();
+pub(super) fn after_fork_child() {
     let p = WRITER.swap(core::ptr::null_mut(), Ordering::AcqRel);
     GEN.fetch_add(1, Ordering::Relaxed);
     if !p.is_null() {

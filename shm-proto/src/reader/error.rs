@@ -87,7 +87,7 @@ pub enum ReadError {
 
 fn section_name(kind: u32) -> &'static str {
     match crate::layout::SectionKind::from_u32(kind) {
-        Some(k) => super::validate::section_name(k),
+        Some(k) => k.name(),
         None => "unknown",
     }
 }

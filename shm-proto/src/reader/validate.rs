@@ -72,20 +72,6 @@ pub struct Layout {
     pub compat: CompatInfo,
 }
 
-/// The section's name in messages.
-pub fn section_name(kind: SectionKind) -> &'static str {
-    match kind {
-        SectionKind::Classes => "class",
-        SectionKind::Threads => "thread",
-        SectionKind::SuperSlabs => "SuperSlab",
-        SectionKind::GpuPools => "GPU pool",
-        SectionKind::Ring => "ring",
-        SectionKind::OomReport => "OOM report",
-        SectionKind::SampleSites => "sample site",
-        SectionKind::SlotOwners => "slot owner",
-    }
-}
-
 /// Loads a header word (`Relaxed` + `Acquire` fence, as every reader load).
 fn load64(a: &AtomicU64) -> u64 {
     let v = a.load(Ordering::Relaxed);

@@ -6,6 +6,7 @@ pub mod growth;
 pub mod larson;
 pub mod random_mixed;
 pub mod rss16;
+mod run;
 mod spec;
 pub mod xmalloc;
 

@@ -215,19 +215,6 @@ impl Workload {
             trim,
         }
     }
-
-    /// Runs the workload.
-    pub fn run(self, cfg: &Config) -> Outcome {
-        match self {
-            Workload::Larson => super::larson::run(cfg),
-            Workload::RandomMixed => super::random_mixed::run(cfg),
-            Workload::Xmalloc => super::xmalloc::run(cfg),
-            Workload::CacheScratch => super::cache_scratch::run(cfg),
-            Workload::Growth => super::growth::run(cfg),
-            Workload::Rss16 => super::rss16::run(cfg),
-            Workload::Fragmentation => super::fragmentation::run(cfg),
-        }
-    }
 }
 
 impl fmt::Display for Workload {
