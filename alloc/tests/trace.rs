@@ -231,3 +231,51 @@ fn a_control_log_filter_turns_tracing_on() {
     );
     assert!(lines_with(&err, "slabscope::slot").is_empty(), "{err}");
 }
+
+/// Threads alive at once in the many-threads child: more than the event buffers (64).
+const MANY: usize = 100;
+
+/// Each of [`MANY`] live threads makes a large allocation (a traced large map), all
+/// while every one of them is alive.
+#[test]
+fn child_many_threads() {
+    if !common::in_child() {
+        return;
+    }
+    let all = std::sync::Arc::new(std::sync::Barrier::new(MANY));
+    let threads: Vec<_> = (0..MANY)
+        .map(|i| {
+            let all = all.clone();
+            std::thread::spawn(move || {
+                all.wait();
+                let big = vec![i as u8; 1 << 20];
+                all.wait();
+                big.len()
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// More threads than the trace's event buffers, all alive and tracing: every thread's
+/// event is written (a buffer is held only from a slow path's capture to its flush).
+#[test]
+fn every_thread_of_many_is_traced() {
+    if common::in_child() {
+        return;
+    }
+    let err = child_stderr(
+        "child_many_threads",
+        &[("SLABSCOPE_LOG", "slabscope::large=debug")],
+    );
+    // Every allocation is live while the others are made: none reuses a cached mapping.
+    let maps = lines_with(&err, "slabscope::large: map");
+    assert!(
+        maps.len() >= MANY,
+        "{} large map lines for {MANY} threads:\n{err}",
+        maps.len()
+    );
+    assert!(!err.contains("not traced"), "{err}");
+}

@@ -157,6 +157,9 @@ fn flush_slow() {
         core::array::from_fn(|i| if i < n { pending::get(b, i) } else { None });
     LEN.with(|l| l.set(0));
     DROPPED.with(|d| d.set(0));
+    // Copied out: the buffer goes back to the pool, which then only has to cover the
+    // threads between a capture and their flush, not every thread that traces.
+    give_back_buffer();
     match install::get() {
         Some(inst) => {
             inst.refresh();
@@ -165,7 +168,7 @@ fn flush_slow() {
                     event(kind);
                 }
                 if dropped != 0 {
-                    tracing::warn!(target: "slabscope", dropped, "events not traced: per-thread buffer full");
+                    tracing::warn!(target: "slabscope", dropped, "events not traced: no room in an event buffer");
                 }
             });
         }

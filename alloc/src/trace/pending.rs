@@ -1,6 +1,6 @@
-//! The buffers a tracing thread captures events into between two flushes: a static
-//! pool, one buffer per thread at a time, taken at the thread's first captured event
-//! and given back at its exit.
+//! The buffers a tracing thread captures events into until its flush: a static pool, a
+//! buffer taken at a slow path's first captured event and given back when the flush
+//! has copied the events out (or at the thread's exit).
 //!
 //! They are not thread-locals: every thread of every program under the preload would
 //! carry them in its static TLS block (5 KiB, copied at each thread's creation, and too
@@ -20,8 +20,8 @@ use slabscope_proto::EventKind;
 /// per class).
 pub const CAP: usize = 64;
 
-/// Buffers in the pool: threads that trace at once. A thread beyond them drops its
-/// events (counted and reported by its flush).
+/// Buffers in the pool: threads between a capture and their flush at once (a slow path
+/// each). A thread beyond them drops its events (counted and reported by its flush).
 const BUFFERS: usize = 64;
 
 /// Words of one event: its code, then its arguments.
@@ -53,7 +53,7 @@ pub fn take() -> Option<usize> {
     }
 }
 
-/// Gives buffer `i` back (its owner is exiting).
+/// Gives buffer `i` back (its owner flushed it, or is exiting).
 pub fn give_back(i: usize) {
     if i < BUFFERS {
         TAKEN.fetch_and(!(1 << i), Release);
