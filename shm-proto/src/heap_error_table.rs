@@ -25,6 +25,7 @@ use crate::heap_error::{
     HeapError, HeapErrorKind, HeapErrorOp, InvalidReason, HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS,
 };
 use crate::layout::Header;
+use crate::stamp::{self, done};
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Records in the table: the most recent errors kept.
@@ -87,11 +88,6 @@ const _: () = {
     assert!(HEADER_BYTES.is_multiple_of(8));
 };
 
-/// The stamp of a complete error `n` (wrapping: `next` is untrusted for a reader).
-const fn done(n: u64) -> u64 {
-    n.wrapping_add(1) << 1
-}
-
 /// Packs what went wrong into one word: `kind | op << 8 | reason << 16` (the table's
 /// `what` word and bits 0..24 of the ring event's second argument).
 pub const fn pack_what(kind: HeapErrorKind, op: HeapErrorOp, reason: InvalidReason) -> u32 {
@@ -125,23 +121,9 @@ pub const fn class_ok(class: u32, class_count: u32) -> bool {
 pub fn record(table: &HeapErrorTable, e: &HeapError, time_ns: u64) -> Option<u64> {
     let n = table.next.fetch_add(1, Ordering::Relaxed);
     let rec = &table.records[(n % HEAP_ERROR_SLOTS as u64) as usize];
-    let mine = done(n);
-    let mut cur = rec.stamp.load(Ordering::Relaxed);
-    loop {
-        if cur & 1 == 1 || cur >= mine {
-            return None;
-        }
-        // Acquire: the previous writer's field stores happen before ours (as in the ring).
-        match rec
-            .stamp
-            .compare_exchange_weak(cur, mine | 1, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => break,
-            Err(now) => cur = now,
-        }
+    if !stamp::begin(&rec.stamp, n) {
+        return None;
     }
-    // Order the odd stamp before the field stores, as a sequence-lock writer must.
-    fence(Ordering::Release);
     let r = Ordering::Relaxed;
     rec.time_ns.store(time_ns, r);
     rec.address.store(e.address, r);
@@ -153,7 +135,7 @@ pub fn record(table: &HeapErrorTable, e: &HeapError, time_ns: u64) -> Option<u64
     rec.class.store(e.class, r);
     rec.thread.store(e.thread, r);
     rec.site.store(e.site.unwrap_or(HEAP_ERROR_NO_SITE), r);
-    rec.stamp.store(mine, Ordering::Release);
+    stamp::finish(&rec.stamp, n);
     Some(n)
 }
 

@@ -28,6 +28,7 @@ pub mod reader;
 pub mod ring;
 pub mod seqlock;
 pub mod snapshot;
+mod stamp;
 mod sync;
 #[cfg(not(loom))]
 pub mod writer;

@@ -19,12 +19,8 @@
 use crate::event::{Event, EventKind};
 use crate::layout::{EventRecord, RingControl, EVENT_ARGS};
 use crate::raw::Records;
+use crate::stamp::{self, done};
 use crate::sync::{fence, Ordering};
-
-/// The stamp of a complete event `seq`.
-const fn done(seq: u64) -> u64 {
-    (seq + 1) << 1
-}
 
 /// Outcome of [`push`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,26 +76,10 @@ pub fn push(
         control.dropped.fetch_add(1, Ordering::Relaxed);
         return PushOutcome::Dropped(seq);
     };
-    let mine = done(seq);
-    let mut cur = rec.stamp.load(Ordering::Relaxed);
-    loop {
-        if cur & 1 == 1 || cur >= mine {
-            control.dropped.fetch_add(1, Ordering::Relaxed);
-            return PushOutcome::Dropped(seq);
-        }
-        // Acquire: the previous writer of this slot published with Release; without
-        // this, its field stores and ours would be unordered and a late store of its
-        // could land after ours, under our stamp (found by the loom model).
-        match rec
-            .stamp
-            .compare_exchange_weak(cur, mine | 1, Ordering::Acquire, Ordering::Relaxed)
-        {
-            Ok(_) => break,
-            Err(now) => cur = now,
-        }
+    if !stamp::begin(&rec.stamp, seq) {
+        control.dropped.fetch_add(1, Ordering::Relaxed);
+        return PushOutcome::Dropped(seq);
     }
-    // Order the odd stamp before the field stores, as a sequence-lock writer must.
-    fence(Ordering::Release);
     rec.time_ns.store(time_ns, Ordering::Relaxed);
     rec.kind_thread.store(
         kind.code() as u64 | (thread as u64) << 32,
@@ -108,7 +88,7 @@ pub fn push(
     for (slot, v) in rec.args.iter().zip(kind.args()) {
         slot.store(v, Ordering::Relaxed);
     }
-    rec.stamp.store(mine, Ordering::Release);
+    stamp::finish(&rec.stamp, seq);
     PushOutcome::Written(seq)
 }
 

@@ -66,14 +66,7 @@ fn segment_errors(shm: &std::path::Path, pid: u32, kind: &str) -> Vec<String> {
         .iter()
         .map(|e| e.kind.name().to_string())
         .collect();
-    if let Some(bin) = inspector() {
-        let out = run_ok(
-            Command::new(bin)
-                .arg(pid.to_string())
-                .args(["--once", "--json"])
-                .env("SLABSCOPE_SHM_DIR", shm),
-        );
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    if let Some(doc) = inspect_json(pid, shm) {
         let shown: Vec<String> = doc["heap_errors"]
             .as_array()
             .unwrap_or_else(|| panic!("{kind}: no heap_errors in {doc}"))

@@ -146,6 +146,18 @@ fn wait_for_live(pid: u32, shm: &Path) -> Result<u64, String> {
     }
 }
 
+/// `alloc-inspect <pid> --once --json` of the live process `pid` whose segment is in
+/// `shm`, parsed; `None` when the inspector was not built.
+pub fn inspect_json(pid: u32, shm: &Path) -> Option<serde_json::Value> {
+    let out = run_ok(
+        Command::new(inspector()?)
+            .arg(pid.to_string())
+            .args(["--once", "--json"])
+            .env("SLABSCOPE_SHM_DIR", shm),
+    );
+    Some(serde_json::from_slice(&out.stdout).expect("alloc-inspect printed JSON"))
+}
+
 /// Checks that the running `child`'s segment in `shm` shows live bytes written by the
 /// preload, and that `alloc-inspect <pid> --once --json` agrees when the binary exists.
 /// On failure the child is killed and its stderr (when piped) is shown. Returns the live
@@ -164,15 +176,7 @@ pub fn check_segment(child: &mut Child, shm: &Path) -> u64 {
             panic!("pid {pid}: {e}\nits stderr:\n{err}");
         }
     };
-    if let Some(bin) = inspector() {
-        let out = run_ok(
-            Command::new(bin)
-                .arg(pid.to_string())
-                .args(["--once", "--json"])
-                .env("SLABSCOPE_SHM_DIR", shm),
-        );
-        let doc: serde_json::Value =
-            serde_json::from_slice(&out.stdout).expect("alloc-inspect printed JSON");
+    if let Some(doc) = inspect_json(pid, shm) {
         assert_eq!(doc["pid"].as_u64(), Some(u64::from(pid)), "{doc}");
         let inspected = doc["totals"]["live_bytes"].as_u64().expect("live_bytes");
         assert!(inspected > 0, "alloc-inspect shows no live bytes: {doc}");
