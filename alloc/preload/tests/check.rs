@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -23,10 +22,7 @@ fn misuse(bin: &std::path::Path, kind: &str) -> (Vec<String>, Vec<String>) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("misuse");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut child);
     let in_segment = if line == "ready\n" {
         segment_errors(shm.path(), child.id(), kind)
     } else {

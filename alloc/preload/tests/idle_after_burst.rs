@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::{compile_c, preloaded, segment_path_in, shm_dir};
+use common::{compile_c, first_line, preloaded, segment_path_in, shm_dir};
 use slabscope_proto::SegmentReader;
 
 #[test]
@@ -22,10 +21,7 @@ fn superslabs_mapped_in_a_burst_all_show_while_the_process_idles() {
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn burst_idle");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(&mut child);
         assert_eq!(line, "ready\n", "round {round}");
         let snap = SegmentReader::open(&segment_path_in(shm.path(), child.id()))
             .and_then(|r| r.snapshot())

@@ -6,11 +6,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{compile_c, preloaded, run_ok, shm_dir};
+use common::{compile_c, first_line, preloaded, run_ok, shm_dir};
 use slabscope_proto::SegmentReader;
 
 /// The `slabscope.*` files left in `dir`.
@@ -73,10 +72,7 @@ fn start(bin: &Path, mode: &str, shm: &Path) -> (std::process::Child, u32) {
 
 /// The pid in the "ready PID" line an `ending` program (run by `child`) prints.
 fn ready_pid(child: &mut std::process::Child) -> u32 {
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(child);
     line.trim().strip_prefix("ready ").unwrap().parse().unwrap()
 }
 
@@ -240,11 +236,7 @@ fn a_program_name_publishes_from_that_program_only() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(sh.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let pid: u32 = line.trim().strip_prefix("ready ").unwrap().parse().unwrap();
+    let pid = ready_pid(&mut sh);
     assert_eq!(
         left(shm.path()),
         [format!("slabscope.{pid}")],

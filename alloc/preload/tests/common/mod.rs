@@ -2,7 +2,7 @@
 //! running programs under `LD_PRELOAD`, and reading a running program's segment back.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
@@ -144,6 +144,15 @@ fn wait_for_live(pid: u32, shm: &Path) -> Result<u64, String> {
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
     }
+}
+
+/// The first line `child` writes on its piped stdout ("" when it closes it first).
+pub fn first_line(child: &mut Child) -> String {
+    let mut line = String::new();
+    if let Some(out) = child.stdout.as_mut() {
+        BufReader::new(out).read_line(&mut line).unwrap();
+    }
+    line
 }
 
 /// `alloc-inspect <pid> --once --json` of the live process `pid` whose segment is in
