@@ -52,6 +52,7 @@ struct Invalid {
     bytes: usize,
 }
 
+#[inline(always)]
 fn place(p: *const u8) -> Place {
     let a = p as usize;
     let Some((ss, w)) = superslab::lookup(a) else {
@@ -80,6 +81,7 @@ fn place(p: *const u8) -> Place {
 }
 
 /// A heap error of `kind` found by `op` at `p`, in a block of `class` (`bytes` long).
+#[inline(always)]
 fn error(
     kind: HeapErrorKind,
     op: HeapErrorOp,
@@ -115,7 +117,8 @@ pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
         // Larger than the address space: the mechanism fails it as it would unchecked.
         return slow_path::alloc_miss(size, align, pd);
     };
-    let small = class_for(padded, align).is_some();
+    let class = class_for(padded, align);
+    let small = class.is_some();
     let p = if small {
         slow_path::alloc_counted(padded, size, align, pd)
     } else {
@@ -128,7 +131,7 @@ pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
     if p.is_null() {
         return p;
     }
-    let (class, bytes) = match class_for(padded, align) {
+    let (class, bytes) = match class {
         Some(c) => (c as u32, block_size(c)),
         None => match large::usable_size(p) {
             Some(bytes) => (HEAP_ERROR_LARGE, bytes),
@@ -136,21 +139,8 @@ pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
         },
     };
     // SAFETY: `p` was just handed out to this thread, `bytes >= padded` long, 8-aligned.
-    let written = unsafe { block::on_alloc(p, size, bytes, small) };
-    if let Some(offset) = written {
-        let mut e = error(
-            HeapErrorKind::WriteAfterFree,
-            HeapErrorOp::Alloc,
-            p,
-            class,
-            bytes,
-        );
-        e.offset = Some(offset as u64);
-        e.site = site(
-            p,
-            !small || matches!(place(p), Place::Block { sampled: true, .. }),
-        );
-        report(e, Action::HandedOut);
+    if let Some(offset) = unsafe { block::on_alloc(p, size, bytes, small) } {
+        written_after_free(p, class, bytes, small, offset);
     }
     if zeroed && small {
         // SAFETY: `p` is this caller's block of at least `size` bytes; the slack and the
@@ -158,6 +148,26 @@ pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
         unsafe { core::ptr::write_bytes(p, 0, size) };
     }
     p
+}
+
+/// Reports that the block at `p` (of `class`, `bytes` long), handed out just now, was
+/// written `offset` bytes in while it was free.
+#[cold]
+#[inline(never)]
+fn written_after_free(p: *const u8, class: u32, bytes: usize, small: bool, offset: usize) {
+    let mut e = error(
+        HeapErrorKind::WriteAfterFree,
+        HeapErrorOp::Alloc,
+        p,
+        class,
+        bytes,
+    );
+    e.offset = Some(offset as u64);
+    e.site = site(
+        p,
+        !small || matches!(place(p), Place::Block { sampled: true, .. }),
+    );
+    report(e, Action::HandedOut);
 }
 
 /// Where the mechanism takes a freed block back.
@@ -188,6 +198,7 @@ enum Found {
 }
 
 /// Places `p` and, when it is a live block, marks it freed (the caller then owns it).
+#[inline(always)]
 fn mark_freed(p: *mut u8) -> Found {
     match place(p) {
         Place::Block {
@@ -230,6 +241,7 @@ fn mark_freed(p: *mut u8) -> Found {
 
 /// Reports what [`mark_freed`] found at `p` for `op`, unless it was a live block;
 /// returns where that block goes back (the caller then frees it there).
+#[inline(always)]
 fn settle(p: *mut u8, op: HeapErrorOp, found: Found) -> Option<Home> {
     let e = match found {
         Found::Block {
@@ -323,6 +335,7 @@ pub fn free(p: *mut u8, pd: bool) {
 /// Gives back `p`, the oldest block of the calling thread's quarantine: into the
 /// thread's magazine as the free fast path would when the thread owns its slot, else
 /// through the mechanism's free slow path.
+#[inline(always)]
 fn release_held(p: *mut u8, pd: bool) {
     let Some(st) = thread::current() else {
         return slow_path::free_slow_inner(p, pd);
@@ -340,6 +353,7 @@ fn release_held(p: *mut u8, pd: bool) {
 /// Puts the small block `p` (marked freed) into the calling thread's quarantine:
 /// `None` when the thread has no usable state (the block goes back at once), else the
 /// oldest block when the quarantine was full.
+#[inline(always)]
 fn quarantine(p: *mut u8) -> Option<Option<*mut u8>> {
     let st = thread::current()?;
     // SAFETY: the state belongs to this thread; only its quarantine is touched, which

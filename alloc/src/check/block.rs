@@ -178,11 +178,48 @@ unsafe fn first_changed_by<T: Word, const N: usize>(
     })
 }
 
+/// Whether the 16 bytes at `q` are all `byte`: one vector compare where the target has
+/// one.
+///
+/// # Safety
+/// The 16 bytes at `q` are readable.
+#[inline(always)]
+unsafe fn is_run16(q: *const u8, byte: u8) -> bool {
+    // SAFETY: the caller's contract.
+    unsafe { q.cast::<[u8; 16]>().read_unaligned() == [byte; 16] }
+}
+
+/// Whether `p + from .. p + to` (at most [`RANGE_MAX`] bytes) holds only `byte`: four
+/// 16-byte compares without a branch between them when the range is 16 bytes or
+/// longer, two 8-byte ones when it is 8 to 15 (the common cases), the word loops of
+/// [`first_changed`] otherwise.
+///
+/// # Safety
+/// The range lies in a block the caller holds.
+#[inline(always)]
+unsafe fn intact(p: *const u8, from: usize, to: usize, byte: u8) -> bool {
+    let len = to.saturating_sub(from);
+    if len >= 16 {
+        // SAFETY: each word lies in the caller's range (`word_at` moves the last ones
+        // back).
+        let run = |k| unsafe { is_run16(p.add(word_at::<u128>(k, from, to)), byte) };
+        return run(0) & run(1) & run(2) & run(3);
+    }
+    if len >= 8 {
+        // SAFETY: as above.
+        let diff = |k| unsafe { u64::differing(p.add(word_at::<u64>(k, from, to)), byte) };
+        return diff(0) | diff(1) == 0;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { first_changed(p, from, to, byte) }.is_none()
+}
+
 /// The offset of the first byte in `p + from .. p + to` (at most [`RANGE_MAX`] bytes)
 /// that is not `byte`.
 ///
 /// # Safety
 /// The range lies in a block the caller holds.
+#[inline(never)]
 unsafe fn first_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Option<usize> {
     // SAFETY: the caller's range, covered by the words picked.
     unsafe {
@@ -209,19 +246,45 @@ unsafe fn fill_by<T: Word, const N: usize>(p: *mut u8, from: usize, to: usize, b
     }
 }
 
-/// Fills `p + from .. p + to` (at most [`RANGE_MAX`] bytes) with `byte`.
+/// Fills `p + from .. p + to` (at most [`RANGE_MAX`] bytes) with `byte`: four 16-byte
+/// stores when the range is 16 bytes or longer, two 8-byte ones when it is 8 to 15.
 ///
 /// # Safety
 /// The range lies in a block the caller holds.
+#[inline(always)]
 unsafe fn fill(p: *mut u8, from: usize, to: usize, byte: u8) {
+    let len = to.saturating_sub(from);
+    if (16..=RANGE_MAX).contains(&len) {
+        for k in 0..4 {
+            // SAFETY: the word lies in the caller's range.
+            unsafe {
+                p.add(word_at::<u128>(k, from, to))
+                    .cast::<[u8; 16]>()
+                    .write_unaligned([byte; 16]);
+            }
+        }
+        return;
+    }
+    if (8..16).contains(&len) {
+        // SAFETY: the caller's range, covered by the two words.
+        return unsafe { fill_by::<u64, 2>(p, from, to, byte) };
+    }
+    // SAFETY: the caller's contract.
+    unsafe { fill_short(p, from, to, byte) }
+}
+
+/// [`fill`] for a range shorter than 8 bytes.
+///
+/// # Safety
+/// As for [`fill`].
+#[inline(never)]
+unsafe fn fill_short(p: *mut u8, from: usize, to: usize, byte: u8) {
     // SAFETY: the caller's range, covered by the words picked.
     unsafe {
         match to.saturating_sub(from) {
             0 => {}
             1..=3 => fill_by::<u8, 3>(p, from, to, byte),
             4..=7 => fill_by::<u32, 2>(p, from, to, byte),
-            8..=15 => fill_by::<u64, 2>(p, from, to, byte),
-            16..=RANGE_MAX => fill_by::<u128, 4>(p, from, to, byte),
             _ => crate::pal::fatal(b"a checked range longer than its bound"),
         }
     }
@@ -240,14 +303,20 @@ fn canary_end(requested: usize, end: usize) -> usize {
 /// # Safety
 /// `p .. p + bytes` is a block just handed out to the caller (no other thread may touch
 /// it), at least [`padded`]`(requested)` bytes, 8-aligned.
+#[inline]
 pub unsafe fn on_alloc(p: *mut u8, requested: usize, bytes: usize, small: bool) -> Option<usize> {
     let a = p as usize;
     // SAFETY: the caller's contract.
     let t = unsafe { trailer(p, bytes) };
     let end = bytes - TRAILER;
-    let written = if small && t.load(Ordering::Relaxed) == freed_word(a) {
-        // SAFETY: the pattern range lies inside the block, which the caller holds.
-        unsafe { first_changed(p, LINKS, end.min(LINKS + PATTERN_MAX), FREED) }
+    let to = end.min(LINKS + PATTERN_MAX);
+    // SAFETY: the pattern range lies inside the block, which the caller holds.
+    let written = if small
+        && t.load(Ordering::Relaxed) == freed_word(a)
+        && !unsafe { intact(p, LINKS, to, FREED) }
+    {
+        // SAFETY: as above.
+        unsafe { first_changed(p, LINKS, to, FREED) }
     } else {
         None
     };
@@ -297,6 +366,7 @@ fn decode(a: usize, bytes: usize, w: u64) -> State {
 /// # Safety
 /// As for [`on_alloc`], except that the block is the caller's only if this returns
 /// [`Freed::Now`] (another thread may hold it otherwise: only the trailer is read).
+#[inline]
 pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     let a = p as usize;
     // SAFETY: the caller's contract.
@@ -315,8 +385,13 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     }
     let end = bytes - TRAILER;
     let overflow = live.requested.and_then(|r| {
+        let to = canary_end(r, end);
         // SAFETY: the block is the caller's now (its trailer changed to freed here).
-        unsafe { first_changed(p, r, canary_end(r, end), CANARY) }
+        if unsafe { intact(p, r, to, CANARY) } {
+            return None;
+        }
+        // SAFETY: as above.
+        unsafe { first_changed(p, r, to, CANARY) }
     });
     if small {
         let to = end.min(LINKS + PATTERN_MAX);
@@ -389,6 +464,7 @@ mod tests {
                 unsafe {
                     fill(p, from, to, FREED);
                     assert_eq!(first_changed(p, from, to, FREED), None);
+                    assert!(intact(p, from, to, FREED), "[{from}, {to})");
                 }
                 for (i, &x) in b.0.iter().enumerate() {
                     let inside = (from..to).contains(&i);
@@ -399,6 +475,8 @@ mod tests {
                     // SAFETY: as above.
                     let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
                     assert_eq!(found, Some(changed), "[{from}, {to})");
+                    // SAFETY: as above.
+                    assert!(!unsafe { intact(b.0.as_ptr(), from, to, FREED) });
                 }
             }
         }
