@@ -199,6 +199,7 @@ unsafe fn is_run16(q: *const u8, byte: u8) -> bool {
 #[inline(always)]
 unsafe fn intact(p: *const u8, from: usize, to: usize, byte: u8) -> bool {
     let len = to.saturating_sub(from);
+    debug_assert!(len <= RANGE_MAX, "a checked range longer than its bound");
     if len >= 16 {
         // SAFETY: each word lies in the caller's range (`word_at` moves the last ones
         // back).
