@@ -8,9 +8,11 @@
 //! giving back three quarters (rounded up) of the blocks that sat unused since the
 //! class's previous sweep (below the magazine's low-water mark, as jemalloc's tcache GC
 //! does) beyond a reserve for the fill's recent dips ([`Magazine::drain_idle`]): an
-//! idle magazine gives back most of its blocks within a few sweeps (all of them after
-//! four when it had no reserve) while a busy one keeps its working set. At thread exit and on request (`raw::drain_thread`) every
-//! block goes back. An empty magazine refills half its capacity from the thread's slots.
+//! idle magazine with no reserve is empty after four sweeps, one with a reserve left
+//! from busy times after the reserve faded (an eighth per sweep: 26 sweeps for a full
+//! magazine of 128 blocks with a full reserve), while a busy one keeps its working
+//! set. At thread exit and on request (`raw::drain_thread`) every block goes back. An
+//! empty magazine refills half its capacity from the thread's slots.
 //!
 //! Counters are plain fields of the owning thread, moved into the shared per-class
 //! counters by [`Magazine::fold`] on slow paths (interval and requested drains, thread
@@ -213,9 +215,11 @@ impl Magazine {
     }
 
     /// Gives the older half of the blocks back (a full magazine on free) and adds them to
-    /// the pending overflow sum.
+    /// the pending overflow sum. The level of the last sweep goes down with them: the
+    /// drop is no allocation's dip, and must not grow the next sweep's reserve.
     pub fn drain_half(&mut self, owned: &Owned) -> u64 {
         let n = self.drain_oldest(owned, self.count() / 2);
+        self.swept_fill = self.swept_fill.saturating_sub(n as u16);
         self.overflow_blocks = self.overflow_blocks.saturating_add(n as u32);
         n
     }

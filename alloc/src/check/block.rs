@@ -471,13 +471,23 @@ mod tests {
                     let inside = (from..to).contains(&i);
                     assert_eq!(x == FREED, inside, "[{from}, {to}) byte {i}");
                 }
-                for changed in (from..to).rev() {
+                // One changed byte at a time, at every offset: each word is looked at.
+                for changed in from..to {
                     b.0[changed] = 0;
                     // SAFETY: as above.
                     let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
                     assert_eq!(found, Some(changed), "[{from}, {to})");
                     // SAFETY: as above.
-                    assert!(!unsafe { intact(b.0.as_ptr(), from, to, FREED) });
+                    let whole = unsafe { intact(b.0.as_ptr(), from, to, FREED) };
+                    assert!(!whole, "[{from}, {to}) byte {changed}");
+                    b.0[changed] = FREED;
+                }
+                // Every byte changed, the first one found.
+                for changed in (from..to).rev() {
+                    b.0[changed] = 0;
+                    // SAFETY: as above.
+                    let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
+                    assert_eq!(found, Some(changed), "[{from}, {to})");
                 }
             }
         }
