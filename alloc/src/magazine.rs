@@ -215,11 +215,15 @@ impl Magazine {
     }
 
     /// Gives the older half of the blocks back (a full magazine on free) and adds them to
-    /// the pending overflow sum. The level of the last sweep goes down with them: the
-    /// drop is no allocation's dip, and must not grow the next sweep's reserve.
+    /// the pending overflow sum. The level of the last sweep goes down with them, to no
+    /// less than what is left: the drop is no allocation's dip and must not grow the
+    /// next sweep's reserve, while a fall below what is left is one.
     pub fn drain_half(&mut self, owned: &Owned) -> u64 {
         let n = self.drain_oldest(owned, self.count() / 2);
-        self.swept_fill = self.swept_fill.saturating_sub(n as u16);
+        self.swept_fill = self
+            .swept_fill
+            .saturating_sub(n as u16)
+            .max(self.count() as u16);
         self.overflow_blocks = self.overflow_blocks.saturating_add(n as u32);
         n
     }
