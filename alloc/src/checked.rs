@@ -25,7 +25,7 @@ use crate::check::report::{report, Action};
 use crate::size_class::{block_size, class_for, is_block_start};
 use crate::slot::{meta_class, meta_state, ACTIVE, HEADER, SAMPLED};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
-use crate::thread::{self, OwnerFree};
+use crate::thread::{self, OwnerFree, ThreadState};
 use crate::{large, sample, slow_path};
 
 /// Where an address lies.
@@ -324,22 +324,19 @@ pub fn free(p: *mut u8, pd: bool) {
             Home::Large => None,
         };
         match held {
-            Some(Some(oldest)) => release_held(oldest, pd),
-            Some(None) => {}
+            Some((st, Some(oldest))) => release_held(st, oldest, pd),
+            Some((_, None)) => {}
             None => release(p, home),
         }
     }
     slow_path::after_slow_path(false);
 }
 
-/// Gives back `p`, the oldest block of the calling thread's quarantine: into the
-/// thread's magazine as the free fast path would when the thread owns its slot, else
-/// through the mechanism's free slow path.
+/// Gives back `p`, the oldest block of the quarantine of `st` (the calling thread's
+/// state): into the thread's magazine as the free fast path would when the thread owns
+/// its slot, else through the mechanism's free slow path.
 #[inline(always)]
-fn release_held(p: *mut u8, pd: bool) {
-    let Some(st) = thread::current() else {
-        return slow_path::free_slow_inner(p, pd);
-    };
+fn release_held(st: *mut ThreadState, p: *mut u8, pd: bool) {
     // SAFETY: `st` is this thread's state, and no slow path of it is running (the
     // quarantine handed out `p` only with `busy` 0).
     match unsafe { thread::free_owned(&raw const (*st).hot, p) } {
@@ -352,9 +349,9 @@ fn release_held(p: *mut u8, pd: bool) {
 
 /// Puts the small block `p` (marked freed) into the calling thread's quarantine:
 /// `None` when the thread has no usable state (the block goes back at once), else the
-/// oldest block when the quarantine was full.
+/// state and the oldest block when the quarantine was full.
 #[inline(always)]
-fn quarantine(p: *mut u8) -> Option<Option<*mut u8>> {
+fn quarantine(p: *mut u8) -> Option<(*mut ThreadState, Option<*mut u8>)> {
     let st = thread::current()?;
     // SAFETY: the state belongs to this thread; only its quarantine is touched, which
     // no slow path of this thread is using (`busy` is checked first).
@@ -362,7 +359,7 @@ fn quarantine(p: *mut u8) -> Option<Option<*mut u8>> {
     if t.busy != 0 {
         return None;
     }
-    Some(t.quarantine.put(p as usize).map(|a| a as *mut u8))
+    Some((st, t.quarantine.put(p as usize).map(|a| a as *mut u8)))
 }
 
 /// The bytes requested for the live allocation at `p`; `None` when `p` is not one.
