@@ -192,7 +192,7 @@ unsafe fn is_run16(q: *const u8, byte: u8) -> bool {
 /// Whether `p + from .. p + to` (at most [`RANGE_MAX`] bytes) holds only `byte`: four
 /// 16-byte compares without a branch between them when the range is 16 bytes or
 /// longer, two 8-byte ones when it is 8 to 15 (the common cases), the word loops of
-/// [`first_changed`] otherwise.
+/// [`locate_changed`] otherwise.
 ///
 /// # Safety
 /// The range lies in a block the caller holds.
@@ -212,16 +212,31 @@ unsafe fn intact(p: *const u8, from: usize, to: usize, byte: u8) -> bool {
         return diff(0) | diff(1) == 0;
     }
     // SAFETY: the caller's contract.
-    unsafe { first_changed(p, from, to, byte) }.is_none()
+    unsafe { locate_changed(p, from, to, byte) }.is_none()
 }
 
 /// The offset of the first byte in `p + from .. p + to` (at most [`RANGE_MAX`] bytes)
-/// that is not `byte`.
+/// that is not `byte`: the straight-line compare of [`intact`] first, the word loops
+/// that find the byte only when it failed.
+///
+/// # Safety
+/// The range lies in a block the caller holds.
+#[inline(always)]
+unsafe fn first_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Option<usize> {
+    // SAFETY: the caller's contract.
+    if unsafe { intact(p, from, to, byte) } {
+        return None;
+    }
+    // SAFETY: the caller's contract.
+    unsafe { locate_changed(p, from, to, byte) }
+}
+
+/// [`first_changed`] by word loops over the range (any length up to [`RANGE_MAX`]).
 ///
 /// # Safety
 /// The range lies in a block the caller holds.
 #[inline(never)]
-unsafe fn first_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Option<usize> {
+unsafe fn locate_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Option<usize> {
     // SAFETY: the caller's range, covered by the words picked.
     unsafe {
         match to.saturating_sub(from) {
@@ -310,14 +325,9 @@ pub unsafe fn on_alloc(p: *mut u8, requested: usize, bytes: usize, small: bool) 
     // SAFETY: the caller's contract.
     let t = unsafe { trailer(p, bytes) };
     let end = bytes - TRAILER;
-    let to = end.min(LINKS + PATTERN_MAX);
-    // SAFETY: the pattern range lies inside the block, which the caller holds.
-    let written = if small
-        && t.load(Ordering::Relaxed) == freed_word(a)
-        && !unsafe { intact(p, LINKS, to, FREED) }
-    {
-        // SAFETY: as above.
-        unsafe { first_changed(p, LINKS, to, FREED) }
+    let written = if small && t.load(Ordering::Relaxed) == freed_word(a) {
+        // SAFETY: the pattern range lies inside the block, which the caller holds.
+        unsafe { first_changed(p, LINKS, end.min(LINKS + PATTERN_MAX), FREED) }
     } else {
         None
     };
@@ -386,13 +396,8 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     }
     let end = bytes - TRAILER;
     let overflow = live.requested.and_then(|r| {
-        let to = canary_end(r, end);
         // SAFETY: the block is the caller's now (its trailer changed to freed here).
-        if unsafe { intact(p, r, to, CANARY) } {
-            return None;
-        }
-        // SAFETY: as above.
-        unsafe { first_changed(p, r, to, CANARY) }
+        unsafe { first_changed(p, r, canary_end(r, end), CANARY) }
     });
     if small {
         let to = end.min(LINKS + PATTERN_MAX);
