@@ -343,7 +343,7 @@ fn release_held(st: *mut ThreadState, p: *mut u8, pd: bool) {
         OwnerFree::Pushed => {}
         OwnerFree::DrainDue(st) => slow_path::interval_drain(st),
         OwnerFree::Full(st, c) => slow_path::free_overflow(p, st, c),
-        OwnerFree::NotOwned => slow_path::free_slow_inner(p, pd),
+        OwnerFree::Other(..) | OwnerFree::NotOwned => slow_path::free_slow_inner(p, pd),
     }
 }
 

@@ -105,6 +105,7 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
         OwnerFree::Pushed => {}
         OwnerFree::DrainDue(st) => slow_path::interval_drain(st),
         OwnerFree::Full(st, c) => slow_path::free_overflow(p, st, c),
+        OwnerFree::Other(st, w) => slow_path::free_other(p, st, w, publish_default),
         OwnerFree::NotOwned => free_slow(p, publish_default),
     }
 }

@@ -13,7 +13,9 @@ use core::sync::atomic::Ordering;
 
 use slabscope_proto::{monotonic_ns, DrainReason};
 
-use crate::size_class::{block_size, class_for, class_of, is_block_start, MIN_ALIGN, SMALL_MAX};
+use crate::size_class::{
+    block_size, class_for, class_of, is_block_start, CLASS_COUNT, MIN_ALIGN, SMALL_MAX,
+};
 use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
@@ -393,10 +395,6 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
         // the checked path.
         return owner_free(st, p, c);
     }
-    t.classes |= 1 << c;
-    // Counted as a free here; the block leaves the class's `out` when the slot's holder
-    // collects it.
-    t.mags[c].remote_frees += 1;
     if check::on() {
         // A remote batch writes block addresses into its first block, which would read
         // as a write after free in check mode: each block goes alone (its first 16 bytes
@@ -410,6 +408,48 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
         // SAFETY: `p` is a live block start of `s` that the caller gives up.
         unsafe { t.remote.add(s, p as usize, block_size(c)) };
     }
+    charge_remote(st, c);
+}
+
+/// A free the owner's fast path did not take although the calling thread has a state
+/// (`st`) and `p` lies in a SuperSlab of ours (meta word `w`, loaded `Relaxed` from the
+/// thread's view of the pagemap): a block start of an ACTIVE slot another thread owns
+/// joins the thread's remote batch without the rest of the slow path; anything else
+/// (a sampled block, an interior or header address, a block of an EMPTY slot, a free
+/// while a slow path of the thread runs) takes [`free_slow`]. Never in check mode: the
+/// record the thread-local word points at then has an empty view.
+#[cold]
+#[inline(never)]
+pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_default: bool) {
+    let (a, c) = (p as usize, meta_class(w));
+    // SAFETY: the state belongs to this thread.
+    let busy = unsafe { (*st).busy } != 0;
+    if meta_state(w) != ACTIVE || busy || c >= CLASS_COUNT || !is_block_start(a % SLOT_BYTES, c) {
+        return free_slow(p, publish_default);
+    }
+    // Pairs with the pagemap's `Release` after the SuperSlab header was initialised
+    // (the word was loaded `Relaxed`): the slot record below is read initialised.
+    core::sync::atomic::fence(Ordering::Acquire);
+    // SAFETY: a non-zero pagemap word means a SuperSlab is mapped at that base (as in
+    // `superslab::lookup`); the caller's block keeps its slot ACTIVE meanwhile.
+    let ss = unsafe { &*((a & !(superslab::SUPERSLAB_BYTES - 1)) as *const SuperSlab) };
+    let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
+    // SAFETY: the state belongs to this thread and no slow path of it runs; `p` is a
+    // live block start of `s`, which another thread owns, that the caller gives up.
+    unsafe { (*st).remote.add(s, a, block_size(c)) };
+    charge_remote(st, c);
+}
+
+/// Counts a remote free of a block of class `c` by the calling thread (state `st`, no
+/// slow path of it running) and charges its free budget.
+#[inline(always)]
+fn charge_remote(st: *mut ThreadState, c: usize) {
+    // SAFETY: the state belongs to this thread and no slow path of it runs.
+    let t = unsafe { &mut *st };
+    t.classes |= 1 << c;
+    // Counted as a free here; the block leaves the class's `out` when the slot's holder
+    // collects it.
+    t.mags[c].remote_frees += 1;
     t.free_budget -= 1;
     if t.free_budget == 0 {
         interval_drain(st);

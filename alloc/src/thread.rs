@@ -132,6 +132,10 @@ pub enum OwnerFree {
     DrainDue(*mut ThreadState),
     /// Not pushed: the magazine of class `.1` of the state is full.
     Full(*mut ThreadState, usize),
+    /// Not a block of a slot the thread of `h` owns, found in the pagemap with meta word
+    /// `.1`: a remote free when it is a block start of an ACTIVE slot (see
+    /// `slow_path::free_other`).
+    Other(*mut ThreadState, u64),
     /// Not a block start of an ACTIVE slot the thread of `h` owns: a slow path's work.
     NotOwned,
 }
@@ -156,12 +160,13 @@ pub unsafe fn free_owned(h: *const Hot, p: *mut u8) -> OwnerFree {
     let Some(w) = (unsafe { pagemap::meta_in((*h).map_words, (*h).map_len, a) }) else {
         return OwnerFree::NotOwned;
     };
+    // Only a state's view holds words (an idle record's is empty): `st` is this thread's
+    // state.
+    let st = h.cast_mut().cast::<ThreadState>();
     // SAFETY: as above.
     let Some(off) = owned_offset(w, unsafe { (*h).key }) else {
-        return OwnerFree::NotOwned;
+        return OwnerFree::Other(st, w);
     };
-    // An idle record's key matches no meta word: `st` is this thread's state.
-    let st = h.cast_mut().cast::<ThreadState>();
     // SAFETY: `off` comes from the meta word of an ACTIVE slot this thread owns, which
     // holds its class's offset; no other reference to the magazine is live (the
     // caller's contract).

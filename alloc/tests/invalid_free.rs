@@ -77,6 +77,65 @@ fn header_and_interior_frees_change_nothing_and_are_counted() {
         );
     }
     a_free_of_a_block_in_an_empty_slot_is_refused();
+    another_threads_frees_take_the_same_checks();
+}
+
+/// Part of the test above: the same refused frees made by a thread with a state of its
+/// own (a remote free's path, which batches block starts without the slow path's
+/// lookups), then that thread's remote frees of the real blocks.
+fn another_threads_frees_take_the_same_checks() {
+    let sizes = [16usize, 64, 1000, 5000];
+    let blocks: Vec<usize> = sizes.iter().map(|&s| raw::alloc(s, 16) as usize).collect();
+    for (&p, &s) in blocks.iter().zip(&sizes) {
+        // SAFETY: a fresh block of `s` bytes.
+        unsafe { (p as *mut u8).write_bytes(0x5a, s) };
+    }
+    let base = blocks[0] & !(SUPERSLAB - 1);
+    let mut bad = vec![base, base + 64, base + HEADER - 8];
+    bad.extend(blocks.iter().map(|&p| p + 8));
+    let before = raw::stats().totals.foreign_frees;
+    let remote_before: u64 = raw::stats().classes.iter().map(|c| c.remote_frees).sum();
+    let (bad2, blocks2) = (bad.clone(), blocks.clone());
+    std::thread::spawn(move || {
+        // A state of its own, and a block it keeps until its exit drain.
+        let mine = raw::alloc(64, 16);
+        for &b in &bad2 {
+            // SAFETY: not a live allocation: the allocator must recognise and ignore it.
+            unsafe { raw::free(b as *mut u8) };
+        }
+        for (&p, &s) in blocks2.iter().zip(&sizes) {
+            // SAFETY: live blocks of another thread, written above.
+            let bytes = unsafe { std::slice::from_raw_parts(p as *const u8, s) };
+            assert!(bytes.iter().all(|&b| b == 0x5a), "block {p:#x} changed");
+        }
+        for &p in &blocks2 {
+            // SAFETY: live blocks, given up here (remote frees).
+            unsafe { raw::free(p as *mut u8) };
+        }
+        // SAFETY: its own live block.
+        unsafe { raw::free(mine) };
+    })
+    .join()
+    .unwrap();
+    let s = raw::stats();
+    assert_eq!(
+        s.totals.foreign_frees,
+        before + bad.len() as u64,
+        "every refused remote free is counted"
+    );
+    let remote: u64 = s.classes.iter().map(|c| c.remote_frees).sum();
+    assert!(
+        remote >= remote_before + blocks.len() as u64,
+        "the real blocks went back as remote frees ({remote_before} -> {remote})"
+    );
+    raw::drain_thread();
+    for c in raw::stats().classes.iter() {
+        assert_eq!(
+            c.capacity_blocks,
+            c.free_blocks + c.cached_blocks + c.live_blocks,
+            "the accounting still adds up after the remote frees: {c:?}"
+        );
+    }
 }
 
 /// Part of the test above (one test function, so that no other test thread reuses the
