@@ -15,7 +15,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
-use crate::size_class::{class_for, class_offset, MIN_ALIGN, SMALL_MAX};
+use crate::size_class::{class_for, class_offset, CLASS_SHIFT, MIN_ALIGN, SMALL_MAX};
 use crate::stats::TOTALS;
 use crate::superslab;
 use crate::thread::{self, OwnerFree, ThreadState};
@@ -30,8 +30,31 @@ pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
         if let Some(p) = alloc_hit(size) {
             return p.as_ptr();
         }
+    } else if let Some(p) = alloc_aligned_hit(size, align) {
+        return p.as_ptr();
     }
     alloc_miss(size, align, publish_default)
+}
+
+/// The fast path of a request aligned beyond `MIN_ALIGN`: a block of the smallest class
+/// whose block size is a multiple of `align` (every block of such a class is aligned:
+/// slots start on 64 KiB boundaries), popped from the calling thread's magazine; `None`
+/// when that takes a slow path ([`alloc_miss`]). Aligned requests are not sampled (a
+/// sampled slot serves the class of the size alone), so the countdown is not charged.
+#[inline(always)]
+pub fn alloc_aligned_hit(size: usize, align: usize) -> Option<NonNull<u8>> {
+    let c = class_for(size, align)?;
+    let h = thread::hot();
+    // SAFETY: `hot` is always readable (the thread's state or an idle record).
+    // Only a state's record holds a view of the pagemap (an idle record's, and the
+    // check mode's, is empty), so a non-empty one is this thread's state.
+    if unsafe { (*h).map_len } == 0 {
+        return None;
+    }
+    let st = h.cast_mut().cast::<ThreadState>();
+    // SAFETY: `st` is this thread's state and no slow path of it is running a magazine
+    // operation (slow paths never call back into a fast path); `c` is a class.
+    unsafe { thread::magazine(st, c << CLASS_SHIFT).pop() }
 }
 
 /// The allocation fast path for a request at most `MIN_ALIGN` aligned: a block from the

@@ -113,7 +113,8 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
     }
     let mut c = class_of(rounded);
     while c < CLASS_COUNT {
-        if (CLASS_SIZES[c] as usize).is_multiple_of(align) {
+        // `align` is a power of two: a mask, not a division.
+        if CLASS_SIZES[c] as usize & (align - 1) == 0 {
             return Some(c);
         }
         c += 1;
