@@ -139,6 +139,10 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
 #[cold]
 #[inline(never)]
 extern "C" fn free_slow(p: *mut u8, publish_default: bool) {
+    // `free(NULL)`, which programs do often, costs a test here and nothing more.
+    if p.is_null() {
+        return;
+    }
     if check::on() {
         return checked::free(p, publish_default);
     }
@@ -164,6 +168,17 @@ pub fn owns(p: *const u8) -> bool {
     slow_path::usable_size(p).is_some()
 }
 
+/// What [`resize`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resized {
+    /// The allocation now at this address (the old one when resized in place); null
+    /// when out of memory, the old allocation untouched.
+    To(*mut u8),
+    /// The pointer is not ours (in check mode: not in the allocator's memory at all);
+    /// nothing was done or counted.
+    NotOurs,
+}
+
 /// Resizes the allocation at `p` to `new_size` bytes at `align`.
 ///
 /// # Safety
@@ -173,35 +188,55 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     if p.is_null() {
         return alloc(new_size, align, pd);
     }
+    // SAFETY: the caller's contract.
+    match unsafe { resize(p, new_size, align, pd) } {
+        Resized::To(q) => q,
+        Resized::NotOurs => {
+            TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+/// Resizes `p` (not null) to `new_size` bytes at `align` when it is ours, with one
+/// look at what it is; [`Resized::NotOurs`] otherwise (what `realloc(3)` of a foreign
+/// pointer needs to know without a second look).
+///
+/// # Safety
+/// `p` must be foreign or a live allocation of ours; after [`Resized::To`] with a
+/// non-null address the old pointer must no longer be used.
+pub unsafe fn resize(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Resized {
     if check::on() {
+        if !checked::owns(p) {
+            return Resized::NotOurs;
+        }
         // SAFETY: the caller's contract.
-        return unsafe { checked::realloc(p, new_size, align, pd) };
+        return Resized::To(unsafe { checked::realloc(p, new_size, align, pd) });
     }
     let Some(old) = slow_path::usable_size(p) else {
-        TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
-        return core::ptr::null_mut();
+        return Resized::NotOurs;
     };
     let aligned = (p as usize).is_multiple_of(align);
     if aligned && new_size <= old && (new_size > old / 2 || old <= MIN_ALIGN) {
-        return p;
+        return Resized::To(p);
     }
     let is_large = superslab::lookup(p as usize).is_none();
     if is_large && aligned && new_size > SMALL_MAX && align <= crate::pal::page_size() {
         // A sampled block ends its sample here: the mapping may move, and its size changes.
         sample::on_free_large(p);
         if let Some(q) = large::remap(p, new_size) {
-            return q;
+            return Resized::To(q);
         }
     }
     let q = alloc(new_size, align, pd);
     if q.is_null() {
-        return q;
+        return Resized::To(q);
     }
     // SAFETY: both blocks are ours, distinct, and at least min(old, new_size) long.
     unsafe { core::ptr::copy_nonoverlapping(p, q, old.min(new_size)) };
     // SAFETY: `p` is a live allocation the caller gives up.
     unsafe { free(p, pd) };
-    q
+    Resized::To(q)
 }
 
 /// Drains the calling thread's magazines and folds its counters.

@@ -77,6 +77,27 @@ pub unsafe fn realloc(ptr: *mut u8, new_size: usize, align: usize) -> *mut u8 {
     unsafe { front::realloc(ptr, new_size, align.max(1), true) }
 }
 
+pub use crate::front::Resized;
+
+/// Resizes `ptr` (not null) as [`realloc`] does when it is ours, and says
+/// [`Resized::NotOurs`] (counting nothing) when it is not: what a `realloc(3)` that
+/// copies foreign memory needs, with one look at the pointer instead of [`owns`] and
+/// then [`realloc`]. With `SLABSCOPE_CHECK`, "ours" is as for [`owns`] (a freed block is
+/// ours, and its `realloc` is reported).
+///
+/// # Safety
+/// `ptr` must be foreign or a live allocation (or, in check mode, any pointer into the
+/// allocator's memory); after [`Resized::To`] with a non-null address it must not be
+/// used.
+#[inline]
+pub unsafe fn resize(ptr: *mut u8, new_size: usize, align: usize) -> Resized {
+    if !align.is_power_of_two() && align != 0 {
+        return Resized::To(core::ptr::null_mut());
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { front::resize(ptr, new_size, align.max(1), true) }
+}
+
 /// Usable bytes of the allocation containing `ptr` (its block size, or its mapping
 /// length for large allocations); `None` when `ptr` is not ours. Never dereferences
 /// `ptr`.

@@ -425,7 +425,11 @@ pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_d
     // SAFETY: the state belongs to this thread.
     let busy = unsafe { (*st).busy } != 0;
     if meta_state(w) != ACTIVE || busy || c >= CLASS_COUNT || !is_block_start(a % SLOT_BYTES, c) {
-        return free_slow(p, publish_default);
+        // `free(NULL)` comes here too (no SuperSlab at 0), and often: done at once.
+        if !p.is_null() {
+            free_slow(p, publish_default);
+        }
+        return;
     }
     // Pairs with the pagemap's `Release` after the SuperSlab header was initialised
     // (the word was loaded `Relaxed`): the slot record below is read initialised.

@@ -293,12 +293,33 @@ fn foreign_pointers_are_recognised_and_ignored() {
         .all(|&b| b == 0x11));
     assert_eq!(on_stack, [0u8; 32]);
     assert_eq!(raw::stats().totals.foreign_frees, before + 2);
+    // `resize` says what is not ours, without counting it or touching it.
+    // SAFETY: foreign pointers are detected and left alone.
+    unsafe {
+        assert_eq!(raw::resize(foreign, 200, 0), raw::Resized::NotOurs);
+        assert_eq!(
+            raw::resize(on_stack.as_mut_ptr(), 8, 0),
+            raw::Resized::NotOurs
+        );
+    }
+    assert_eq!(raw::stats().totals.foreign_frees, before + 2);
     // SAFETY: give it back to glibc.
     unsafe { libc_free(foreign) };
     let mine = raw::alloc(10, 8);
     assert!(raw::owns(mine));
-    // SAFETY: live block.
-    unsafe { raw::free(mine) };
+    // SAFETY: a live block of 10 bytes, written then resized (in place, then moved).
+    unsafe {
+        mine.write_bytes(0x22, 10);
+        assert_eq!(raw::resize(mine, 12, 0), raw::Resized::To(mine));
+        let raw::Resized::To(moved) = raw::resize(mine, 5000, 0) else {
+            panic!("a live block is ours");
+        };
+        assert!(!moved.is_null() && moved != mine);
+        assert!(std::slice::from_raw_parts(moved, 10)
+            .iter()
+            .all(|&b| b == 0x22));
+        raw::free(moved);
+    }
 }
 
 extern "C" {

@@ -99,16 +99,17 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         unsafe { free(p) };
         return null_mut();
     }
-    if !raw::owns(p.cast()) {
+    // SAFETY: forwarded caller contract: `p` is foreign or a live allocation of ours.
+    match unsafe { raw::resize(p.cast(), size, 0) } {
         // SAFETY: `p` is foreign: it is only read, never written or freed.
-        return unsafe { foreign::realloc(p, size) };
+        raw::Resized::NotOurs => unsafe { foreign::realloc(p, size) },
+        raw::Resized::To(q) => {
+            if q.is_null() {
+                set_errno(libc::ENOMEM);
+            }
+            q.cast()
+        }
     }
-    // SAFETY: `p` is a live allocation of ours (caller contract, checked by `owns`).
-    let q = unsafe { raw::realloc(p.cast(), size, 0) };
-    if q.is_null() {
-        set_errno(libc::ENOMEM);
-    }
-    q.cast()
 }
 
 /// `reallocarray(3)`: `realloc(p, n * size)`, failing with `ENOMEM` (and leaving `p`
