@@ -168,7 +168,7 @@ pub fn owns(p: *const u8) -> bool {
     slow_path::usable_size(p).is_some()
 }
 
-/// What [`resize`] did.
+/// What [`raw::resize`](crate::raw::resize) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resized {
     /// The allocation now at this address (the old one when resized in place); null
