@@ -40,10 +40,18 @@ fn with_flag<R>(flag: &AtomicU32, f: impl FnOnce() -> R) -> R {
 
 /// In a forked child: clears flags a vanished thread may have held.
 pub fn after_fork_child() {
-    for f in &CLASS_FLAGS {
+    for f in CLASS_FLAGS.iter().chain([&TOTALS_FLAG]) {
+        clear_in_child(f);
+    }
+}
+
+/// Clears a flag in a forked child, writing only when it is set: the child's pages are
+/// the parent's until written, and a store to one copies it (a page fault per page, per
+/// fork, whatever the child does next).
+fn clear_in_child(f: &AtomicU32) {
+    if f.load(Relaxed) != 0 {
         f.store(0, Relaxed);
     }
-    TOTALS_FLAG.store(0, Relaxed);
 }
 
 /// Copies class `c`'s counters into its record and beats the heartbeat.
@@ -205,7 +213,9 @@ pub fn superslab_init(r: &SlabRecord) {
 
 /// In a forked child: clears the record flag a vanished thread may have held.
 pub fn superslab_after_fork(r: &SlabRecord) {
-    r.lock.store(0, Relaxed);
+    // Read first: the record lies in its SuperSlab's header page, which a store would
+    // copy in every child of every fork, one page per SuperSlab.
+    clear_in_child(&r.lock);
 }
 
 /// Publishes slot `i` of the SuperSlab at `base`: `word` is its `pack_slot` word,
