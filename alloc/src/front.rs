@@ -13,10 +13,8 @@
 //! foreign free.
 
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
 
 use crate::size_class::{class_for, class_offset, CLASS_SHIFT, MIN_ALIGN, SMALL_MAX};
-use crate::stats::TOTALS;
 use crate::superslab;
 use crate::thread::{self, OwnerFree, ThreadState};
 use crate::{check, checked, large, sample, slow_path};
@@ -139,7 +137,8 @@ pub unsafe fn free(p: *mut u8, publish_default: bool) {
 #[cold]
 #[inline(never)]
 extern "C" fn free_slow(p: *mut u8, publish_default: bool) {
-    // `free(NULL)`, which programs do often, costs a test here and nothing more.
+    // `free(NULL)` by a thread with no view of the pagemap yet, or in check mode, ends
+    // here (`slow_path::free_other` takes it otherwise).
     if p.is_null() {
         return;
     }
@@ -171,8 +170,10 @@ pub fn owns(p: *const u8) -> bool {
 /// What [`raw::resize`](crate::raw::resize) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resized {
-    /// The allocation now at this address (the old one when resized in place); null
-    /// when out of memory, the old allocation untouched.
+    /// The allocation now at this address (the old one when resized in place); null,
+    /// the old allocation untouched, when out of memory, when the alignment is not a
+    /// power of two (`raw::resize`), and in check mode when the pointer is not a live
+    /// block (reported).
     To(*mut u8),
     /// The pointer is not ours (in check mode: not in the allocator's memory at all);
     /// nothing was done or counted.
@@ -192,7 +193,7 @@ pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *m
     match unsafe { resize(p, new_size, align, pd) } {
         Resized::To(q) => q,
         Resized::NotOurs => {
-            TOTALS.foreign_frees.fetch_add(1, Ordering::Relaxed);
+            crate::foreign::foreign_free(p);
             core::ptr::null_mut()
         }
     }

@@ -22,7 +22,7 @@ use crate::size_class::block_size;
 use crate::slot::list::{self, IDLE};
 use crate::slot::Slot;
 use crate::stats::{add, CLASSES};
-use crate::superslab::{self, locate, slot_at, slot_list_push, slot_list_remove, SLOT_BYTES};
+use crate::superslab::{self, locate, slot_at, slot_list_push, slot_list_remove};
 use crate::unowned;
 
 /// Interval sweeps of its class an idle slot waits before it is retired.
@@ -210,11 +210,10 @@ impl Owned {
         let mut last: Option<&Slot> = None;
         for &b in blocks {
             let a = b as usize;
-            let base = a & !(superslab::SUPERSLAB_BYTES - 1);
             // SAFETY: a block in this thread's magazine lies in a mapped SuperSlab (it
-            // is out of its slot, so the slot stays ACTIVE and owned by this thread).
-            let ss = unsafe { &*(base as *const superslab::SuperSlab) };
-            let s = &ss.slots[(a - base) / SLOT_BYTES];
+            // is out of its slot, so the slot stays ACTIVE and owned by this thread); its
+            // word was published before this thread carved or collected the block.
+            let s = unsafe { superslab::containing(a) }.slot_of(a);
             // SAFETY: `a` is a block start of `s` that the caller gives back; this
             // thread owns `s`.
             if !unsafe { s.give(a) } {

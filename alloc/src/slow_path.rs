@@ -358,8 +358,7 @@ pub fn free_block(ss: &SuperSlab, p: *mut u8, w: u64) {
         // caller.
         return unsafe { sampled_slots::give_back(c, p, sample::enabled()) };
     }
-    let s = &ss.slots[(p as usize - ss.base()) / SLOT_BYTES];
-    free_block_slow(s, p, c, w)
+    free_block_slow(ss.slot_of(p as usize), p, c, w)
 }
 
 /// Frees `p` if it is a large allocation of ours (ending its sample), else counts it as
@@ -412,12 +411,13 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
 }
 
 /// A free the owner's fast path did not take although the calling thread has a state
-/// (`st`) and `p` lies in a SuperSlab of ours (meta word `w`, loaded `Relaxed` from the
-/// thread's view of the pagemap): a block start of an ACTIVE slot another thread owns
-/// joins the thread's remote batch without the rest of the slow path; anything else
-/// (a sampled block, an interior or header address, a block of an EMPTY slot, a free
-/// while a slow path of the thread runs) takes [`free_slow`]. Never in check mode: the
-/// record the thread-local word points at then has an empty view.
+/// (`st`) whose view of the pagemap covers `p` (meta word `w`, loaded `Relaxed`; 0 when
+/// no SuperSlab of ours lies there: null, large and foreign pointers): a block start of
+/// an ACTIVE slot another thread owns joins the thread's remote batch without the rest
+/// of the slow path; null returns; anything else (a large or foreign pointer, a sampled
+/// block, an interior or header address, a block of an EMPTY slot, a free while a slow
+/// path of the thread runs) takes [`free_slow`]. Never in check mode: the record the
+/// thread-local word points at then has an empty view.
 #[cold]
 #[inline(never)]
 pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_default: bool) {
@@ -434,10 +434,9 @@ pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_d
     // Pairs with the pagemap's `Release` after the SuperSlab header was initialised
     // (the word was loaded `Relaxed`): the slot record below is read initialised.
     core::sync::atomic::fence(Ordering::Acquire);
-    // SAFETY: a non-zero pagemap word means a SuperSlab is mapped at that base (as in
-    // `superslab::lookup`); the caller's block keeps its slot ACTIVE meanwhile.
-    let ss = unsafe { &*((a & !(superslab::SUPERSLAB_BYTES - 1)) as *const SuperSlab) };
-    let s = &ss.slots[(a - ss.base()) / SLOT_BYTES];
+    // SAFETY: the word was non-zero (ACTIVE) and the fence above follows its load; the
+    // caller's block keeps its slot ACTIVE and the SuperSlab mapped meanwhile.
+    let s = unsafe { superslab::containing(a) }.slot_of(a);
     // SAFETY: the state belongs to this thread and no slow path of it runs; `p` is a
     // live block start of `s`, which another thread owns, that the caller gives up.
     unsafe { (*st).remote.add(s, a, block_size(c)) };

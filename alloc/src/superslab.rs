@@ -90,6 +90,12 @@ impl SuperSlab {
         self as *const SuperSlab as usize
     }
 
+    /// The record of the slot holding `addr`, an address inside this SuperSlab.
+    #[inline(always)]
+    pub fn slot_of(&self, addr: usize) -> &Slot {
+        &self.slots[(addr - self.base()) / SLOT_BYTES]
+    }
+
     /// The meta word of slot `i` (from the pagemap).
     #[inline]
     pub fn slot_meta(&self, i: usize) -> u64 {
@@ -181,12 +187,21 @@ pub fn lookup(addr: usize) -> Option<(&'static SuperSlab, u64)> {
     if w == 0 {
         return None;
     }
-    // SAFETY: a non-zero pagemap word means a SuperSlab is mapped at that base, its
-    // header initialised before the word was published (`Release`/`Acquire`).
-    Some((
-        unsafe { &*((addr & !(SUPERSLAB_BYTES - 1)) as *const SuperSlab) },
-        w,
-    ))
+    // SAFETY: a non-zero pagemap word, loaded with `Acquire`, was seen for `addr`.
+    Some((unsafe { containing(addr) }, w))
+}
+
+/// The SuperSlab whose span holds `addr`.
+///
+/// # Safety
+/// The pagemap word of `addr` was seen non-zero, with `Acquire` or an `Acquire` fence
+/// after the load (so the SuperSlab is mapped there and its header initialised, which
+/// happened before the word was published with `Release`), and the caller holds what
+/// keeps it mapped (a live block of it) while it uses the reference.
+#[inline(always)]
+pub unsafe fn containing(addr: usize) -> &'static SuperSlab {
+    // SAFETY: the caller's contract: a mapped, initialised SuperSlab at that base.
+    unsafe { &*((addr & !(SUPERSLAB_BYTES - 1)) as *const SuperSlab) }
 }
 
 /// The SuperSlab and slot index of a slot record.

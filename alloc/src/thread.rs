@@ -80,8 +80,9 @@ pub struct ThreadState {
     pub quarantine: Quarantine,
     /// What the thread-local word points at in check mode (`SLABSCOPE_CHECK`): an idle
     /// record's values (a key no meta word matches, no bytes left before a sample, an
-    /// empty view), so that both fast paths miss and every call takes the checked path;
-    /// [`raw_current`] maps its address back to the state.
+    /// empty view), so that every fast path misses and every call takes the checked
+    /// path; [`raw_current`] maps its address back to the state. Its view must stay
+    /// empty (see `Hot::map_len`).
     checked: Hot,
     /// The magazines' cells.
     cells: [[*mut u8; MAGAZINE_MAX]; CLASS_COUNT],
@@ -92,8 +93,9 @@ const _: () = assert!(CLASS_COUNT <= 64);
 const _: () = assert!(core::mem::offset_of!(ThreadState, free_budget) < 64);
 
 /// What the fast paths read first: the calling thread's state, or an idle record
-/// (`pal::tls::IDLE`) whose key matches no meta word and whose countdown is 0. Always
-/// readable as a [`Hot`]; it is a state exactly when one of its two compares passes.
+/// (`pal::tls::IDLE`) whose key matches no meta word, whose countdown is 0 and whose
+/// view of the pagemap is empty. Always readable as a [`Hot`]; it is a state exactly
+/// when the compare a fast path makes first passes.
 #[inline(always)]
 pub fn hot() -> *const Hot {
     pal::tls::get() as *const Hot

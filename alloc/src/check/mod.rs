@@ -1,6 +1,6 @@
 //! `SLABSCOPE_CHECK`: heap misuse caught at the allocator's boundary.
 //!
-//! In check mode the thread-local word points at a record on which both fast paths miss
+//! In check mode the thread-local word points at a record on which every fast path misses
 //! (`thread::ThreadState::checked`), so every allocation, free and `realloc` reaches the
 //! front end's slow entries, which hand it to `checked`; the default mode's fast paths
 //! are the same instructions as without this module.

@@ -6,8 +6,8 @@
 //! x86_64 Linux, a `const` initialiser elsewhere), so the word always points at
 //! something readable: the fast paths read a key and a sampling countdown through it
 //! with no test for "no state" first. An idle record reads as a key no slot's meta word
-//! matches and no bytes left before the next sample, so both fast paths fail their one
-//! compare and take their slow paths; the records are immutable statics (read-only
+//! matches, no bytes left before the next sample and an empty view of the pagemap, so
+//! every fast path fails its first compare and takes its slow path; the records are immutable statics (read-only
 //! memory), which the fast paths only ever read.
 //!
 //! On x86_64 Linux the word is declared in assembly in the *initial-exec* TLS model, so a
@@ -124,12 +124,15 @@ pub struct Hot {
     /// (0 before the map exists)...
     pub map_words: usize,
     /// ...and how many (0 before the map exists: every free takes the slow path, which
-    /// looks again).
+    /// looks again). Only a thread state's own record is ever given a view: the idle
+    /// records' and the check mode's stay empty, so a record with `map_len != 0` is the
+    /// calling thread's state (the free's `thread::OwnerFree::Other` and the aligned
+    /// allocation's fast path rely on it).
     pub map_len: usize,
 }
 
 impl Hot {
-    /// An idle record's values: both fast paths miss on it.
+    /// An idle record's values: every fast path misses on it.
     pub const IDLE: Hot = Hot {
         key: u64::MAX,
         sample_left: 0,
