@@ -134,9 +134,10 @@ pub enum OwnerFree {
     DrainDue(*mut ThreadState),
     /// Not pushed: the magazine of class `.1` of the state is full.
     Full(*mut ThreadState, usize),
-    /// Not a block of a slot the thread of `h` owns, found in the pagemap with meta word
-    /// `.1`: a remote free when it is a block start of an ACTIVE slot (see
-    /// `slow_path::free_other`).
+    /// Not a block of a slot the thread of `h` owns, though its view of the pagemap
+    /// covers the address (meta word `.1`; 0 when no SuperSlab lies there: null, large
+    /// and foreign pointers): a remote free when it is a block start of an ACTIVE slot
+    /// (see `slow_path::free_other`).
     Other(*mut ThreadState, u64),
     /// Not a block start of an ACTIVE slot the thread of `h` owns: a slow path's work.
     NotOwned,

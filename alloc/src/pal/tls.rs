@@ -7,8 +7,8 @@
 //! something readable: the fast paths read a key and a sampling countdown through it
 //! with no test for "no state" first. An idle record reads as a key no slot's meta word
 //! matches, no bytes left before the next sample and an empty view of the pagemap, so
-//! every fast path fails its first compare and takes its slow path; the records are immutable statics (read-only
-//! memory), which the fast paths only ever read.
+//! every fast path fails its first compare and takes its slow path; the records are
+//! immutable statics (read-only memory), which the fast paths only ever read.
 //!
 //! On x86_64 Linux the word is declared in assembly in the *initial-exec* TLS model, so a
 //! read is two instructions (`mov reg, [rip + word@GOTTPOFF]; mov reg, fs:[reg]`) in an
