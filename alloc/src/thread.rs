@@ -49,8 +49,6 @@ pub struct ThreadState {
     pub mags: [Magazine; CLASS_COUNT],
     /// The thread's slots, by class.
     pub owned: [Owned; CLASS_COUNT],
-    /// Remote frees not pushed yet.
-    pub remote: RemoteBatch,
     /// Bit `c` set: the thread refilled or freed blocks of class `c` since the bit was
     /// last cleared (an interval drain visits only these classes).
     pub classes: u64,
@@ -86,6 +84,9 @@ pub struct ThreadState {
     checked: Hot,
     /// The magazines' cells.
     cells: [[*mut u8; MAGAZINE_MAX]; CLASS_COUNT],
+    /// Remote frees not pushed yet (last: the largest part of the state, touched only
+    /// by a thread that frees other threads' blocks).
+    pub remote: RemoteBatch,
 }
 
 const _: () = assert!(CLASS_COUNT <= 64);
