@@ -84,8 +84,9 @@ pub struct ThreadState {
     checked: Hot,
     /// The magazines' cells.
     cells: [[*mut u8; MAGAZINE_MAX]; CLASS_COUNT],
-    /// Remote frees not pushed yet (last: the largest part of the state, touched only
-    /// by a thread that frees other threads' blocks).
+    /// Remote frees not pushed yet (last: the largest part of the state; its entries
+    /// are written only by a thread that frees other threads' blocks, the folds and
+    /// drains read its bitmap of open entries).
     pub remote: RemoteBatch,
 }
 
