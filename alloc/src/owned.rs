@@ -12,6 +12,10 @@
 //! - `full`: nothing left locally; blocks other threads gave back wait on the slot's
 //!   remote list until a refill or a sweep collects them.
 //!
+//! The sweeps collect the remote lists of `avail` slots too: a slot whose last blocks
+//! came back from other threads after its owner stopped using the class would
+//! otherwise hold them, and its SuperSlab, until the owner's next refill of the class.
+//!
 //! Everything here runs on the owning thread without a lock, with plain loads and
 //! stores; only the remote list's swap is an atomic read-modify-write. A refill walks
 //! only the blocks it hands out.
@@ -38,11 +42,12 @@ pub const LAST_RETIRE_SWEEPS: u16 = 16;
 /// Full slots a refill looks at for remote frees before it adopts or acquires a slot.
 const FULL_LOOK: usize = 64;
 
-/// Full slots an interval sweep looks at for remote frees. Walks of the full list,
-/// the refill's and the sweep's, go round it from where the last one stopped
-/// ([`Owned::full_next`]), so a long list is covered in turns and no walk is longer
-/// than its look: a thread with thousands of full slots (blocks it handed to other
-/// threads) does not touch every one of their records at every interval.
+/// Full slots, and slots with blocks at hand, an interval sweep looks at for remote
+/// frees. Walks of a list go round it from where the last one stopped
+/// ([`Owned::full_next`], [`Owned::avail_next`]), so a long list is covered in turns
+/// and no walk is longer than its look: a thread with thousands of full slots (blocks
+/// it handed to other threads) does not touch every one of their records at every
+/// interval.
 const SWEEP_LOOK: usize = 32;
 
 /// Slots with blocks at hand whose slot words a sweep refreshes (the others' words
@@ -60,6 +65,8 @@ pub struct Owned {
     /// Where the next walk of `full` starts: 0 (its head) or a slot on `full`. Moved
     /// past a slot before the slot leaves `full` ([`Owned::unlink`]).
     full_next: AtomicUsize,
+    /// Where the next sweep's walk of `avail` starts, kept as `full_next` is.
+    avail_next: AtomicUsize,
     /// Blocks remote frees gave back that this thread collected since it last folded
     /// ([`Owned::take_collected`]): they leave the class's `out` then.
     collected: AtomicU64,
@@ -97,10 +104,21 @@ impl Owned {
         publish_slot(s);
     }
 
-    /// Takes `s` off its list `tag`, moving the full list's walk position past it.
+    /// Where the next walk of list `tag` starts (the idle list has no walk position).
+    fn cursor(&self, tag: u16) -> Option<&AtomicUsize> {
+        match tag {
+            list::FULL => Some(&self.full_next),
+            list::AVAIL => Some(&self.avail_next),
+            _ => None,
+        }
+    }
+
+    /// Takes `s` off its list `tag`, moving the list's walk position past it.
     fn unlink(&self, tag: u16, s: &Slot) {
-        if tag == list::FULL && self.full_next.load(Relaxed) == s as *const Slot as usize {
-            self.full_next.store(s.next.load(Relaxed), Relaxed);
+        if let Some(cursor) = self.cursor(tag) {
+            if cursor.load(Relaxed) == s as *const Slot as usize {
+                cursor.store(s.next.load(Relaxed), Relaxed);
+            }
         }
         slot_list_remove(self.head(tag), s);
     }
@@ -140,7 +158,7 @@ impl Owned {
                 head = self.idle.load(Relaxed);
             }
             if head == 0 {
-                if self.collect_full(FULL_LOOK) {
+                if self.collect_round(list::FULL, FULL_LOOK) {
                     continue;
                 }
                 let Some((ss, i)) =
@@ -162,15 +180,20 @@ impl Owned {
         n
     }
 
-    /// Collects the remote lists of up to `look` full slots, going round the list from
-    /// where the last walk stopped and at most once round; `true` when any block came
-    /// back.
-    fn collect_full(&self, look: usize) -> bool {
-        let head = self.full.load(Relaxed);
+    /// Collects the remote lists of up to `look` slots of list `tag` (full or avail),
+    /// going round the list from where the last walk stopped and at most once round;
+    /// `true` when any block came back. A collected slot moves to the list its state
+    /// calls for, never onto the list being walked.
+    fn collect_round(&self, tag: u16, look: usize) -> bool {
+        let Some(cursor) = self.cursor(tag) else {
+            return false;
+        };
+        let list_head = self.head(tag);
+        let head = list_head.load(Relaxed);
         if head == 0 {
             return false;
         }
-        let start = match self.full_next.load(Relaxed) {
+        let start = match cursor.load(Relaxed) {
             0 => head,
             a => a,
         };
@@ -192,14 +215,14 @@ impl Owned {
                 }
                 // Round to the head (which `settle` may just have changed).
                 wrapped = true;
-                a = self.full.load(Relaxed);
+                a = list_head.load(Relaxed);
             }
             if a == 0 || wrapped && a == start {
                 break;
             }
         }
         // `a` is 0 or on the list: `settle` moved only the slots already walked.
-        self.full_next.store(a, Relaxed);
+        cursor.store(a, Relaxed);
         found
     }
 
@@ -246,13 +269,15 @@ impl Owned {
         }
     }
 
-    /// The interval sweep of this class: collects full slots' remote lists, refreshes
+    /// The interval sweep of this class: collects the remote lists of full slots and of
+    /// slots with blocks at hand, refreshes
     /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand when
     /// `publish` (the thread folds its counters at this interval), counts the sweeps of
     /// idle slots and retires those whose time is up ([`RETIRE_SWEEPS`], or
     /// [`LAST_RETIRE_SWEEPS`] for the last slot the thread has of the class).
     pub fn sweep(&self, publish: bool) {
-        self.collect_full(SWEEP_LOOK);
+        self.collect_round(list::FULL, SWEEP_LOOK);
+        self.collect_round(list::AVAIL, SWEEP_LOOK);
         let mut a = if publish { self.avail.load(Relaxed) } else { 0 };
         let mut n = 0;
         while a != 0 && n < SWEEP_PUBLISH {

@@ -1,8 +1,9 @@
 //! Magazine-aware accounting read back through the segment reader, empty SuperSlab
 //! detection and return (also when the last frees sat in the owner's magazine after
 //! another thread's remote frees),
-//! and the memory cost of a million 16-byte allocations, and remote frees to the far end
-//! of a long full list collected by the interval sweeps alone.
+//! and the memory cost of a million 16-byte allocations, and remote frees collected by
+//! the interval sweeps alone: at the far end of a long full list, and into a slot with
+//! blocks at hand whose owner stopped using the class.
 
 mod common;
 
@@ -590,6 +591,50 @@ fn remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps() {
         for &p in kept {
             // SAFETY: live blocks of this thread.
             unsafe { raw::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn remote_frees_into_a_slot_with_blocks_at_hand_come_back_through_the_sweeps() {
+    if common::respawned(
+        "remote_frees_into_a_slot_with_blocks_at_hand_come_back_through_the_sweeps",
+        &[],
+    ) {
+        return;
+    }
+    // One block of a class with 28 blocks a slot: the refill carves half of them, so
+    // the slot still has blocks at hand (it sits on its owner's avail list, not the
+    // full one). Another thread frees the block and exits (its exit drain pushes the
+    // remote free). The owner never uses the class again: only the interval sweeps can
+    // collect that free, find the slot idle and retire it. Before the sweeps looked at
+    // avail slots, the block stayed on the remote list and the slot, with its
+    // SuperSlab, stayed ACTIVE for the thread's life.
+    std::thread::spawn(|| {
+        let (size, c) = (SIZES[0], class_of(SIZES[0]));
+        let p = raw::alloc(size, 16) as usize;
+        assert_ne!(p, 0);
+        assert_eq!(raw::stats().classes[c].slots_active, 1);
+        std::thread::spawn(move || {
+            // SAFETY: a live block handed over by its allocating thread.
+            unsafe { raw::free(p as *mut u8) };
+        })
+        .join()
+        .unwrap();
+        let mut rounds = 0;
+        while raw::stats().classes[c].slots_active != 0 {
+            rounds += 1;
+            assert!(
+                rounds <= 1000,
+                "the slot was still ACTIVE after 1000 x 1024 frees of another class"
+            );
+            for _ in 0..1024 {
+                let q = raw::alloc(SIZES[1], 16);
+                // SAFETY: a live block of this thread.
+                unsafe { raw::free(q) };
+            }
         }
     })
     .join()
