@@ -1,6 +1,7 @@
 //! Remote frees, batched per slot: a thread that frees a block of a slot it does not
 //! own adds it to an open batch for that slot, and pushes the batch onto the slot's
-//! remote list with one CAS when it holds [`FLUSH_AT`] blocks, when a block of another
+//! remote list with one CAS when it holds [`FLUSH_AT`] blocks or [`FLUSH_BYTES`] of
+//! them, when a block of another
 //! slot maps to its entry of the table, when the thread folds its counters, and at a
 //! requested or exit drain.
 //!
@@ -27,7 +28,14 @@ use crate::superslab::slot_at;
 /// batch uses it, and [`RemoteBatch::flush_all`] visits only the open ones.
 pub const CHAINS: usize = 512;
 /// Blocks a batch holds before it is pushed.
-pub const FLUSH_AT: u32 = 32;
+pub const FLUSH_AT: u16 = 32;
+/// Bytes of blocks a batch holds before it is pushed (fewer than [`FLUSH_AT`] blocks of
+/// a class above 512 bytes, at least one block): what a thread keeps from other threads
+/// between two folds stays below `CHAINS x FLUSH_BYTES` (8 MiB) whatever the classes.
+/// Without it, batches of large classes held up to 32 blocks each, a whole slot's
+/// worth, and a program handing blocks of up to 16 KB between threads (mimalloc-bench's
+/// rptest) peaked at 39-45 MiB instead of 23-35.
+pub const FLUSH_BYTES: usize = 16 << 10;
 
 const OPEN_WORDS: usize = CHAINS / 64;
 // The hash needs a power of two, the bitmap whole words.
@@ -45,7 +53,9 @@ struct Batch {
     /// The oldest container.
     tail: usize,
     /// Blocks in the batch, containers included.
-    count: u32,
+    count: u16,
+    /// Blocks at which the batch is pushed (see [`FLUSH_BYTES`]).
+    limit: u16,
     /// Addresses in the newest container.
     fill: u16,
     /// Addresses a container of this batch's class holds.
@@ -96,6 +106,7 @@ impl RemoteBatch {
                 head: 0,
                 tail: block,
                 count: 0,
+                limit: (FLUSH_BYTES / bs).clamp(1, FLUSH_AT as usize) as u16,
                 fill: 0,
                 room: (bs / 8 - 2).min(u16::MAX as usize) as u16,
             };
@@ -115,7 +126,7 @@ impl RemoteBatch {
             b.fill = 0;
         }
         b.count += 1;
-        if b.count >= FLUSH_AT {
+        if b.count >= b.limit {
             self.flush(j);
         }
     }
@@ -130,7 +141,7 @@ impl RemoteBatch {
         let s = slot_at(core::mem::take(&mut b.slot));
         // SAFETY: the batch holds `count` blocks of `s`, given up by this thread, in
         // containers linked head -> tail with their counts written.
-        unsafe { s.push_remote(b.head, b.tail, b.count) };
+        unsafe { s.push_remote(b.head, b.tail, u32::from(b.count)) };
         b.count = 0;
     }
 
