@@ -48,8 +48,10 @@ fn locate() -> Result<(PathBuf, PathBuf, PathBuf), String> {
 }
 
 /// Under `cargo run`, rebuilds the allocator binaries with the driver's profile so that
-/// none of them is missing or stale (`cargo run` builds only the driver).
-fn build_siblings(bin_dir: &Path, target_dir: &Path) -> Result<(), String> {
+/// none of them is missing or stale (`cargo run` builds only the driver), and with
+/// `preload` the preload library too (a stale `libslabscope_preload.so` would be
+/// measured otherwise, with no sign of it).
+fn build_siblings(bin_dir: &Path, target_dir: &Path, preload: bool) -> Result<(), String> {
     let Some(cargo) = std::env::var_os("CARGO") else {
         return Ok(());
     };
@@ -57,35 +59,44 @@ fn build_siblings(bin_dir: &Path, target_dir: &Path) -> Result<(), String> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("debug");
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "-p", "slabscope-bench", "--bins"]);
-    match profile {
-        "debug" => {}
-        "release" => {
-            cmd.arg("--release");
+    let mut builds: Vec<(&str, &[&str])> = vec![(
+        "the allocator binaries",
+        &["-p", "slabscope-bench", "--bins"],
+    )];
+    if preload {
+        builds.push((
+            "libslabscope_preload.so",
+            &["-p", "slabscope-preload", "--lib"],
+        ));
+    }
+    for (what, args) in builds {
+        let mut cmd = Command::new(&cargo);
+        cmd.args(["build", "--quiet"]).args(args);
+        match profile {
+            "debug" => {}
+            "release" => {
+                cmd.arg("--release");
+            }
+            other => {
+                cmd.args(["--profile", other]);
+            }
         }
-        other => {
-            cmd.args(["--profile", other]);
+        cmd.env("CARGO_TARGET_DIR", target_dir);
+        eprintln!("slabscope-bench: building {what} ({profile})");
+        let status = cmd
+            .status()
+            .map_err(|e| format!("running cargo build: {e}"))?;
+        if !status.success() {
+            return Err(format!("cargo build of {what} failed: {status}"));
         }
     }
-    cmd.env("CARGO_TARGET_DIR", target_dir);
-    eprintln!("slabscope-bench: building the allocator binaries ({profile})");
-    let status = cmd
-        .status()
-        .map_err(|e| format!("running cargo build: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "cargo build of the allocator binaries failed: {status}"
-        ))
-    }
+    Ok(())
 }
 
 fn drive(args: &DriverArgs) -> Result<(), String> {
     let (exe, bin_dir, target_dir) = locate()?;
     if !args.no_build {
-        build_siblings(&bin_dir, &target_dir)?;
+        build_siblings(&bin_dir, &target_dir, args.preload)?;
     }
     let lineup = if args.preload {
         variants::preload(&bin_dir, &target_dir)?
