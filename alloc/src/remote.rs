@@ -1,9 +1,8 @@
 //! Remote frees, batched per slot: a thread that frees a block of a slot it does not
 //! own adds it to an open batch for that slot, and pushes the batch onto the slot's
 //! remote list with one CAS when it holds [`FLUSH_AT`] blocks or [`FLUSH_BYTES`] of
-//! them, when a block of another
-//! slot maps to its entry of the table, when the thread folds its counters, and at a
-//! requested or exit drain.
+//! them, when a block of another slot maps to its entry of the table, when the thread
+//! folds its counters, and at a requested or exit drain.
 //!
 //! A batch is a chain of *containers* (`Slot::push_remote`): the first block freed
 //! becomes a container, the next ones are written into it as addresses until it is
@@ -34,7 +33,7 @@ pub const FLUSH_AT: u16 = 32;
 /// between two folds stays below `CHAINS x FLUSH_BYTES` (8 MiB) whatever the classes.
 /// Without it, batches of large classes held up to 32 blocks each, a whole slot's
 /// worth, and a program handing blocks of up to 16 KB between threads (mimalloc-bench's
-/// rptest) peaked at 39-45 MiB instead of 23-35.
+/// rptest) peaked at 39-47 MiB instead of 19-36.
 pub const FLUSH_BYTES: usize = 16 << 10;
 
 const OPEN_WORDS: usize = CHAINS / 64;
