@@ -477,20 +477,7 @@ fn a_class_the_thread_stopped_using_gives_its_last_slot_back() {
             // SAFETY: live blocks of this thread.
             unsafe { raw::free(p as *mut u8) };
         }
-        let other = SIZES[0];
-        let mut rounds = 0;
-        while raw::stats().classes[c].slots_active != 0 {
-            rounds += 1;
-            assert!(
-                rounds <= 1000,
-                "the idle slot was still ACTIVE after 1000 x 1024 frees of another class"
-            );
-            for _ in 0..1024 {
-                let p = raw::alloc(other, 16);
-                // SAFETY: a live block of this thread.
-                unsafe { raw::free(p) };
-            }
-        }
+        let rounds = sweep_until(c, 0, SIZES[0], "the idle slot");
         assert!(
             rounds >= 3,
             "an idle last slot is kept for a few sweeps ({rounds} rounds)"
@@ -573,21 +560,7 @@ fn remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps() {
         let mut kept_slots: Vec<usize> = kept.iter().map(|p| p >> 16).collect();
         kept_slots.dedup();
         let want = kept_slots.len() as u64;
-        let mut rounds = 0;
-        while raw::stats().classes[c].slots_active > want {
-            rounds += 1;
-            assert!(
-                rounds <= 1000,
-                "{} slots still ACTIVE for {want} holding live blocks after 1000 x 1024 \
-                 frees of another class",
-                raw::stats().classes[c].slots_active
-            );
-            for _ in 0..1024 {
-                let p = raw::alloc(SIZES[0], 16);
-                // SAFETY: a live block of this thread.
-                unsafe { raw::free(p) };
-            }
-        }
+        sweep_until(c, want, SIZES[0], "the slots of the freed blocks");
         for &p in kept {
             // SAFETY: live blocks of this thread.
             unsafe { raw::free(p as *mut u8) };
@@ -623,20 +596,30 @@ fn remote_frees_into_a_slot_with_blocks_at_hand_come_back_through_the_sweeps() {
         })
         .join()
         .unwrap();
-        let mut rounds = 0;
-        while raw::stats().classes[c].slots_active != 0 {
-            rounds += 1;
-            assert!(
-                rounds <= 1000,
-                "the slot was still ACTIVE after 1000 x 1024 frees of another class"
-            );
-            for _ in 0..1024 {
-                let q = raw::alloc(SIZES[1], 16);
-                // SAFETY: a live block of this thread.
-                unsafe { raw::free(q) };
-            }
-        }
+        sweep_until(c, 0, SIZES[1], "the slot");
     })
     .join()
     .unwrap();
+}
+
+/// Allocates and frees blocks of `other` bytes on the calling thread, 1024 at a time
+/// (an interval of frees, so the thread's sweeps run), until class `c` has at most
+/// `want` ACTIVE slots; fails after 1000 rounds, naming `what`. Returns the rounds run.
+fn sweep_until(c: usize, want: u64, other: usize, what: &str) -> u32 {
+    let mut rounds = 0;
+    while raw::stats().classes[c].slots_active > want {
+        rounds += 1;
+        assert!(
+            rounds <= 1000,
+            "{what}: {} slots still ACTIVE (want {want}) after 1000 x 1024 frees of \
+             another class",
+            raw::stats().classes[c].slots_active
+        );
+        for _ in 0..1024 {
+            let p = raw::alloc(other, 16);
+            // SAFETY: a live block of this thread.
+            unsafe { raw::free(p) };
+        }
+    }
+    rounds
 }
