@@ -51,14 +51,7 @@ fn per_class_accounting_is_exact_at_quiescence() {
             v.split_off(v.len() - n)
         })
         .collect();
-    std::thread::spawn(move || {
-        for p in given {
-            // SAFETY: live blocks handed over by the main thread.
-            unsafe { raw::free(p as *mut u8) };
-        }
-    })
-    .join()
-    .unwrap();
+    free_on_another_thread(given);
     // A second thread allocates a few blocks, drains, and stays alive and idle while
     // the parent inspects.
     let (tx, rx) = mpsc::channel::<()>();
@@ -549,14 +542,7 @@ fn remote_frees_deep_in_a_long_full_list_come_back_through_the_sweeps() {
         assert!(blocks.iter().all(|&p| p != 0));
         let (given, kept) = blocks.split_at(600);
         let given = given.to_vec();
-        std::thread::spawn(move || {
-            for p in given {
-                // SAFETY: live blocks handed over by their allocating thread.
-                unsafe { raw::free(p as *mut u8) };
-            }
-        })
-        .join()
-        .unwrap();
+        free_on_another_thread(given);
         let mut kept_slots: Vec<usize> = kept.iter().map(|p| p >> 16).collect();
         kept_slots.dedup();
         let want = kept_slots.len() as u64;
@@ -590,12 +576,7 @@ fn remote_frees_into_a_slot_with_blocks_at_hand_come_back_through_the_sweeps() {
         let p = raw::alloc(size, 16) as usize;
         assert_ne!(p, 0);
         assert_eq!(raw::stats().classes[c].slots_active, 1);
-        std::thread::spawn(move || {
-            // SAFETY: a live block handed over by its allocating thread.
-            unsafe { raw::free(p as *mut u8) };
-        })
-        .join()
-        .unwrap();
+        free_on_another_thread(vec![p]);
         sweep_until(c, 0, SIZES[1], "the slot");
     })
     .join()
@@ -622,4 +603,17 @@ fn sweep_until(c: usize, want: u64, other: usize, what: &str) -> u32 {
         }
     }
     rounds
+}
+
+/// Frees `blocks` (live blocks the caller hands over) on a new thread, which then exits:
+/// remote frees, pushed by its exit drain at the latest.
+fn free_on_another_thread(blocks: Vec<usize>) {
+    std::thread::spawn(move || {
+        for p in blocks {
+            // SAFETY: live blocks handed over by their allocating thread.
+            unsafe { raw::free(p as *mut u8) };
+        }
+    })
+    .join()
+    .unwrap();
 }
