@@ -31,6 +31,12 @@ pub struct DriverArgs {
 /// Fewest rounds outside smoke mode: medians of fewer mean little.
 pub const MIN_ROUNDS: usize = 5;
 
+/// Rounds of a full run. A round of larson x2 lasts half a second, and one
+/// descheduling of a thread turns it into a round of piled-up hand-offs for any
+/// allocator (a fifth of the rounds on a 2-core VM): of 7 rounds, three such rounds of
+/// one allocator and none of the other decided the median (docs/BENCHMARKS.md).
+pub const FULL_ROUNDS: usize = 15;
+
 /// Usage text.
 pub const USAGE: &str = "\
 usage: slabscope-bench [--quick | --full] [--smoke] [--workload NAME]... [--rounds N]
@@ -41,7 +47,7 @@ usage: slabscope-bench [--quick | --full] [--smoke] [--workload NAME]... [--roun
   --smoke          tiny runs that only prove the harness works (tests); 1 round allowed
   --workload NAME  larson, random-mixed, xmalloc, cache-scratch, growth, rss16,
                    fragmentation (repeatable; default all)
-  --rounds N       rounds of interleaved runs (default 5 quick, 7 full, 1 smoke; >= 5
+  --rounds N       rounds of interleaved runs (default 5 quick, 15 full, 1 smoke; >= 5
                    except in smoke mode)
   --preload        run bench-system under LD_PRELOAD of Debian's mimalloc, jemalloc and
                    tcmalloc and of libslabscope_preload.so (alloc/bench/setup-preload.sh
@@ -142,7 +148,7 @@ impl DriverArgs {
             (Some(n), _) => n,
             (None, Mode::Smoke) => 1,
             (None, Mode::Quick) => 5,
-            (None, Mode::Full) => 7,
+            (None, Mode::Full) => FULL_ROUNDS,
         };
         if a.workloads.is_empty() {
             a.workloads = Workload::ALL.to_vec();
@@ -162,7 +168,10 @@ mod tests {
     #[test]
     fn defaults_and_modes() {
         let a = parse("").unwrap();
-        assert_eq!((a.mode, a.rounds, a.workloads.len()), (Mode::Full, 7, 7));
+        assert_eq!(
+            (a.mode, a.rounds, a.workloads.len()),
+            (Mode::Full, FULL_ROUNDS, 7)
+        );
         let q = parse("--quick --workload larson --workload larson").unwrap();
         assert_eq!((q.mode, q.rounds), (Mode::Quick, 5));
         assert_eq!(q.workloads, vec![Workload::Larson]);
