@@ -43,8 +43,8 @@ pub struct Magazine {
     pub end: *mut *mut u8,
     /// Low-water mark: the lowest `top` since the class's last interval sweep. The
     /// oldest `low - base` blocks sat unused through that whole time. The pop fast path
-    /// compares `top` with `low` only: at `low` the miss path calls
-    /// [`Magazine::take`], which tells an empty magazine from a new low-water mark.
+    /// compares `top` with `low` only: at `low` it tells an empty magazine from a new
+    /// low-water mark ([`Magazine::pop_at_low`]).
     pub low: *mut *mut u8,
     /// First cell.
     pub base: *mut *mut u8,
@@ -116,19 +116,38 @@ impl Magazine {
         unsafe { self.end.offset_from(self.base) as usize }
     }
 
-    /// The allocation fast path's pop: the newest block, or `None` when `top` is at the
-    /// low-water mark (`low <= top` always, and `base <= low`), which stands for both
-    /// the empty test and the low-water test in one compare, as in jemalloc's cache
-    /// bins. The slow path then calls [`Magazine::take`].
+    /// The allocation fast path's pop: the newest block, or `None` when the magazine is
+    /// empty. One compare, of `top` with the low-water mark (`low <= top` always, and
+    /// `base <= low`), stands for both the empty test and the low-water test, as in
+    /// jemalloc's cache bins; at the mark, [`Magazine::pop_at_low`] lowers it in line
+    /// (in random-mixed one pop in 20 reaches the mark, and taking the slow path for it
+    /// cost 77 instructions a time).
     #[inline(always)]
     pub fn pop(&mut self) -> Option<NonNull<u8>> {
         if self.top == self.low {
-            return None;
+            return self.pop_at_low();
         }
         // SAFETY: `base <= low < top <= end`: the cell below `top` holds a block, and a
         // block's address is never null.
         unsafe {
             self.top = self.top.sub(1);
+            self.allocs += 1;
+            Some(NonNull::new_unchecked(*self.top))
+        }
+    }
+
+    /// [`Magazine::pop`] with `top` at the low-water mark: `None` when empty, else the
+    /// newest block, the mark lowered with `top`.
+    #[cold]
+    #[inline(always)]
+    fn pop_at_low(&mut self) -> Option<NonNull<u8>> {
+        if self.top == self.base {
+            return None;
+        }
+        // SAFETY: `base < top <= end`: the cell below `top` holds a block, never null.
+        unsafe {
+            self.top = self.top.sub(1);
+            self.low = self.top;
             self.allocs += 1;
             Some(NonNull::new_unchecked(*self.top))
         }
@@ -339,7 +358,31 @@ fn idle_to_give(low: usize, swept_fill: usize, reserve: usize, cap: usize) -> (u
 
 #[cfg(test)]
 mod tests {
-    use super::idle_to_give;
+    use super::{idle_to_give, Magazine};
+
+    #[test]
+    fn a_pop_at_the_low_water_mark_lowers_it_and_only_an_empty_magazine_misses() {
+        let mut cells = [core::ptr::null_mut::<u8>(); 8];
+        // SAFETY: every field of a magazine is an integer or a raw pointer, for which
+        // zero is a valid value; `init` sets the pointers before any use.
+        let mut m: Magazine = unsafe { core::mem::zeroed() };
+        m.init(0, cells.as_mut_ptr(), cells.len());
+        for a in [0x1000, 0x2000, 0x3000, 0x4000] {
+            assert!(m.push(a as *mut u8));
+        }
+        // An interval sweep puts the mark at the fill.
+        m.low = m.top;
+        let low = |m: &Magazine| m.low as usize - m.base as usize;
+        let popped: Vec<usize> = core::iter::from_fn(|| m.pop())
+            .map(|p| p.as_ptr() as usize)
+            .collect();
+        assert_eq!(popped, [0x4000, 0x3000, 0x2000, 0x1000]);
+        assert_eq!((m.count(), low(&m), m.allocs), (0, 0, 4));
+        // Above the mark a pop leaves it alone.
+        assert!(m.push(0x5000 as *mut u8) && m.push(0x6000 as *mut u8));
+        assert_eq!(m.pop().map(|p| p.as_ptr() as usize), Some(0x6000));
+        assert_eq!((m.count(), low(&m)), (1, 0));
+    }
 
     /// Sweeps of an idle magazine (nothing allocated or freed between them) holding
     /// `fill` blocks with `reserve` kept: how many until it is empty.
