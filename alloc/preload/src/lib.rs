@@ -25,7 +25,7 @@
 //!   without faulting into a new block, `malloc_usable_size` returns 0.
 //!
 //! Modules: [`entry`] (malloc, free, calloc, realloc, reallocarray, cfree), [`aligned`]
-//! (the aligned family), [`info`] (usable size, trim, mallopt, mallinfo), [`foreign`]
+//! (the aligned family), [`cxx`] (C++'s `operator new` and `operator delete`), [`info`] (usable size, trim, mallopt, mallinfo), [`foreign`]
 //! (foreign pointers), [`exit`] (`_exit` and `_Exit`, which remove the segment as a
 //! normal exit does), [`sys`] (errno and stderr without allocating), [`init`] (the
 //! load-time constructor).
@@ -33,6 +33,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod aligned;
+pub mod cxx;
 pub mod entry;
 pub mod exit;
 pub mod foreign;

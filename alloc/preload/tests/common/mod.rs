@@ -2,6 +2,7 @@
 //! running programs under `LD_PRELOAD`, and reading a running program's segment back.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
@@ -92,6 +93,29 @@ pub fn run_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Asserts that a check program (tests/c) printed `ok <name>` for every name in
+/// `checks`, no `FAIL` line, and `failures 0`.
+pub fn assert_checks_passed(checks: &[&str], out: &Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let failed: Vec<_> = stdout.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(
+        failed.is_empty(),
+        "failed checks:\n{}\n\nstderr:\n{stderr}",
+        failed.join("\n")
+    );
+    let passed: BTreeSet<_> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("ok "))
+        .collect();
+    let missing: Vec<_> = checks.iter().filter(|c| !passed.contains(*c)).collect();
+    assert!(
+        missing.is_empty(),
+        "checks that never ran: {missing:?}\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("failures 0\n"), "{stdout}");
 }
 
 /// Asserts a preloaded program said nothing about slabscope on stderr (no failed
