@@ -25,7 +25,7 @@ use crate::{check, checked, large, sample, slow_path};
 #[inline(always)]
 pub fn alloc(size: usize, align: usize, publish_default: bool) -> *mut u8 {
     if align <= MIN_ALIGN {
-        if let Some(p) = alloc_hit(size) {
+        if let Some(p) = alloc_hit::<false>(size) {
             return p.as_ptr();
         }
     } else if let Some(p) = alloc_aligned_hit(size, align) {
@@ -52,13 +52,14 @@ pub fn alloc_aligned_hit(size: usize, align: usize) -> Option<NonNull<u8>> {
     let st = h.cast_mut().cast::<ThreadState>();
     // SAFETY: `st` is this thread's state and no slow path of it is running a magazine
     // operation (slow paths never call back into a fast path); `c` is a class.
-    unsafe { thread::magazine(st, c << CLASS_SHIFT).pop() }
+    unsafe { thread::magazine(st, c << CLASS_SHIFT).pop::<false>() }
 }
 
 /// The allocation fast path for a request at most `MIN_ALIGN` aligned: a block from the
 /// calling thread's magazine, or `None` when that takes a slow path ([`alloc_miss`]).
+/// `LOWER`: the pop serves the magazine's low-water mark too (`Magazine::pop`).
 #[inline(always)]
-pub fn alloc_hit(size: usize) -> Option<NonNull<u8>> {
+pub fn alloc_hit<const LOWER: bool>(size: usize) -> Option<NonNull<u8>> {
     if size <= SMALL_MAX {
         let h = thread::hot();
         // SAFETY: `hot` is always readable (the thread's state or an idle record).
@@ -72,7 +73,7 @@ pub fn alloc_hit(size: usize) -> Option<NonNull<u8>> {
             // back into a fast path); `class_offset` is a class's offset.
             unsafe {
                 (*st).hot.sample_left = left - size as u64;
-                return thread::magazine(st, class_offset(size)).pop();
+                return thread::magazine(st, class_offset(size)).pop::<LOWER>();
             }
         }
     }

@@ -25,10 +25,11 @@ pub fn alloc(size: usize, align: usize) -> *mut u8 {
 /// The allocation fast path alone: a block of at least `size` bytes, 16-byte aligned,
 /// from the calling thread's magazine, or `None` when the request needs a slow path
 /// ([`alloc_miss`]). For shims that keep their own miss path out of line (the
-/// LD_PRELOAD `malloc`).
+/// LD_PRELOAD `malloc`): unlike [`alloc`]'s, its pop serves the magazine's low-water
+/// mark in line, which makes it longer than a function inlined everywhere should be.
 #[inline(always)]
 pub fn alloc_hit(size: usize) -> Option<core::ptr::NonNull<u8>> {
-    front::alloc_hit(size)
+    front::alloc_hit::<true>(size)
 }
 
 /// [`alloc`] for a request [`alloc_hit`] did not serve (never inlined).
