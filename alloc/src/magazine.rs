@@ -43,8 +43,9 @@ pub struct Magazine {
     pub end: *mut *mut u8,
     /// Low-water mark: the lowest `top` since the class's last interval sweep. The
     /// oldest `low - base` blocks sat unused through that whole time. The pop fast path
-    /// compares `top` with `low` only: at `low` it tells an empty magazine from a new
-    /// low-water mark ([`Magazine::pop_at_low`]).
+    /// compares `top` with `low` only; at `low`, [`Magazine::take`] (the slow path's) or
+    /// [`Magazine::pop_at_low`] (the preload's `malloc`) tells an empty magazine from a
+    /// new low-water mark.
     pub low: *mut *mut u8,
     /// First cell.
     pub base: *mut *mut u8,
@@ -120,7 +121,7 @@ impl Magazine {
     /// low-water mark (`low <= top` always, and `base <= low`): one compare stands for
     /// both the empty test and the low-water test, as in jemalloc's cache bins. With
     /// `LOWER`, the pop also serves the mark itself ([`Magazine::pop_at_low`], laid out
-    /// of the hit path's way) and returns `None` only when empty: the preload's
+    /// away from the hit path) and returns `None` only when empty: the preload's
     /// `malloc`, a function of its own, takes it (one pop in 20 of random-mixed reaches
     /// the mark, and the slow path cost 77 instructions a time). Without, the caller's
     /// slow path calls [`Magazine::take`]: the global allocator's `alloc`, which with

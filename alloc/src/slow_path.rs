@@ -35,9 +35,9 @@ pub fn alloc_miss(size: usize, align: usize, publish_default: bool) -> *mut u8 {
             if t.hot.sample_left <= size as u64 {
                 return alloc_sampled(st, size, size, align, publish_default);
             }
-            // A caller that did not try the fast path (an aligned request from an idle
-            // record's thread, say) may find blocks in the magazine: a refill assumes an
-            // empty one. No magazine operation of this thread runs (as on the fast path).
+            // The global allocator's pop stops at the low-water mark (see
+            // `Magazine::pop`); the magazine may still hold blocks. No magazine
+            // operation of this thread runs (as on the fast path).
             if let Some(p) = t.mags[class_of(size)].take() {
                 return p.as_ptr();
             }

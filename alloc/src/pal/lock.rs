@@ -27,7 +27,7 @@ impl RawMutex {
     }
 
     /// Blocks until the mutex is held by the caller. A held mutex is tried again
-    /// [`SPIN_TRIES`] times, a spin-loop hint between tries, before the caller sleeps
+    /// [`SPIN_TRIES`] times, [`SPIN_PAUSES`] spin-loop hints apart, before the caller sleeps
     /// in the kernel: the allocator's critical sections are list and counter updates
     /// (no system call runs under its locks), over well before a sleep and a wake-up
     /// would be.
