@@ -88,11 +88,17 @@ impl Binary {
         let mut out = Vec::new();
         if let Ok(mut it) = loader.find_frames(vaddr) {
             while let Ok(Some(f)) = it.next() {
-                let function = f
-                    .function
-                    .as_ref()
-                    .and_then(|n| n.demangle().ok())
-                    .map(Cow::into_owned);
+                let function = f.function.as_ref().and_then(|n| {
+                    let name = n.demangle().ok()?;
+                    // A function of one language exported under another's mangled name
+                    // (the preload's `#[no_mangle] fn _Znwm`, C++'s `operator new`, is
+                    // Rust in the debug info) keeps that name: try every scheme.
+                    Some(if name.starts_with("_Z") {
+                        addr2line::demangle_auto(name, None).into_owned()
+                    } else {
+                        name.into_owned()
+                    })
+                });
                 let (file, line) = f
                     .location
                     .map(|l| (l.file.map(str::to_string), l.line))
