@@ -291,3 +291,60 @@ fn git_init_add_commit_log_gc_on_a_scratch_repository() {
     let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
     assert!(left.is_empty(), "segments left behind: {left:?}");
 }
+
+/// The C++ compiler under the preload (`c++`, its `cc1plus` and the assembler, every
+/// one preloaded; `cc1plus` links the C++ runtime statically, so its `operator new`
+/// is its own and calls the library's `malloc`): it compiles a C++ source of this
+/// repository to the same object file as on glibc, and leaves no segment.
+#[test]
+fn cxx_compiler_emits_the_same_object_as_on_glibc() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/c/cxx_new.cpp");
+    let out = tempfile::tempdir().unwrap();
+    let compile = |cmd: &mut Command, obj: &str| {
+        let obj = out.path().join(obj);
+        let res = run_ok(cmd.args(["-O2", "-c", "-o"]).arg(&obj).arg(src));
+        assert_quiet("c++", &res.stderr);
+        std::fs::read(obj).unwrap()
+    };
+    let plain = compile(&mut Command::new("c++"), "plain.o");
+    let shm = shm_dir();
+    let preloaded_obj = compile(
+        &mut preloaded(Command::new("c++"), shm.path()),
+        "preloaded.o",
+    );
+    assert!(plain.len() > 10_000, "{} bytes of object", plain.len());
+    assert!(plain == preloaded_obj, "the objects differ");
+    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
+    assert!(left.is_empty(), "segments left behind: {left:?}");
+}
+
+/// `apt-cache`, a C++ program on the shared C++ runtime, whose `new` and `delete` bind to
+/// the library's (`LD_DEBUG=bindings` shows `_Znwm` of `libapt-pkg` bound to it): it
+/// reads the package cache and answers as on glibc. Debian's package tool is on every
+/// machine CI runs on; elsewhere the test says it has nothing to run and fails under
+/// `CI=true`.
+#[test]
+fn apt_cache_answers_as_on_glibc() {
+    if Command::new("apt-cache").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "apt-cache is missing on a CI machine"
+        );
+        println!("skipped: no apt-cache on this machine");
+        return;
+    }
+    let shm = shm_dir();
+    for args in [&["stats"][..], &["policy", "libc6", "dash", "apt"]] {
+        let plain = run_ok(Command::new("apt-cache").args(args));
+        let out = run_ok(preloaded(Command::new("apt-cache"), shm.path()).args(args));
+        assert_quiet("apt-cache", &out.stderr);
+        assert!(!plain.stdout.is_empty(), "apt-cache {args:?} said nothing");
+        assert!(
+            out.stdout == plain.stdout,
+            "apt-cache {args:?} answers differently under the preload:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
+    assert!(left.is_empty(), "segments left behind: {left:?}");
+}
