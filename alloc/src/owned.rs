@@ -270,11 +270,11 @@ impl Owned {
     }
 
     /// The interval sweep of this class: collects the remote lists of full slots and of
-    /// slots with blocks at hand, refreshes
-    /// the slot words of up to [`SWEEP_PUBLISH`] slots with blocks at hand when
-    /// `publish` (the thread folds its counters at this interval), counts the sweeps of
-    /// idle slots and retires those whose time is up ([`RETIRE_SWEEPS`], or
-    /// [`LAST_RETIRE_SWEEPS`] for the last slot the thread has of the class).
+    /// slots with blocks at hand, refreshes the slot words of up to [`SWEEP_PUBLISH`]
+    /// slots with blocks at hand when `publish` (the thread folds its counters at this
+    /// interval), counts the sweeps of idle slots and retires those whose time is up
+    /// ([`RETIRE_SWEEPS`], or [`LAST_RETIRE_SWEEPS`] for the last slot the thread has of
+    /// the class).
     pub fn sweep(&self, publish: bool) {
         self.collect_round(list::FULL, SWEEP_LOOK);
         self.collect_round(list::AVAIL, SWEEP_LOOK);

@@ -9,7 +9,10 @@
 //! standard asks: it calls the new-handler and `malloc` (slabscope's) until either
 //! succeeds, then throws `std::bad_alloc`, or returns null for the `nothrow` forms. The
 //! exception passes through this library's frame: the entry points have the
-//! `C-unwind` ABI and hold nothing to drop. A process without a C++ runtime that
+//! `C-unwind` ABI and hold nothing to drop. Each entry point calls its miss function
+//! directly (tests/cxx.rs checks the exception arrives): sharing the four bodies
+//! through a helper taking the miss as a closure made a debug build abort on the
+//! exception instead. A process without a C++ runtime that
 //! calls them gets a message and `abort` instead of a null `new` never returns.
 //!
 //! `delete` is `free` in every form (sized and `nothrow` ones included). The aligned

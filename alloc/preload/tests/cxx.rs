@@ -29,8 +29,7 @@ fn cxx_operators_under_the_preload() {
     let out = run_ok(&mut preloaded(Command::new(&bin), shm.path()));
     assert_checks_passed(CHECKS, &out);
     assert_quiet("cxx_new", &out.stderr);
-    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
-    assert!(left.is_empty(), "segments left behind: {left:?}");
+    assert_no_segments(shm.path());
 }
 
 #[test]

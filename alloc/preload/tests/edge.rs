@@ -71,8 +71,7 @@ fn c_edge_cases_under_the_preload() {
     assert_eq!(stderr.lines().count(), 2, "unexpected messages:\n{stderr}");
 
     // Every process (the 20 forked children, the exec'ed image) removed its segment.
-    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
-    assert!(left.is_empty(), "segments left behind: {left:?}");
+    assert_no_segments(shm.path());
 }
 
 #[test]

@@ -288,8 +288,7 @@ fn git_init_add_commit_log_gc_on_a_scratch_repository() {
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains(&"file 7\n".repeat(8)), "{text}");
     assert!(text.contains("changed 3\n"), "{text}");
-    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
-    assert!(left.is_empty(), "segments left behind: {left:?}");
+    assert_no_segments(shm.path());
 }
 
 /// The C++ compiler under the preload (`c++`, its `cc1plus` and the assembler, every
@@ -314,8 +313,7 @@ fn cxx_compiler_emits_the_same_object_as_on_glibc() {
     );
     assert!(plain.len() > 10_000, "{} bytes of object", plain.len());
     assert!(plain == preloaded_obj, "the objects differ");
-    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
-    assert!(left.is_empty(), "segments left behind: {left:?}");
+    assert_no_segments(shm.path());
 }
 
 /// `apt-cache`, a C++ program on the shared C++ runtime, whose `new` and `delete` bind to
@@ -345,6 +343,5 @@ fn apt_cache_answers_as_on_glibc() {
             String::from_utf8_lossy(&out.stdout)
         );
     }
-    let left: Vec<_> = std::fs::read_dir(shm.path()).unwrap().collect();
-    assert!(left.is_empty(), "segments left behind: {left:?}");
+    assert_no_segments(shm.path());
 }

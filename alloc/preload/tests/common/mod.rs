@@ -118,6 +118,13 @@ pub fn assert_checks_passed(checks: &[&str], out: &Output) {
     assert!(stdout.contains("failures 0\n"), "{stdout}");
 }
 
+/// Asserts that every program run with segments in `shm` removed its segment (and left
+/// no other file there).
+pub fn assert_no_segments(shm: &Path) {
+    let left: Vec<_> = std::fs::read_dir(shm).unwrap().collect();
+    assert!(left.is_empty(), "segments left behind: {left:?}");
+}
+
 /// Asserts a preloaded program said nothing about slabscope on stderr (no failed
 /// segment creation, no foreign pointer, no fatal message).
 pub fn assert_quiet(what: &str, stderr: &[u8]) {
