@@ -86,6 +86,13 @@ impl Block {
 
     /// Increments every byte of the block `rounds` times with volatile writes that the
     /// compiler cannot merge (cache-scratch: the cost is in the cache lines written).
+    ///
+    /// Never inlined: inlined into the worker, the loop was compiled around the
+    /// allocator's calls differently in each benchmark binary (about 1,150 instructions
+    /// an iteration with slabscope and mimalloc, 1,310 with jemalloc and the system's,
+    /// under callgrind), so the benchmark's own code, not the allocator, set part of the
+    /// ratios. Out of line it is the same machine code in every binary.
+    #[inline(never)]
     pub fn scribble(&mut self, rounds: usize) {
         let p = self.ptr.as_ptr();
         for _ in 0..rounds {
