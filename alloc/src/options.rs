@@ -99,7 +99,7 @@ pub use crate::grammar::{LOG_FILTER_MAX, SAMPLE_MAX};
 const PUBLISH_BY_NAME: u64 = 2;
 
 /// Largest magazine capacity (`SLABSCOPE_MAGAZINE` upper bound; the magazine array size).
-pub const MAGAZINE_MAX: usize = 128;
+pub const MAGAZINE_MAX: usize = 512;
 
 /// The option table, in docs/ENV.md order.
 pub const TABLE: &[OptionDesc] = &[
@@ -123,7 +123,7 @@ pub const TABLE: &[OptionDesc] = &[
     },
     OptionDesc {
         env: "SLABSCOPE_MAGAZINE",
-        default: "128",
+        default: "512",
         kind: Kind::Count { min: 4, max: MAGAZINE_MAX as u64 },
         doc: "Most blocks one per-thread magazine holds; each class holds about 64 KiB of blocks, at least 4 and at most this many.",
     },
@@ -208,7 +208,7 @@ impl Options {
         publish_only: None,
         shm_dir: b"/dev/shm",
         drain_interval: 1024,
-        magazine: 128,
+        magazine: 512,
         empty_cache: 2,
         limit: 0,
         max_threads: 256,
@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(o.limit, 64 << 20);
         assert_eq!(o.ring_capacity, 1024);
         assert_eq!(o.drain_interval, 1024);
-        assert_eq!(o.magazine, 128);
+        assert_eq!(o.magazine, 512);
         assert_eq!(o.shm_dir, b"/dev/shm");
         assert_eq!(bad, 3);
     }

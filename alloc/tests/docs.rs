@@ -1,5 +1,6 @@
 //! docs/ALLOCATOR.md shows the real size-class table.
 
+use slabscope::options::Options;
 use slabscope::size_class::{magazine_capacity, CLASS_COUNT, CLASS_SIZES};
 
 #[global_allocator]
@@ -21,7 +22,7 @@ fn rendered_class_table() -> String {
         s += &format!(
             "| {c} | {b} | {} | {} | {waste:.1} % |\n",
             (64 << 10) / b,
-            magazine_capacity(c, 128)
+            magazine_capacity(c, Options::DEFAULT.magazine)
         );
     }
     s
