@@ -124,7 +124,7 @@ pub fn class_for(size: usize, align: usize) -> Option<usize> {
 
 /// Block size of class `c`.
 #[inline(always)]
-pub fn block_size(c: usize) -> usize {
+pub const fn block_size(c: usize) -> usize {
     CLASS_SIZES[c] as usize
 }
 
@@ -172,8 +172,16 @@ pub fn block_start_test(c: usize) -> (u64, u64) {
 
 /// Magazine capacity of class `c` given the `SLABSCOPE_MAGAZINE` limit: about 64 KiB of
 /// blocks, at least 4 and at most `limit`.
-pub fn magazine_capacity(c: usize, limit: usize) -> usize {
-    (MAGAZINE_BYTES / block_size(c)).clamp(4, limit.max(4))
+pub const fn magazine_capacity(c: usize, limit: usize) -> usize {
+    let fits = MAGAZINE_BYTES / block_size(c);
+    let limit = if limit > 4 { limit } else { 4 };
+    if fits < 4 {
+        4
+    } else if fits > limit {
+        limit
+    } else {
+        fits
+    }
 }
 
 /// Bytes of blocks one magazine aims to hold.
