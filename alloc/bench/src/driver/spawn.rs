@@ -109,6 +109,7 @@ pub fn run_timeout(mode: Mode) -> Duration {
 pub fn run_one(variant: &Variant, case: Case, mode: Mode, driver: &Path) -> Result<Sample, String> {
     let timeout = run_timeout(mode);
     let short = Duration::from_secs(30);
+    let started = slabscope_proto::monotonic_ns();
     let spawned = Command::new(&variant.binary)
         .args(["--workload", case.workload.name(), "--threads"])
         .arg(case.threads.to_string())
@@ -152,7 +153,7 @@ pub fn run_one(variant: &Variant, case: Case, mode: Mode, driver: &Path) -> Resu
     let line = lines.next(timeout, "result line")?;
     let report: RunReport =
         serde_json::from_str(&line).map_err(|e| format!("bad result line {line:?}: {e}"))?;
-    let evidence = verify(&variant.check, ready.pid, &report)?;
+    let evidence = verify(&variant.check, ready.pid, started, &report)?;
 
     let reader_stats = match reader {
         Some((r, r_lines, r_stdin)) => {

@@ -20,16 +20,27 @@ use crate::report::RunReport;
 /// hundred allocations of a thread may not be there yet.
 pub const SERVED_FRACTION: f64 = 0.9;
 
-/// Runs `check` against the live process `pid` that printed `report`; returns a
-/// one-line account of the evidence.
-pub fn verify(check: &Check, pid: u32, report: &RunReport) -> Result<String, String> {
+/// Runs `check` against the live process `pid` that printed `report`, started at
+/// `started_mono_ns` (`CLOCK_MONOTONIC`, read before the spawn); returns a one-line
+/// account of the evidence.
+///
+/// A segment of `pid` created before the process started is an earlier process's: one
+/// killed by a signal keeps its segment, and pids come round again.
+pub fn verify(
+    check: &Check,
+    pid: u32,
+    started_mono_ns: u64,
+    report: &RunReport,
+) -> Result<String, String> {
+    let since = started_mono_ns;
     match check {
         Check::None => Ok(String::from("compiled in")),
-        Check::Segment => segment(pid, report, None),
-        Check::SampledSegment(interval) => segment(pid, report, Some(*interval)),
+        Check::Segment => segment(pid, since, report, None),
+        Check::SampledSegment(interval) => segment(pid, since, report, Some(*interval)),
         Check::CountersNoSegment => {
             match SegmentReader::open_pid(pid) {
                 Err(ReadError::NotFound { .. }) => {}
+                Ok(r) if r.start_mono_ns() < since => {}
                 Ok(_) => {
                     return Err(format!(
                         "pid {pid} published a segment although SLABSCOPE_PUBLISH=0"
@@ -43,7 +54,7 @@ pub fn verify(check: &Check, pid: u32, report: &RunReport) -> Result<String, Str
         Check::MappedAndSegment(lib) => Ok(format!(
             "{}; {}",
             mapped(pid, lib)?,
-            segment(pid, report, None)?
+            segment(pid, since, report, None)?
         )),
     }
 }
@@ -54,12 +65,23 @@ fn enough(served: u64, report: &RunReport) -> bool {
 
 /// The segment check; with `sample`, the segment must also publish that sampling
 /// interval (the variant really sampled).
-fn segment(pid: u32, report: &RunReport, sample: Option<u64>) -> Result<String, String> {
+fn segment(
+    pid: u32,
+    since: u64,
+    report: &RunReport,
+    sample: Option<u64>,
+) -> Result<String, String> {
     let reader = SegmentReader::open_pid(pid).map_err(|e| {
         format!(
             "pid {pid}: no readable slabscope segment, so slabscope did not serve this run: {e}"
         )
     })?;
+    if reader.start_mono_ns() < since {
+        return Err(format!(
+            "pid {pid}: the segment of that pid was created before the process started \
+             (an earlier process's), so slabscope did not publish this run"
+        ));
+    }
     let snap = reader
         .snapshot()
         .map_err(|e| format!("pid {pid}: segment unreadable: {e}"))?;
@@ -179,17 +201,52 @@ mod tests {
     fn a_process_without_a_segment_fails_the_segment_check() {
         // This test process runs on the system allocator: no segment of its pid.
         let pid = std::process::id();
-        let err = verify(&Check::Segment, pid, &report(10, None)).unwrap_err();
+        let err = verify(&Check::Segment, pid, 0, &report(10, None)).unwrap_err();
         assert!(err.contains("did not serve"), "{err}");
-        let err = verify(&Check::SampledSegment(4096), pid, &report(10, None)).unwrap_err();
+        let err = verify(&Check::SampledSegment(4096), pid, 0, &report(10, None)).unwrap_err();
         assert!(err.contains("did not serve"), "{err}");
+    }
+
+    #[test]
+    fn a_segment_older_than_the_process_is_an_earlier_processs() {
+        // A pid no process has (above the kernel's limit), with a segment in the
+        // directory the driver reads: left there by a process killed before this one.
+        let pid = 4_000_000_000;
+        let mut class_sizes = [0; slabscope_proto::layout::MAX_CLASSES];
+        class_sizes[0] = 16;
+        let cfg = slabscope_proto::SegmentConfig {
+            class_sizes,
+            class_count: 1,
+            max_threads: 1,
+            max_superslabs: 1,
+            max_gpu_pools: 1,
+            ring_capacity: 8,
+            drain_interval: 1000,
+            limit_bytes: 0,
+            flags: 0,
+        };
+        let dir = slabscope_proto::segment_dir();
+        // One an interrupted run of this test left.
+        let _ = std::fs::remove_file(slabscope_proto::segment_path(pid));
+        let w =
+            slabscope_proto::SegmentWriter::create(dir.as_os_str().as_encoded_bytes(), pid, &cfg)
+                .expect("a segment for the test");
+        let created = SegmentReader::open_pid(pid).unwrap().start_mono_ns();
+        let served = report(10, Some(serde_json::json!({"allocs": 10})));
+        let before = verify(&Check::CountersNoSegment, pid, created, &served);
+        let after = verify(&Check::CountersNoSegment, pid, created + 1, &served);
+        let segment_check = verify(&Check::Segment, pid, created + 1, &served);
+        w.unlink().unwrap();
+        assert!(before.unwrap_err().contains("published a segment"));
+        assert!(after.is_ok(), "{after:?}");
+        assert!(segment_check.unwrap_err().contains("earlier process"));
     }
 
     #[test]
     fn mapped_checks_the_memory_map() {
         let pid = std::process::id();
         let exe = std::env::current_exe().unwrap();
-        assert!(verify(&Check::Mapped(exe), pid, &report(1, None)).is_ok());
+        assert!(verify(&Check::Mapped(exe), pid, 0, &report(1, None)).is_ok());
         let err = mapped(pid, Path::new("/nonexistent/libnothere.so")).unwrap_err();
         assert!(err.contains("not mapped"));
     }
