@@ -11,7 +11,7 @@
 
 use core::sync::atomic::Ordering;
 
-use slabscope_proto::{monotonic_ns, DrainReason};
+use slabscope_proto::{coarse_monotonic_ns, monotonic_ns, DrainReason};
 
 use crate::size_class::{
     block_size, class_for, class_of, is_block_start, CLASS_COUNT, MIN_ALIGN, SMALL_MAX,
@@ -243,7 +243,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     // The coarse clock: a refill comes every few dozen allocations of a busy thread, and
     // the precise one cost 2 % of glibc's bench-malloc-simple. It is behind the fold's
     // precise time by at most a tick, so the difference saturates at 0.
-    let stale = crate::pal::coarse_monotonic_ns().saturating_sub(t.fold_ns) >= thread::FOLD_NS;
+    let stale = coarse_monotonic_ns().saturating_sub(t.fold_ns) >= thread::FOLD_NS;
     if refilled >= t.free_budget || stale {
         interval_drain(st);
     } else {

@@ -307,24 +307,6 @@ pub fn gettid() -> u32 {
     unsafe { libc::gettid() as u32 }
 }
 
-/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: the monotonic clock as of the last timer
-/// tick (never ahead of `CLOCK_MONOTONIC`, behind it by at most a tick, 1 to 10 ms),
-/// read from the vDSO without the cycle counter: about 3 ns against 20. For checks
-/// whose period is several ticks long; 0 if the clock is unavailable.
-pub fn coarse_monotonic_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid out-pointer for the duration of the call.
-    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } != 0 {
-        return 0;
-    }
-    (ts.tv_sec as u64)
-        .wrapping_mul(1_000_000_000)
-        .wrapping_add(ts.tv_nsec as u64)
-}
-
 /// The value of environment variable `name` (NUL-terminated), without allocating.
 ///
 /// The environment is read once at start-up by the options module; its strings live for
@@ -384,27 +366,4 @@ pub fn thread_name(out: &mut [u8; 16]) -> usize {
     let n = buf.iter().position(|&b| b == 0).unwrap_or(16).min(16);
     out[..n].copy_from_slice(&buf[..n]);
     n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::coarse_monotonic_ns;
-
-    #[test]
-    fn the_coarse_clock_lags_the_precise_one_by_at_most_a_tick_and_advances() {
-        let before = slabscope_proto::monotonic_ns();
-        let coarse = coarse_monotonic_ns();
-        let after = slabscope_proto::monotonic_ns();
-        assert!(
-            coarse <= after,
-            "coarse {coarse} ahead of the precise {after}"
-        );
-        // A tick is at most 10 ms (CONFIG_HZ 100); a loaded machine may deliver it late.
-        assert!(
-            before.saturating_sub(coarse) <= 50_000_000,
-            "{before} - {coarse}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(60));
-        assert!(coarse_monotonic_ns() >= coarse + 10_000_000);
-    }
 }

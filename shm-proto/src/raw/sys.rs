@@ -153,6 +153,14 @@ pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// `CLOCK_MONOTONIC_COARSE` in nanoseconds: the monotonic clock as of the last timer
+/// tick (never ahead of `CLOCK_MONOTONIC`, behind it by at most a tick, 1 to 10 ms),
+/// read from the vDSO without the cycle counter: about 3 ns against 20. For checks
+/// whose period is several ticks long (0 if the clock is unavailable).
+pub fn coarse_monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC_COARSE)
+}
+
 /// `CLOCK_BOOTTIME` in nanoseconds: like `CLOCK_MONOTONIC`, plus time suspended; the
 /// clock `/proc/<pid>/stat` start times count on (0 if unavailable).
 pub fn boottime_ns() -> u64 {
@@ -241,6 +249,24 @@ pub fn read_cmdline(buf: &mut [u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_coarse_clock_lags_the_precise_one_by_at_most_a_tick_and_advances() {
+        let before = monotonic_ns();
+        let coarse = coarse_monotonic_ns();
+        let after = monotonic_ns();
+        assert!(
+            coarse <= after,
+            "coarse {coarse} ahead of the precise {after}"
+        );
+        // A tick is at most 10 ms (CONFIG_HZ 100); a loaded machine may deliver it late.
+        assert!(
+            before.saturating_sub(coarse) <= 50_000_000,
+            "{before} - {coarse}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        assert!(coarse_monotonic_ns() >= coarse + 10_000_000);
+    }
 
     #[test]
     fn cmdline_names_this_test_binary() {

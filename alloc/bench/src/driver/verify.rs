@@ -21,18 +21,12 @@ use crate::report::RunReport;
 pub const SERVED_FRACTION: f64 = 0.9;
 
 /// Runs `check` against the live process `pid` that printed `report`, started at
-/// `started_mono_ns` (`CLOCK_MONOTONIC`, read before the spawn); returns a one-line
-/// account of the evidence.
+/// `since` (`CLOCK_MONOTONIC` ns, read before the spawn); returns a one-line account of
+/// the evidence.
 ///
 /// A segment of `pid` created before the process started is an earlier process's: one
 /// killed by a signal keeps its segment, and pids come round again.
-pub fn verify(
-    check: &Check,
-    pid: u32,
-    started_mono_ns: u64,
-    report: &RunReport,
-) -> Result<String, String> {
-    let since = started_mono_ns;
+pub fn verify(check: &Check, pid: u32, since: u64, report: &RunReport) -> Result<String, String> {
     match check {
         Check::None => Ok(String::from("compiled in")),
         Check::Segment => segment(pid, since, report, None),
