@@ -35,6 +35,12 @@ pub const BUSY: usize = 1;
 pub const GONE: usize = 2;
 
 /// One thread's allocator state. Only its thread touches it.
+///
+/// What the state's creation writes comes first (the hot record, the magazines' headers,
+/// the scalars, the check mode's record), so that a new state's first stores fall in
+/// its first two pages; the rest is touched as it is used: the owned-slot lists, the
+/// quarantine in check mode, the cells of the classes the thread uses, the remote
+/// batch when it frees other threads' blocks.
 #[repr(C)]
 pub struct ThreadState {
     /// The key ([`owned_key`] of this thread) and the sampling countdown, first: the
@@ -47,8 +53,6 @@ pub struct ThreadState {
     /// Magazines, by class (a class's magazine is `class << CLASS_SHIFT` bytes into
     /// the array, [`magazine`]).
     pub mags: [Magazine; CLASS_COUNT],
-    /// The thread's slots, by class.
-    pub owned: [Owned; CLASS_COUNT],
     /// Bit `c` set: the thread refilled or freed blocks of class `c` since the bit was
     /// last cleared (an interval drain visits only these classes).
     pub classes: u64,
@@ -74,14 +78,16 @@ pub struct ThreadState {
     pub unfolded: u32,
     /// Pool free-list link.
     next_free: usize,
-    /// Check mode: the small blocks this thread freed last, not given back yet.
-    pub quarantine: Quarantine,
     /// What the thread-local word points at in check mode (`SLABSCOPE_CHECK`): an idle
     /// record's values (a key no meta word matches, no bytes left before a sample, an
     /// empty view), so that every fast path misses and every call takes the checked
     /// path; [`raw_current`] maps its address back to the state. Its view must stay
     /// empty (see `Hot::map_len`).
     checked: Hot,
+    /// The thread's slots, by class.
+    pub owned: [Owned; CLASS_COUNT],
+    /// Check mode: the small blocks this thread freed last, not given back yet.
+    pub quarantine: Quarantine,
     /// The magazines' cells: class `c`'s from [`CELL_START`]`[c]`.
     cells: [*mut u8; CELLS],
     /// Remote frees not pushed yet (last: the largest part of the state; its entries
@@ -110,6 +116,9 @@ const _: () = assert!(CELLS * core::mem::size_of::<*mut u8>() <= 76 << 10);
 const _: () = assert!(CLASS_COUNT <= 64);
 // The free fast path reads `hot` and writes `free_budget`: one cache line.
 const _: () = assert!(core::mem::offset_of!(ThreadState, free_budget) < 64);
+// What the creation writes (everything before `owned`) lies in the state's first two
+// pages.
+const _: () = assert!(core::mem::offset_of!(ThreadState, owned) <= 2 * 4096);
 
 /// What the fast paths read first: the calling thread's state, or an idle record
 /// (`pal::tls::IDLE`) whose key matches no meta word, whose countdown is 0 and whose
