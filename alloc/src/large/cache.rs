@@ -18,9 +18,12 @@
 //! - mappings above [`MAX_ENTRY`] are never cached;
 //! - at most [`ENTRIES`] entries and [`Cache::bound`] bytes (1/8 of the mapped bytes,
 //!   at least [`MIN_BYTES`], at most [`MAX_BYTES`]); the oldest go first;
-//! - at most [`MAX_DIRTY`] bytes of entries keep their pages ("dirty"); beyond it the
-//!   oldest dirty entries are decommitted (`MADV_DONTNEED`), so an idle cache does not
-//!   hold resident memory;
+//! - at most [`MAX_DIRTY`] bytes of entries keep their pages ("dirty"), besides those
+//!   of at least [`GRACE_MIN`] bytes freed in the last [`DIRTY_GRACE_NS`]; beyond it
+//!   the oldest dirty entries are decommitted (`MADV_DONTNEED`) by the next large slow
+//!   path, so a cache that stops being used keeps little resident memory, while a
+//!   program that frees and allocates big buffers in turn gets them back resident (the
+//!   byte bound still applies);
 //! - an entry older than [`MAX_AGE_NS`] is unmapped by the next large slow path.
 #![forbid(unsafe_code)]
 
@@ -34,6 +37,16 @@ pub const MIN_BYTES: usize = 16 << 20;
 pub const MAX_BYTES: usize = 64 << 20;
 /// Bytes of cached entries allowed to stay resident.
 pub const MAX_DIRTY: usize = 8 << 20;
+/// How long a freed entry of at least [`GRACE_MIN`] bytes keeps its pages beyond
+/// [`MAX_DIRTY`]: a program that frees a big buffer and allocates another within this
+/// time gets resident pages instead of a page fault per page (mimalloc-bench's
+/// malloc-large, 5 - 25 MiB buffers every 5 ms, ran 12.9 - 13.4 s against 5.2 - 5.4 s
+/// with it).
+pub const DIRTY_GRACE_NS: u64 = 100_000_000;
+/// Smallest entry the grace applies to. Smaller ones are cheap to fault in again, and
+/// keeping them dirty splits the cache where clean neighbours would merge (the growth
+/// benchmark, whose buffers stay under 1 MiB, lost 4 % with a grace for every entry).
+pub const GRACE_MIN: usize = 2 << 20;
 /// Age after which a cached entry is unmapped.
 pub const MAX_AGE_NS: u64 = 1_000_000_000;
 
@@ -48,6 +61,14 @@ pub struct Cached {
     pub dirty: bool,
     /// When it was freed (monotonic nanoseconds).
     pub freed_ns: u64,
+}
+
+impl Cached {
+    /// Whether the entry keeps its pages beyond [`MAX_DIRTY`] at `now`: at least
+    /// [`GRACE_MIN`] bytes, freed less than [`DIRTY_GRACE_NS`] before.
+    fn in_grace(&self, now: u64) -> bool {
+        self.len >= GRACE_MIN && now.saturating_sub(self.freed_ns) < DIRTY_GRACE_NS
+    }
 }
 
 /// The cache table.
@@ -232,13 +253,14 @@ impl Cache {
         None
     }
 
-    /// Removes and returns the oldest dirty entry while dirty entries exceed
-    /// [`MAX_DIRTY`] bytes: the caller decommits it and puts it back clean.
-    pub fn dirty_victim(&mut self) -> Option<Cached> {
+    /// Removes and returns the oldest dirty entry not in its grace period
+    /// ([`Cached::in_grace`]) while dirty entries exceed [`MAX_DIRTY`] bytes: the caller
+    /// decommits it and puts it back clean.
+    pub fn dirty_victim(&mut self, now: u64) -> Option<Cached> {
         if self.dirty_bytes <= MAX_DIRTY {
             return None;
         }
-        let i = self.oldest(|e| e.dirty)?;
+        let i = self.oldest(|e| e.dirty && !e.in_grace(now))?;
         Some(self.remove(i))
     }
 
@@ -423,17 +445,52 @@ mod tests {
             assert!(c.put(e((i as usize + 1) << 24, 4 << 20, i)));
         }
         assert_eq!(c.dirty_bytes(), 16 << 20);
-        let v = c.dirty_victim().unwrap();
+        // Within the grace period every entry keeps its pages.
+        assert!(c.dirty_victim(DIRTY_GRACE_NS - 1).is_none());
+        let now = DIRTY_GRACE_NS + 3;
+        let v = c.dirty_victim(now).unwrap();
         assert_eq!(v.freed_ns, 0);
         assert!(c.put(Cached { dirty: false, ..v }));
-        let v = c.dirty_victim().unwrap();
+        let v = c.dirty_victim(now).unwrap();
         assert_eq!(v.freed_ns, 1);
         assert!(c.put(Cached { dirty: false, ..v }));
-        assert!(c.dirty_victim().is_none());
+        assert!(c.dirty_victim(now).is_none());
         assert_eq!((c.bytes(), c.dirty_bytes()), (16 << 20, MAX_DIRTY));
         // A clean entry is not preferred over a dirty one of the same length.
         let t = c.take(4 << 20, 4096).unwrap();
         assert!(t.dirty);
+    }
+
+    #[test]
+    fn only_entries_past_the_grace_period_are_decommitted() {
+        let mut c = Cache::new();
+        // 12 MiB freed long ago, 12 MiB just now: the old ones go down to the budget,
+        // the recent ones keep their pages beyond it until they age.
+        for i in 0..3u64 {
+            assert!(c.put(e((i as usize + 1) << 24, 4 << 20, i)));
+        }
+        for i in 3..6u64 {
+            assert!(c.put(e((i as usize + 1) << 24, 4 << 20, DIRTY_GRACE_NS * 2 + i)));
+        }
+        let now = DIRTY_GRACE_NS * 2 + 10;
+        for want in 0..3u64 {
+            let v = c.dirty_victim(now).unwrap();
+            assert_eq!(v.freed_ns, want);
+            assert!(c.put(Cached { dirty: false, ..v }));
+        }
+        assert!(c.dirty_victim(now).is_none());
+        assert_eq!(c.dirty_bytes(), 12 << 20);
+        let later = DIRTY_GRACE_NS * 3 + 3;
+        assert_eq!(
+            c.dirty_victim(later).unwrap().freed_ns,
+            DIRTY_GRACE_NS * 2 + 3
+        );
+        // An entry below GRACE_MIN gets no grace: beyond the budget it goes at once.
+        let mut c = Cache::new();
+        assert!(c.put(e(1 << 24, 9 << 20, 100)));
+        assert!(c.put(e(2 << 24, 1 << 20, 200)));
+        assert_eq!(c.dirty_victim(300).unwrap().len, 1 << 20);
+        assert!(c.dirty_victim(300).is_none());
     }
 
     #[test]

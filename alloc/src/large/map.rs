@@ -222,7 +222,7 @@ fn unmap_cached(e: Cached) {
 }
 
 /// Keeps the cache within its bounds: unmaps entries beyond the byte bound or too old,
-/// decommits the oldest dirty entries beyond the resident budget.
+/// decommits the oldest dirty entries beyond the resident budget and its grace period.
 fn tidy(now: u64) {
     let bound = Cache::bound(TOTALS.mapped_bytes.load(Ordering::Relaxed));
     loop {
@@ -239,7 +239,7 @@ fn tidy(now: u64) {
     loop {
         let victim = {
             let _g = LOCK.guard();
-            cache().dirty_victim()
+            cache().dirty_victim(now)
         };
         let Some(v) = victim else { break };
         // SAFETY: `v` is a cached mapping of ours, out of the cache: nobody uses it.
