@@ -21,9 +21,9 @@
 //! - at most [`MAX_DIRTY`] bytes of entries keep their pages ("dirty"), besides those
 //!   of at least [`GRACE_MIN`] bytes freed in the last [`DIRTY_GRACE_NS`]; beyond it
 //!   the oldest dirty entries are decommitted (`MADV_DONTNEED`) by the next large slow
-//!   path, so a cache that stops being used keeps little resident memory, while a
-//!   program that frees and allocates big buffers in turn gets them back resident (the
-//!   byte bound still applies);
+//!   path. A program that frees and allocates big buffers in turn gets them back
+//!   resident; one that stops making large allocations keeps what was in its grace
+//!   resident (at most the byte bound) until its next large slow path or a trim;
 //! - an entry older than [`MAX_AGE_NS`] is unmapped by the next large slow path.
 #![forbid(unsafe_code)]
 
