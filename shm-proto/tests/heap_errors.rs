@@ -107,8 +107,9 @@ fn many_threads_report_at_once_and_nothing_torn_is_read() {
                         block_bytes: k * 3,
                         requested: Some(k * 5),
                         offset: Some(k * 7),
+                        // Never 0: 0 asks the writer to fill in the time and thread.
                         time_ns: k + 1,
-                        thread: k as u32,
+                        thread: k as u32 + 1,
                         ..common::heap_error(t)
                     });
                 }
@@ -123,7 +124,7 @@ fn many_threads_report_at_once_and_nothing_torn_is_read() {
                     let k = e.address;
                     assert_eq!(
                         (e.block_bytes, e.requested, e.offset, e.time_ns, e.thread),
-                        (k * 3, Some(k * 5), Some(k * 7), k + 1, k as u32),
+                        (k * 3, Some(k * 5), Some(k * 7), k + 1, k as u32 + 1),
                         "torn record"
                     );
                 }
