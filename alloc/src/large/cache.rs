@@ -254,10 +254,19 @@ impl Cache {
     }
 
     /// Removes and returns the oldest dirty entry not in its grace period
-    /// ([`Cached::in_grace`]) while dirty entries exceed [`MAX_DIRTY`] bytes: the caller
-    /// decommits it and puts it back clean.
+    /// ([`Cached::in_grace`]) while such entries exceed [`MAX_DIRTY`] bytes (those in
+    /// their grace come besides the budget): the caller decommits it and puts it back
+    /// clean.
     pub fn dirty_victim(&mut self, now: u64) -> Option<Cached> {
         if self.dirty_bytes <= MAX_DIRTY {
+            return None;
+        }
+        let in_grace: usize = self.entries[..self.n]
+            .iter()
+            .filter(|e| e.dirty && e.in_grace(now))
+            .map(|e| e.len)
+            .sum();
+        if self.dirty_bytes - in_grace <= MAX_DIRTY {
             return None;
         }
         let i = self.oldest(|e| e.dirty && !e.in_grace(now))?;
@@ -465,7 +474,7 @@ mod tests {
     fn only_entries_past_the_grace_period_are_decommitted() {
         let mut c = Cache::new();
         // 12 MiB freed long ago, 12 MiB just now: the old ones go down to the budget,
-        // the recent ones keep their pages beyond it until they age.
+        // the recent ones keep their pages besides it until they age.
         for i in 0..3u64 {
             assert!(c.put(e((i as usize + 1) << 24, 4 << 20, i)));
         }
@@ -473,24 +482,30 @@ mod tests {
             assert!(c.put(e((i as usize + 1) << 24, 4 << 20, DIRTY_GRACE_NS * 2 + i)));
         }
         let now = DIRTY_GRACE_NS * 2 + 10;
-        for want in 0..3u64 {
-            let v = c.dirty_victim(now).unwrap();
+        let v = c.dirty_victim(now).unwrap();
+        assert_eq!(v.freed_ns, 0);
+        assert!(c.put(Cached { dirty: false, ..v }));
+        assert!(c.dirty_victim(now).is_none());
+        assert_eq!(c.dirty_bytes(), 20 << 20);
+        // Once the recent ones age, all go down to the budget, oldest first.
+        let later = DIRTY_GRACE_NS * 3 + 10;
+        for want in [1, 2, DIRTY_GRACE_NS * 2 + 3] {
+            let v = c.dirty_victim(later).unwrap();
             assert_eq!(v.freed_ns, want);
             assert!(c.put(Cached { dirty: false, ..v }));
         }
-        assert!(c.dirty_victim(now).is_none());
-        assert_eq!(c.dirty_bytes(), 12 << 20);
-        let later = DIRTY_GRACE_NS * 3 + 3;
-        assert_eq!(
-            c.dirty_victim(later).unwrap().freed_ns,
-            DIRTY_GRACE_NS * 2 + 3
-        );
+        assert!(c.dirty_victim(later).is_none());
+        assert_eq!(c.dirty_bytes(), MAX_DIRTY);
         // An entry below GRACE_MIN gets no grace: beyond the budget it goes at once.
         let mut c = Cache::new();
-        assert!(c.put(e(1 << 24, 9 << 20, 100)));
-        assert!(c.put(e(2 << 24, 1 << 20, 200)));
-        assert_eq!(c.dirty_victim(300).unwrap().len, 1 << 20);
+        for i in 0..9u64 {
+            assert!(c.put(e((i as usize + 1) << 24, 1 << 20, 100 + i)));
+        }
+        assert!(c.put(e(16 << 24, 9 << 20, 200)));
+        assert_eq!(c.dirty_victim(300).unwrap().freed_ns, 100);
+        // Entries in their grace come besides the budget: 8 MiB of others stay.
         assert!(c.dirty_victim(300).is_none());
+        assert_eq!(c.dirty_bytes(), 17 << 20);
     }
 
     #[test]
