@@ -40,7 +40,7 @@ pub const MAX_DIRTY: usize = 8 << 20;
 /// How long a freed entry of at least [`GRACE_MIN`] bytes keeps its pages beyond
 /// [`MAX_DIRTY`]: a program that frees a big buffer and allocates another within this
 /// time gets resident pages instead of a page fault per page (mimalloc-bench's
-/// malloc-large, 5 - 25 MiB buffers every 5 ms, ran 12.9 - 13.4 s against 5.2 - 5.4 s
+/// malloc-large, 5 - 25 MiB buffers every 5 ms, ran 12.9 - 13.4 s against 5.2 - 5.8 s
 /// with it).
 pub const DIRTY_GRACE_NS: u64 = 100_000_000;
 /// Smallest entry the grace applies to. Smaller ones are cheap to fault in again, and
