@@ -24,7 +24,11 @@
 //! The bounds keep the checked mode's cost near the default's: filling and verifying a
 //! whole 1 KiB block on every allocation and free made the checked paths five times
 //! slower on the benchmark workloads, while misuse mostly writes the first fields of a
-//! freed object or the first bytes past the end.
+//! freed object or the first bytes past the end. Both ranges are filled and compared as
+//! four 16-byte words ending at the range's end, whatever its length (a compare's
+//! result is masked to the range): a small block's canary words may also write the
+//! bytes before the request's end at its allocation, and its pattern words its links at
+//! its free, both before anyone reads them.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -103,205 +107,115 @@ unsafe fn trailer<'a>(p: *mut u8, bytes: usize) -> &'a AtomicU64 {
     unsafe { &*p.add(bytes - TRAILER).cast::<AtomicU64>() }
 }
 
-/// A word of one repeated byte, read and written unaligned: the canary and the pattern
-/// are checked and filled a few wide words at a time (a loop of eight-byte words with a
-/// byte tail ran about a hundred instructions per free on larson).
-trait Word {
-    /// The bits of the word at `q` that differ from a word of `byte`s, little-endian.
-    ///
-    /// # Safety
-    /// The word at `q` is readable.
-    unsafe fn differing(q: *const u8, byte: u8) -> u128;
-    /// Writes a word of `byte`s at `q`.
-    ///
-    /// # Safety
-    /// The word at `q` is writable.
-    unsafe fn store(q: *mut u8, byte: u8);
-}
-
-macro_rules! word {
-    ($($ty:ty),*) => {$(
-        impl Word for $ty {
-            #[inline(always)]
-            unsafe fn differing(q: *const u8, byte: u8) -> u128 {
-                const N: usize = size_of::<$ty>();
-                // SAFETY: the caller's contract.
-                let w = <$ty>::from_le_bytes(unsafe { q.cast::<[u8; N]>().read_unaligned() });
-                u128::from(w ^ <$ty>::from_le_bytes([byte; N]))
-            }
-            #[inline(always)]
-            unsafe fn store(q: *mut u8, byte: u8) {
-                const N: usize = size_of::<$ty>();
-                // SAFETY: the caller's contract.
-                unsafe { q.cast::<[u8; N]>().write_unaligned([byte; N]) };
-            }
-        }
-    )*};
-}
-word!(u128, u64, u32, u8);
-
-/// The most bytes [`fill`] and [`first_changed`] cover: the pattern's and the canary's.
+/// The most bytes a checked range spans (the pattern's and the canary's), and the
+/// 16-byte words that cover one.
 const RANGE_MAX: usize = 64;
+const WORDS: usize = RANGE_MAX / 16;
 const _: () = assert!(PATTERN_MAX <= RANGE_MAX && CANARY_MAX <= RANGE_MAX);
 
-/// The offset of word `k` of the `N` words of `T` that cover `from .. to` (at least one
-/// word long, at most `N` words): every word from `from` on, those past `to` moved back
-/// to end at `to` (they overlap the ones before). A constant count of words, so the
-/// covering loops unroll into straight stores and loads.
+/// The block offsets of the [`WORDS`] 16-byte words that cover a range ending at `to`
+/// (`to >= 16`, the range at most [`RANGE_MAX`] bytes), and the offset `lo` their
+/// bytes count from: from `lo = to - RANGE_MAX` on, 16 bytes apart, when the block
+/// reaches back that far (the common case, a constant layout); otherwise from the
+/// block's start, the last ones moved back to end at `to` (they overlap). A fixed count
+/// of words, so that no branch depends on the range's length: with random request
+/// sizes, length-dependent branches mispredicted on about every other checked call.
 #[inline(always)]
-fn word_at<T>(k: usize, from: usize, to: usize) -> usize {
-    (from + k * size_of::<T>()).min(to - size_of::<T>())
-}
-
-/// [`first_changed`] with `N` words of `T` (`from .. to` at least one word long, at most
-/// `N`).
-///
-/// # Safety
-/// As for [`first_changed`].
-#[inline(always)]
-unsafe fn first_changed_by<T: Word, const N: usize>(
-    p: *const u8,
-    from: usize,
-    to: usize,
-    byte: u8,
-) -> Option<usize> {
-    // SAFETY: every word lies in the caller's range.
-    let diff = |k| unsafe { T::differing(p.add(word_at::<T>(k, from, to)), byte) };
-    if (0..N).fold(0, |d, k| d | diff(k)) == 0 {
-        return None;
+fn words(to: usize) -> (usize, [usize; WORDS]) {
+    if to >= RANGE_MAX {
+        let lo = to - RANGE_MAX;
+        return (lo, core::array::from_fn(|k| lo + 16 * k));
     }
-    // The lowest differing byte of the first differing word (they ascend) is the first
-    // changed one: the bytes a moved-back word shares with the one before were equal.
-    (0..N).find_map(|k| {
-        let d = diff(k);
-        (d != 0).then(|| word_at::<T>(k, from, to) + (d.trailing_zeros() / 8) as usize)
-    })
+    (0, core::array::from_fn(|k| (16 * k).min(to - 16)))
 }
 
-/// Whether the 16 bytes at `q` are all `byte`: one vector compare where the target has
-/// one.
+/// Bit `i` set for each byte `lo + i` at `from` or later (`lo <= from <= lo + 64`).
+#[inline(always)]
+fn bytes_from(lo: usize, from: usize) -> u64 {
+    u64::MAX.checked_shl((from - lo) as u32).unwrap_or(0)
+}
+
+/// Bit `j` set for each byte `j` of the 16 at `q` that is not `byte`: a byte compare
+/// and a move of its mask on x86-64.
 ///
 /// # Safety
 /// The 16 bytes at `q` are readable.
 #[inline(always)]
-unsafe fn is_run16(q: *const u8, byte: u8) -> bool {
-    // SAFETY: the caller's contract.
-    unsafe { q.cast::<[u8; 16]>().read_unaligned() == [byte; 16] }
+unsafe fn differing(q: *const u8, byte: u8) -> u16 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        // SAFETY: the caller's contract (an unaligned load); SSE2 is part of x86-64.
+        let same = unsafe {
+            _mm_movemask_epi8(_mm_cmpeq_epi8(
+                _mm_loadu_si128(q.cast()),
+                _mm_set1_epi8(byte as i8),
+            ))
+        };
+        !(same as u16)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // SAFETY: the caller's contract.
+        let w = unsafe { q.cast::<[u8; 16]>().read_unaligned() };
+        (0..16).fold(0u16, |m, j| m | (u16::from(w[j] != byte) << j))
+    }
 }
 
-/// Whether `p + from .. p + to` (at most [`RANGE_MAX`] bytes) holds only `byte`: four
-/// 16-byte compares without a branch between them when the range is 16 bytes or
-/// longer, two 8-byte ones when it is 8 to 15 (the common cases), the word loops of
-/// [`locate_changed`] otherwise.
+/// The offset of the first byte in `p + from .. p + to` that is not `byte` (`16 <= to`,
+/// `to - from <= RANGE_MAX`): four 16-byte compares with no branch between them, their
+/// results gathered into one word of a bit per byte and masked to the range.
 ///
 /// # Safety
-/// The range lies in a block the caller holds.
-#[inline(always)]
-unsafe fn intact(p: *const u8, from: usize, to: usize, byte: u8) -> bool {
-    let len = to.saturating_sub(from);
-    debug_assert!(len <= RANGE_MAX, "a checked range longer than its bound");
-    if len >= 16 {
-        // SAFETY: each word lies in the caller's range (`word_at` moves the last ones
-        // back).
-        let run = |k| unsafe { is_run16(p.add(word_at::<u128>(k, from, to)), byte) };
-        return run(0) & run(1) & run(2) & run(3);
-    }
-    if len >= 8 {
-        // SAFETY: as above.
-        let diff = |k| unsafe { u64::differing(p.add(word_at::<u64>(k, from, to)), byte) };
-        return diff(0) | diff(1) == 0;
-    }
-    // SAFETY: the caller's contract.
-    unsafe { locate_changed(p, from, to, byte) }.is_none()
-}
-
-/// The offset of the first byte in `p + from .. p + to` (at most [`RANGE_MAX`] bytes)
-/// that is not `byte`: the straight-line compare of [`intact`] first, the word loops
-/// that find the byte only when it failed.
-///
-/// # Safety
-/// The range lies in a block the caller holds.
+/// `p .. p + to` lies in a block the caller holds.
 #[inline(always)]
 unsafe fn first_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Option<usize> {
-    // SAFETY: the caller's contract.
-    if unsafe { intact(p, from, to, byte) } {
-        return None;
+    debug_assert!(
+        to >= 16 && from <= to && to - from <= RANGE_MAX,
+        "a checked range out of bounds"
+    );
+    let (lo, at) = words(to);
+    let mut bits = 0u64;
+    for o in at {
+        // SAFETY: every word lies in `p .. p + to`; `o - lo + 16 <= 64`.
+        bits |= u64::from(unsafe { differing(p.add(o), byte) }) << (o - lo);
     }
-    // SAFETY: the caller's contract.
-    unsafe { locate_changed(p, from, to, byte) }
+    let bits = bits & bytes_from(lo, from);
+    (bits != 0).then(|| lo + bits.trailing_zeros() as usize)
 }
 
-/// [`first_changed`] by word loops over the range (any length up to [`RANGE_MAX`]).
+/// Fills `p + from .. p + to` with `byte` (`16 <= to`, `to - from <= RANGE_MAX`) by
+/// four 16-byte stores. Unless `exact`, bytes before `from` down to `to - RANGE_MAX`
+/// (or the block's start) are overwritten too: for a block the caller has just taken,
+/// whose bytes there mean nothing yet. `exact` keeps them (a load and a blend per
+/// word): for a large allocation, whose zeroed bytes `calloc` relies on.
 ///
 /// # Safety
-/// The range lies in a block the caller holds.
-#[inline(never)]
-unsafe fn locate_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Option<usize> {
-    // SAFETY: the caller's range, covered by the words picked.
-    unsafe {
-        match to.saturating_sub(from) {
-            0 => None,
-            1..=3 => first_changed_by::<u8, 3>(p, from, to, byte),
-            4..=7 => first_changed_by::<u32, 2>(p, from, to, byte),
-            8..=15 => first_changed_by::<u64, 2>(p, from, to, byte),
-            16..=RANGE_MAX => first_changed_by::<u128, 4>(p, from, to, byte),
-            _ => crate::pal::fatal(b"a checked range longer than its bound"),
-        }
-    }
-}
-
-/// [`fill`] with `N` words of `T` (`from .. to` at least one word long, at most `N`).
-///
-/// # Safety
-/// As for [`fill`].
+/// `p .. p + to` lies in a block the caller holds.
 #[inline(always)]
-unsafe fn fill_by<T: Word, const N: usize>(p: *mut u8, from: usize, to: usize, byte: u8) {
-    for k in 0..N {
-        // SAFETY: the word lies in the caller's range.
-        unsafe { T::store(p.add(word_at::<T>(k, from, to)), byte) };
-    }
-}
-
-/// Fills `p + from .. p + to` (at most [`RANGE_MAX`] bytes) with `byte`: four 16-byte
-/// stores when the range is 16 bytes or longer, two 8-byte ones when it is 8 to 15.
-///
-/// # Safety
-/// The range lies in a block the caller holds.
-#[inline(always)]
-unsafe fn fill(p: *mut u8, from: usize, to: usize, byte: u8) {
-    let len = to.saturating_sub(from);
-    if (16..=RANGE_MAX).contains(&len) {
-        for k in 0..4 {
-            // SAFETY: the word lies in the caller's range.
-            unsafe {
-                p.add(word_at::<u128>(k, from, to))
-                    .cast::<[u8; 16]>()
-                    .write_unaligned([byte; 16]);
+unsafe fn fill(p: *mut u8, from: usize, to: usize, byte: u8, exact: bool) {
+    debug_assert!(
+        to >= 16 && from <= to && to - from <= RANGE_MAX,
+        "a checked range out of bounds"
+    );
+    let (lo, at) = words(to);
+    let keep = !bytes_from(lo, from);
+    for o in at {
+        // SAFETY: the word lies in `p .. p + to`, which the caller holds.
+        unsafe {
+            let q = p.add(o).cast::<[u8; 16]>();
+            let mut w = [byte; 16];
+            if exact {
+                let old = q.read_unaligned();
+                for (j, b) in w.iter_mut().enumerate() {
+                    if keep >> (o - lo + j) & 1 != 0 {
+                        *b = old[j];
+                    }
+                }
             }
-        }
-        return;
-    }
-    if (8..16).contains(&len) {
-        // SAFETY: the caller's range, covered by the two words.
-        return unsafe { fill_by::<u64, 2>(p, from, to, byte) };
-    }
-    // SAFETY: the caller's contract.
-    unsafe { fill_short(p, from, to, byte) }
-}
-
-/// [`fill`] for a range shorter than 8 bytes.
-///
-/// # Safety
-/// As for [`fill`].
-#[inline(never)]
-unsafe fn fill_short(p: *mut u8, from: usize, to: usize, byte: u8) {
-    // SAFETY: the caller's range, covered by the words picked.
-    unsafe {
-        match to.saturating_sub(from) {
-            0 => {}
-            1..=3 => fill_by::<u8, 3>(p, from, to, byte),
-            4..=7 => fill_by::<u32, 2>(p, from, to, byte),
-            _ => crate::pal::fatal(b"a checked range longer than its bound"),
+            q.write_unaligned(w);
         }
     }
 }
@@ -319,7 +233,7 @@ fn canary_end(requested: usize, end: usize) -> usize {
 /// # Safety
 /// `p .. p + bytes` is a block just handed out to the caller (no other thread may touch
 /// it), at least [`padded`]`(requested)` bytes, 8-aligned.
-#[inline]
+#[inline(always)]
 pub unsafe fn on_alloc(p: *mut u8, requested: usize, bytes: usize, small: bool) -> Option<usize> {
     let a = p as usize;
     // SAFETY: the caller's contract.
@@ -331,8 +245,9 @@ pub unsafe fn on_alloc(p: *mut u8, requested: usize, bytes: usize, small: bool) 
     } else {
         None
     };
-    // SAFETY: `requested .. end` is the block's slack, inside the block.
-    unsafe { fill(p, requested, canary_end(requested, end), CANARY) };
+    // SAFETY: `requested .. end` is the block's slack, inside the block; a small block's
+    // bytes before its slack mean nothing yet, a large one's are kept.
+    unsafe { fill(p, requested, canary_end(requested, end), CANARY, !small) };
     t.store(live_word(a, bytes - requested), Ordering::Release);
     written
 }
@@ -377,7 +292,7 @@ fn decode(a: usize, bytes: usize, w: u64) -> State {
 /// # Safety
 /// As for [`on_alloc`], except that the block is the caller's only if this returns
 /// [`Freed::Now`] (another thread may hold it otherwise: only the trailer is read).
-#[inline]
+#[inline(always)]
 pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     let a = p as usize;
     // SAFETY: the caller's contract.
@@ -402,7 +317,7 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     if small {
         let to = end.min(LINKS + PATTERN_MAX);
         // SAFETY: as above; the pattern range lies inside the block.
-        unsafe { fill(p, LINKS, to, FREED) };
+        unsafe { fill(p, LINKS, to, FREED, false) };
     }
     Freed::Now {
         requested: live.requested,
@@ -462,38 +377,86 @@ mod tests {
 
     #[test]
     fn fill_and_verify_cover_every_range_exactly() {
-        for from in 0..20 {
-            for to in from..=(from + RANGE_MAX).min(96) {
-                let mut b = Block([0; 96]);
-                let p = b.0.as_mut_ptr();
-                // SAFETY: `from .. to` lies in the 96-byte buffer this test owns.
-                unsafe {
-                    fill(p, from, to, FREED);
-                    assert_eq!(first_changed(p, from, to, FREED), None);
-                    assert!(intact(p, from, to, FREED), "[{from}, {to})");
-                }
-                for (i, &x) in b.0.iter().enumerate() {
-                    let inside = (from..to).contains(&i);
-                    assert_eq!(x == FREED, inside, "[{from}, {to}) byte {i}");
-                }
-                // One changed byte at a time, at every offset: each word is looked at.
-                for changed in from..to {
-                    b.0[changed] = 0;
+        for to in 16usize..=96 {
+            for from in to.saturating_sub(RANGE_MAX)..=to {
+                for exact in [true, false] {
+                    let mut b = Block([0; 96]);
+                    let p = b.0.as_mut_ptr();
+                    // SAFETY: `0 .. to` lies in the 96-byte buffer this test owns.
+                    unsafe {
+                        fill(p, from, to, FREED, exact);
+                        assert_eq!(first_changed(p, from, to, FREED), None);
+                    }
+                    for (i, &x) in b.0.iter().enumerate() {
+                        if (from..to).contains(&i) {
+                            assert_eq!(x, FREED, "[{from}, {to}) byte {i}");
+                        } else if exact || i >= to || i < to.saturating_sub(RANGE_MAX) {
+                            assert_eq!(x, 0, "[{from}, {to}) exact {exact}: byte {i}");
+                        }
+                    }
+                    // One changed byte at a time, at every offset: each word is looked at.
+                    for changed in from..to {
+                        b.0[changed] = 0;
+                        // SAFETY: as above.
+                        let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
+                        assert_eq!(found, Some(changed), "[{from}, {to})");
+                        b.0[changed] = FREED;
+                    }
+                    // Bytes outside the range are not looked at.
+                    b.0.iter_mut().take(from).for_each(|x| *x = 1);
+                    b.0.iter_mut().skip(to).for_each(|x| *x = 1);
                     // SAFETY: as above.
                     let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
-                    assert_eq!(found, Some(changed), "[{from}, {to})");
-                    // SAFETY: as above.
-                    let whole = unsafe { intact(b.0.as_ptr(), from, to, FREED) };
-                    assert!(!whole, "[{from}, {to}) byte {changed}");
-                    b.0[changed] = FREED;
+                    assert_eq!(found, None, "[{from}, {to})");
+                    // Every byte changed, the first one found.
+                    for changed in (from..to).rev() {
+                        b.0[changed] = 0;
+                        // SAFETY: as above.
+                        let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
+                        assert_eq!(found, Some(changed), "[{from}, {to})");
+                    }
                 }
-                // Every byte changed, the first one found.
-                for changed in (from..to).rev() {
-                    b.0[changed] = 0;
-                    // SAFETY: as above.
-                    let found = unsafe { first_changed(b.0.as_ptr(), from, to, FREED) };
-                    assert_eq!(found, Some(changed), "[{from}, {to})");
+            }
+        }
+    }
+
+    #[test]
+    fn every_canary_and_pattern_byte_of_every_layout_is_checked() {
+        #[repr(align(16))]
+        struct Big([u8; 1024]);
+        let mut b = Big([0; 1024]);
+        let p = b.0.as_mut_ptr();
+        for bytes in (24..=1024).step_by(8) {
+            let end = bytes - TRAILER;
+            for requested in (0..=end).step_by(3) {
+                let canary = requested..canary_end(requested, end);
+                for at in canary.clone() {
+                    // SAFETY: `p .. p + bytes` lies in the buffer this test owns.
+                    unsafe {
+                        on_alloc(p, requested, bytes, true);
+                        assert!(b.0[canary.clone()].iter().all(|&x| x == CANARY));
+                        *p.add(at) ^= 1;
+                        let freed = on_free(p, bytes, true);
+                        let want = Freed::Now {
+                            requested: Some(requested),
+                            overflow: Some(at),
+                        };
+                        assert_eq!(freed, want, "{bytes} B, {requested} requested");
+                    }
                 }
+                let pattern = LINKS..end.min(LINKS + PATTERN_MAX);
+                for at in pattern {
+                    // SAFETY: as above.
+                    unsafe {
+                        on_alloc(p, requested, bytes, true);
+                        on_free(p, bytes, true);
+                        *p.add(at) ^= 1;
+                        assert_eq!(on_alloc(p, requested, bytes, true), Some(at), "{bytes} B");
+                        on_free(p, bytes, true);
+                    }
+                }
+                // Nothing past the block is written.
+                assert!(b.0[bytes..].iter().all(|&x| x == 0), "{bytes} B");
             }
         }
     }
