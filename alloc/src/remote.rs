@@ -11,6 +11,10 @@
 //! batch, reads only the containers: the other blocks' cache lines are not moved
 //! between the two threads by the free (a linked list would move each of them twice).
 //!
+//! In check mode (`SLABSCOPE_CHECK`) a container holds no addresses (a freed block's
+//! bytes past its first 16 hold the freed pattern): the batch is a list of blocks
+//! linked through their first words, still pushed with one CAS.
+//!
 //! The freed block never enters the freeing thread's magazine (which would hand it out
 //! again on this thread: cache lines written by two threads). A batched block counts as
 //! out of its slot (`used`) until the owner collects it, so the slot and its SuperSlab
@@ -57,7 +61,10 @@ struct Batch {
     limit: u16,
     /// Addresses in the newest container.
     fill: u16,
-    /// Addresses a container of this batch's class holds.
+    /// Addresses a container of this batch's class holds: none in check mode
+    /// (`SLABSCOPE_CHECK`), where a freed block's bytes past its first 16 hold the
+    /// freed pattern, so each block is a container of itself alone, linked to the one
+    /// before.
     room: u16,
 }
 
@@ -107,7 +114,11 @@ impl RemoteBatch {
                 count: 0,
                 limit: (FLUSH_BYTES / bs).clamp(1, FLUSH_AT as usize) as u16,
                 fill: 0,
-                room: (bs / 8 - 2).min(u16::MAX as usize) as u16,
+                room: if crate::check::on() {
+                    0
+                } else {
+                    (bs / 8 - 2).min(u16::MAX as usize) as u16
+                },
             };
         }
         let b = &mut self.batches[j];

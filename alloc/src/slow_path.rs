@@ -20,9 +20,7 @@ use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
 use crate::thread::{self, ThreadState};
-use crate::{
-    check, control, fork, large, options, pagemap, publish, sample, sampled_slots, unowned,
-};
+use crate::{control, fork, large, options, pagemap, publish, sample, sampled_slots, unowned};
 
 /// Every allocation the fast path did not serve: the sampled path, a refill, the large
 /// path, aligned requests, the global path.
@@ -397,19 +395,8 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
         // the checked path.
         return owner_free(st, p, c);
     }
-    if check::on() {
-        // A remote batch writes block addresses into its first block, which would read
-        // as a write after free in check mode: each block goes alone (its first 16 bytes
-        // are the links the checked layout leaves alone).
-        // SAFETY: `p` is a live block start of `s` that the caller gives up.
-        unsafe {
-            crate::slot::single_container(p as usize);
-            s.push_remote(p as usize, p as usize, 1);
-        }
-    } else {
-        // SAFETY: `p` is a live block start of `s` that the caller gives up.
-        unsafe { t.remote.add(s, p as usize, block_size(c)) };
-    }
+    // SAFETY: `p` is a live block start of `s` that the caller gives up.
+    unsafe { t.remote.add(s, p as usize, block_size(c)) };
     charge_remote(st, c);
 }
 
@@ -419,8 +406,9 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
 /// an ACTIVE slot another thread owns joins the thread's remote batch without the rest
 /// of the slow path; null returns; anything else (a large or foreign pointer, a sampled
 /// block, an interior or header address, a block of an EMPTY slot, a free while a slow
-/// path of the thread runs) takes [`free_slow`]. Never in check mode: the record the
-/// thread-local word points at then has an empty view.
+/// path of the thread runs) takes [`free_slow`]. In check mode only for a block leaving
+/// a quarantine (checked at its free): the record the thread-local word points at then
+/// has an empty view.
 #[cold]
 #[inline(never)]
 pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_default: bool) {
