@@ -10,6 +10,12 @@
 //! it to the mechanism. A bad free is reported and not performed: nothing of the
 //! allocator's state changes, and the memory at the address is never written.
 //!
+//! The common cases take short paths that skip placing the address through the
+//! SuperSlab: an allocation served from the thread's magazine of the padded class
+//! (`alloc_from_magazine`), and the free of a live block of an ACTIVE slot (`free_live`,
+//! found as the free fast path finds it). Everything else, and every heap error, goes
+//! the general way.
+//!
 //! Lifetime: a small block's trailer is read after the pagemap said its slot is ACTIVE;
 //! a double free racing with the slot's retirement could read a returned SuperSlab, but
 //! only when the second free stalls between the two reads for the several interval
@@ -22,11 +28,14 @@ use slabscope_proto::{HeapError, HeapErrorKind, HeapErrorOp, InvalidReason};
 
 use crate::check::block::{self, Freed, State};
 use crate::check::report::{report, Action};
-use crate::size_class::{block_size, class_for, is_block_start};
-use crate::slot::{meta_class, meta_state, ACTIVE, HEADER, SAMPLED};
+use crate::size_class::{
+    block_size, class_for, class_offset, is_block_start, CLASS_COUNT, CLASS_SHIFT, MIN_ALIGN,
+    SMALL_MAX,
+};
+use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, HEADER, SAMPLED};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
 use crate::thread::{self, OwnerFree, ThreadState};
-use crate::{large, sample, slow_path};
+use crate::{large, pagemap, sample, slow_path};
 
 /// Where an address lies.
 enum Place {
@@ -112,7 +121,46 @@ fn site(p: *const u8, sampled: bool) -> Option<u32> {
 
 /// A checked allocation of `size` bytes at `align` (zeroed when `zeroed`); null when out
 /// of memory.
+#[inline(always)]
 pub fn alloc(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
+    if !zeroed && align <= MIN_ALIGN {
+        if let Some(p) = alloc_from_magazine(size) {
+            return p;
+        }
+    }
+    alloc_general(size, align, pd, zeroed)
+}
+
+/// The checked allocation's common case: a small request at most `MIN_ALIGN` aligned, by
+/// a thread with a state whose sampling countdown is not due, served from its magazine
+/// of the padded request's class (as the allocation fast path would serve it), then
+/// verified and marked. `None`, with nothing changed, for everything else.
+#[inline(always)]
+fn alloc_from_magazine(size: usize) -> Option<*mut u8> {
+    let padded = block::padded(size).filter(|&n| n <= SMALL_MAX)?;
+    let st = thread::current()?;
+    // SAFETY: the state belongs to this thread; no slow path of it is running a magazine
+    // operation (the checked paths are entered from the front end only).
+    let t = unsafe { &mut *st };
+    if t.hot.sample_left <= padded as u64 {
+        return None;
+    }
+    let off = class_offset(padded);
+    // SAFETY: `off` is a class's offset; as above.
+    let p = unsafe { thread::magazine(st, off) }.take()?.as_ptr();
+    t.hot.sample_left -= padded as u64;
+    let c = off >> CLASS_SHIFT;
+    let bytes = block_size(c);
+    // SAFETY: `p` was just handed out to this thread, `bytes >= padded` long, 8-aligned.
+    if let Some(offset) = unsafe { block::on_alloc(p, size, bytes, true) } {
+        written_after_free(p, c as u32, bytes, true, offset);
+    }
+    Some(p)
+}
+
+/// [`alloc`]'s every other case: the mechanism's slow path serves the padded request.
+#[inline(never)]
+fn alloc_general(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
     let Some(padded) = block::padded(size) else {
         // Larger than the address space: the mechanism fails it as it would unchecked.
         return slow_path::alloc_miss(size, align, pd);
@@ -315,6 +363,9 @@ pub fn free(p: *mut u8, pd: bool) {
     if p.is_null() {
         return;
     }
+    if free_live(p, pd) {
+        return;
+    }
     slow_path::init(pd);
     if let Some(home) = settle(p, HeapErrorOp::Free, mark_freed(p)) {
         // A small block is held back and the quarantine's oldest goes back instead; a
@@ -332,6 +383,79 @@ pub fn free(p: *mut u8, pd: bool) {
     slow_path::after_slow_path(false);
 }
 
+/// The checked free's common case: `p` is a live block start of an ACTIVE slot, found
+/// through the calling thread's view of the pagemap as the free fast path finds it (a
+/// slot the thread owns is told by its key; another's by the meta word's state and
+/// class): it is marked freed, its canary verified, and it goes into the quarantine,
+/// whose oldest block goes back as a free would give it back. `false`, with nothing
+/// changed, for everything else (a sampled or large block, a double or invalid free, a
+/// thread in a slow path or with no state): [`free`]'s general path places it again
+/// and settles it.
+///
+/// Lifetime: a live block keeps its slot ACTIVE and its SuperSlab mapped while its
+/// trailer is read (a double free has the general path's caveat, above).
+#[inline(always)]
+fn free_live(p: *mut u8, pd: bool) -> bool {
+    let Some(st) = thread::current() else {
+        return false;
+    };
+    // SAFETY: the state belongs to this thread; no reference to it is held.
+    let t = unsafe { &mut *st };
+    if t.busy != 0 {
+        return false;
+    }
+    let a = p as usize;
+    // SAFETY: a state's hot record holds its view of the pagemap.
+    let Some(w) = (unsafe { pagemap::meta_in(t.hot.map_words, t.hot.map_len, a) }) else {
+        return false;
+    };
+    let c = match owned_offset(w, t.hot.key) {
+        // SAFETY: `off` is the class offset of an ACTIVE slot this thread owns; no
+        // other reference to the magazine is live.
+        Some(off) if unsafe { thread::magazine(st, off) }.is_block_start(a % SLOT_BYTES) => {
+            off >> CLASS_SHIFT
+        }
+        Some(_) => return false,
+        None => {
+            let c = meta_class(w);
+            if meta_state(w) != ACTIVE || c >= CLASS_COUNT || !is_block_start(a % SLOT_BYTES, c) {
+                return false;
+            }
+            c
+        }
+    };
+    let bytes = block_size(c);
+    // SAFETY: `p` is a block start of an ACTIVE slot, `bytes` long; only its trailer is
+    // touched unless the compare-and-swap made the block ours.
+    match unsafe { block::on_free(p, bytes, true) } {
+        Freed::Now { overflow: None, .. } => {}
+        Freed::Now {
+            requested,
+            overflow: Some(offset),
+        } => overflowed(p, c as u32, bytes, requested, offset),
+        Freed::Already | Freed::NotLive => return false,
+    }
+    if let Some(oldest) = t.quarantine.put(a) {
+        release_held(st, oldest as *mut u8, pd);
+    }
+    true
+}
+
+/// Reports that the block at `p` (of `class`, `bytes` long, `requested` bytes asked
+/// for), freed by its owner just now, was written `offset` bytes in, past its request.
+#[cold]
+#[inline(never)]
+fn overflowed(p: *mut u8, class: u32, bytes: usize, requested: Option<usize>, offset: usize) {
+    let e = error(HeapErrorKind::Overflow, HeapErrorOp::Free, p, class, bytes);
+    let e = HeapError {
+        requested: requested.map(|r| r as u64),
+        offset: Some(offset as u64),
+        ..e
+    };
+    report(e, Action::Freed);
+    slow_path::after_slow_path(false);
+}
+
 /// Gives back `p`, the oldest block of the quarantine of `st` (the calling thread's
 /// state): into the thread's magazine as the free fast path would when the thread owns
 /// its slot, else through the mechanism's free slow path.
@@ -343,7 +467,8 @@ fn release_held(st: *mut ThreadState, p: *mut u8, pd: bool) {
         OwnerFree::Pushed => {}
         OwnerFree::DrainDue(st) => slow_path::interval_drain(st),
         OwnerFree::Full(st, c) => slow_path::free_overflow(p, st, c),
-        OwnerFree::Other(..) | OwnerFree::NotOwned => slow_path::free_slow_inner(p, pd),
+        OwnerFree::Other(st, w) => slow_path::free_other(p, st, w, pd),
+        OwnerFree::NotOwned => slow_path::free_slow_inner(p, pd),
     }
 }
 
