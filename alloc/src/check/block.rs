@@ -178,9 +178,17 @@ unsafe fn first_changed(p: *const u8, from: usize, to: usize, byte: u8) -> Optio
     );
     let (lo, at) = words(to);
     let mut bits = 0u64;
-    for o in at {
-        // SAFETY: every word lies in `p .. p + to`; `o - lo + 16 <= 64`.
-        bits |= u64::from(unsafe { differing(p.add(o), byte) }) << (o - lo);
+    if to >= RANGE_MAX {
+        // The common layout, spelt out so that the shifts are constants.
+        for (k, o) in at.into_iter().enumerate() {
+            // SAFETY: every word lies in `p .. p + to`.
+            bits |= u64::from(unsafe { differing(p.add(o), byte) }) << (16 * k);
+        }
+    } else {
+        for o in at {
+            // SAFETY: every word lies in `p .. p + to`; `o - lo + 16 <= 64`.
+            bits |= u64::from(unsafe { differing(p.add(o), byte) }) << (o - lo);
+        }
     }
     let bits = bits & bytes_from(lo, from);
     (bits != 0).then(|| lo + bits.trailing_zeros() as usize)
@@ -201,18 +209,22 @@ unsafe fn fill(p: *mut u8, from: usize, to: usize, byte: u8, exact: bool) {
         "a checked range out of bounds"
     );
     let (lo, at) = words(to);
+    if !exact {
+        for o in at {
+            // SAFETY: the word lies in `p .. p + to`, which the caller holds.
+            unsafe { p.add(o).cast::<[u8; 16]>().write_unaligned([byte; 16]) };
+        }
+        return;
+    }
     let keep = !bytes_from(lo, from);
     for o in at {
         // SAFETY: the word lies in `p .. p + to`, which the caller holds.
         unsafe {
             let q = p.add(o).cast::<[u8; 16]>();
-            let mut w = [byte; 16];
-            if exact {
-                let old = q.read_unaligned();
-                for (j, b) in w.iter_mut().enumerate() {
-                    if keep >> (o - lo + j) & 1 != 0 {
-                        *b = old[j];
-                    }
+            let mut w = q.read_unaligned();
+            for (j, b) in w.iter_mut().enumerate() {
+                if keep >> (o - lo + j) & 1 == 0 {
+                    *b = byte;
                 }
             }
             q.write_unaligned(w);
