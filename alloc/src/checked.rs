@@ -514,12 +514,116 @@ pub fn owns(p: *const u8) -> bool {
     }
 }
 
+/// A checked `realloc` that keeps the block where the mechanism can: a small block
+/// whose block holds the padded new size (and more than half of it is used), or a large
+/// allocation resized by the large path (grown into the free space after it, shrunk,
+/// or remapped), as the unchecked `realloc` does. The old request's canary is verified
+/// (an overflow is reported for `realloc` and the block still resized), then the
+/// trailer and the canary move to the new size. `None`, with nothing changed, where the
+/// block must move or is not a live block (the general path then decides and reports).
+fn resize_in_place(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Option<*mut u8> {
+    let padded = block::padded(new_size)?;
+    if !(p as usize).is_multiple_of(align) {
+        return None;
+    }
+    match place(p) {
+        Place::Block {
+            class,
+            bytes,
+            sampled: false,
+            ..
+        } if padded <= bytes && padded > bytes / 2 => {
+            // SAFETY: `p` is a block start of an ACTIVE slot, `bytes` long; only its
+            // trailer is read unless it is live (then it is the caller's).
+            let overflow = unsafe { block::on_resize(p, bytes, new_size) }?;
+            if let Some(offset) = overflow {
+                resize_overflowed(p, class, bytes, offset);
+            }
+            Some(p)
+        }
+        Place::Outside if padded > SMALL_MAX && align <= crate::pal::page_size() => {
+            resize_large(p, new_size, padded, align, pd)
+        }
+        _ => None,
+    }
+}
+
+/// [`resize_in_place`] of a large allocation: marked freed as its free would mark it
+/// (under the registry's lock), resized by the large path, then marked live at its new
+/// size; moved to a new checked block when the large path cannot resize it, and marked
+/// live again, unchanged, when that fails too (null, as `realloc` returns).
+fn resize_large(
+    p: *mut u8,
+    new_size: usize,
+    padded: usize,
+    align: usize,
+    pd: bool,
+) -> Option<*mut u8> {
+    let (freed, len) = large::with_live(p, |len| {
+        // SAFETY: `p` starts a live large allocation of `len` bytes, which the
+        // registry's lock (held while this runs) keeps mapped.
+        (unsafe { block::on_free(p, len, false) }, len)
+    })?;
+    let Freed::Now {
+        requested,
+        overflow,
+    } = freed
+    else {
+        return None;
+    };
+    if let Some(offset) = overflow {
+        resize_overflowed(p, HEAP_ERROR_LARGE, len, offset);
+    }
+    sample::on_free_large(p);
+    let Some(q) = large::remap(p, padded) else {
+        let q = alloc(new_size, align, pd, false);
+        if q.is_null() {
+            // SAFETY: `p` is still the caller's mapping of `len` bytes (marked freed
+            // just now by this call); it goes back to live with its old request.
+            unsafe { block::on_alloc(p, requested.unwrap_or(len - block::TRAILER), len, false) };
+            return Some(q);
+        }
+        let keep = requested.unwrap_or(len - block::TRAILER).min(new_size);
+        // SAFETY: `p` is the caller's (marked freed by this call), `q` a distinct new
+        // block of at least `new_size` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(p, q, keep) };
+        release(p, Home::Large);
+        return Some(q);
+    };
+    let Some(len) = large::usable_size(q) else {
+        crate::pal::fatal(b"a large allocation just resized is not in the registry");
+    };
+    // SAFETY: `q` is the caller's mapping of `len >= padded` bytes, resized just now.
+    unsafe { block::on_alloc(q, new_size, len, false) };
+    Some(q)
+}
+
+/// Reports that the block at `p` (of `class`, `bytes` long), resized by `realloc`,
+/// was written `offset` bytes in, past its old request.
+#[cold]
+#[inline(never)]
+fn resize_overflowed(p: *mut u8, class: u32, bytes: usize, offset: usize) {
+    let mut e = error(
+        HeapErrorKind::Overflow,
+        HeapErrorOp::Realloc,
+        p,
+        class,
+        bytes,
+    );
+    e.offset = Some(offset as u64);
+    report(e, Action::Freed);
+    slow_path::after_slow_path(false);
+}
+
 /// A checked `realloc` of `p` (not null) to `new_size` bytes at `align`: a bad `p` is
 /// reported and left alone (null is returned); a live one moves to a new checked block.
 ///
 /// # Safety
 /// If `p` is a live allocation of ours, the caller gives it up on a non-null return.
 pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *mut u8 {
+    if let Some(q) = resize_in_place(p, new_size, align, pd) {
+        return q;
+    }
     let Some(old) = usable_size(p) else {
         // Not a live block: the free's checks tell what it is and report it.
         slow_path::init(pd);

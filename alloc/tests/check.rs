@@ -381,6 +381,75 @@ fn abort_mode_reports_then_aborts() {
 }
 
 #[test]
+fn realloc_in_place_keeps_the_bytes_and_moves_the_canary() {
+    if let Some(err) = checked_child("realloc_in_place_keeps_the_bytes_and_moves_the_canary", "1") {
+        let r = reports(&err);
+        assert_eq!(r.len(), 4, "{err}");
+        assert!(r[0].contains("overflow") && r[0].contains(" at offset 50 in realloc ("));
+        assert!(r[1].contains("overflow") && r[1].contains(" at offset 54 in free ("));
+        assert!(r[1].contains("requested 54 B"), "{err}");
+        assert!(r[2].contains("overflow") && r[2].contains(" at offset 100000 in realloc ("));
+        assert!(r[2].contains("(large,"), "{err}");
+        assert!(r[3].contains("overflow") && r[3].contains(" at offset 250000 in free ("));
+        assert!(r[3].contains("requested 250000 B"), "{err}");
+        return;
+    }
+    // A small block grown within its block: the same address, its bytes kept; the old
+    // request's overflow is reported by the realloc, the new one's by the free.
+    // (50 and 54 bytes, 8 more each with the trailer, are served by 64-byte blocks.)
+    let p = raw::alloc(50, 8);
+    // SAFETY: `p` holds 50 bytes; the write at 50 is the misuse under test.
+    unsafe {
+        p.write_bytes(5, 50);
+        p.add(50).write(1);
+    }
+    // SAFETY: `p` is live.
+    let q = unsafe { raw::realloc(p, 54, 8) };
+    assert_eq!(q, p, "a 54-byte request fits the 50-byte request's block");
+    assert_eq!(raw::usable_size(q), Some(54));
+    // SAFETY: `q` holds 54 bytes; the write at 54 is the misuse under test.
+    unsafe {
+        assert!(std::slice::from_raw_parts(q, 50).iter().all(|&x| x == 5));
+        q.add(54).write(1);
+        raw::free(q);
+    }
+    // A large allocation grown by the large path: its bytes kept, the canary at the new
+    // request's end.
+    let g = raw::alloc(100_000, 8);
+    // SAFETY: `g` holds 100,000 bytes; the write at 100,000 is the misuse under test.
+    unsafe {
+        g.write_bytes(6, 100_000);
+        g.add(100_000).write(1);
+    }
+    // SAFETY: `g` is live.
+    let h = unsafe { raw::realloc(g, 250_000, 8) };
+    assert!(!h.is_null());
+    assert_eq!(raw::usable_size(h), Some(250_000));
+    // SAFETY: `h` holds 250,000 bytes; the write at 250,000 is the misuse under test.
+    unsafe {
+        assert!(std::slice::from_raw_parts(h, 100_000)
+            .iter()
+            .all(|&x| x == 6));
+        h.add(250_000).write(1);
+        raw::free(h);
+    }
+    // Shrinking in place keeps the bytes too; a correct resize reports nothing more.
+    let s = raw::alloc(200_000, 8);
+    // SAFETY: `s` holds 200,000 bytes.
+    unsafe {
+        s.write_bytes(7, 200_000);
+        let t = raw::realloc(s, 120_000, 8);
+        assert_eq!(raw::usable_size(t), Some(120_000));
+        assert!(std::slice::from_raw_parts(t, 120_000)
+            .iter()
+            .all(|&x| x == 7));
+        raw::free(t);
+    }
+    let kinds: Vec<String> = segment_errors().into_iter().map(|e| e.0).collect();
+    assert_eq!(kinds, ["overflow"; 4]);
+}
+
+#[test]
 fn correct_programs_get_no_reports() {
     // Sampling on as well: sampled blocks come from slots of their own.
     let env = [("SLABSCOPE_CHECK", "1"), ("SLABSCOPE_SAMPLE", "4K")];

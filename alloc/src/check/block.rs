@@ -337,6 +337,41 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     }
 }
 
+/// Resizes the live block at `p` (`bytes` long) in place to `requested` bytes (at most
+/// `bytes - TRAILER`): verifies the canary of its old request, then moves the trailer's
+/// slack and the canary to the new request (the bytes before it are kept). `None`, with
+/// nothing changed, when the block is not live; else the offset of the first canary
+/// byte that was written past the old request, if any.
+///
+/// # Safety
+/// As for [`on_free`]; the caller holds the block if it is live.
+#[inline]
+pub unsafe fn on_resize(p: *mut u8, bytes: usize, requested: usize) -> Option<Option<usize>> {
+    let a = p as usize;
+    let end = bytes - TRAILER;
+    debug_assert!(requested <= end, "a resize past the block");
+    // SAFETY: the caller's contract.
+    let t = unsafe { trailer(p, bytes) };
+    let w = t.load(Ordering::Acquire);
+    let State::Live(live) = decode(a, bytes, w) else {
+        return None;
+    };
+    // SAFETY: the block is live, so the caller's: its canary range lies inside it.
+    let overflow = live
+        .requested
+        .and_then(|r| unsafe { first_changed(p, r, canary_end(r, end), CANARY) });
+    let now = live_word(a, bytes - requested);
+    if t.compare_exchange(w, now, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // Freed by another thread meanwhile.
+        return None;
+    }
+    // SAFETY: as above; the bytes before the new request are kept.
+    unsafe { fill(p, requested, canary_end(requested, end), CANARY, true) };
+    Some(overflow)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
