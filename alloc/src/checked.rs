@@ -535,9 +535,9 @@ fn resize_in_place(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Optio
         } if padded <= bytes && padded > bytes / 2 => {
             // SAFETY: `p` is a block start of an ACTIVE slot, `bytes` long; only its
             // trailer is read unless it is live (then it is the caller's).
-            let overflow = unsafe { block::on_resize(p, bytes, new_size) }?;
-            if let Some(offset) = overflow {
-                resize_overflowed(p, class, bytes, offset);
+            let r = unsafe { block::on_resize(p, bytes, new_size) }?;
+            if let Some(offset) = r.overflow {
+                resize_overflowed(p, class, bytes, r.requested, offset, None);
             }
             Some(p)
         }
@@ -572,7 +572,7 @@ fn resize_large(
         return None;
     };
     if let Some(offset) = overflow {
-        resize_overflowed(p, HEAP_ERROR_LARGE, len, offset);
+        resize_overflowed(p, HEAP_ERROR_LARGE, len, requested, offset, site(p, true));
     }
     sample::on_free_large(p);
     let Some(q) = large::remap(p, padded) else {
@@ -598,11 +598,19 @@ fn resize_large(
     Some(q)
 }
 
-/// Reports that the block at `p` (of `class`, `bytes` long), resized by `realloc`,
-/// was written `offset` bytes in, past its old request.
+/// Reports that the block at `p` (of `class`, `bytes` long, `requested` bytes asked
+/// for, allocated at `site` when sampled), resized by `realloc`, was written `offset`
+/// bytes in, past its old request.
 #[cold]
 #[inline(never)]
-fn resize_overflowed(p: *mut u8, class: u32, bytes: usize, offset: usize) {
+fn resize_overflowed(
+    p: *mut u8,
+    class: u32,
+    bytes: usize,
+    requested: Option<usize>,
+    offset: usize,
+    site: Option<u32>,
+) {
     let mut e = error(
         HeapErrorKind::Overflow,
         HeapErrorOp::Realloc,
@@ -610,8 +618,10 @@ fn resize_overflowed(p: *mut u8, class: u32, bytes: usize, offset: usize) {
         class,
         bytes,
     );
+    e.requested = requested.map(|r| r as u64);
     e.offset = Some(offset as u64);
-    report(e, Action::Freed);
+    e.site = site;
+    report(e, Action::Resized);
     slow_path::after_slow_path(false);
 }
 

@@ -386,10 +386,12 @@ fn realloc_in_place_keeps_the_bytes_and_moves_the_canary() {
         let r = reports(&err);
         assert_eq!(r.len(), 4, "{err}");
         assert!(r[0].contains("overflow") && r[0].contains(" at offset 50 in realloc ("));
+        assert!(r[0].contains("requested 50 B") && r[0].ends_with("): block resized"));
         assert!(r[1].contains("overflow") && r[1].contains(" at offset 54 in free ("));
         assert!(r[1].contains("requested 54 B"), "{err}");
         assert!(r[2].contains("overflow") && r[2].contains(" at offset 100000 in realloc ("));
-        assert!(r[2].contains("(large,"), "{err}");
+        assert!(r[2].contains("(large,") && r[2].contains("requested 100000 B"));
+        assert!(r[2].ends_with("): block resized"), "{err}");
         assert!(r[3].contains("overflow") && r[3].contains(" at offset 250000 in free ("));
         assert!(r[3].contains("requested 250000 B"), "{err}");
         return;

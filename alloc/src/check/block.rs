@@ -103,6 +103,11 @@ pub enum Freed {
 /// `p .. p + bytes` is a block of the allocator's, at least [`LINKS`] + [`TRAILER`]
 /// bytes, 8-aligned, mapped for as long as the reference is used.
 unsafe fn trailer<'a>(p: *mut u8, bytes: usize) -> &'a AtomicU64 {
+    if bytes < LINKS + TRAILER {
+        // Every checked block is padded to at least this (`padded`); the word compares
+        // and fills rely on it.
+        crate::pal::fatal(b"a checked block shorter than its layout");
+    }
     // SAFETY: the caller's contract: the block's last word is mapped and 8-aligned.
     unsafe { &*p.add(bytes - TRAILER).cast::<AtomicU64>() }
 }
@@ -338,15 +343,16 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
 }
 
 /// Resizes the live block at `p` (`bytes` long) in place to `requested` bytes (at most
-/// `bytes - TRAILER`): verifies the canary of its old request, then moves the trailer's
-/// slack and the canary to the new request (the bytes before it are kept). `None`, with
-/// nothing changed, when the block is not live; else the offset of the first canary
-/// byte that was written past the old request, if any.
+/// `bytes - TRAILER`): moves the trailer's slack to the new request with one
+/// compare-and-swap (so that a racing free finds the block live at most once), then
+/// verifies the canary of the old request and fills the new one's (the bytes before
+/// it are kept). `None`, with nothing changed, when the block is not live; else the old
+/// request and the offset of the first canary byte written past it, if any.
 ///
 /// # Safety
-/// As for [`on_free`]; the caller holds the block if it is live.
+/// As for [`on_free`]; the block is the caller's once the compare-and-swap succeeded.
 #[inline]
-pub unsafe fn on_resize(p: *mut u8, bytes: usize, requested: usize) -> Option<Option<usize>> {
+pub unsafe fn on_resize(p: *mut u8, bytes: usize, requested: usize) -> Option<Resized> {
     let a = p as usize;
     let end = bytes - TRAILER;
     debug_assert!(requested <= end, "a resize past the block");
@@ -356,10 +362,6 @@ pub unsafe fn on_resize(p: *mut u8, bytes: usize, requested: usize) -> Option<Op
     let State::Live(live) = decode(a, bytes, w) else {
         return None;
     };
-    // SAFETY: the block is live, so the caller's: its canary range lies inside it.
-    let overflow = live
-        .requested
-        .and_then(|r| unsafe { first_changed(p, r, canary_end(r, end), CANARY) });
     let now = live_word(a, bytes - requested);
     if t.compare_exchange(w, now, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
@@ -367,9 +369,25 @@ pub unsafe fn on_resize(p: *mut u8, bytes: usize, requested: usize) -> Option<Op
         // Freed by another thread meanwhile.
         return None;
     }
+    // SAFETY: the block is the caller's now; its old canary is untouched until the fill.
+    let overflow = live
+        .requested
+        .and_then(|r| unsafe { first_changed(p, r, canary_end(r, end), CANARY) });
     // SAFETY: as above; the bytes before the new request are kept.
     unsafe { fill(p, requested, canary_end(requested, end), CANARY, true) };
-    Some(overflow)
+    Some(Resized {
+        requested: live.requested,
+        overflow,
+    })
+}
+
+/// What [`on_resize`] found in a live block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resized {
+    /// The bytes requested before the resize.
+    pub requested: Option<usize>,
+    /// The first canary byte written past the old request.
+    pub overflow: Option<usize>,
 }
 
 #[cfg(test)]

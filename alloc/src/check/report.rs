@@ -17,6 +17,8 @@ pub enum Action {
     Freed,
     /// The block was handed out anyway (a write after free found at its allocation).
     HandedOut,
+    /// The block was resized in place anyway (an overflow found at its `realloc`).
+    Resized,
 }
 
 impl Action {
@@ -25,6 +27,7 @@ impl Action {
             Action::NotPerformed => b"not performed",
             Action::Freed => b"block freed",
             Action::HandedOut => b"block handed out",
+            Action::Resized => b"block resized",
         }
     }
 }
