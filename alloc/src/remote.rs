@@ -11,16 +11,16 @@
 //! batch, reads only the containers: the other blocks' cache lines are not moved
 //! between the two threads by the free (a linked list would move each of them twice).
 //!
-//! In check mode (`SLABSCOPE_CHECK`) a container holds no addresses (a freed block's
-//! bytes past its first 16 hold the freed pattern): the batch is a list of blocks
-//! linked through their first words, still pushed with one CAS.
+//! In check mode (`SLABSCOPE_CHECK`) a container's addresses start at its 80th byte
+//! (bytes 16 to 80 of a freed block hold the freed pattern) and stop before its last
+//! word (the checked trailer); a block under 96 bytes is a container of itself alone.
 //!
 //! The freed block never enters the freeing thread's magazine (which would hand it out
 //! again on this thread: cache lines written by two threads). A batched block counts as
 //! out of its slot (`used`) until the owner collects it, so the slot and its SuperSlab
 //! stay alive meanwhile; the push is the freeing thread's last access to the slot.
 
-use crate::slot::{write_link, Slot};
+use crate::slot::{count_word, write_link, Slot, CHECKED_FIRST_ADDRESS};
 use crate::superslab::slot_at;
 
 /// Open batches (distinct slots) at once: a direct-mapped table, so that finding a
@@ -32,6 +32,7 @@ use crate::superslab::slot_at;
 pub const CHAINS: usize = 512;
 /// Blocks a batch holds before it is pushed.
 pub const FLUSH_AT: u16 = 32;
+const _: () = assert!(FLUSH_AT <= u8::MAX as u16);
 /// Bytes of blocks a batch holds before it is pushed (fewer than [`FLUSH_AT`] blocks of
 /// a class above 512 bytes, at least one block): what a thread keeps from other threads
 /// between two folds stays below `CHAINS x FLUSH_BYTES` (8 MiB) whatever the classes.
@@ -57,14 +58,14 @@ struct Batch {
     tail: usize,
     /// Blocks in the batch, containers included.
     count: u16,
-    /// Blocks at which the batch is pushed (see [`FLUSH_BYTES`]).
-    limit: u16,
+    /// Blocks at which the batch is pushed (see [`FLUSH_BYTES`]; at most [`FLUSH_AT`]).
+    limit: u8,
+    /// The word of a container where its addresses start ([`container_layout`]).
+    first: u8,
     /// Addresses in the newest container.
     fill: u16,
-    /// Addresses a container of this batch's class holds: none in check mode
-    /// (`SLABSCOPE_CHECK`), where a freed block's bytes past its first 16 hold the
-    /// freed pattern, so each block is a container of itself alone, linked to the one
-    /// before.
+    /// Addresses a container of this batch's class holds ([`container_layout`]: fewer in
+    /// check mode, none in blocks under 96 bytes).
     room: u16,
 }
 
@@ -93,6 +94,19 @@ fn entry(key: usize) -> usize {
         as usize
 }
 
+/// Where a container of `bs`-byte blocks holds block addresses: the first word and how
+/// many (after the link and the count word; in check mode after the freed pattern too,
+/// and before the trailer). Read once per batch: each container's count word carries
+/// the first word to the holder that takes its blocks (`slot::count_word`).
+fn container_layout(bs: usize) -> (usize, usize) {
+    if crate::check::on() {
+        let room = (bs / 8).saturating_sub(CHECKED_FIRST_ADDRESS + 1);
+        (CHECKED_FIRST_ADDRESS, room)
+    } else {
+        (2, bs / 8 - 2)
+    }
+}
+
 impl RemoteBatch {
     /// Adds `block`, a block of `bs` bytes of slot `s`, which the caller gives up and
     /// does not own the slot of.
@@ -107,25 +121,27 @@ impl RemoteBatch {
         if self.batches[j].slot != key {
             self.flush(j);
             self.open[j / 64] |= 1 << (j % 64);
+            let (first, room) = container_layout(bs);
             self.batches[j] = Batch {
                 slot: key,
                 head: 0,
                 tail: block,
                 count: 0,
-                limit: (FLUSH_BYTES / bs).clamp(1, FLUSH_AT as usize) as u16,
+                limit: (FLUSH_BYTES / bs).clamp(1, FLUSH_AT as usize) as u8,
+                first: first as u8,
                 fill: 0,
-                room: if crate::check::on() {
-                    0
-                } else {
-                    (bs / 8 - 2).min(u16::MAX as usize) as u16
-                },
+                room: room.min(u16::MAX as usize) as u16,
             };
         }
         let b = &mut self.batches[j];
         if b.head != 0 && b.fill < b.room {
             // SAFETY: `b.head` is a container of this batch (a block given up by this
             // thread) with room for another address.
-            unsafe { (b.head as *mut usize).add(2 + b.fill as usize).write(block) };
+            unsafe {
+                (b.head as *mut usize)
+                    .add(usize::from(b.first) + usize::from(b.fill))
+                    .write(block)
+            };
             b.fill += 1;
         } else {
             seal(b);
@@ -136,7 +152,7 @@ impl RemoteBatch {
             b.fill = 0;
         }
         b.count += 1;
-        if b.count >= b.limit {
+        if b.count >= u16::from(b.limit) {
             self.flush(j);
         }
     }
@@ -169,7 +185,11 @@ impl RemoteBatch {
 fn seal(b: &Batch) {
     if b.head != 0 {
         // SAFETY: `b.head` is a container of this batch, at least 16 bytes.
-        unsafe { (b.head as *mut usize).add(1).write(b.fill as usize) };
+        unsafe {
+            (b.head as *mut usize)
+                .add(1)
+                .write(count_word(b.fill.into(), b.first.into()))
+        };
     }
 }
 

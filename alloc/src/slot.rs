@@ -263,17 +263,18 @@ impl Slot {
         let mut c = self.ctrs.load(Relaxed);
         while n < out.len() && c != 0 {
             // SAFETY: `c` is a container of this slot (a free block the holder owns):
-            // word 0 links the next container, word 1 counts the block addresses from
-            // word 2 on.
+            // word 0 links the next container, word 1 counts the block addresses
+            // ([`count_word`]) and names the word they start at.
             unsafe {
                 let cells = c as *mut usize;
-                let mut k = cells.add(1).read();
+                let w = cells.add(1).read();
+                let (mut k, first) = (w & 0xffff_ffff, w >> 32);
                 while n < out.len() && k != 0 {
                     k -= 1;
-                    out[n] = cells.add(2 + k).read() as *mut u8;
+                    out[n] = cells.add(first + k).read() as *mut u8;
                     n += 1;
                 }
-                cells.add(1).write(k);
+                cells.add(1).write(count_word(k, first));
                 if k == 0 && n < out.len() {
                     out[n] = c as *mut u8;
                     n += 1;
@@ -373,6 +374,17 @@ impl Slot {
             }
         }
     }
+}
+
+/// The word of a container where its block addresses start in check mode
+/// (`SLABSCOPE_CHECK`): past the freed pattern that the checked layout keeps in bytes
+/// 16 to 80 of a freed block. Its last word (the checked trailer) is never used either.
+pub const CHECKED_FIRST_ADDRESS: usize = 10;
+
+/// A container's count word: `count` block addresses from word `first` on.
+#[inline(always)]
+pub fn count_word(count: usize, first: usize) -> usize {
+    count | first << 32
 }
 
 /// Makes `block` a container of itself alone (see [`Slot::push_remote`]).

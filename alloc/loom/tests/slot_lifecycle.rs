@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use slabscope_loom::slot::{write_link, Slot};
+use slabscope_loom::slot::{count_word, write_link, Slot};
 
 /// Block size of the models' class.
 const BS: usize = 16;
@@ -251,7 +251,7 @@ fn a_container_hands_out_the_blocks_it_names() {
                 // naming b[1] and b[2], pushed with one CAS.
                 unsafe {
                     let c = b[0] as *mut usize;
-                    c.add(1).write(2);
+                    c.add(1).write(count_word(2, 2));
                     c.add(2).write(b[1]);
                     c.add(3).write(b[2]);
                     s.push_remote(b[0], b[0], 3);

@@ -47,6 +47,11 @@ pub const FREED: u8 = 0xdf;
 /// The byte a live block's slack is filled with.
 pub const CANARY: u8 = 0xcb;
 
+// A remote batch's containers keep their block addresses clear of the pattern and of
+// the trailer in check mode (`remote::container_layout`).
+const _: () = assert!(LINKS + PATTERN_MAX <= crate::slot::CHECKED_FIRST_ADDRESS * 8);
+const _: () = assert!(TRAILER == 8);
+
 const LIVE_KEY: u32 = 0xa11c_0c8d;
 const FREED_KEY: u32 = 0xf4ee_d00d;
 
