@@ -295,6 +295,7 @@ pub unsafe fn state(p: *mut u8, bytes: usize) -> State {
     decode(p as usize, bytes, w)
 }
 
+#[inline(always)]
 fn decode(a: usize, bytes: usize, w: u64) -> State {
     if w == freed_word(a) {
         return State::Freed;
