@@ -432,28 +432,21 @@ fn free_live(p: *mut u8, pd: bool) -> bool {
         Freed::Now {
             requested,
             overflow: Some(offset),
-        } => overflowed(p, c as u32, bytes, requested, offset),
+        } => overflowed(
+            p,
+            HeapErrorOp::Free,
+            c as u32,
+            bytes,
+            requested,
+            offset,
+            None,
+        ),
         Freed::Already | Freed::NotLive => return false,
     }
     if let Some(oldest) = t.quarantine.put(a) {
         release_held(st, oldest as *mut u8, pd);
     }
     true
-}
-
-/// Reports that the block at `p` (of `class`, `bytes` long, `requested` bytes asked
-/// for), freed by its owner just now, was written `offset` bytes in, past its request.
-#[cold]
-#[inline(never)]
-fn overflowed(p: *mut u8, class: u32, bytes: usize, requested: Option<usize>, offset: usize) {
-    let e = error(HeapErrorKind::Overflow, HeapErrorOp::Free, p, class, bytes);
-    let e = HeapError {
-        requested: requested.map(|r| r as u64),
-        offset: Some(offset as u64),
-        ..e
-    };
-    report(e, Action::Freed);
-    slow_path::after_slow_path(false);
 }
 
 /// Gives back `p`, the oldest block of the quarantine of `st` (the calling thread's
@@ -537,7 +530,8 @@ fn resize_in_place(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Optio
             // trailer is read unless it is live (then it is the caller's).
             let r = unsafe { block::on_resize(p, bytes, new_size) }?;
             if let Some(offset) = r.overflow {
-                resize_overflowed(p, class, bytes, r.requested, offset, None);
+                let (op, r) = (HeapErrorOp::Realloc, r.requested);
+                overflowed(p, op, class, bytes, r, offset, None);
             }
             Some(p)
         }
@@ -572,7 +566,8 @@ fn resize_large(
         return None;
     };
     if let Some(offset) = overflow {
-        resize_overflowed(p, HEAP_ERROR_LARGE, len, requested, offset, site(p, true));
+        let (op, site) = (HeapErrorOp::Realloc, site(p, true));
+        overflowed(p, op, HEAP_ERROR_LARGE, len, requested, offset, site);
     }
     sample::on_free_large(p);
     let Some(q) = large::remap(p, padded) else {
@@ -599,34 +594,35 @@ fn resize_large(
 }
 
 /// Reports that the block at `p` (of `class`, `bytes` long, `requested` bytes asked
-/// for, allocated at `site` when sampled), resized by `realloc`, was written `offset`
-/// bytes in, past its old request.
+/// for, allocated at `site` when sampled), freed or resized in place by `op` just now,
+/// was written `offset` bytes in, past its request; the operation went on.
 #[cold]
 #[inline(never)]
-fn resize_overflowed(
+fn overflowed(
     p: *mut u8,
+    op: HeapErrorOp,
     class: u32,
     bytes: usize,
     requested: Option<usize>,
     offset: usize,
     site: Option<u32>,
 ) {
-    let mut e = error(
-        HeapErrorKind::Overflow,
-        HeapErrorOp::Realloc,
-        p,
-        class,
-        bytes,
-    );
+    let mut e = error(HeapErrorKind::Overflow, op, p, class, bytes);
     e.requested = requested.map(|r| r as u64);
     e.offset = Some(offset as u64);
     e.site = site;
-    report(e, Action::Resized);
+    let action = match op {
+        HeapErrorOp::Realloc => Action::Resized,
+        _ => Action::Freed,
+    };
+    report(e, action);
     slow_path::after_slow_path(false);
 }
 
 /// A checked `realloc` of `p` (not null) to `new_size` bytes at `align`: a bad `p` is
-/// reported and left alone (null is returned); a live one moves to a new checked block.
+/// reported and left alone (null is returned); a live one is resized in place where the
+/// unchecked `realloc` would keep it ([`resize_in_place`]), else moves to a new checked
+/// block.
 ///
 /// # Safety
 /// If `p` is a live allocation of ours, the caller gives it up on a non-null return.
