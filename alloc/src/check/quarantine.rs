@@ -29,6 +29,7 @@ pub struct Quarantine {
 impl Quarantine {
     /// Holds `block` back; returns the oldest block when the quarantine was full (the
     /// caller gives it back to the mechanism now).
+    #[inline(always)]
     pub fn put(&mut self, block: usize) -> Option<usize> {
         let head = self.head % QUARANTINE;
         if self.len < QUARANTINE {
