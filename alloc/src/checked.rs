@@ -29,10 +29,11 @@ use slabscope_proto::{HeapError, HeapErrorKind, HeapErrorOp, InvalidReason};
 use crate::check::block::{self, Freed, State};
 use crate::check::report::{report, Action};
 use crate::size_class::{
-    block_size, class_for, class_offset, is_block_start, CLASS_COUNT, CLASS_SHIFT, MIN_ALIGN,
-    SMALL_MAX,
+    block_size, class_for, class_offset, is_block_start, CLASS_SHIFT, MIN_ALIGN, SMALL_MAX,
 };
-use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, HEADER, SAMPLED};
+use crate::slot::{
+    active_block_class, meta_class, meta_state, owned_offset, ACTIVE, HEADER, SAMPLED,
+};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
 use crate::thread::{self, OwnerFree, ThreadState};
 use crate::{large, pagemap, sample, slow_path};
@@ -416,13 +417,10 @@ fn free_live(p: *mut u8, pd: bool) -> bool {
             off >> CLASS_SHIFT
         }
         Some(_) => return false,
-        None => {
-            let c = meta_class(w);
-            if meta_state(w) != ACTIVE || c >= CLASS_COUNT || !is_block_start(a % SLOT_BYTES, c) {
-                return false;
-            }
-            c
-        }
+        None => match active_block_class(w, a % SLOT_BYTES) {
+            Some(c) => c,
+            None => return false,
+        },
     };
     let bytes = block_size(c);
     // SAFETY: `p` is a block start of an ACTIVE slot, `bytes` long; only its trailer is
@@ -514,7 +512,7 @@ pub fn owns(p: *const u8) -> bool {
 /// (an overflow is reported for `realloc` and the block still resized), then the
 /// trailer and the canary move to the new size. `None`, with nothing changed, where the
 /// block must move or is not a live block (the general path then decides and reports).
-fn resize_in_place(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Option<*mut u8> {
+fn resize_in_place(p: *mut u8, new_size: usize, align: usize) -> Option<*mut u8> {
     let padded = block::padded(new_size)?;
     if !(p as usize).is_multiple_of(align) {
         return None;
@@ -536,7 +534,7 @@ fn resize_in_place(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Optio
             Some(p)
         }
         Place::Outside if padded > SMALL_MAX && align <= crate::pal::page_size() => {
-            resize_large(p, new_size, padded, align, pd)
+            resize_large(p, new_size, padded)
         }
         _ => None,
     }
@@ -544,15 +542,9 @@ fn resize_in_place(p: *mut u8, new_size: usize, align: usize, pd: bool) -> Optio
 
 /// [`resize_in_place`] of a large allocation: marked freed as its free would mark it
 /// (under the registry's lock), resized by the large path, then marked live at its new
-/// size; moved to a new checked block when the large path cannot resize it, and marked
-/// live again, unchanged, when that fails too (null, as `realloc` returns).
-fn resize_large(
-    p: *mut u8,
-    new_size: usize,
-    padded: usize,
-    align: usize,
-    pd: bool,
-) -> Option<*mut u8> {
+/// size; marked live again, unchanged, when the large path cannot resize it (`None`:
+/// the general path moves it).
+fn resize_large(p: *mut u8, new_size: usize, padded: usize) -> Option<*mut u8> {
     let (freed, len) = large::with_live(p, |len| {
         // SAFETY: `p` starts a live large allocation of `len` bytes, which the
         // registry's lock (held while this runs) keeps mapped.
@@ -571,19 +563,14 @@ fn resize_large(
     }
     sample::on_free_large(p);
     let Some(q) = large::remap(p, padded) else {
-        let q = alloc(new_size, align, pd, false);
-        if q.is_null() {
-            // SAFETY: `p` is still the caller's mapping of `len` bytes (marked freed
-            // just now by this call); it goes back to live with its old request.
-            unsafe { block::on_alloc(p, requested.unwrap_or(len - block::TRAILER), len, false) };
-            return Some(q);
-        }
-        let keep = requested.unwrap_or(len - block::TRAILER).min(new_size);
-        // SAFETY: `p` is the caller's (marked freed by this call), `q` a distinct new
-        // block of at least `new_size` bytes.
-        unsafe { core::ptr::copy_nonoverlapping(p, q, keep) };
-        release(p, Home::Large);
-        return Some(q);
+        // The large path cannot resize it: live again with its old request (its canary
+        // filled again, so an overflow is not reported twice) for the general path to
+        // move.
+        let old = requested.unwrap_or(len - block::TRAILER);
+        // SAFETY: `p` is still the caller's mapping of `len` bytes, marked freed just
+        // now by this call.
+        unsafe { block::on_alloc(p, old, len, false) };
+        return None;
     };
     let Some(len) = large::usable_size(q) else {
         crate::pal::fatal(b"a large allocation just resized is not in the registry");
@@ -627,7 +614,7 @@ fn overflowed(
 /// # Safety
 /// If `p` is a live allocation of ours, the caller gives it up on a non-null return.
 pub unsafe fn realloc(p: *mut u8, new_size: usize, align: usize, pd: bool) -> *mut u8 {
-    if let Some(q) = resize_in_place(p, new_size, align, pd) {
+    if let Some(q) = resize_in_place(p, new_size, align) {
         return q;
     }
     let Some(old) = usable_size(p) else {

@@ -40,7 +40,7 @@
 
 use core::sync::atomic::Ordering::*;
 
-use crate::size_class::{CLASS_COUNT, CLASS_SHIFT};
+use crate::size_class::{is_block_start, CLASS_COUNT, CLASS_SHIFT};
 use crate::sync::{remote_push_delay, AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
 
 /// Slot state: never carved.
@@ -95,6 +95,17 @@ pub const fn meta_state(w: u64) -> u32 {
 #[inline(always)]
 pub const fn meta_class(w: u64) -> usize {
     ((w & CLASS_FIELD) >> CLASS_SHIFT) as usize
+}
+
+/// The class of the block that starts `offset` bytes into its slot (the address's
+/// offset in the slot's 64 KiB window) when the slot's meta word `w` is ACTIVE and
+/// `offset` is a block start of its class; `None` otherwise (another state, an interior
+/// pointer, no SuperSlab).
+#[inline(always)]
+pub fn active_block_class(w: u64, offset: usize) -> Option<usize> {
+    let c = meta_class(w);
+    let start = meta_state(w) == ACTIVE && c < CLASS_COUNT && is_block_start(offset, c);
+    start.then_some(c)
 }
 
 /// Owner of a meta word ([`NO_OWNER`] when no thread owns the slot).

@@ -13,10 +13,8 @@ use core::sync::atomic::Ordering;
 
 use slabscope_proto::{coarse_monotonic_ns, monotonic_ns, DrainReason};
 
-use crate::size_class::{
-    block_size, class_for, class_of, is_block_start, CLASS_COUNT, MIN_ALIGN, SMALL_MAX,
-};
-use crate::slot::{meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
+use crate::size_class::{block_size, class_for, class_of, is_block_start, MIN_ALIGN, SMALL_MAX};
+use crate::slot::{active_block_class, meta_class, meta_state, owned_offset, ACTIVE, SAMPLED};
 use crate::stats::{add, CLASSES};
 use crate::superslab::{self, SuperSlab, SLOT_BYTES};
 use crate::thread::{self, ThreadState};
@@ -412,16 +410,16 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
 #[cold]
 #[inline(never)]
 pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_default: bool) {
-    let (a, c) = (p as usize, meta_class(w));
+    let a = p as usize;
     // SAFETY: the state belongs to this thread.
     let busy = unsafe { (*st).busy } != 0;
-    if meta_state(w) != ACTIVE || busy || c >= CLASS_COUNT || !is_block_start(a % SLOT_BYTES, c) {
+    let Some(c) = active_block_class(w, a % SLOT_BYTES).filter(|_| !busy) else {
         // `free(NULL)` comes here too (no SuperSlab at 0), and often: done at once.
         if !p.is_null() {
             free_slow(p, publish_default);
         }
         return;
-    }
+    };
     // Pairs with the pagemap's `Release` after the SuperSlab header was initialised
     // (the word was loaded `Relaxed`): the slot record below is read initialised.
     core::sync::atomic::fence(Ordering::Acquire);
