@@ -1,9 +1,9 @@
 //! The hidden `--attach-reader PID` mode: an inspector stand-in in its own process.
 //!
-//! Opens the segment of `PID` (retrying for up to [`OPEN_WAIT`]), prints `attached`,
-//! then `hz` times a second takes a full snapshot and polls the event ring, as
-//! `alloc-inspect` does at its fastest refresh, until its stdin closes or the process
-//! goes away. At the end it prints one JSON line ([`ReaderStats`]).
+//! Opens the segment of `PID` (retrying for up to [`OPEN_WAIT`]), takes a snapshot,
+//! prints `attached`, then `hz` times a second takes a full snapshot and polls the
+//! event ring, as `alloc-inspect` does at its fastest refresh, until its stdin closes or
+//! the process goes away. At the end it prints one JSON line ([`ReaderStats`]).
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
@@ -50,6 +50,12 @@ pub fn reader_main(pid: u32, hz: u32) -> ExitCode {
             Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     };
+    // One snapshot before `attached`: the driver starts the workload only after that
+    // line, and a smoke-sized workload can end before the polling loop's first turn
+    // (the process and its segment gone), which left a reader with no snapshot now and
+    // then on a loaded machine.
+    let mut stats = ReaderStats::default();
+    snapshot(&reader, &mut stats);
     println!("attached");
     let _ = io::stdout().flush();
     let stop = Arc::new(AtomicBool::new(false));
@@ -62,20 +68,13 @@ pub fn reader_main(pid: u32, hz: u32) -> ExitCode {
     }
     let period = Duration::from_secs_f64(1.0 / f64::from(hz));
     let proc_dir = format!("/proc/{pid}");
-    let mut stats = ReaderStats::default();
     let mut cursor = Cursor::default();
     let mut events = Vec::with_capacity(4096);
     let attached = Instant::now();
     let cpu_start = procfs::thread_cpu_ns();
     while !stop.load(Ordering::Relaxed) && std::path::Path::new(&proc_dir).exists() {
         let tick = Instant::now();
-        match reader.snapshot() {
-            Ok(s) => {
-                stats.snapshots += 1;
-                std::hint::black_box(s.classes.len());
-            }
-            Err(_) => stats.errors += 1,
-        }
+        snapshot(&reader, &mut stats);
         reader.poll_events(&mut cursor, 4096, &mut events);
         stats.events += events.len() as u64;
         events.clear();
@@ -93,4 +92,15 @@ pub fn reader_main(pid: u32, hz: u32) -> ExitCode {
         Err(e) => eprintln!("slabscope-bench --attach-reader: {e}"),
     }
     ExitCode::SUCCESS
+}
+
+/// Takes one full snapshot of `reader`'s segment, counted in `stats`.
+fn snapshot(reader: &SegmentReader, stats: &mut ReaderStats) {
+    match reader.snapshot() {
+        Ok(s) => {
+            stats.snapshots += 1;
+            std::hint::black_box(s.classes.len());
+        }
+        Err(_) => stats.errors += 1,
+    }
 }
