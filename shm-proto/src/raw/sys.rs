@@ -207,10 +207,38 @@ pub fn page_size() -> u32 {
     }
 }
 
-/// Reads `/proc/self/cmdline` into `buf` with raw `read(2)`, replaces the NULs that
-/// separate arguments with spaces, and returns the bytes used (0 if it cannot be read).
-/// The command line is truncated to `buf.len()`.
+/// The command line into `buf`, the NULs that separate arguments replaced with spaces;
+/// returns the bytes used (0 if it cannot be had), truncated to `buf.len()`. From the
+/// copy made before `main` ([`super::args`]), else `/proc/self/cmdline` with raw
+/// `read(2)`.
 pub fn read_cmdline(buf: &mut [u8]) -> usize {
+    let n = match super::args::command() {
+        Some(bytes) => {
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            n
+        }
+        None => read_proc_cmdline(buf),
+    };
+    spaced(&mut buf[..n])
+}
+
+/// Trailing NULs dropped, the others made spaces; the bytes left.
+fn spaced(buf: &mut [u8]) -> usize {
+    let mut n = buf.len();
+    while n > 0 && buf[n - 1] == 0 {
+        n -= 1;
+    }
+    for b in &mut buf[..n] {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    n
+}
+
+/// Reads `/proc/self/cmdline` into `buf` with raw `read(2)`: the bytes read.
+fn read_proc_cmdline(buf: &mut [u8]) -> usize {
     let path = b"/proc/self/cmdline\0";
     // SAFETY: path is NUL-terminated and static.
     let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -233,15 +261,6 @@ pub fn read_cmdline(buf: &mut [u8]) -> usize {
             break;
         }
         n += r as usize;
-    }
-    drop(fd);
-    while n > 0 && buf[n - 1] == 0 {
-        n -= 1;
-    }
-    for b in &mut buf[..n] {
-        if *b == 0 {
-            *b = b' ';
-        }
     }
     n
 }
@@ -277,6 +296,11 @@ mod tests {
         let exe = std::env::args().next().unwrap();
         let want = &exe.as_bytes()[..exe.len().min(n)];
         assert_eq!(&buf[..want.len()], want);
+        // The /proc fallback reads the same.
+        let mut proc = [0u8; 128];
+        let m = read_proc_cmdline(&mut proc);
+        assert_eq!(spaced(&mut proc[..m]), n);
+        assert_eq!(proc[..n], buf[..n]);
     }
 
     #[test]
