@@ -26,7 +26,7 @@ pub const INITIAL: [(Part, u64); 4] = [
     (Part::Threads, 4),
     (Part::SuperSlabs, 8),
     (Part::SampleSites, 8),
-    (Part::Ring, 128),
+    (Part::Ring, 64),
 ];
 
 /// Yields [`Backing::wait_growing`] makes at most (tens of milliseconds).

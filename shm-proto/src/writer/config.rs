@@ -115,6 +115,15 @@ const fn align64(v: u64) -> u64 {
     (v + SECTION_ALIGN - 1) & !(SECTION_ALIGN - 1)
 }
 
+/// Where the tables start: on a page (of 4 KiB, the smallest Linux has), so that the
+/// first records a growing segment allocates at creation take as few pages as they can
+/// (eight SuperSlab records, 2,240 bytes, straddled two pages at a 64-byte offset).
+const TABLE_ALIGN: u64 = 4096;
+
+const fn align_table(v: u64) -> u64 {
+    (v + TABLE_ALIGN - 1) & !(TABLE_ALIGN - 1)
+}
+
 impl Plan {
     pub(super) fn new(
         cfg: &SegmentConfig,
@@ -138,7 +147,12 @@ impl Plan {
         }
         // Every product below fits in u64: capacities are u32, record sizes < 2^11.
         let mut at = align64(HEADER_BYTES as u64);
+        // The header, the class table and the OOM report, which a segment allocates
+        // whole at creation, lie together; each table after them starts on a page.
         let mut next = |kind: SectionKind, capacity: u32| {
+            if !matches!(kind, SectionKind::Classes | SectionKind::OomReport) {
+                at = align_table(at);
+            }
             let stride = kind.record_size() as u64;
             let s = Section {
                 offset: at as usize,
@@ -149,11 +163,11 @@ impl Plan {
             s
         };
         let classes = next(SectionKind::Classes, cfg.class_count);
+        let oom = next(SectionKind::OomReport, 1);
         let threads = next(SectionKind::Threads, cfg.max_threads);
         let superslabs = next(SectionKind::SuperSlabs, cfg.max_superslabs);
         let gpu_pools = next(SectionKind::GpuPools, cfg.max_gpu_pools);
         let ring = next(SectionKind::Ring, cfg.ring_capacity);
-        let oom = next(SectionKind::OomReport, 1);
         let sites = sample.map(|s| next(SectionKind::SampleSites, s.max_sites));
         let slot_owners = next(SectionKind::SlotOwners, cfg.max_superslabs);
         if at > MAX_SEGMENT_BYTES {

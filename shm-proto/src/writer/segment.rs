@@ -26,23 +26,40 @@ fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
     }
 }
 
-/// Allocates the pages a growing segment has from its creation: the header and the
-/// class table, the OOM report, and the first records of every table and of the ring
-/// ([`INITIAL`]). GPU pool records are allocated as they are claimed. `Err(EINVAL)`
-/// where the kernel cannot populate.
+/// Allocates the pages a growing segment has from its creation: the header, the class
+/// table and the OOM report, and the first records of every table and of the ring
+/// ([`INITIAL`]). GPU pool records are allocated as they are claimed. Ranges on the same
+/// or adjacent pages are allocated by one call. `Err(EINVAL)` where the kernel cannot
+/// populate.
 fn allocate_initial(map: &SharedMapping, plan: &Plan) -> Result<(), i32> {
-    map.populate(0, plan.threads.offset)?;
-    map.populate(
-        plan.oom.offset,
-        plan.oom.capacity as usize * plan.oom.stride,
-    )?;
-    for (part, n) in INITIAL {
+    let page = sys::page_size() as usize;
+    // Page ranges [first, end) in pages, at most one per section (8), plus the fixed part.
+    let mut ranges = [(0usize, 0usize); 9];
+    let fixed_end = (plan.classes.offset + plan.classes.capacity as usize * plan.classes.stride)
+        .max(plan.oom.offset + plan.oom.stride);
+    ranges[0] = (0, fixed_end.div_ceil(page));
+    let mut n = 1;
+    for (part, k) in INITIAL {
         for s in plan.sections_of(part) {
-            let n = (n as usize).min(s.capacity as usize);
-            map.populate(s.offset, n * s.stride)?;
+            let k = (k as usize).min(s.capacity as usize);
+            if k > 0 && n < ranges.len() {
+                ranges[n] = (s.offset / page, (s.offset + k * s.stride).div_ceil(page));
+                n += 1;
+            }
         }
     }
-    Ok(())
+    let ranges = &mut ranges[..n];
+    ranges.sort_unstable();
+    let mut run = ranges[0];
+    for &(first, end) in &ranges[1..] {
+        if first <= run.1 {
+            run.1 = run.1.max(end);
+        } else {
+            map.populate(run.0 * page, (run.1 - run.0) * page)?;
+            run = (first, end);
+        }
+    }
+    map.populate(run.0 * page, (run.1 - run.0) * page)
 }
 
 /// The writing side of a segment. `Send + Sync`; dropping it unmaps the segment (the
