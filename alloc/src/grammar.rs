@@ -71,33 +71,24 @@ fn is_level(s: &[u8]) -> bool {
     LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s)) || matches!(s, [b'0'..=b'5'])
 }
 
-/// The shape of a tracing `EnvFilter`: 1 to [`LOG_FILTER_MAX`] bytes of printable ASCII
-/// without spaces, non-empty comma-separated directives, balanced `[...]` and `{...}`,
-/// and a level after a directive's last `=` outside brackets. (tracing-subscriber checks
-/// the rest when it builds the filter.)
+/// A tracing filter (tracing-subscriber's `Targets`): 1 to [`LOG_FILTER_MAX`] bytes of
+/// non-empty comma-separated directives, each a level (`off`, `error`, `warn`, `info`,
+/// `debug`, `trace`, any case, or `0` to `5`), a target (a module path: ASCII letters,
+/// digits, `_`, `:`, `-`, `.`; every level), or `target=level`.
 pub fn filter_ok(f: &[u8]) -> bool {
-    if f.is_empty() || f.len() > LOG_FILTER_MAX || !f.iter().all(|b| b.is_ascii_graphic()) {
+    if f.is_empty() || f.len() > LOG_FILTER_MAX {
         return false;
     }
-    f.split(|&b| b == b',').all(|d| {
-        if d.is_empty() {
-            return false;
-        }
-        let mut depth = 0i32;
-        let mut eq = None;
-        for (i, &b) in d.iter().enumerate() {
-            match b {
-                b'[' | b'{' => depth += 1,
-                b']' | b'}' => depth -= 1,
-                b'=' if depth == 0 => eq = Some(i),
-                _ => {}
-            }
-            if depth < 0 {
-                return false;
-            }
-        }
-        depth == 0 && eq.is_none_or(|i| i > 0 && is_level(&d[i + 1..]))
-    })
+    let target = |t: &[u8]| {
+        !t.is_empty()
+            && t.iter()
+                .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b':' | b'-' | b'.'))
+    };
+    f.split(|&b| b == b',')
+        .all(|d| match d.iter().position(|&b| b == b'=') {
+            Some(i) => target(&d[..i]) && is_level(&d[i + 1..]),
+            None => is_level(d) || target(d),
+        })
 }
 
 #[cfg(test)]
@@ -178,7 +169,7 @@ mod tests {
             b"off",
             b"a=0",
             b"info,slabscope::drain=trace",
-            b"slabscope[drain{class=3}]=TRACE",
+            b"slabscope::drain=TRACE",
         ] {
             assert!(filter_ok(ok), "{}", String::from_utf8_lossy(ok));
         }
@@ -197,6 +188,8 @@ mod tests {
             b"a,,b",
             b"a{=debug",
             b"a]=debug",
+            b"slabscope[drain{class=3}]=trace",
+            b"a=debug=trace",
             "\u{e4}".as_bytes(),
         ] {
             assert!(!filter_ok(bad), "{}", String::from_utf8_lossy(bad));

@@ -31,7 +31,7 @@ pub enum Kind {
     Path,
     /// `0` (also `off`, ...), `1` (also `on`, ...) or `abort`.
     Check,
-    /// A tracing-subscriber `EnvFilter` string of the shape
+    /// A tracing-subscriber `Targets` filter string of the shape
     /// [`crate::grammar::filter_ok`] accepts (tracing-subscriber checks the rest when
     /// tracing starts).
     Filter,
@@ -167,7 +167,7 @@ pub const TABLE: &[OptionDesc] = &[
         env: "SLABSCOPE_LOG",
         default: "off",
         kind: Kind::Filter,
-        doc: "Debug tracing of slow-path events (SuperSlab map/empty/return, slot acquire/empty/release, drains, large map/unmap, OOM, GPU miss/trim) through tracing-subscriber, with this `EnvFilter` (targets `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`, `slabscope::large`, `slabscope::oom`, `slabscope::gpu`). Unset or `off`: no subscriber is installed.",
+        doc: "Debug tracing of slow-path events (SuperSlab map/empty/return, slot acquire/empty/release, drains, large map/unmap, OOM, GPU miss/trim) through tracing-subscriber, with this filter of targets and levels (targets `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`, `slabscope::large`, `slabscope::oom`, `slabscope::gpu`). Unset or `off`: no subscriber is installed.",
     },
     OptionDesc {
         env: "SLABSCOPE_LOG_FILE",
@@ -283,7 +283,7 @@ fn expected(kind: Kind) -> &'static str {
         Kind::Size => "a byte count with an optional unit: K, KiB, M, MiB, G, GiB or T",
         Kind::Path => "an absolute directory path of at most 200 bytes",
         Kind::Filter => {
-            "an EnvFilter: comma-separated directives of printable ASCII, at most 256 bytes"
+            "a filter: comma-separated directives, each a level, a target or target=level, at most 256 bytes"
         }
         Kind::File => "stderr or an absolute file path of at most 200 bytes",
     }

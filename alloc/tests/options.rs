@@ -123,7 +123,7 @@ fn accepted(kind: Kind) -> String {
         }
         Kind::Path => "absolute directory path, at most 200 bytes".into(),
         Kind::Filter => {
-            "EnvFilter string: comma-separated directives, printable ASCII without spaces, at most 256 bytes"
+            "comma-separated directives, each a level (`off`, `error`, `warn`, `info`, `debug`, `trace`), a target, or `target=level`; at most 256 bytes"
                 .into()
         }
         Kind::File => "`stderr`, or an absolute file path, at most 200 bytes".into(),

@@ -76,7 +76,7 @@ pub enum Command {
         #[arg(long)]
         all: bool,
     },
-    /// Change a running process: `log=<EnvFilter>`, `sample=<bytes>`, `drain`, `trim`, `check=1|abort`.
+    /// Change a running process: `log=<filter>`, `sample=<bytes>`, `drain`, `trim`, `check=1|abort`.
     Ctl {
         /// Process to control.
         pid: u32,

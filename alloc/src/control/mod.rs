@@ -12,7 +12,7 @@
 //! acted on whole, or refused whole, and either way acknowledged by one
 //! `EventKind::ControlAck` in the ring. Nothing here allocates.
 //!
-//! Commands: `log=<EnvFilter>` (stored for the tracing layer: [`log_filter`]),
+//! Commands: `log=<filter>` (stored for the tracing layer: [`log_filter`]),
 //! `sample=<bytes>` (leak sampling follows it: [`sample_rate`], each thread from its
 //! next sampled allocation, interval drain or magazine refill), `drain` (every thread
 //! drains all its magazines at its next interval drain, the polling thread at once),

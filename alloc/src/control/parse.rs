@@ -11,7 +11,7 @@
 //!
 //! One item per line (`\n`; spaces and tabs around a line are ignored, empty lines
 //! too). The first item is `seq=<n>`, a decimal `u64` greater than 0; then at least one
-//! command, each at most once: `log=<EnvFilter>` ([`crate::grammar::filter_ok`]),
+//! command, each at most once: `log=<filter>` ([`crate::grammar::filter_ok`]),
 //! `sample=<bytes>` ([`crate::grammar::size`]: `512K`, `512KiB`, `1M`, ...; `0` = off,
 //! at most [`SAMPLE_MAX`]), `drain`, `trim`, `check=<1|abort>` (the two reporting modes
 //! of `SLABSCOPE_CHECK`: `1` also as `on`, `true`, `yes`; `0` is refused, checks cannot

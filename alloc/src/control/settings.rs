@@ -30,7 +30,7 @@ thread_local! {
     static SEEN_EPOCH: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A log filter set through the control channel (`log=<EnvFilter>`).
+/// A log filter set through the control channel (`log=<filter>`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LogFilter {
     bytes: [u8; WORDS * 8],
@@ -45,7 +45,7 @@ impl LogFilter {
         &self.bytes[..self.len]
     }
 
-    /// The filter as a string (`EnvFilter` syntax).
+    /// The filter as a string (`SLABSCOPE_LOG` syntax, `grammar::filter_ok`).
     pub fn as_str(&self) -> &str {
         core::str::from_utf8(self.as_bytes()).unwrap_or("")
     }

@@ -1,4 +1,4 @@
-//! Building the subscriber: a reloadable `EnvFilter` (from the control channel's filter
+//! Building the subscriber: a reloadable `Targets` filter (from the control channel's filter
 //! if one was sent, else `SLABSCOPE_LOG`) under a `fmt` layer writing to stderr or to
 //! `SLABSCOPE_LOG_FILE`. Runs only inside a flush (the re-entrancy flag is up, no
 //! allocator lock is held), so it may allocate.
@@ -9,16 +9,17 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::sync::{Mutex, OnceLock};
 
 use tracing::Dispatch;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::{reload, EnvFilter, Registry};
+use tracing_subscriber::{reload, Registry};
 
 use crate::{control, options, pal};
 
 /// The subscriber, once built, and the handle that swaps its filter.
 pub(super) struct Installed {
     pub(super) dispatch: Dispatch,
-    reload: reload::Handle<EnvFilter, Registry>,
+    reload: reload::Handle<Targets, Registry>,
     /// Control-channel filter generation the filter reflects.
     generation: Mutex<u64>,
 }
@@ -49,8 +50,8 @@ fn filter_text() -> (String, u64, &'static str) {
     )
 }
 
-fn parse(text: &str, source: &str) -> Option<EnvFilter> {
-    match EnvFilter::builder().parse(text) {
+fn parse(text: &str, source: &str) -> Option<Targets> {
+    match text.parse::<Targets>() {
         Ok(f) => Some(f),
         Err(e) => {
             let msg = format!("{e}");
@@ -124,6 +125,28 @@ impl Installed {
         if let Some(f) = parse(&text, source) {
             // Fails only if the subscriber is gone, which it never is (static).
             let _ = self.reload.reload(f);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_the_grammar_accepts_parse_as_targets() {
+        for f in [
+            "slabscope=debug",
+            "debug",
+            "slabscope",
+            "off",
+            "a=0",
+            "info,slabscope::drain=trace",
+            "slabscope::drain=TRACE",
+            "slabscope::large=5",
+        ] {
+            assert!(crate::grammar::filter_ok(f.as_bytes()), "{f}");
+            assert!(f.parse::<Targets>().is_ok(), "{f}");
         }
     }
 }

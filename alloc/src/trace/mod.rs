@@ -14,7 +14,7 @@
 //! refuse the subscriber's allocations (they are still mapped and counted), so the OOM
 //! that the limit causes can itself be traced.
 //!
-//! The subscriber (a reloadable `EnvFilter` and a `fmt` layer) is built lazily, once, by
+//! The subscriber (a reloadable `Targets` filter and a `fmt` layer) is built lazily, once, by
 //! the first flush that has something to write, and used only for slabscope's own events
 //! (a scoped dispatch, never the global default). A `log=` line through the control
 //! channel replaces the filter (tracing-subscriber's reload layer).
