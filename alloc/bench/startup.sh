@@ -2,9 +2,10 @@
 # What being watched costs a short process (docs/BENCHMARKS.md, "Short processes"):
 #  - the wall time of `sh -c true` and of a small C program (alloc/bench/startup/small.c)
 #    with no preload and under LD_PRELOAD of libmimalloc, libjemalloc and
-#    libslabscope_preload.so: the median over ROUNDS interleaved rounds of the mean of
-#    RUNS runs each (alloc/bench/startup/spawn.c forks and execs them one by one), and
-#    slabscope's time over mimalloc's;
+#    libslabscope_preload.so, the last also with SLABSCOPE_PUBLISH_AFTER_MS=100 ("late":
+#    no segment for a process that ends sooner): the median over ROUNDS interleaved
+#    rounds of the mean of RUNS runs each (alloc/bench/startup/spawn.c forks and execs
+#    them one by one), and slabscope's times over mimalloc's;
 #  - the tmpfs (allocated blocks of the segment file) and RSS (RssShmem) that a short
 #    process's segment costs, read while `sleep 1` runs under the preload.
 #
@@ -23,8 +24,9 @@ cc -O2 -o "$out/small" alloc/bench/startup/small.c
 lib_of() { dpkg -L "$1" 2>/dev/null | grep -E '\.so(\.[0-9]+)*$' | head -n1; }
 slabscope="$PWD/target/release/libslabscope_preload.so"
 [ -f "$slabscope" ] || { echo "startup.sh: build $slabscope first" >&2; exit 1; }
-names=(none mimalloc jemalloc slabscope)
-libs=("" "$(lib_of libmimalloc2.0)" "$(lib_of libjemalloc2)" "$slabscope")
+names=(none mimalloc jemalloc slabscope late)
+libs=("" "$(lib_of libmimalloc2.0)" "$(lib_of libjemalloc2)" "$slabscope" "$slabscope")
+envs=("" "" "" "" "SLABSCOPE_PUBLISH_AFTER_MS=100")
 for i in 1 2; do
   [ -n "${libs[$i]}" ] || { echo "startup.sh: run alloc/bench/setup-preload.sh" >&2; exit 1; }
 done
@@ -41,7 +43,7 @@ for prog in "sh -c true" "$out/small"; do
   for ((r = 0; r < rounds; r++)); do
     for i in "${!names[@]}"; do
       # shellcheck disable=SC2086
-      t=$(LD_PRELOAD="${libs[$i]}" "$out/spawn" "$runs" $prog)
+      t=$(env ${envs[$i]} LD_PRELOAD="${libs[$i]}" "$out/spawn" "$runs" $prog)
       samples[$i]+="$t"$'\n'
     done
   done
@@ -52,7 +54,8 @@ for prog in "sh -c true" "$out/small"; do
     eval "med_$i=$m"
   done
   # shellcheck disable=SC2154
-  printf '  slabscope/mimalloc %.3f\n' "$(echo "$med_3 / $med_1" | bc -l)"
+  printf '  slabscope/mimalloc %.3f late/mimalloc %.3f\n' "$(echo "$med_3 / $med_1" | bc -l)" \
+    "$(echo "$med_4 / $med_1" | bc -l)"
   unset samples
 done
 

@@ -86,8 +86,11 @@ pub fn report(request: usize, align: usize, class: Option<usize>) {
         publish::event(&kind);
         return;
     }
+    // The segment keeps the report: made now if `SLABSCOPE_PUBLISH_AFTER_MS` put it off,
+    // before the flag and the event go into it.
+    let segment = publish::segment();
     publish::oom(&kind);
-    let ring_seq = publish::segment().map_or(NO_RING_SEQ, |w| {
+    let ring_seq = segment.map_or(NO_RING_SEQ, |w| {
         w.header().ring.head.load(Relaxed).wrapping_sub(1)
     });
     oom_report::note(Pending {

@@ -60,6 +60,9 @@ pub struct Options {
     /// `SLABSCOPE_PUBLISH=<name>`: publish only in a process whose name
     /// (`/proc/self/comm`) is this.
     pub publish_only: Option<&'static [u8]>,
+    /// `SLABSCOPE_PUBLISH_AFTER_MS`: milliseconds of the process's life before its first
+    /// slow path creates the segment (0: the first slow path creates it).
+    pub publish_after_ms: u64,
     /// `SLABSCOPE_SHM_DIR`: directory of the segment.
     pub shm_dir: &'static [u8],
     /// `SLABSCOPE_DRAIN_INTERVAL`: frees between full magazine drains of a thread.
@@ -108,6 +111,12 @@ pub const TABLE: &[OptionDesc] = &[
         default: "1",
         kind: Kind::Publish,
         doc: "Publish the allocator's live state into the shared-memory segment; 0 turns publishing off entirely (no file is created). A program name publishes only in processes of that name (their `/proc/self/comm`), so that one program of a pipeline or a build can be watched. A binary may default it off (alloc-inspect does); setting it here always wins.",
+    },
+    OptionDesc {
+        env: "SLABSCOPE_PUBLISH_AFTER_MS",
+        default: "0",
+        kind: Kind::Count { min: 0, max: 86_400_000 },
+        doc: "Put the segment off until the process has run this many milliseconds (counted from its first allocation, or from `fork` in a forked child): the first slow path after that creates it, with the state of the process as it is then (the events before it are not kept). A process that ends sooner creates no file at all, which spares each short command of a build or a script the segment's cost; a process that runs out of memory creates it at once. A process that allocates at start and then only waits, or dies from a signal before, has none. 0: the first allocation creates it.",
     },
     OptionDesc {
         env: "SLABSCOPE_SHM_DIR",
@@ -206,6 +215,7 @@ impl Options {
     pub const DEFAULT: Options = Options {
         publish: None,
         publish_only: None,
+        publish_after_ms: 0,
         shm_dir: b"/dev/shm",
         drain_interval: 1024,
         magazine: 512,
@@ -244,6 +254,7 @@ impl Options {
                     o.publish = Some(v.num != 0);
                     o.publish_only = (v.num == PUBLISH_BY_NAME).then_some(raw);
                 }
+                "SLABSCOPE_PUBLISH_AFTER_MS" => o.publish_after_ms = v.num,
                 "SLABSCOPE_SHM_DIR" => o.shm_dir = raw,
                 "SLABSCOPE_DRAIN_INTERVAL" => o.drain_interval = v.num,
                 "SLABSCOPE_MAGAZINE" => o.magazine = v.num as usize,
@@ -337,27 +348,14 @@ pub fn get() -> &'static Options {
 }
 
 fn env_lookup(env: &'static str) -> Option<&'static [u8]> {
-    // NUL-terminated copies of the names for getenv.
-    const NAMES: &[&[u8]] = &[
-        b"SLABSCOPE_PUBLISH\0",
-        b"SLABSCOPE_SHM_DIR\0",
-        b"SLABSCOPE_DRAIN_INTERVAL\0",
-        b"SLABSCOPE_MAGAZINE\0",
-        b"SLABSCOPE_EMPTY_CACHE\0",
-        b"SLABSCOPE_LIMIT\0",
-        b"SLABSCOPE_MAX_THREADS\0",
-        b"SLABSCOPE_MAX_SUPERSLABS\0",
-        b"SLABSCOPE_MAX_GPU_POOLS\0",
-        b"SLABSCOPE_RING\0",
-        b"SLABSCOPE_LOG\0",
-        b"SLABSCOPE_LOG_FILE\0",
-        b"SLABSCOPE_SAMPLE\0",
-        b"SLABSCOPE_CONTROL\0",
-        b"SLABSCOPE_KEEP\0",
-        b"SLABSCOPE_CHECK\0",
-    ];
-    let name = NAMES.iter().find(|n| &n[..n.len() - 1] == env.as_bytes())?;
-    pal::getenv(name)
+    // A NUL-terminated copy of the name for getenv (every name in TABLE is shorter).
+    let mut name = [0u8; 48];
+    let n = env.len();
+    if n >= name.len() {
+        return None;
+    }
+    name[..n].copy_from_slice(env.as_bytes());
+    pal::getenv(&name[..=n])
 }
 
 #[cfg(test)]
@@ -402,6 +400,7 @@ mod tests {
             let n = parsed.map(|v| v.num).unwrap_or(0);
             let actual = match d.env {
                 "SLABSCOPE_PUBLISH" => 1,
+                "SLABSCOPE_PUBLISH_AFTER_MS" => o.publish_after_ms,
                 "SLABSCOPE_SHM_DIR" => 0,
                 "SLABSCOPE_DRAIN_INTERVAL" => o.drain_interval,
                 "SLABSCOPE_MAGAZINE" => o.magazine as u64,

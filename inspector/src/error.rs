@@ -87,7 +87,8 @@ impl fmt::Display for InspectError {
             InspectError::NoSegment { pid, path } => write!(
                 f,
                 "process {pid} has no slabscope segment at {} (is slabscope its allocator, with \
-                 publishing on? SLABSCOPE_SHM_DIR must match)",
+                 publishing on? SLABSCOPE_SHM_DIR must match; SLABSCOPE_PUBLISH_AFTER_MS puts \
+                 it off until an allocation after that delay)",
                 path.display()
             ),
             InspectError::NotYours { pid, owner } => write!(

@@ -245,3 +245,89 @@ fn a_program_name_publishes_from_that_program_only() {
     run_ok(Command::new("kill").arg(pid.to_string()));
     let _ = sh.wait();
 }
+
+/// `SLABSCOPE_PUBLISH_AFTER_MS` (docs/ENV.md): the segment appears at the first slow path
+/// once the process has run that long, showing what it holds; a process that crashes
+/// before then has none; running out of memory creates it at once.
+#[test]
+fn a_segment_put_off_appears_later_unless_the_process_ends_or_runs_out_of_memory() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    let put_off = |mode: &str, ms: &str| {
+        let mut cmd = preloaded(Command::new(&bin), shm.path());
+        cmd.env("SLABSCOPE_PUBLISH_AFTER_MS", ms).arg(mode);
+        cmd
+    };
+
+    // Created at last, not before the delay, and showing the 64 blocks kept at start.
+    let before = slabscope_proto::monotonic_ns();
+    let mut churn = Killed(
+        put_off("churn", "300")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = ready_pid(&mut churn.0);
+    let path = shm.path().join(format!("slabscope.{pid}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let snap = loop {
+        let seen = SegmentReader::open(&path).and_then(|r| r.snapshot());
+        match seen {
+            Ok(s) if common::live_bytes(&s) > 0 => break s,
+            _ if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            other => panic!("no segment with live blocks after 30 s: {other:?}"),
+        }
+    };
+    drop(churn);
+    assert!(
+        snap.start_mono_ns >= before + 300_000_000,
+        "created {} ms after the spawn",
+        snap.start_mono_ns.saturating_sub(before) / 1_000_000
+    );
+    let kept: u64 = (0..64).map(|i| 24 + 8 * i).sum();
+    assert!(
+        common::live_bytes(&snap) >= kept,
+        "the blocks allocated before the segment existed show: {}",
+        common::live_bytes(&snap)
+    );
+
+    // A crash before the delay leaves nothing: no segment was made.
+    let crashed = put_off("segv", "60000").output().unwrap();
+    assert!(!crashed.status.success(), "{crashed:?}");
+    let mut want = vec![format!("slabscope.{pid}")];
+    assert_eq!(
+        left(shm.path()),
+        want,
+        "the crashed process made no segment"
+    );
+
+    // Out of memory: the segment is made at once, and kept with the report.
+    let oom = run_ok(put_off("oom", "60000").env("SLABSCOPE_LIMIT", "16M"));
+    let opid = String::from_utf8_lossy(&oom.stdout)
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap()
+        .parse::<u32>()
+        .unwrap();
+    want.push(format!("slabscope.{opid}"));
+    want.sort();
+    assert_eq!(left(shm.path()), want, "the OOM keeps its segment");
+    let snap = SegmentReader::open(&shm.path().join(format!("slabscope.{opid}")))
+        .and_then(|r| r.snapshot())
+        .unwrap();
+    assert!(snap.flags.oom, "{:?}", snap.flags);
+}
+
+/// A child killed and reaped when dropped, so that a failed assertion does not leave it
+/// running.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

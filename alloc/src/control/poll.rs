@@ -102,8 +102,9 @@ fn first_sight(id: [u64; 5]) -> bool {
 }
 
 fn look() {
-    // Without a segment there is no ring to acknowledge in and no file beside it.
-    let Some(w) = publish::segment() else { return };
+    // Without a segment there is no ring to acknowledge in and no file beside it (and
+    // looking does not create one: `SLABSCOPE_PUBLISH_AFTER_MS` may be putting it off).
+    let Some(w) = publish::current() else { return };
     let mut path_buf = [0u8; 256];
     let Some(path) = ctl_path(&mut path_buf) else {
         return;

@@ -312,8 +312,10 @@ pub fn gettid() -> u32 {
 /// The environment is read once at start-up by the options module; its strings live for
 /// the whole process unless the program edits its environment, which it does after our
 /// single read.
-pub fn getenv(name: &'static [u8]) -> Option<&'static [u8]> {
-    debug_assert!(name.last() == Some(&0));
+pub fn getenv(name: &[u8]) -> Option<&'static [u8]> {
+    if name.last() != Some(&0) {
+        return None;
+    }
     // SAFETY: `name` is NUL-terminated; getenv reads `environ` and does not allocate.
     let p = unsafe { libc::getenv(name.as_ptr().cast()) };
     if p.is_null() {

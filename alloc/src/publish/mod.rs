@@ -3,7 +3,9 @@
 //!
 //! The segment is created lazily, on the first slow path of a process whose publishing
 //! is on (`SLABSCOPE_PUBLISH`, else the binary's default, see
-//! [`crate::SlabScope::publish_by_default`]), with raw system calls and no allocation.
+//! [`crate::SlabScope::publish_by_default`]), or the first one after
+//! `SLABSCOPE_PUBLISH_AFTER_MS` (an OOM report or a GPU pool creates it at once), with
+//! raw system calls and no allocation.
 //! If it cannot be created the allocator says so once on stderr and keeps working.
 //! At a normal end (`exit`, and `_exit` / `_Exit` through the preload) the segment is
 //! closed and unlinked; after a crash or an OOM it stays, and a process creating its

@@ -1,9 +1,11 @@
 //! Creating the segment, finding it, and detaching from the parent's after `fork`.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use slabscope_proto::layout::{FLAG_PRELOAD, MAX_CLASSES};
-use slabscope_proto::{CreateError, SampleConfig, SegmentConfig, SegmentWriter};
+use slabscope_proto::{
+    coarse_monotonic_ns, CreateError, SampleConfig, SegmentConfig, SegmentWriter,
+};
 
 use crate::options;
 use crate::pal;
@@ -57,12 +59,18 @@ pub(crate) fn current() -> Option<&'static SegmentWriter> {
 /// SuperSlabs mapped before the segment existed still have to be published.
 static BACKFILL: AtomicU8 = AtomicU8::new(0);
 
-/// The process's segment, created now if publishing is on and it does not exist yet,
-/// and whether this call created it. `None` when publishing is off or the segment could
-/// not be created.
+/// With `SLABSCOPE_PUBLISH_AFTER_MS`: the coarse monotonic time before which [`ensure`]
+/// does not create the segment (0: no such time). Set when publishing is decided, and
+/// again in a forked child.
+static NOT_BEFORE: AtomicU64 = AtomicU64::new(0);
+
+/// The process's segment, created now if publishing is on and it does not exist yet
+/// (whatever `SLABSCOPE_PUBLISH_AFTER_MS` says: the OOM report and GPU pools need it at
+/// once), and whether this call created it. `None` when publishing is off or the
+/// segment could not be created.
 pub(super) fn segment() -> (Option<&'static SegmentWriter>, bool) {
     let s = STATE.load(Ordering::Acquire);
-    let created = s < CREATING && s != OFF && create_slow(s);
+    let created = s < CREATING && s != OFF && create_slow(s, true);
     (current(), created)
 }
 
@@ -75,25 +83,32 @@ pub(super) fn segment() -> (Option<&'static SegmentWriter>, bool) {
 #[inline]
 pub(super) fn ensure() -> (bool, bool) {
     let s = STATE.load(Ordering::Acquire);
-    let created = s < CREATING && s != OFF && create_slow(s);
+    let created = s < CREATING && s != OFF && create_slow(s, false);
     let put_off = current().is_some_and(|w| w.grow());
     let backfill = BACKFILL.load(Ordering::Relaxed) != 0 && BACKFILL.swap(0, Ordering::AcqRel) != 0;
     (backfill || put_off, created)
 }
 
-/// Decides publishing and creates the segment; `true` when this call created it.
+/// Decides publishing and creates the segment; `true` when this call created it. Unless
+/// `forced`, not before the time `SLABSCOPE_PUBLISH_AFTER_MS` sets.
 #[cold]
 #[inline(never)]
-fn create_slow(mut s: u8) -> bool {
+fn create_slow(mut s: u8, forced: bool) -> bool {
     let opts = options::get();
     if s == UNDECIDED {
         let default_on = DEFAULT.load(Ordering::Acquire) != 1;
         let on = opts.publish.unwrap_or(default_on) && opts.publish_only.is_none_or(is_named);
         let next = if on { PENDING } else { OFF };
+        if on {
+            put_off(opts.publish_after_ms);
+        }
         s = match STATE.compare_exchange(UNDECIDED, next, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => next,
             Err(now) => now,
         };
+    }
+    if s == PENDING && !forced && coarse_monotonic_ns() < NOT_BEFORE.load(Ordering::Relaxed) {
+        return false;
     }
     if s != PENDING
         || STATE
@@ -166,6 +181,16 @@ fn create_slow(mut s: u8) -> bool {
     STATE.store(READY, Ordering::Release);
     BACKFILL.store(1, Ordering::Release);
     true
+}
+
+/// Puts the segment's creation by [`ensure`] off by `ms` milliseconds from now (none
+/// when 0).
+fn put_off(ms: u64) {
+    let at = match ms {
+        0 => 0,
+        ms => coarse_monotonic_ns().saturating_add(ms.saturating_mul(1_000_000)),
+    };
+    NOT_BEFORE.store(at, Ordering::Relaxed);
 }
 
 /// Whether this process's name (`/proc/self/comm`, as `SLABSCOPE_PUBLISH=<name>`
@@ -275,5 +300,9 @@ pub(super) fn after_fork_child() {
     let s = STATE.load(Ordering::Acquire);
     if s == READY || s == CREATING || s == FAILED && !p.is_null() {
         STATE.store(PENDING, Ordering::Release);
+    }
+    // The child's own segment waits as long from the fork as the parent's from its start.
+    if s != UNDECIDED && s != OFF {
+        put_off(options::get().publish_after_ms);
     }
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void *keep[64];
@@ -41,6 +42,24 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "wait")) {
         /* Until the test kills it. */
         for (;;) pause();
+    }
+    if (!strcmp(mode, "churn")) {
+        /* Allocates and frees (slow paths every few thousand calls) until killed. */
+        struct timespec ms = {0, 1000000};
+        static void *volatile held; /* so the compiler keeps each pair */
+        for (;;) {
+            for (int i = 0; i < 4096; i++) {
+                held = malloc(16 + (i & 255));
+                free(held);
+            }
+            nanosleep(&ms, NULL);
+        }
+    }
+    if (!strcmp(mode, "oom")) {
+        /* More than SLABSCOPE_LIMIT allows: NULL, and the segment keeps the report. */
+        void *p = malloc((size_t)256 << 20);
+        if (p) return 5;
+        return 0;
     }
     if (!strcmp(mode, "fork_exit")) {
         /* A forked worker that ends with _exit, and the parent that waits for it. */

@@ -69,7 +69,8 @@ pub fn shm_dir() -> tempfile::TempDir {
 pub fn preloaded(mut cmd: Command, shm: &Path) -> Command {
     cmd.env("LD_PRELOAD", preload_lib())
         .env("SLABSCOPE_SHM_DIR", shm)
-        .env_remove("SLABSCOPE_PUBLISH");
+        .env_remove("SLABSCOPE_PUBLISH")
+        .env_remove("SLABSCOPE_PUBLISH_AFTER_MS");
     // `SLABSCOPE_TEST_CHECK=1 cargo test ...` runs every preloaded program with heap
     // checks on (scripts/test does so for the real programs): `assert_quiet` then fails
     // on any heap error report.
