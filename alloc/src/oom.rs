@@ -72,11 +72,12 @@ pub const IMPOSSIBLE_REQUEST: usize = 1 << 47;
 pub fn report(request: usize, align: usize, class: Option<usize>) {
     TOTALS.oom_count.fetch_add(1, Relaxed);
     let by_limit = REFUSED_BY_LIMIT.with(|r| r.replace(false));
+    let mapped_bytes = TOTALS.mapped_bytes.load(Relaxed);
     let kind = EventKind::Oom {
         request: request as u64,
         align: align as u64,
         class: class.map(|c| c as u32),
-        mapped_bytes: TOTALS.mapped_bytes.load(Relaxed),
+        mapped_bytes,
         limit_bytes: options::get().limit,
     };
     if request > IMPOSSIBLE_REQUEST {
@@ -86,17 +87,18 @@ pub fn report(request: usize, align: usize, class: Option<usize>) {
         publish::event(&kind);
         return;
     }
-    // The segment keeps the report: made now if `SLABSCOPE_PUBLISH_AFTER_MS` put it off,
-    // before the flag and the event go into it.
-    let segment = publish::segment();
+    // Flagged and in the ring now when the segment exists; when it does not (put off by
+    // `SLABSCOPE_PUBLISH_AFTER_MS`, or not made yet), the end of the slow path makes it
+    // (no lock may be held here) and the report publishes both then.
     publish::oom(&kind);
-    let ring_seq = segment.map_or(NO_RING_SEQ, |w| {
+    let ring_seq = publish::current().map_or(NO_RING_SEQ, |w| {
         w.header().ring.head.load(Relaxed).wrapping_sub(1)
     });
     oom_report::note(Pending {
         request: request as u64,
         align: align as u64,
         class: class.map(|c| c as u32),
+        mapped_bytes,
         cause: if by_limit {
             OOM_CAUSE_LIMIT
         } else {

@@ -32,8 +32,7 @@ pub enum Kind {
     /// `0` (also `off`, ...), `1` (also `on`, ...) or `abort`.
     Check,
     /// A tracing-subscriber `Targets` filter string of the shape
-    /// [`crate::grammar::filter_ok`] accepts (tracing-subscriber checks the rest when
-    /// tracing starts).
+    /// [`crate::grammar::filter_ok`] accepts.
     Filter,
     /// `stderr`, or an absolute file path (at most 200 bytes).
     File,

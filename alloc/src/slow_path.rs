@@ -164,6 +164,12 @@ fn usable_state() -> Option<*mut ThreadState> {
 #[inline]
 pub fn after_slow_path(failed: bool) {
     if failed && crate::oom_report::pending() {
+        // The segment keeps the report: made now if `SLABSCOPE_PUBLISH_AFTER_MS` put it
+        // off, with the SuperSlabs mapped before it, so that the fold below publishes the
+        // thread's record into it.
+        if publish::segment().is_some() {
+            ensure_published();
+        }
         fold_before_report();
     }
     crate::oom_report::flush(failed);

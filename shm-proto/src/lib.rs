@@ -43,6 +43,6 @@ pub use ring::{Cursor, PollStats, PushOutcome};
 pub use snapshot::*;
 #[cfg(not(loom))]
 pub use writer::{
-    coarse_monotonic_ns, gettid, monotonic_ns, realtime_ns, CreateError, SampleConfig,
-    SegmentConfig, SegmentWriter,
+    coarse_monotonic_ns, command_from_proc, gettid, monotonic_ns, realtime_ns, CreateError,
+    SampleConfig, SegmentConfig, SegmentWriter,
 };

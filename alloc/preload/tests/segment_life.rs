@@ -261,7 +261,8 @@ fn a_segment_put_off_appears_later_unless_the_process_ends_or_runs_out_of_memory
     };
 
     // Created at last, not before the delay, and showing the 64 blocks kept at start.
-    let before = slabscope_proto::monotonic_ns();
+    // The delay runs on the coarse clock, which lags the precise one by up to a tick.
+    let before = slabscope_proto::coarse_monotonic_ns();
     let mut churn = Killed(
         put_off("churn", "300")
             .stdout(Stdio::piped())
@@ -319,6 +320,15 @@ fn a_segment_put_off_appears_later_unless_the_process_ends_or_runs_out_of_memory
         .and_then(|r| r.snapshot())
         .unwrap();
     assert!(snap.flags.oom, "{:?}", snap.flags);
+    let report = snap.oom.as_ref().expect("the OOM report");
+    assert_eq!(report.request_bytes, 256 << 20);
+    assert_eq!(report.ring_seq, Some(0), "its event is the ring's first");
+    assert!(
+        !snap.superslabs.is_empty() && !snap.threads.is_empty(),
+        "the SuperSlabs and the thread that failed are in it: {} and {}",
+        snap.superslabs.len(),
+        snap.threads.len()
+    );
 }
 
 /// A child killed and reaped when dropped, so that a failed assertion does not leave it

@@ -5,8 +5,8 @@
 use core::cell::Cell;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
 
-use slabscope_proto::oom::{OomReportRecord, OOM_CAUSE_LIMIT, OOM_NO_CLASS};
-use slabscope_proto::{monotonic_ns, SegmentWriter};
+use slabscope_proto::oom::{OomReportRecord, NO_RING_SEQ, OOM_CAUSE_LIMIT, OOM_NO_CLASS};
+use slabscope_proto::{monotonic_ns, EventKind, SegmentWriter};
 
 use super::collect::{collect, Report};
 use super::line::Line;
@@ -24,6 +24,8 @@ pub(crate) struct Pending {
     pub(crate) align: u64,
     /// Class of the request, `None` for a large one.
     pub(crate) class: Option<u32>,
+    /// Bytes mapped when it failed (the `Oom` event's figure).
+    pub(crate) mapped_bytes: u64,
     /// `OOM_CAUSE_*`.
     pub(crate) cause: u32,
     /// Ring sequence number of the OOM event (`NO_RING_SEQ` when none).
@@ -84,7 +86,7 @@ pub(crate) fn flush(failed: bool) {
 #[cold]
 #[inline(never)]
 fn flush_slow(failed: bool) {
-    let Some(p) = PENDING.with(|c| c.take()) else {
+    let Some(mut p) = PENDING.with(|c| c.take()) else {
         return;
     };
     PENDING_THREADS.fetch_sub(1, Relaxed);
@@ -99,6 +101,18 @@ fn flush_slow(failed: bool) {
     }
     let n = REPORTS.fetch_add(1, Relaxed) + 1;
     let w = publish::segment();
+    if let Some(w) = w.filter(|_| p.ring_seq == NO_RING_SEQ) {
+        // The segment did not exist when the allocation failed (it is made here, with no
+        // lock held): its OOM flag and event now.
+        publish::oom(&EventKind::Oom {
+            request: p.request,
+            align: p.align,
+            class: p.class,
+            mapped_bytes: p.mapped_bytes,
+            limit_bytes: crate::options::get().limit,
+        });
+        p.ring_seq = w.header().ring.head.load(Relaxed).wrapping_sub(1);
+    }
     let r = collect(w, p.tid, monotonic_ns());
     if let Some(w) = w {
         w.update_oom_report(|rec| store(rec, &p, &r, n));

@@ -4,7 +4,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use slabscope_proto::layout::{FLAG_PRELOAD, MAX_CLASSES};
 use slabscope_proto::{
-    coarse_monotonic_ns, CreateError, SampleConfig, SegmentConfig, SegmentWriter,
+    coarse_monotonic_ns, command_from_proc, CreateError, SampleConfig, SegmentConfig, SegmentWriter,
 };
 
 use crate::options;
@@ -184,11 +184,14 @@ fn create_slow(mut s: u8, forced: bool) -> bool {
 }
 
 /// Puts the segment's creation by [`ensure`] off by `ms` milliseconds from now (none
-/// when 0).
+/// when 0). A segment put off reads the command line as it is then.
 fn put_off(ms: u64) {
     let at = match ms {
         0 => 0,
-        ms => coarse_monotonic_ns().saturating_add(ms.saturating_mul(1_000_000)),
+        ms => {
+            command_from_proc();
+            coarse_monotonic_ns().saturating_add(ms.saturating_mul(1_000_000))
+        }
     };
     NOT_BEFORE.store(at, Ordering::Relaxed);
 }
@@ -283,6 +286,9 @@ pub(super) fn close(w: &SegmentWriter) {
 /// private zero pages, so stale references stay valid but reach nothing shared; the
 /// parent's file is untouched) and let the next slow path create the child's own.
 pub(super) fn after_fork_child() {
+    // The child's command line is read when its segment is made: a worker may have
+    // renamed itself by then.
+    command_from_proc();
     let p = WRITER.swap(core::ptr::null_mut(), Ordering::AcqRel);
     GEN.fetch_add(1, Ordering::Relaxed);
     if !p.is_null() {

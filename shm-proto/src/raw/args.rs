@@ -8,6 +8,12 @@
 //! a process that has not rewritten them. Where the strings are not laid out that way
 //! (a constructor that ran before this one changed `argv`), or where the C library does
 //! not pass the arguments (not glibc), nothing is copied and [`command`] says so.
+//!
+//! It stands for `/proc/self/cmdline` only while the program has had no time to rewrite
+//! its arguments (a title set with `setproctitle`, a password a client blanks out): at a
+//! segment made on the first allocation. The writer's owner calls [`forget`] where that
+//! no longer holds (a forked child, a segment put off), and `/proc/self/cmdline` is read
+//! then, as the process shows itself at that moment.
 
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int};
@@ -45,7 +51,9 @@ extern "C" fn capture(argc: c_int, argv: *const *const c_char, _envp: *const *co
     // SAFETY: `capture` runs once per load of this object (from `.init_array`), and while
     // `LEN` is 0 no reader looks at the bytes.
     let out = unsafe { &mut *COPY.0.get() };
-    // SAFETY: glibc passes `argc` valid pointers to NUL-terminated strings in `argv`.
+    // SAFETY: glibc passes `argc` and its `argv` array: pointers to NUL-terminated
+    // strings, which only a program that broke its own `argv` before a `dlopen` of this
+    // library could have changed (the contiguity test then refuses them).
     if let Some(n) = unsafe { copy_args(argc, argv, out) } {
         LEN.store(n + 1, Ordering::Release);
     }
@@ -90,6 +98,11 @@ unsafe fn copy_args(argc: c_int, argv: *const *const c_char, out: &mut [u8]) -> 
     Some(n)
 }
 
+/// Drops the copy: [`command`] says `None` from now on.
+pub fn forget() {
+    LEN.store(0, Ordering::Release);
+}
+
 /// The command line's first bytes as captured before `main`, NULs between the arguments
 /// included (the last argument's NUL too where it fitted); `None` when nothing was
 /// captured.
@@ -109,6 +122,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
     fn the_capture_matches_proc_self_cmdline() {
         let captured = command().expect("glibc passes argv to .init_array functions");
         let proc = std::fs::read("/proc/self/cmdline").unwrap();

@@ -19,4 +19,6 @@ mod segment;
 mod tests;
 
 pub use config::{CreateError, SampleConfig, SegmentConfig, MAX_PATH_BYTES, MAX_SEGMENT_BYTES};
-pub use segment::{coarse_monotonic_ns, gettid, monotonic_ns, realtime_ns, SegmentWriter};
+pub use segment::{
+    coarse_monotonic_ns, command_from_proc, gettid, monotonic_ns, realtime_ns, SegmentWriter,
+};

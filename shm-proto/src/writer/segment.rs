@@ -767,6 +767,14 @@ pub fn monotonic_ns() -> u64 {
     sys::monotonic_ns()
 }
 
+/// The segments this process creates from now on take their command line from
+/// `/proc/self/cmdline`, as the process shows itself then, rather than from the copy of
+/// its arguments made before `main`: for a forked child, or a segment put off, whose
+/// program may have rewritten them since (a process title, a blanked-out password).
+pub fn command_from_proc() {
+    crate::raw::args::forget();
+}
+
 /// `CLOCK_MONOTONIC_COARSE` in nanoseconds: [`monotonic_ns`] as of the last timer tick,
 /// a seventh of its cost; for checks whose period is several ticks long.
 pub fn coarse_monotonic_ns() -> u64 {

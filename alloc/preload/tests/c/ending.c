@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(mode, "oom")) {
         /* More than SLABSCOPE_LIMIT allows: NULL, and the segment keeps the report. */
-        void *p = malloc((size_t)256 << 20);
+        void *volatile p = malloc((size_t)256 << 20); /* kept: the call must happen */
         if (p) return 5;
         return 0;
     }
