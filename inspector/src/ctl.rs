@@ -256,10 +256,9 @@ pub fn run(
     }
     let segment = segment_path(pid);
     let reader = SegmentReader::open(&segment).map_err(|error| match error {
-        slabscope_proto::ReadError::NotFound { .. } => InspectError::NoSegment {
-            pid,
-            path: segment.clone(),
-        },
+        slabscope_proto::ReadError::NotFound { .. } => {
+            InspectError::no_segment(pid, segment.clone())
+        }
         error => InspectError::Read {
             path: segment.clone(),
             error,

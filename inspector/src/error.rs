@@ -2,9 +2,11 @@
 //! exit code 1.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use slabscope_proto::ReadError;
+
+use crate::procfs::{self, PublishEnv};
 
 /// Everything that stops the inspector.
 #[derive(Debug)]
@@ -35,6 +37,8 @@ pub enum InspectError {
         pid: u32,
         /// Where the segment would be.
         path: PathBuf,
+        /// What the process's environment says about publishing, when it can be read.
+        env: Option<PublishEnv>,
     },
     /// The process belongs to another user.
     NotYours {
@@ -60,12 +64,60 @@ pub enum InspectError {
 }
 
 impl InspectError {
+    /// Running process `pid` has no segment at `path`; its environment is read to say why.
+    pub fn no_segment(pid: u32, path: PathBuf) -> Self {
+        InspectError::NoSegment {
+            pid,
+            path,
+            env: procfs::publish_env(pid),
+        }
+    }
+
     /// The segment (or segment copy) at `path` could not be read: `error`.
     pub fn read(path: &std::path::Path, error: ReadError) -> Self {
         InspectError::Read {
             path: path.to_path_buf(),
             error,
         }
+    }
+}
+
+/// The end of the "no segment" line: what the process started with that explains it
+/// (publishing off or by name, another directory, a delay), else what to check.
+fn why_no_segment(env: Option<&PublishEnv>, path: &Path) -> String {
+    let generic = " (is slabscope its allocator, with publishing on? SLABSCOPE_SHM_DIR must \
+                   match; SLABSCOPE_PUBLISH_AFTER_MS puts it off until an allocation after \
+                   that delay)"
+        .to_owned();
+    let Some(env) = env else { return generic };
+    if let Some(v) = &env.publish {
+        match v.to_ascii_lowercase().as_str() {
+            "0" | "false" | "off" | "no" => {
+                return format!(": it started with SLABSCOPE_PUBLISH={v}, which publishes nothing")
+            }
+            "1" | "true" | "on" | "yes" => {}
+            _ => {
+                return format!(
+                    ": it started with SLABSCOPE_PUBLISH={v}, which publishes only from \
+                     processes named {v}"
+                )
+            }
+        }
+    }
+    if let Some(dir) = &env.shm_dir {
+        if !dir.is_empty() && path.parent() != Some(Path::new(dir)) {
+            return format!(
+                ": it started with SLABSCOPE_SHM_DIR={dir}; run alloc-inspect with the same \
+                 SLABSCOPE_SHM_DIR"
+            );
+        }
+    }
+    match env.after_ms.as_deref().map(str::parse::<u64>) {
+        Some(Ok(ms)) if ms > 0 => format!(
+            " yet: it started with SLABSCOPE_PUBLISH_AFTER_MS={ms}, which makes one at its \
+             first allocation after {ms} ms (a process that only waits makes none)"
+        ),
+        _ => generic,
     }
 }
 
@@ -84,12 +136,11 @@ impl fmt::Display for InspectError {
                  the process that made it is gone: alloc-inspect --postmortem {}",
                 path.display()
             ),
-            InspectError::NoSegment { pid, path } => write!(
+            InspectError::NoSegment { pid, path, env } => write!(
                 f,
-                "process {pid} has no slabscope segment at {} (is slabscope its allocator, with \
-                 publishing on? SLABSCOPE_SHM_DIR must match; SLABSCOPE_PUBLISH_AFTER_MS puts \
-                 it off until an allocation after that delay)",
-                path.display()
+                "process {pid} has no slabscope segment at {}{}",
+                path.display(),
+                why_no_segment(env.as_ref(), path)
             ),
             InspectError::NotYours { pid, owner } => write!(
                 f,
@@ -119,5 +170,41 @@ impl From<std::io::Error> for InspectError {
         } else {
             InspectError::Io(e.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn why(publish: Option<&str>, after: Option<&str>, dir: Option<&str>) -> String {
+        let env = PublishEnv {
+            publish: publish.map(str::to_owned),
+            after_ms: after.map(str::to_owned),
+            shm_dir: dir.map(str::to_owned),
+        };
+        why_no_segment(Some(&env), Path::new("/dev/shm/slabscope.42"))
+    }
+
+    #[test]
+    fn the_line_names_what_the_process_started_with() {
+        assert!(why(Some("0"), Some("100"), None)
+            .contains("SLABSCOPE_PUBLISH=0, which publishes nothing"));
+        assert!(why(Some("python3"), None, None).contains("only from processes named python3"));
+        assert!(why(None, None, Some("/tmp/seg")).contains("SLABSCOPE_SHM_DIR=/tmp/seg; run"));
+        assert!(why(Some("1"), Some("250"), Some("/dev/shm"))
+            .contains("yet: it started with SLABSCOPE_PUBLISH_AFTER_MS=250"));
+        // Nothing that explains it: what to check.
+        for generic in [
+            why(None, None, None),
+            why(Some("on"), Some("0"), Some("/dev/shm")),
+            why(None, Some("soon"), None),
+        ] {
+            assert!(
+                generic.starts_with(" (is slabscope its allocator"),
+                "{generic}"
+            );
+        }
+        assert!(why_no_segment(None, Path::new("/x/slabscope.1")).starts_with(" (is slabscope"));
     }
 }

@@ -47,6 +47,46 @@ pub fn command(pid: u32) -> Option<String> {
     Some(parts.join(" "))
 }
 
+/// The `SLABSCOPE_*` variables that decide whether and where `pid` publishes, as its
+/// environment held them at `exec` (`/proc/<pid>/environ`, read up to 1 MiB): what the
+/// allocator read at its start, unless the program changed them before its first
+/// allocation. `None` when the environment cannot be read.
+pub fn publish_env(pid: u32) -> Option<PublishEnv> {
+    use std::io::Read;
+    let mut raw = Vec::new();
+    fs::File::open(proc_dir(pid).join("environ"))
+        .ok()?
+        .take(1 << 20)
+        .read_to_end(&mut raw)
+        .ok()?;
+    let mut env = PublishEnv::default();
+    for var in raw.split(|&b| b == 0) {
+        let text = String::from_utf8_lossy(var);
+        let Some((name, value)) = text.split_once('=') else {
+            continue;
+        };
+        let slot = match name {
+            "SLABSCOPE_PUBLISH" => &mut env.publish,
+            "SLABSCOPE_PUBLISH_AFTER_MS" => &mut env.after_ms,
+            "SLABSCOPE_SHM_DIR" => &mut env.shm_dir,
+            _ => continue,
+        };
+        *slot = Some(value.chars().take(256).collect());
+    }
+    Some(env)
+}
+
+/// See [`publish_env`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PublishEnv {
+    /// `SLABSCOPE_PUBLISH`.
+    pub publish: Option<String>,
+    /// `SLABSCOPE_PUBLISH_AFTER_MS`.
+    pub after_ms: Option<String>,
+    /// `SLABSCOPE_SHM_DIR`.
+    pub shm_dir: Option<String>,
+}
+
 /// True while `pid` runs: its `/proc` entry exists and it is not a zombie.
 pub fn alive(pid: u32) -> bool {
     match fs::read_to_string(proc_dir(pid).join("stat")) {

@@ -83,7 +83,7 @@ impl LiveSource {
         let reader = match SegmentReader::open(&path) {
             Ok(r) => r,
             Err(ReadError::NotFound { .. }) if running => {
-                return Err(InspectError::NoSegment { pid, path })
+                return Err(InspectError::no_segment(pid, path))
             }
             Err(ReadError::NotFound { .. }) => return Err(InspectError::NoProcess { pid }),
             Err(e) => return Err(InspectError::read(&path, e)),

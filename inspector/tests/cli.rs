@@ -402,3 +402,22 @@ fn heap_errors_written_by_the_writer_reach_the_json_and_the_metrics() {
         "{text}"
     );
 }
+
+#[test]
+fn a_process_that_puts_its_segment_off_is_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = Sleeper(
+        Command::new("sleep")
+            .arg("60")
+            .env("SLABSCOPE_PUBLISH_AFTER_MS", "250")
+            .env_remove("SLABSCOPE_PUBLISH")
+            .env("SLABSCOPE_SHM_DIR", dir.path())
+            .spawn()
+            .expect("spawn sleep"),
+    );
+    let out = inspect(dir.path(), &[&target.pid().to_string(), "--once", "--json"]);
+    one_error_line(
+        &out,
+        "yet: it started with SLABSCOPE_PUBLISH_AFTER_MS=250, which makes one at its first",
+    );
+}
