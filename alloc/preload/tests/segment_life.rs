@@ -191,6 +191,42 @@ fn kept_segments_are_bounded_oldest_first_and_others_are_untouched() {
     let _ = live.wait();
 }
 
+/// With many live processes' segments in the directory, the bound holds as with few,
+/// and none of theirs is touched.
+#[test]
+fn among_many_live_segments_the_bound_holds_and_none_of_them_is_touched() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Forty live processes, each with a file where its segment would be.
+    let live: Vec<Killed> = (0..40)
+        .map(|_| Killed(Command::new("sleep").arg("60").spawn().unwrap()))
+        .collect();
+    let now = std::time::SystemTime::now();
+    for k in &live {
+        std::fs::write(shm.path().join(format!("slabscope.{}", k.0.id())), b"live").unwrap();
+    }
+    // Six segments of gone processes, oldest first.
+    let gone: Vec<u32> = (1..=6).map(|i| max + i).collect();
+    for (i, pid) in gone.iter().enumerate() {
+        let p = shm.path().join(format!("slabscope.{pid}"));
+        std::fs::write(&p, b"stale").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(now - std::time::Duration::from_secs(600 - 60 * i as u64))
+            .unwrap();
+    }
+    run_ok(preloaded(Command::new(&bin), shm.path()).env("SLABSCOPE_KEEP", "2"));
+    let mut want: Vec<String> = gone[4..].iter().map(|p| format!("slabscope.{p}")).collect();
+    want.extend(live.iter().map(|k| format!("slabscope.{}", k.0.id())));
+    want.sort();
+    assert_eq!(left(shm.path()), want);
+}
+
 #[test]
 fn a_short_process_segment_costs_at_most_256_kib() {
     let build = tempfile::tempdir().unwrap();
