@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use slabscope::{grammar, options};
 use slabscope_proto::ReadError;
 
 use crate::procfs::{self, PublishEnv};
@@ -90,18 +91,21 @@ fn why_no_segment(env: Option<&PublishEnv>, path: &Path) -> String {
                    that delay)"
         .to_owned();
     let Some(env) = env else { return generic };
+    // The allocator's own grammar, so that a value reads here as it did there.
     if let Some(v) = &env.publish {
-        match v.to_ascii_lowercase().as_str() {
-            "0" | "false" | "off" | "no" => {
+        match grammar::switch(v.as_bytes()) {
+            Some(false) => {
                 return format!(": it started with SLABSCOPE_PUBLISH={v}, which publishes nothing")
             }
-            "1" | "true" | "on" | "yes" => {}
-            _ => {
+            Some(true) => {}
+            None if grammar::program_name(v.as_bytes()) => {
                 return format!(
                     ": it started with SLABSCOPE_PUBLISH={v}, which publishes only from \
                      processes named {v}"
                 )
             }
+            // Refused by the allocator, which then publishes as by default.
+            None => {}
         }
     }
     if let Some(dir) = &env.shm_dir {
@@ -112,8 +116,19 @@ fn why_no_segment(env: Option<&PublishEnv>, path: &Path) -> String {
             );
         }
     }
-    match env.after_ms.as_deref().map(str::parse::<u64>) {
-        Some(Ok(ms)) if ms > 0 => format!(
+    // A delay out of the option's range is refused by the allocator (no delay).
+    let accepted = |ms: u64| {
+        options::TABLE.iter().any(|d| {
+            d.env == "SLABSCOPE_PUBLISH_AFTER_MS"
+                && matches!(d.kind, options::Kind::Count { min, max } if (min..=max).contains(&ms))
+        })
+    };
+    match env
+        .after_ms
+        .as_deref()
+        .and_then(|v| grammar::decimal(v.as_bytes()))
+    {
+        Some(ms) if ms > 0 && accepted(ms) => format!(
             " yet: it started with SLABSCOPE_PUBLISH_AFTER_MS={ms}, which makes one at its \
              first allocation after {ms} ms (a process that only waits makes none)"
         ),
@@ -191,6 +206,8 @@ mod tests {
         assert!(why(Some("0"), Some("100"), None)
             .contains("SLABSCOPE_PUBLISH=0, which publishes nothing"));
         assert!(why(Some("python3"), None, None).contains("only from processes named python3"));
+        // Switches are lower case, as the allocator reads them: `OFF` is a name.
+        assert!(why(Some("OFF"), None, None).contains("only from processes named OFF"));
         assert!(why(None, None, Some("/tmp/seg")).contains("SLABSCOPE_SHM_DIR=/tmp/seg; run"));
         assert!(why(Some("1"), Some("250"), Some("/dev/shm"))
             .contains("yet: it started with SLABSCOPE_PUBLISH_AFTER_MS=250"));
@@ -198,7 +215,9 @@ mod tests {
         for generic in [
             why(None, None, None),
             why(Some("on"), Some("0"), Some("/dev/shm")),
+            why(Some("a/b"), None, None),
             why(None, Some("soon"), None),
+            why(None, Some("99999999999"), None),
         ] {
             assert!(
                 generic.starts_with(" (is slabscope its allocator"),

@@ -151,27 +151,35 @@ fn list_escapes_control_characters_in_a_command_line() {
     );
 }
 
-#[test]
-fn kept_segments_are_bounded_oldest_first_and_others_are_untouched() {
-    let build = tempfile::tempdir().unwrap();
-    let bin = compile_c("ending", build.path(), &[]);
-    let shm = shm_dir();
-    // Ten stale segments of gone processes, oldest first (pids above pid_max never
-    // run), a live process's, a file that only looks like one, and a symlink.
+/// Writes `n` stale segments in `dir` for pids above `pid_max` (no process ever has
+/// one), oldest first: the i-th last modified 600 - 60 i seconds ago. Returns their
+/// pids and `pid_max`.
+fn stale_segments(dir: &Path, n: u32) -> (Vec<u32>, u32) {
     let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
         .unwrap()
         .trim()
         .parse()
         .unwrap();
     let now = std::time::SystemTime::now();
-    let gone: Vec<u32> = (1..=10).map(|i| max + i).collect();
+    let gone: Vec<u32> = (1..=n).map(|i| max + i).collect();
     for (i, pid) in gone.iter().enumerate() {
-        let p = shm.path().join(format!("slabscope.{pid}"));
+        let p = dir.join(format!("slabscope.{pid}"));
         std::fs::write(&p, b"stale").unwrap();
         let age = std::time::Duration::from_secs(600 - 60 * i as u64);
         let f = std::fs::File::options().write(true).open(&p).unwrap();
         f.set_modified(now - age).unwrap();
     }
+    (gone, max)
+}
+
+#[test]
+fn kept_segments_are_bounded_oldest_first_and_others_are_untouched() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = shm_dir();
+    // Ten stale segments of gone processes, oldest first, a live process's, a file
+    // that only looks like one, and a symlink.
+    let (gone, max) = stale_segments(shm.path(), 10);
     let (mut live, lpid) = start(&bin, "wait", shm.path());
     std::fs::write(shm.path().join("slabscope.notes"), b"not a segment").unwrap();
     std::os::unix::fs::symlink(
@@ -198,28 +206,15 @@ fn among_many_live_segments_the_bound_holds_and_none_of_them_is_touched() {
     let build = tempfile::tempdir().unwrap();
     let bin = compile_c("ending", build.path(), &[]);
     let shm = shm_dir();
-    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
     // Forty live processes, each with a file where its segment would be.
     let live: Vec<Killed> = (0..40)
         .map(|_| Killed(Command::new("sleep").arg("60").spawn().unwrap()))
         .collect();
-    let now = std::time::SystemTime::now();
     for k in &live {
         std::fs::write(shm.path().join(format!("slabscope.{}", k.0.id())), b"live").unwrap();
     }
     // Six segments of gone processes, oldest first.
-    let gone: Vec<u32> = (1..=6).map(|i| max + i).collect();
-    for (i, pid) in gone.iter().enumerate() {
-        let p = shm.path().join(format!("slabscope.{pid}"));
-        std::fs::write(&p, b"stale").unwrap();
-        let f = std::fs::File::options().write(true).open(&p).unwrap();
-        f.set_modified(now - std::time::Duration::from_secs(600 - 60 * i as u64))
-            .unwrap();
-    }
+    let (gone, _) = stale_segments(shm.path(), 6);
     run_ok(preloaded(Command::new(&bin), shm.path()).env("SLABSCOPE_KEEP", "2"));
     let mut want: Vec<String> = gone[4..].iter().map(|p| format!("slabscope.{p}")).collect();
     want.extend(live.iter().map(|k| format!("slabscope.{}", k.0.id())));
