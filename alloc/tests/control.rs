@@ -197,6 +197,15 @@ fn control_files_are_acted_on_whole_or_refused_whole() {
             )),
         "a requested drain followed the ack"
     );
+    // The process did not sample when its segment was made, so its sample-site records
+    // had no pages: `sample=` allocated them before any thread sampled, and sites are
+    // recorded without one counted as overflow.
+    let kept: Vec<Vec<u8>> = (0..16384).map(|i| vec![1u8; 64 + i % 1024]).collect();
+    churn();
+    let snap = w.reader.snapshot().unwrap();
+    assert!(!snap.sites.is_empty(), "sampled allocations recorded sites");
+    assert_eq!(snap.sites_overflow, 0);
+    drop(kept);
     // The same file is not acted on twice.
     w.no_ack();
 

@@ -188,6 +188,11 @@ fn apply(c: &Commands<'_>) -> u64 {
         settings::set_log_filter(f);
     }
     if let Some(s) = c.sample {
+        // Before any thread samples: a segment made while the process did not sample
+        // has no sample-site records allocated yet.
+        if s != 0 {
+            publish::prepare_sample_sites();
+        }
         settings::set_sample_rate(s);
     }
     if c.drain {

@@ -131,9 +131,10 @@ fn create_slow(mut s: u8, forced: bool) -> bool {
         flags: EXTRA_FLAGS.load(Ordering::Relaxed),
     };
     let pid = pal::getpid();
-    // Every segment has the sample-site section (its pages cost nothing until a site is
-    // written), so `sample=` through the control channel can switch sampling on at run
-    // time; the header carries the interval in force (0 when not sampling).
+    // Every segment has the sample-site section, so `sample=` through the control
+    // channel can switch sampling on at run time (its first records get their pages
+    // then: `prepare_sample_sites`); the header carries the interval in force (0 when
+    // not sampling).
     let sample = SampleConfig {
         max_sites: SAMPLE_SITES,
         interval_bytes: crate::sample::interval(),

@@ -130,6 +130,15 @@ pub fn heap_error(e: &slabscope_proto::HeapError) {
     }
 }
 
+/// Sampling is about to start (`sample=` through the control channel): the segment's
+/// first sample-site records get their pages now, if a segment created while the process
+/// did not sample has none. Makes system calls: call it holding no allocator lock.
+pub fn prepare_sample_sites() {
+    if let Some(w) = current() {
+        w.prepare_sample_sites();
+    }
+}
+
 /// An allocation failed: flag, totals, event.
 pub fn oom(kind: &EventKind) {
     if let Some(w) = current() {

@@ -4,10 +4,12 @@
 //! writer allocates pages ahead of its stores with `MADV_POPULATE_WRITE`, which fails
 //! with an error where a store into an unallocated page of a full tmpfs would raise
 //! SIGBUS. At creation the header, the class table, the OOM report and the first
-//! [`INITIAL`] records of every table are allocated; a GPU pool record when it is
-//! claimed (a process without GPU pools allocates none of their table); the rest in
-//! doublings by [`Backing::grow`], which the owner calls where a system call may run
-//! (the allocator: at the start of a slow path, holding no lock). A claim or an event
+//! [`INITIAL`] records of every table are allocated, the sample sites' only when the
+//! process samples then (else by [`Backing::prepare`] when sampling is switched on); a
+//! GPU pool record when it is claimed (a process without GPU pools allocates none of
+//! their table); the rest in doublings by [`Backing::grow`], which the owner calls
+//! where a system call may run (the allocator: at the start of a slow path, holding no
+//! lock). A claim or an event
 //! past what is allocated is put off instead of touching an unallocated page, and asks
 //! for the next doubling: `grow` reports put-off claims so that their owner claims
 //! again (the allocator republishes its SuperSlabs; a thread grows the table at once
@@ -28,6 +30,20 @@ pub const INITIAL: [(Part, u64); 4] = [
     (Part::SampleSites, 8),
     (Part::Ring, 64),
 ];
+
+/// [`INITIAL`], with no sample-site record unless `sites`.
+pub fn initial_records(sites: bool) -> [(Part, u64); 4] {
+    INITIAL.map(|(p, n)| {
+        (
+            p,
+            if p == Part::SampleSites && !sites {
+                0
+            } else {
+                n
+            },
+        )
+    })
+}
 
 /// Yields [`Backing::wait_growing`] makes at most (tens of milliseconds).
 pub const WAIT_YIELDS: u32 = 100_000;
@@ -109,11 +125,13 @@ impl Backing {
         }
     }
 
-    /// [`INITIAL`] records of each part allocated (at most its capacity).
-    pub fn initial(capacity: [u64; 4]) -> Self {
+    /// [`INITIAL`] records of each part allocated (at most its capacity), except the
+    /// sample sites' unless `sites` (a process not sampling at creation allocates them
+    /// with [`Backing::prepare`] when it starts).
+    pub fn initial(capacity: [u64; 4], sites: bool) -> Self {
         let mut b = Self::whole(capacity);
         b.sparse = true;
-        for (part, n) in INITIAL {
+        for (part, n) in initial_records(sites) {
             b.allocated[part.index()].store(n.min(capacity[part.index()]), Ordering::Relaxed);
         }
         b
@@ -151,10 +169,12 @@ impl Backing {
         }
     }
 
-    /// Whether `part` can still get more records allocated: a refused claim of it is
-    /// put off (see [`Backing::defer`]), not lost.
+    /// Whether `part` can still get more records allocated by a doubling: a refused
+    /// claim of it is put off (see [`Backing::defer`]), not lost. A part with nothing
+    /// allocated (sample sites not prepared) does not grow.
     pub fn can_grow(&self, part: Part) -> bool {
-        self.limit(part) < self.capacity(part) && self.stuck.load(Ordering::Relaxed) == 0
+        let limit = self.limit(part);
+        limit != 0 && limit < self.capacity(part) && self.stuck.load(Ordering::Relaxed) == 0
     }
 
     /// Notes a claim put off until the next [`Backing::grow`], which reports it.
@@ -207,10 +227,11 @@ impl Backing {
         self.wanted.store(0, Ordering::Relaxed);
         for part in Part::ALL {
             let (limit, cap) = (self.limit(part), self.capacity(part));
-            if limit >= cap || used(part).saturating_mul(2) < limit {
+            // A part with nothing allocated waits for `prepare`.
+            if limit == 0 || limit >= cap || used(part).saturating_mul(2) < limit {
                 continue;
             }
-            let next = limit.saturating_mul(2).max(1).min(cap);
+            let next = limit.saturating_mul(2).min(cap);
             if populate(part, limit, next).is_err() {
                 self.stuck.store(1, Ordering::Relaxed);
                 break;
@@ -221,6 +242,55 @@ impl Backing {
         }
         self.growing.store(0, Ordering::Release);
         self.deferred.swap(0, Ordering::AcqRel) != 0
+    }
+
+    /// Allocates the first [`INITIAL`] records of `part` when it has none (the sample
+    /// sites of a process that starts sampling), with `populate(from, to)` allocating
+    /// the pages of records `from..to`; serialised with [`Backing::grow`]. Returns
+    /// whether `part` has records allocated now.
+    pub fn prepare(&self, part: Part, populate: impl FnOnce(u64, u64) -> Result<(), i32>) -> bool {
+        if self.limit(part) != 0 {
+            return true;
+        }
+        if !self.sparse || self.stuck.load(Ordering::Relaxed) != 0 {
+            return false;
+        }
+        let me = grower();
+        loop {
+            match self
+                .growing
+                .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(g) if g == me => return false,
+                Err(_) => {
+                    self.wait_growing();
+                    if self.growing.load(Ordering::Relaxed) != 0 {
+                        return false;
+                    }
+                }
+            }
+        }
+        let n = INITIAL
+            .iter()
+            .find(|(p, _)| *p == part)
+            .map_or(0, |&(_, n)| n)
+            .min(self.capacity(part));
+        let ok = self.limit(part) != 0
+            || (n != 0
+                && match populate(0, n) {
+                    Ok(()) => {
+                        // Release: as in `grow`.
+                        self.allocated[part.index()].store(n, Ordering::Release);
+                        true
+                    }
+                    Err(_) => {
+                        self.stuck.store(1, Ordering::Relaxed);
+                        false
+                    }
+                });
+        self.growing.store(0, Ordering::Release);
+        ok
     }
 }
 
@@ -239,9 +309,11 @@ mod tests {
 
     #[test]
     fn parts_double_once_half_used_and_stop_at_capacity() {
-        let first = Backing::initial([100, 40, 6, 4096]);
+        let first = Backing::initial([100, 40, 6, 4096], true);
         assert_eq!(first.limit(Part::Threads), 4);
         assert_eq!(first.limit(Part::SampleSites), 6, "capped at the capacity");
+        let quiet = Backing::initial([100, 40, 6, 4096], false);
+        assert_eq!(quiet.limit(Part::SampleSites), 0, "not sampling");
         let b = at([100, 40, 10, 4096], [16, 32, 10, 512]);
         let used = |p: Part| match p {
             Part::Threads => 8,
@@ -267,6 +339,47 @@ mod tests {
         }
         assert_eq!(b.limit(Part::Threads), 100);
         assert_eq!(b.limit(Part::Ring), 2048, "1000 in use: under half of 2048");
+    }
+
+    #[test]
+    fn sample_sites_not_prepared_never_grow_and_are_prepared_once() {
+        let b = Backing::initial([100, 40, 64, 4096], false);
+        assert!(
+            !b.can_grow(Part::SampleSites),
+            "a refused claim counts, no defer"
+        );
+        b.defer();
+        let mut calls = Vec::new();
+        let _ = b.grow(
+            |_| 0,
+            |p, from, to| {
+                calls.push((p, from, to));
+                Ok(())
+            },
+        );
+        assert_eq!(calls, [], "a doubling leaves the unprepared part alone");
+        assert_eq!(b.limit(Part::SampleSites), 0);
+        assert!(b.prepare(Part::SampleSites, |from, to| {
+            calls.push((Part::SampleSites, from, to));
+            Ok(())
+        }));
+        assert_eq!(calls, [(Part::SampleSites, 0, 8)]);
+        assert_eq!(b.limit(Part::SampleSites), 8);
+        assert!(b.prepare(Part::SampleSites, |_, _| panic!("prepared already")));
+        assert!(b.can_grow(Part::SampleSites), "it doubles from here");
+    }
+
+    #[test]
+    fn a_failed_prepare_stops_growing() {
+        let b = Backing::initial([100, 40, 64, 4096], false);
+        assert!(!b.prepare(Part::SampleSites, |_, _| Err(28)));
+        assert_eq!(b.limit(Part::SampleSites), 0);
+        assert!(
+            !b.can_grow(Part::Threads),
+            "stuck, as after a failed doubling"
+        );
+        let whole = Backing::whole([100, 40, 64, 4096]);
+        assert!(whole.prepare(Part::SampleSites, |_, _| panic!("all allocated")));
     }
 
     #[test]

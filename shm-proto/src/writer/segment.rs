@@ -1,7 +1,7 @@
 //! [`SegmentWriter`]: creating a segment and every update the allocator makes to it.
 #![forbid(unsafe_code)]
 
-use super::backing::{Backing, Part, INITIAL};
+use super::backing::{initial_records, Backing, Part};
 use super::config::{
     build_path, CreateError, Plan, SampleConfig, Section, SegmentConfig, MAX_PATH_BYTES,
 };
@@ -28,10 +28,11 @@ fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
 
 /// Allocates the pages a growing segment has from its creation: the header, the class
 /// table and the OOM report, and the first records of every table and of the ring
-/// ([`INITIAL`]). GPU pool records are allocated as they are claimed. Ranges on the same
-/// or adjacent pages are allocated by one call. `Err(EINVAL)` where the kernel cannot
-/// populate.
-fn allocate_initial(map: &SharedMapping, plan: &Plan) -> Result<(), i32> {
+/// ([`super::backing::INITIAL`]; the sample sites' only when `sites`, a process
+/// sampling now). GPU pool records are allocated as they are claimed. Ranges on the
+/// same or adjacent pages are allocated by one call. `Err(EINVAL)` where the kernel
+/// cannot populate.
+fn allocate_initial(map: &SharedMapping, plan: &Plan, sites: bool) -> Result<(), i32> {
     let page = sys::page_size() as usize;
     // Page ranges [first, end) in pages, at most one per section (8), plus the fixed part.
     let mut ranges = [(0usize, 0usize); 9];
@@ -39,7 +40,7 @@ fn allocate_initial(map: &SharedMapping, plan: &Plan) -> Result<(), i32> {
         .max(plan.oom.offset + plan.oom.stride);
     ranges[0] = (0, fixed_end.div_ceil(page));
     let mut n = 1;
-    for (part, k) in INITIAL {
+    for (part, k) in initial_records(sites) {
         for s in plan.sections_of(part) {
             let k = (k as usize).min(s.capacity as usize);
             if k > 0 && n < ranges.len() {
@@ -135,8 +136,9 @@ impl SegmentWriter {
                 let capacity = Part::ALL.map(|p| plan.capacity(p));
                 let mut backing = Backing::whole(capacity);
                 if growing {
-                    match allocate_initial(&map, &plan) {
-                        Ok(()) => backing = Backing::initial(capacity),
+                    let sites = sample.is_some_and(|s| s.interval_bytes != 0);
+                    match allocate_initial(&map, &plan, sites) {
+                        Ok(()) => backing = Backing::initial(capacity, sites),
                         Err(libc::EINVAL) => {}
                         Err(errno) => {
                             return Err(CreateError::Io {
@@ -655,6 +657,23 @@ impl SegmentWriter {
             s.last_mono_ns.store(now_mono_ns, r);
         });
         Some(idx)
+    }
+
+    /// Allocates the first sample-site records of a growing segment created while the
+    /// process did not sample (none are allocated then): call it before sampling starts,
+    /// where a system call may run. Returns whether sample sites can be claimed now;
+    /// `false` where the file system refused the pages (growth stops, as after a
+    /// failed doubling, and claims count as overflow) or there is no sample-site
+    /// section.
+    pub fn prepare_sample_sites(&self) -> bool {
+        let Some(s) = self.plan.sites else {
+            return false;
+        };
+        self.backing.prepare(Part::SampleSites, |from, to| {
+            let (from, to) = (from as usize, to as usize);
+            self.map
+                .populate(s.offset + from * s.stride, (to - from) * s.stride)
+        })
     }
 
     /// Sample-site record `idx`.
