@@ -149,7 +149,8 @@ fn alloc_from_magazine(size: usize) -> Option<*mut u8> {
     let off = class_offset(padded);
     // SAFETY: `off` is a class's offset; as above.
     let p = unsafe { thread::magazine(st, off) }.take()?.as_ptr();
-    t.hot.sample_left -= padded as u64;
+    // Above `padded` (checked before): this charge never runs the countdown out.
+    let _ = sample::charge(&mut t.hot.sample_left, padded as u64);
     let c = off >> CLASS_SHIFT;
     let bytes = block_size(c);
     // SAFETY: `p` was just handed out to this thread, `bytes >= padded` long, 8-aligned.

@@ -64,13 +64,17 @@ pub fn alloc_hit<const LOWER: bool>(size: usize) -> Option<NonNull<u8>> {
         let h = thread::hot();
         // SAFETY: `hot` is always readable (the thread's state or an idle record).
         let left = unsafe { (*h).sample_left };
-        // The sampling countdown: u64::MAX when sampling is off, so never taken; 0 in an
-        // idle record, so only a state passes.
-        if left > size as u64 {
-            let st = h.cast_mut().cast::<ThreadState>();
+        let st = h.cast_mut().cast::<ThreadState>();
+        // The sampling countdown: `sample::NEVER` when sampling is off, compared and
+        // never written; 0 in an idle record, so only a state passes.
+        if left == sample::NEVER {
             // SAFETY: `st` is this thread's state (an idle record's countdown is 0) and
             // no slow path of it is running a magazine operation (slow paths never call
             // back into a fast path); `class_offset` is a class's offset.
+            return unsafe { thread::magazine(st, class_offset(size)).pop::<LOWER>() };
+        }
+        if left > size as u64 {
+            // SAFETY: as above.
             unsafe {
                 (*st).hot.sample_left = left - size as u64;
                 return thread::magazine(st, class_offset(size)).pop::<LOWER>();

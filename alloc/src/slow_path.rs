@@ -55,10 +55,9 @@ pub fn alloc_counted(
         if let Some(st) = thread::current() {
             // SAFETY: the state belongs to this thread; no reference to it is held.
             let t = unsafe { &mut *st };
-            if t.hot.sample_left <= size as u64 {
+            if sample::charge(&mut t.hot.sample_left, size as u64) {
                 return alloc_sampled(st, size, requested, align, publish_default);
             }
-            t.hot.sample_left -= size as u64;
             // No magazine operation of this thread runs (as on the fast path).
             if let Some(p) = t.mags[class_of(size)].take() {
                 return p.as_ptr();
@@ -262,8 +261,7 @@ fn sample_large(p: *mut u8, size: usize) {
     // SAFETY: the state belongs to this thread and no slow path of it runs (`busy` 0).
     let t = unsafe { &mut *st };
     sample::follow(&mut t.hot.sample_left);
-    if t.hot.sample_left > size as u64 {
-        t.hot.sample_left -= size as u64;
+    if !sample::charge(&mut t.hot.sample_left, size as u64) {
         return;
     }
     t.hot.sample_left = sample::restart();

@@ -2,9 +2,9 @@
 //! live memory, cheaply enough to leave on in production.
 //!
 //! - The countdown: each thread state holds `sample_left`, the bytes still to allocate
-//!   before the next sample. The allocation fast path subtracts the request from it and
-//!   takes one predictable branch; when sampling is off the countdown is `u64::MAX` and
-//!   never runs out. The allocation that exhausts it leaves the fast path, is served from
+//!   before the next sample. When sampling is off it is [`NEVER`] (`u64::MAX`): the
+//!   allocation fast path compares it with that and writes nothing. Otherwise the fast
+//!   path subtracts the request from it and takes one more predictable branch. The allocation that exhausts it leaves the fast path, is served from
 //!   a sampled slot (small) or the large path, and is recorded here; the countdown restarts at a random
 //!   value with mean `interval` ([`countdown`]).
 //! - The interval in force: `SLABSCOPE_SAMPLE` at start, then whatever `sample=` the
@@ -36,5 +36,6 @@ mod record;
 mod table;
 
 pub(crate) use record::{
-    countdown, enabled, follow, interval, lock, on_free, on_free_large, record, restart, site_of,
+    charge, countdown, enabled, follow, interval, lock, on_free, on_free_large, record, restart,
+    site_of, NEVER,
 };

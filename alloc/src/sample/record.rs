@@ -11,8 +11,24 @@ use super::table::{self, with_tables, Live, Site, NO_SITE};
 use crate::pal::RawMutex;
 use crate::{control, options, publish};
 
-/// Countdown value of a thread that never samples.
+/// Countdown value of a thread that never samples: never charged ([`charge`]), so the
+/// allocation fast path only compares it.
 pub const NEVER: u64 = u64::MAX;
+
+/// Charges an allocation of `size` bytes to the countdown `left` of a path other than
+/// the fast one: `true` when the countdown runs out (the allocation is to be sampled;
+/// the caller restarts it), else `left` goes down by `size`. [`NEVER`] stays as it is.
+#[inline(always)]
+pub fn charge(left: &mut u64, size: u64) -> bool {
+    if *left == NEVER {
+        return false;
+    }
+    if *left <= size {
+        return true;
+    }
+    *left -= size;
+    false
+}
 
 /// Return addresses skipped at the top of a captured stack: `record`'s own caller
 /// (the allocator's sampled path); the rest is named by the inspector.
@@ -210,5 +226,24 @@ pub fn site_of(p: *const u8) -> Option<u32> {
 pub fn on_free_large(p: *mut u8) {
     if EVER_SAMPLED.load(Ordering::Relaxed) {
         on_free(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_countdown_runs_out_at_or_below_the_request_and_never_is_not_charged() {
+        let mut left = 100;
+        assert!(!charge(&mut left, 30));
+        assert_eq!(left, 70);
+        assert!(charge(&mut left, 70), "runs out at the request's size");
+        assert_eq!(left, 70, "the caller restarts it");
+        let mut never = NEVER;
+        for size in [1, 4096, u64::MAX - 1, u64::MAX] {
+            assert!(!charge(&mut never, size));
+            assert_eq!(never, NEVER);
+        }
     }
 }
