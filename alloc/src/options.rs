@@ -187,7 +187,7 @@ pub const TABLE: &[OptionDesc] = &[
         env: "SLABSCOPE_SAMPLE",
         default: "0",
         kind: Kind::Size,
-        doc: "Sample one allocation per this many allocated bytes on average (e.g. `512K`, jemalloc's default spacing): its call stack and lifetime are recorded in the segment's sample sites, which `alloc-inspect`'s Leaks view ranks by estimated live bytes. 0 turns sampling off; the fast path then pays one never-taken branch.",
+        doc: "Sample one allocation per this many allocated bytes on average (e.g. `512K`, jemalloc's default spacing): its call stack and lifetime are recorded in the segment's sample sites, which `alloc-inspect`'s Leaks view ranks by estimated live bytes. 0 turns sampling off; the fast path then pays one compare and writes nothing.",
     },
     OptionDesc {
         env: "SLABSCOPE_CONTROL",

@@ -4,9 +4,12 @@
 //! - The countdown: each thread state holds `sample_left`, the bytes still to allocate
 //!   before the next sample. When sampling is off it is [`NEVER`] (`u64::MAX`): the
 //!   allocation fast path compares it with that and writes nothing. Otherwise the fast
-//!   path subtracts the request from it and takes one more predictable branch. The allocation that exhausts it leaves the fast path, is served from
-//!   a sampled slot (small) or the large path, and is recorded here; the countdown restarts at a random
-//!   value with mean `interval` ([`countdown`]).
+//!   path subtracts the request from it and takes one more predictable branch. The
+//!   allocation that exhausts it leaves the fast path, is served from a sampled slot
+//!   (small) or the large path, and is recorded here; the countdown restarts at a
+//!   random value with mean `interval` ([`countdown`]). The segment's first sample-site
+//!   records get their pages before sampling starts (at creation, or when `sample=`
+//!   switches it on).
 //! - The interval in force: `SLABSCOPE_SAMPLE` at start, then whatever `sample=` the
 //!   control channel last set ([`crate::control::sample_rate`]). A change bumps the
 //!   channel's sampling generation; each thread compares it with its own copy on its

@@ -100,12 +100,17 @@ pub struct Backing {
     capacity: [u64; 4],
     /// Set by a claim or event that reached half of what is allocated.
     wanted: AtomicU64,
-    /// The thread id of the [`Backing::grow`] running (one at a time), 0 when none.
+    /// The thread id of the [`Backing::grow`] or [`Backing::prepare`] running (one at a
+    /// time), 0 when none.
     growing: AtomicU64,
     /// 1 once allocating failed (the file system is full): nothing grows any more.
     stuck: AtomicU64,
     /// Set when a claim was put off for lack of allocated records; taken by `grow`.
     deferred: AtomicU64,
+    /// Per part (bit `1 << index`): a claim found none of its records allocated (sample
+    /// sites before [`Backing::prepare`]); the next `grow` allocates its first
+    /// [`INITIAL`] records.
+    first: AtomicU64,
     /// Whether the file is sparse (a growing segment): records outside the parts are
     /// allocated when claimed ([`super::SegmentWriter::claim_gpu_pool`]).
     sparse: bool,
@@ -121,6 +126,7 @@ impl Backing {
             growing: AtomicU64::new(0),
             stuck: AtomicU64::new(0),
             deferred: AtomicU64::new(0),
+            first: AtomicU64::new(0),
             sparse: false,
         }
     }
@@ -160,18 +166,30 @@ impl Backing {
     }
 
     /// Notes that `part` has `used` records in use: past half of what is allocated, the
-    /// next [`Backing::grow`] allocates more.
+    /// next [`Backing::grow`] allocates more; with none allocated (a claim refused for
+    /// that), its first [`INITIAL`] records.
     #[inline]
     pub fn note_use(&self, part: Part, used: u64) {
         let limit = self.limit(part);
-        if limit < self.capacity(part) && used.saturating_mul(2) >= limit {
+        if limit == 0 {
+            self.want_first(part);
+        } else if limit < self.capacity(part) && used.saturating_mul(2) >= limit {
+            self.wanted.store(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Asks the next [`Backing::grow`] for the first records of `part`, which has none.
+    fn want_first(&self, part: Part) {
+        if self.sparse && self.capacity(part) != 0 {
+            self.first.fetch_or(1 << part.index(), Ordering::Relaxed);
             self.wanted.store(1, Ordering::Relaxed);
         }
     }
 
     /// Whether `part` can still get more records allocated by a doubling: a refused
     /// claim of it is put off (see [`Backing::defer`]), not lost. A part with nothing
-    /// allocated (sample sites not prepared) does not grow.
+    /// allocated (sample sites not prepared) does not double: its refused claim counts
+    /// as overflow, and asks the next grow for its first records.
     pub fn can_grow(&self, part: Part) -> bool {
         let limit = self.limit(part);
         limit != 0 && limit < self.capacity(part) && self.stuck.load(Ordering::Relaxed) == 0
@@ -189,7 +207,7 @@ impl Backing {
         self.wanted.load(Ordering::Relaxed) != 0 && self.stuck.load(Ordering::Relaxed) == 0
     }
 
-    /// Returns once no [`Backing::grow`] runs in another thread (a claim put off while
+    /// Returns once no [`Backing::grow`] or [`Backing::prepare`] runs in another thread (a claim put off while
     /// one ran finds its records allocated after it), yielding the CPU meanwhile: the
     /// grower is making system calls. Returns at once when the grow is the calling
     /// thread's own (a signal handler that allocates in the middle of it), and after
@@ -206,9 +224,11 @@ impl Backing {
         }
     }
 
-    /// Doubles what is allocated of every part at or past half its allocation, with
-    /// `populate(part, from, to)` allocating the pages of records `from..to`. `used`
-    /// gives each part's records in use. One caller at a time; the others return.
+    /// Doubles what is allocated of every part at or past half its allocation, and
+    /// allocates the first [`INITIAL`] records of a part a refused claim found with none,
+    /// with `populate(part, from, to)` allocating the pages of records `from..to`.
+    /// `used` gives each part's records in use. One caller at a time (with
+    /// [`Backing::prepare`]); the others return.
     /// Returns whether claims were put off since the last grow (the caller claims and
     /// publishes again what they would have recorded).
     pub fn grow(
@@ -225,13 +245,24 @@ impl Backing {
             return false;
         }
         self.wanted.store(0, Ordering::Relaxed);
+        let first = self.first.swap(0, Ordering::Relaxed);
         for part in Part::ALL {
             let (limit, cap) = (self.limit(part), self.capacity(part));
-            // A part with nothing allocated waits for `prepare`.
-            if limit == 0 || limit >= cap || used(part).saturating_mul(2) < limit {
+            let next = if limit == 0 {
+                // Nothing allocated: the first records, once a claim asked for them.
+                if first & 1 << part.index() == 0 {
+                    continue;
+                }
+                first_records(part).min(cap)
+            } else {
+                if limit >= cap || used(part).saturating_mul(2) < limit {
+                    continue;
+                }
+                limit.saturating_mul(2).min(cap)
+            };
+            if next <= limit {
                 continue;
             }
-            let next = limit.saturating_mul(2).min(cap);
             if populate(part, limit, next).is_err() {
                 self.stuck.store(1, Ordering::Relaxed);
                 break;
@@ -247,35 +278,41 @@ impl Backing {
     /// Allocates the first [`INITIAL`] records of `part` when it has none (the sample
     /// sites of a process that starts sampling), with `populate(from, to)` allocating
     /// the pages of records `from..to`; serialised with [`Backing::grow`]. Returns
-    /// whether `part` has records allocated now.
+    /// whether `part` has records allocated now. Where it cannot run now (a grow that
+    /// does not end, or this thread's own grow, interrupted by a signal handler) it
+    /// leaves the request to the next grow and returns `false`; where allocating fails
+    /// (a full file system) growth stops, as after a failed doubling.
     pub fn prepare(&self, part: Part, populate: impl FnOnce(u64, u64) -> Result<(), i32>) -> bool {
         if self.limit(part) != 0 {
             return true;
         }
-        if !self.sparse || self.stuck.load(Ordering::Relaxed) != 0 {
+        if !self.sparse {
             return false;
         }
         let me = grower();
-        loop {
+        // A few rounds: each waits for a grow that ran meanwhile to end.
+        let mut held = false;
+        for _ in 0..4 {
+            if self.stuck.load(Ordering::Relaxed) != 0 {
+                return false;
+            }
             match self
                 .growing
                 .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
             {
-                Ok(_) => break,
-                Err(g) if g == me => return false,
-                Err(_) => {
-                    self.wait_growing();
-                    if self.growing.load(Ordering::Relaxed) != 0 {
-                        return false;
-                    }
+                Ok(_) => {
+                    held = true;
+                    break;
                 }
+                Err(g) if g == me => break,
+                Err(_) => self.wait_growing(),
             }
         }
-        let n = INITIAL
-            .iter()
-            .find(|(p, _)| *p == part)
-            .map_or(0, |&(_, n)| n)
-            .min(self.capacity(part));
+        if !held {
+            self.want_first(part);
+            return false;
+        }
+        let n = first_records(part).min(self.capacity(part));
         let ok = self.limit(part) != 0
             || (n != 0
                 && match populate(0, n) {
@@ -292,6 +329,14 @@ impl Backing {
         self.growing.store(0, Ordering::Release);
         ok
     }
+}
+
+/// The [`INITIAL`] records of `part`.
+fn first_records(part: Part) -> u64 {
+    INITIAL
+        .iter()
+        .find(|(p, _)| *p == part)
+        .map_or(0, |&(_, n)| n)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -341,14 +386,8 @@ mod tests {
         assert_eq!(b.limit(Part::Ring), 2048, "1000 in use: under half of 2048");
     }
 
-    #[test]
-    fn sample_sites_not_prepared_never_grow_and_are_prepared_once() {
-        let b = Backing::initial([100, 40, 64, 4096], false);
-        assert!(
-            !b.can_grow(Part::SampleSites),
-            "a refused claim counts, no defer"
-        );
-        b.defer();
+    /// The `(part, from, to)` ranges one grow of `b` allocates (nothing in use).
+    fn grown(b: &Backing) -> Vec<(Part, u64, u64)> {
         let mut calls = Vec::new();
         let _ = b.grow(
             |_| 0,
@@ -357,8 +396,26 @@ mod tests {
                 Ok(())
             },
         );
-        assert_eq!(calls, [], "a doubling leaves the unprepared part alone");
+        calls
+    }
+
+    #[test]
+    fn sample_sites_not_prepared_never_grow_and_are_prepared_once() {
+        let b = Backing::initial([100, 40, 64, 4096], false);
+        assert!(
+            !b.can_grow(Part::SampleSites),
+            "a refused claim counts, no defer"
+        );
+        b.defer();
+        assert_eq!(grown(&b), [], "a doubling leaves the unprepared part alone");
         assert_eq!(b.limit(Part::SampleSites), 0);
+        // A claim refused for want of records asks the next grow for the first ones.
+        b.note_use(Part::SampleSites, 0);
+        assert!(b.wanted());
+        assert_eq!(grown(&b), [(Part::SampleSites, 0, 8)]);
+        assert_eq!(b.limit(Part::SampleSites), 8);
+        let b = Backing::initial([100, 40, 64, 4096], false);
+        let mut calls = Vec::new();
         assert!(b.prepare(Part::SampleSites, |from, to| {
             calls.push((Part::SampleSites, from, to));
             Ok(())
@@ -367,6 +424,17 @@ mod tests {
         assert_eq!(b.limit(Part::SampleSites), 8);
         assert!(b.prepare(Part::SampleSites, |_, _| panic!("prepared already")));
         assert!(b.can_grow(Part::SampleSites), "it doubles from here");
+    }
+
+    #[test]
+    fn a_prepare_that_cannot_run_leaves_the_request_to_the_next_grow() {
+        let b = Backing::initial([100, 40, 64, 4096], false);
+        // A grower that does not finish (another thread stopped in a debugger).
+        b.growing.store(grower() + 1, Ordering::Relaxed);
+        assert!(!b.prepare(Part::SampleSites, |_, _| panic!("not while another grows")));
+        assert_eq!(b.limit(Part::SampleSites), 0);
+        b.growing.store(0, Ordering::Relaxed);
+        assert_eq!(grown(&b), [(Part::SampleSites, 0, 8)]);
     }
 
     #[test]
