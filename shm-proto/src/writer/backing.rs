@@ -9,9 +9,8 @@
 //! GPU pool record when it is claimed (a process without GPU pools allocates none of
 //! their table); the rest in doublings by [`Backing::grow`], which the owner calls
 //! where a system call may run (the allocator: at the start of a slow path, holding no
-//! lock). A claim or an event
-//! past what is allocated is put off instead of touching an unallocated page, and asks
-//! for the next doubling: `grow` reports put-off claims so that their owner claims
+//! lock). A claim or an event past what is allocated is put off instead of touching an
+//! unallocated page, and asks for the next doubling: `grow` reports put-off claims so that their owner claims
 //! again (the allocator republishes its SuperSlabs; a thread grows the table at once
 //! with [`super::SegmentWriter::grow_now`] and claims again), an event is dropped and counted in the ring's `dropped`. Once allocating
 //! fails (a full tmpfs), refused claims count in the table's `overflow`, as for a full
@@ -34,14 +33,8 @@ pub const INITIAL: [(Part, u64); 4] = [
 /// [`INITIAL`], with no sample-site record unless `sites`.
 pub fn initial_records(sites: bool) -> [(Part, u64); 4] {
     INITIAL.map(|(p, n)| {
-        (
-            p,
-            if p == Part::SampleSites && !sites {
-                0
-            } else {
-                n
-            },
-        )
+        let none = p == Part::SampleSites && !sites;
+        (p, if none { 0 } else { n })
     })
 }
 
@@ -207,8 +200,9 @@ impl Backing {
         self.wanted.load(Ordering::Relaxed) != 0 && self.stuck.load(Ordering::Relaxed) == 0
     }
 
-    /// Returns once no [`Backing::grow`] or [`Backing::prepare`] runs in another thread (a claim put off while
-    /// one ran finds its records allocated after it), yielding the CPU meanwhile: the
+    /// Returns once no [`Backing::grow`] or [`Backing::prepare`] runs in another thread
+    /// (a claim put off while one ran finds its records allocated after it), yielding
+    /// the CPU meanwhile: the
     /// grower is making system calls. Returns at once when the grow is the calling
     /// thread's own (a signal handler that allocates in the middle of it), and after
     /// [`WAIT_YIELDS`] yields in any case (a grower stopped by a debugger): the caller's
@@ -250,7 +244,7 @@ impl Backing {
             let (limit, cap) = (self.limit(part), self.capacity(part));
             let next = if limit == 0 {
                 // Nothing allocated: the first records, once a claim asked for them.
-                if first & 1 << part.index() == 0 {
+                if first & (1 << part.index()) == 0 {
                     continue;
                 }
                 first_records(part).min(cap)
@@ -260,16 +254,9 @@ impl Backing {
                 }
                 limit.saturating_mul(2).min(cap)
             };
-            if next <= limit {
-                continue;
-            }
-            if populate(part, limit, next).is_err() {
-                self.stuck.store(1, Ordering::Relaxed);
+            if next > limit && !self.extend(part, limit, next, |f, t| populate(part, f, t)) {
                 break;
             }
-            // Release: a claimer that sees the new limit (Acquire) writes only after the
-            // pages were allocated.
-            self.allocated[part.index()].store(next, Ordering::Release);
         }
         self.growing.store(0, Ordering::Release);
         self.deferred.swap(0, Ordering::AcqRel) != 0
@@ -313,21 +300,28 @@ impl Backing {
             return false;
         }
         let n = first_records(part).min(self.capacity(part));
-        let ok = self.limit(part) != 0
-            || (n != 0
-                && match populate(0, n) {
-                    Ok(()) => {
-                        // Release: as in `grow`.
-                        self.allocated[part.index()].store(n, Ordering::Release);
-                        true
-                    }
-                    Err(_) => {
-                        self.stuck.store(1, Ordering::Relaxed);
-                        false
-                    }
-                });
+        let ok = self.limit(part) != 0 || (n != 0 && self.extend(part, 0, n, populate));
         self.growing.store(0, Ordering::Release);
         ok
+    }
+
+    /// Allocates records `from..to` of `part` with `populate` and makes them claimable;
+    /// a failure stops all growth. The caller holds `growing`.
+    fn extend(
+        &self,
+        part: Part,
+        from: u64,
+        to: u64,
+        populate: impl FnOnce(u64, u64) -> Result<(), i32>,
+    ) -> bool {
+        if populate(from, to).is_err() {
+            self.stuck.store(1, Ordering::Relaxed);
+            return false;
+        }
+        // Release: a claimer that sees the new limit (Acquire) writes only after the
+        // pages were allocated.
+        self.allocated[part.index()].store(to, Ordering::Release);
+        true
     }
 }
 
