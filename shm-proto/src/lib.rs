@@ -17,6 +17,12 @@
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+/// Under loom the writer is not built (its records hold std atomics); its growth
+/// bookkeeping is, for its model in `tests/loom.rs`.
+#[cfg(loom)]
+#[allow(dead_code)]
+#[path = "writer/backing.rs"]
+pub mod backing;
 pub mod event;
 pub mod heap_error;
 pub mod heap_error_table;

@@ -1,5 +1,8 @@
 //! Loom models of the ring protocol and the sequence lock: no interleaving lets a
-//! reader return a torn event or record, and every event is accounted for.
+//! reader return a torn event or record, and every event is accounted for. And of a
+//! sparse segment's growth (`writer/backing.rs`): no interleaving of a `prepare`, a
+//! grow and a claimer makes a record claimable before its page is allocated, or
+//! allocates a page twice.
 //!
 //! Run with:
 //!
@@ -17,6 +20,7 @@ use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
+use slabscope_proto::backing::{Backing, Part};
 use slabscope_proto::layout::{EventRecord, RingControl};
 use slabscope_proto::ring::{push, Cursor, PollStats, PushOutcome};
 use slabscope_proto::{seqlock, Event, EventKind, Records};
@@ -233,5 +237,81 @@ fn seqlock_reads_are_never_torn() {
         }
         w.join().unwrap();
         assert_eq!(read(), Some((2, 2u64.wrapping_mul(K), !2)));
+    });
+}
+
+/// A sparse segment's sample-site records, each with a flag for its page.
+struct Sites {
+    backing: Backing,
+    pages: Vec<loom::sync::atomic::AtomicBool>,
+}
+
+impl Sites {
+    fn populate(&self, from: u64, to: u64) -> Result<(), i32> {
+        for page in &self.pages[from as usize..to as usize] {
+            assert!(
+                !page.swap(true, Ordering::Relaxed),
+                "a page allocated twice"
+            );
+        }
+        Ok(())
+    }
+
+    /// What a claimer may write: every record below the limit it reads.
+    fn check_claimable(&self) {
+        let limit = self.backing.limit(Part::SampleSites) as usize;
+        for page in &self.pages[..limit] {
+            assert!(
+                page.load(Ordering::Relaxed),
+                "a claimable record without its page"
+            );
+        }
+    }
+}
+
+#[test]
+fn sample_sites_prepared_while_a_refused_claim_grows_them() {
+    model(|| {
+        let sites = Arc::new(Sites {
+            backing: Backing::initial([4, 8, 16, 64], false),
+            pages: (0..16)
+                .map(|_| loom::sync::atomic::AtomicBool::new(false))
+                .collect(),
+        });
+        let preparer = {
+            let sites = sites.clone();
+            thread::spawn(move || {
+                sites
+                    .backing
+                    .prepare(Part::SampleSites, |from, to| sites.populate(from, to))
+            })
+        };
+        let owner = {
+            let sites = sites.clone();
+            thread::spawn(move || {
+                // A site claim refused for want of records, then the owner's grow.
+                sites.backing.note_use(Part::SampleSites, 0);
+                sites.backing.grow(
+                    |_| 0,
+                    |p, from, to| match p {
+                        Part::SampleSites => sites.populate(from, to),
+                        _ => Ok(()),
+                    },
+                );
+            })
+        };
+        let claimer = {
+            let sites = sites.clone();
+            thread::spawn(move || sites.check_claimable())
+        };
+        let prepared = preparer.join().unwrap();
+        owner.join().unwrap();
+        claimer.join().unwrap();
+        sites.check_claimable();
+        // The grow answers the refused claim whatever the prepare managed.
+        assert_eq!(sites.backing.limit(Part::SampleSites), 8);
+        if prepared {
+            assert!(sites.pages[..8].iter().all(|p| p.load(Ordering::Relaxed)));
+        }
     });
 }

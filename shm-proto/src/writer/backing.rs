@@ -19,8 +19,7 @@
 #![forbid(unsafe_code)]
 
 use crate::layout::SectionKind;
-use crate::raw::sys;
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{thread_key, yield_now, AtomicU64, Ordering};
 
 /// Records of each table allocated at creation (the ring: events).
 pub const INITIAL: [(Part, u64); 4] = [
@@ -38,12 +37,18 @@ pub fn initial_records(sites: bool) -> [(Part, u64); 4] {
     })
 }
 
-/// Yields [`Backing::wait_growing`] makes at most (tens of milliseconds).
+/// Yields [`Backing::wait_growing`] makes at most (tens of milliseconds; a few in a
+/// loom model).
+#[cfg(not(loom))]
 pub const WAIT_YIELDS: u32 = 100_000;
+/// Yields [`Backing::wait_growing`] makes at most (tens of milliseconds; a few in a
+/// loom model).
+#[cfg(loom)]
+pub const WAIT_YIELDS: u32 = 2;
 
 /// The `growing` value of the calling thread: its thread id (never 0).
 fn grower() -> u64 {
-    u64::from(sys::gettid()).max(1)
+    thread_key()
 }
 
 /// A part of the segment that is allocated as it fills.
@@ -202,8 +207,7 @@ impl Backing {
 
     /// Returns once no [`Backing::grow`] or [`Backing::prepare`] runs in another thread
     /// (a claim put off while one ran finds its records allocated after it), yielding
-    /// the CPU meanwhile: the
-    /// grower is making system calls. Returns at once when the grow is the calling
+    /// the CPU meanwhile: the grower is making system calls. Returns at once when the grow is the calling
     /// thread's own (a signal handler that allocates in the middle of it), and after
     /// [`WAIT_YIELDS`] yields in any case (a grower stopped by a debugger): the caller's
     /// claim then stays put off.
@@ -214,7 +218,7 @@ impl Backing {
             if g == 0 || g == me {
                 return;
             }
-            std::thread::yield_now();
+            yield_now();
         }
     }
 
