@@ -13,7 +13,9 @@
 //! define every field.
 
 use crate::layout::MAX_CLASSES;
-use crate::sync::{AtomicU32, AtomicU64, Ordering};
+#[cfg(not(loom))]
+use crate::sync::Ordering;
+use crate::sync::{AtomicU32, AtomicU64};
 
 /// Threads listed in [`OomReportRecord::stranded`] (the ones holding the most bytes).
 pub const OOM_STRANDED_THREADS: usize = 8;
