@@ -4,15 +4,8 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
-
 use slabscope_proto::layout::{GPU_BACKEND_CUDA, GPU_BACKEND_HOST};
 use slabscope_proto::{SegmentReader, SegmentWriter};
-
-/// Bytes of the segment file that are allocated.
-fn allocated(dir: &tempfile::TempDir, pid: u32) -> u64 {
-    std::fs::metadata(common::path(dir, pid)).unwrap().blocks() * 512
-}
 
 #[test]
 fn gpu_pool_records_are_allocated_when_claimed() {
@@ -23,7 +16,7 @@ fn gpu_pool_records_are_allocated_when_claimed() {
     let w =
         SegmentWriter::create_growing(dir.path().as_os_str().as_encoded_bytes(), 47, &cfg, None)
             .unwrap();
-    let at_creation = allocated(&dir, 47);
+    let at_creation = common::allocated(&dir, 47);
     // The same segment without a GPU pool table allocates as much at creation (a page
     // more at most: the sections after the table start elsewhere in their pages).
     let page = u64::from(slabscope_proto::raw::sys::page_size());
@@ -37,7 +30,7 @@ fn gpu_pool_records_are_allocated_when_claimed() {
             None,
         )
         .unwrap();
-        allocated(&dir, 48)
+        common::allocated(&dir, 48)
     };
     assert!(
         at_creation <= without + page,
@@ -60,7 +53,7 @@ fn gpu_pool_records_are_allocated_when_claimed() {
         w.claim_gpu_pool(None, GPU_BACKEND_HOST, b"one more", &[]),
         None
     );
-    let grown = allocated(&dir, 47);
+    let grown = common::allocated(&dir, 47);
     let s = SegmentReader::open(&common::path(&dir, 47))
         .unwrap()
         .snapshot()

@@ -5,14 +5,7 @@
 
 mod common;
 
-use std::os::unix::fs::MetadataExt;
-
 use slabscope_proto::{SampleConfig, SegmentReader, SegmentWriter};
-
-/// Bytes of the segment file that are allocated.
-fn allocated(dir: &tempfile::TempDir, pid: u32) -> u64 {
-    std::fs::metadata(common::path(dir, pid)).unwrap().blocks() * 512
-}
 
 fn create(dir: &tempfile::TempDir, pid: u32, interval_bytes: u64) -> SegmentWriter {
     let sample = SampleConfig {
@@ -40,26 +33,31 @@ fn sites(dir: &tempfile::TempDir, pid: u32) -> (usize, u64) {
 fn sample_sites_get_pages_when_sampling_starts() {
     let dir = tempfile::tempdir().unwrap();
     let sampling = create(&dir, 51, 512 << 10);
-    let with_sites = allocated(&dir, 51);
+    let with_sites = common::allocated(&dir, 51);
     assert!(sampling
         .claim_sample_site(1, &[0x1000, 0x2000], 5)
         .is_some());
 
     let quiet = create(&dir, 52, 0);
-    let without = allocated(&dir, 52);
+    let without = common::allocated(&dir, 52);
     let page = u64::from(slabscope_proto::raw::sys::page_size());
-    assert!(
-        without < with_sites,
-        "not sampling: {without} bytes allocated, sampling: {with_sites}"
-    );
-    if without + page != with_sites {
-        // The file system allocated the file whole (no MADV_POPULATE_WRITE): nothing
-        // sparse to check.
-        assert_eq!(with_sites, without, "whole files are the same size");
+    if with_sites == without {
+        // The file system allocated both files whole (no MADV_POPULATE_WRITE here):
+        // every record has its page, and there is nothing sparse to check.
+        eprintln!("segments allocated whole: the sparse path is not exercised here");
         return;
     }
+    assert_eq!(
+        without + page,
+        with_sites,
+        "not sampling: one page fewer than sampling"
+    );
     assert!(quiet.prepare_sample_sites());
-    assert_eq!(allocated(&dir, 52), with_sites, "the sites' page, once");
+    assert_eq!(
+        common::allocated(&dir, 52),
+        with_sites,
+        "the sites' page, once"
+    );
     assert!(
         quiet.prepare_sample_sites(),
         "a second call changes nothing"
@@ -72,15 +70,16 @@ fn sample_sites_get_pages_when_sampling_starts() {
 fn a_site_claimed_before_the_pages_is_counted_and_asks_for_them() {
     let dir = tempfile::tempdir().unwrap();
     let w = create(&dir, 53, 0);
-    let before = allocated(&dir, 53);
+    let before = common::allocated(&dir, 53);
     if w.claim_sample_site(3, &[0x1000], 1).is_some() {
         // Allocated whole (no MADV_POPULATE_WRITE): every record has its page.
+        eprintln!("segment allocated whole: the sparse path is not exercised here");
         return;
     }
     assert_eq!(sites(&dir, 53), (0, 1), "the refused site is counted");
     w.grow();
     assert!(
-        allocated(&dir, 53) > before,
+        common::allocated(&dir, 53) > before,
         "the grow allocated the first sites"
     );
     assert_eq!(w.claim_sample_site(4, &[0x1000], 2), Some(0));

@@ -40,6 +40,13 @@ pub fn path(dir: &tempfile::TempDir, pid: u32) -> PathBuf {
     dir.path().join(format!("slabscope.{pid}"))
 }
 
+/// Bytes of the segment file of `pid` in `dir` that are allocated (a growing segment is
+/// sparse).
+pub fn allocated(dir: &tempfile::TempDir, pid: u32) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path(dir, pid)).unwrap().blocks() * 512
+}
+
 /// One event of every kind this version knows (classes < 4).
 pub fn all_kinds() -> Vec<EventKind> {
     vec![
