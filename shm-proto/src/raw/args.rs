@@ -19,6 +19,7 @@ use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use super::sys;
 use crate::layout::COMMAND_BYTES;
 
 /// Bytes of the command line kept: what the segment header holds.
@@ -117,9 +118,55 @@ pub fn command() -> Option<&'static [u8]> {
     Some(&bytes[..len - 1])
 }
 
+/// The command line into `buf`, the NULs that separate arguments replaced with spaces;
+/// returns the bytes used (0 if it cannot be had), truncated to `buf.len()`. From the
+/// copy made before `main` ([`command`]), else `/proc/self/cmdline` with raw `read(2)`
+/// ([`sys::read_proc_cmdline`]).
+pub fn read_cmdline(buf: &mut [u8]) -> usize {
+    let n = match command() {
+        Some(bytes) => {
+            let n = bytes.len().min(buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            n
+        }
+        None => sys::read_proc_cmdline(buf),
+    };
+    spaced(&mut buf[..n])
+}
+
+/// Trailing NULs dropped, the others made spaces; the bytes left.
+fn spaced(buf: &mut [u8]) -> usize {
+    let mut n = buf.len();
+    while n > 0 && buf[n - 1] == 0 {
+        n -= 1;
+    }
+    for b in &mut buf[..n] {
+        if *b == 0 {
+            *b = b' ';
+        }
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmdline_names_this_test_binary() {
+        let mut buf = [0u8; 128];
+        let n = read_cmdline(&mut buf);
+        assert!(n > 0);
+        assert!(!buf[..n].contains(&0));
+        let exe = std::env::args().next().unwrap();
+        let want = &exe.as_bytes()[..exe.len().min(n)];
+        assert_eq!(&buf[..want.len()], want);
+        // The /proc fallback reads the same.
+        let mut proc = [0u8; 128];
+        let m = sys::read_proc_cmdline(&mut proc);
+        assert_eq!(spaced(&mut proc[..m]), n);
+        assert_eq!(proc[..n], buf[..n]);
+    }
 
     #[test]
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

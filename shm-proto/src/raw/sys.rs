@@ -207,38 +207,8 @@ pub fn page_size() -> u32 {
     }
 }
 
-/// The command line into `buf`, the NULs that separate arguments replaced with spaces;
-/// returns the bytes used (0 if it cannot be had), truncated to `buf.len()`. From the
-/// copy made before `main` ([`super::args`]), else `/proc/self/cmdline` with raw
-/// `read(2)`.
-pub fn read_cmdline(buf: &mut [u8]) -> usize {
-    let n = match super::args::command() {
-        Some(bytes) => {
-            let n = bytes.len().min(buf.len());
-            buf[..n].copy_from_slice(&bytes[..n]);
-            n
-        }
-        None => read_proc_cmdline(buf),
-    };
-    spaced(&mut buf[..n])
-}
-
-/// Trailing NULs dropped, the others made spaces; the bytes left.
-fn spaced(buf: &mut [u8]) -> usize {
-    let mut n = buf.len();
-    while n > 0 && buf[n - 1] == 0 {
-        n -= 1;
-    }
-    for b in &mut buf[..n] {
-        if *b == 0 {
-            *b = b' ';
-        }
-    }
-    n
-}
-
 /// Reads `/proc/self/cmdline` into `buf` with raw `read(2)`: the bytes read.
-fn read_proc_cmdline(buf: &mut [u8]) -> usize {
+pub fn read_proc_cmdline(buf: &mut [u8]) -> usize {
     let path = b"/proc/self/cmdline\0";
     // SAFETY: path is NUL-terminated and static.
     let fd = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC) };
@@ -285,22 +255,6 @@ mod tests {
         );
         std::thread::sleep(std::time::Duration::from_millis(60));
         assert!(coarse_monotonic_ns() >= coarse + 10_000_000);
-    }
-
-    #[test]
-    fn cmdline_names_this_test_binary() {
-        let mut buf = [0u8; 128];
-        let n = read_cmdline(&mut buf);
-        assert!(n > 0);
-        assert!(!buf[..n].contains(&0));
-        let exe = std::env::args().next().unwrap();
-        let want = &exe.as_bytes()[..exe.len().min(n)];
-        assert_eq!(&buf[..want.len()], want);
-        // The /proc fallback reads the same.
-        let mut proc = [0u8; 128];
-        let m = read_proc_cmdline(&mut proc);
-        assert_eq!(spaced(&mut proc[..m]), n);
-        assert_eq!(proc[..n], buf[..n]);
     }
 
     #[test]

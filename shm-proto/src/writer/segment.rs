@@ -10,7 +10,7 @@ use crate::heap_error::HeapError;
 use crate::heap_error_table;
 use crate::layout::*;
 use crate::raw::mapping::SharedMapping;
-use crate::raw::{sys, Records, Region};
+use crate::raw::{args, sys, Records, Region};
 use crate::ring::{self, PushOutcome};
 use crate::seqlock;
 use crate::sync::{fence, AtomicU64, Ordering};
@@ -270,7 +270,7 @@ impl SegmentWriter {
         h.superslab_bytes.store(SUPERSLAB_BYTES, r);
         h.drain_interval.store(cfg.drain_interval, r);
         let mut cmd = [0u8; COMMAND_BYTES];
-        let n = sys::read_cmdline(&mut cmd);
+        let n = args::read_cmdline(&mut cmd);
         store_bytes(&h.command, &cmd[..n]);
         h.totals.limit_bytes.store(cfg.limit_bytes, r);
         h.totals
