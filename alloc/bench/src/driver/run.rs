@@ -9,6 +9,7 @@ use super::spawn::run_one;
 use super::stats::{summarize, Samples};
 use super::{attach, table, variants};
 use crate::procfs;
+use crate::rng::SplitMix64;
 use crate::workloads::Case;
 
 /// Runs the driver with `std::env::args`.
@@ -93,6 +94,21 @@ fn build_siblings(bin_dir: &Path, target_dir: &Path, preload: bool) -> Result<()
     Ok(())
 }
 
+/// The order in which round `round` runs `n` allocators: a shuffle drawn from the
+/// round's number (the same for every run of the driver), so that over many rounds each
+/// allocator runs in each place of a round, and right after each other one, about
+/// equally often. In a fixed order one allocator always ran right after the same other
+/// one, and any effect of the run before (caches, clock speed, the page cache) fell on
+/// it alone.
+fn round_order(n: usize, round: usize) -> Vec<usize> {
+    let mut rng = SplitMix64::new(0x5eed_0000 ^ round as u64);
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        order.swap(i, rng.below(i + 1));
+    }
+    order
+}
+
 fn drive(args: &DriverArgs) -> Result<(), String> {
     let (exe, bin_dir, target_dir) = locate()?;
     if !args.no_build {
@@ -117,8 +133,10 @@ fn drive(args: &DriverArgs) -> Result<(), String> {
     let mut done = 0;
     for &case in &cases {
         for round in 0..args.rounds {
-            // One round: every allocator once, in the same order (A B C D E).
-            for v in &lineup.variants {
+            // One round: every allocator once, in an order of its own (see
+            // `round_order`).
+            for i in round_order(lineup.variants.len(), round) {
+                let v = &lineup.variants[i];
                 done += 1;
                 let sample = run_one(v, case, args.mode, &exe).map_err(|e| {
                     format!(
@@ -166,4 +184,44 @@ fn drive(args: &DriverArgs) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", out.display()))?;
     println!("\nwrote {}", out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_order;
+
+    #[test]
+    fn every_round_runs_each_allocator_once_and_the_orders_mix() {
+        let n = 8;
+        let mut place = vec![vec![0u32; n]; n];
+        let mut after = vec![vec![0u32; n]; n];
+        let mut prev = None;
+        for round in 0..800 {
+            let order = round_order(n, round);
+            let mut seen = order.clone();
+            seen.sort_unstable();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "round {round}: {order:?}");
+            for (k, &v) in order.iter().enumerate() {
+                place[v][k] += 1;
+                if let Some(p) = prev {
+                    after[v][p] += 1;
+                }
+                prev = Some(v);
+            }
+        }
+        // 800 rounds: 100 per place expected, 800 * 8 / 56 (about 114) per ordered pair.
+        for (v, (places, afters)) in place.iter().zip(&after).enumerate() {
+            for (k, &times) in places.iter().enumerate() {
+                assert!((50..=150).contains(&times), "{v} in place {k}: {times}");
+            }
+            for (p, &times) in afters.iter().enumerate().filter(|&(p, _)| p != v) {
+                assert!((50..=180).contains(&times), "{v} after {p}: {times}");
+            }
+        }
+        assert_eq!(
+            round_order(n, 3),
+            round_order(n, 3),
+            "the same order every run"
+        );
+    }
 }
