@@ -172,7 +172,7 @@ pub fn after_slow_path(failed: bool) {
         fold_before_report();
     }
     crate::oom_report::flush(failed);
-    crate::trace::flush();
+    crate::trace::flush(thread::trace_turn);
 }
 
 /// Folds the calling thread's counters before its OOM report is collected: the report's
@@ -319,7 +319,7 @@ pub extern "C" fn interval_drain(st: *mut ThreadState) {
     // A `sample=` just polled (here or by another thread) restarts this countdown.
     sample::follow(&mut t.hot.sample_left);
     t.busy = 0;
-    crate::trace::after_interval();
+    crate::trace::after_interval(thread::trace_turn);
 }
 
 /// Every free the fast path did not finish: remote frees, sampled blocks, large

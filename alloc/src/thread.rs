@@ -27,6 +27,7 @@ use crate::remote::RemoteBatch;
 use crate::size_class::{magazine_capacity, CLASS_COUNT};
 use crate::slot::{meta_class, owned_key, owned_offset, MAX_OWNER};
 use crate::superslab::SLOT_BYTES;
+use crate::trace::Turn;
 use crate::{check, options, pagemap, superslab, unowned};
 
 /// [`raw_current`] while the state is being created (nested calls use the global path).
@@ -216,6 +217,17 @@ pub unsafe fn free_owned(h: *const Hot, p: *mut u8) -> OwnerFree {
         }
     }
     OwnerFree::DrainDue(st)
+}
+
+/// Whether the calling thread may run the trace subscriber now (it allocates): not
+/// while its state is being created ([`BUSY`]: the slow path around it flushes), never
+/// once it is gone ([`GONE`]).
+pub fn trace_turn() -> Turn {
+    match raw_current() {
+        BUSY => Turn::Later,
+        GONE => Turn::Never,
+        _ => Turn::Now,
+    }
 }
 
 /// The thread-local value: `0` (no state yet), [`BUSY`], [`GONE`], or a state address.

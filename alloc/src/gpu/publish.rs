@@ -128,7 +128,7 @@ impl Publisher {
     }
 
     fn event(&self, kind: &EventKind) {
-        crate::trace::emit_now(kind);
+        crate::trace::emit_now(kind, crate::thread::trace_turn);
         let w = self.segment.writer();
         let now = monotonic_ns();
         // A full ring overwrites its oldest event and counts what it drops: nothing to do.

@@ -9,7 +9,8 @@ use slabscope_proto::EventKind;
 
 use super::install;
 use super::pending::{self, CAP};
-use crate::{control, options, thread};
+use super::Turn;
+use crate::{control, options};
 
 const UNDECIDED: u8 = 0;
 const OFF: u8 = 1;
@@ -105,34 +106,36 @@ pub(crate) fn capture(kind: &EventKind) {
     }
 }
 
-/// Writes this thread's buffered events. Called at the end of slow paths, with no
+/// Writes this thread's buffered events when the caller's `turn` allows it (see
+/// [`Turn`]; asked only when tracing is on). Called at the end of slow paths, with no
 /// allocator lock held; one relaxed load when tracing is off.
 #[inline]
-pub(crate) fn flush() {
+pub(crate) fn flush(turn: impl FnOnce() -> Turn) {
     if STATE.load(Relaxed) == ON {
-        flush_slow();
+        flush_slow(turn());
     }
 }
 
 /// The interval drain's look at the control channel: a `log=` filter turns tracing on
-/// in a process started without `SLABSCOPE_LOG` (and a changed one is reloaded).
-pub(crate) fn after_interval() {
+/// in a process started without `SLABSCOPE_LOG` (and a changed one is reloaded), then
+/// the flush.
+pub(crate) fn after_interval(turn: impl FnOnce() -> Turn) {
     if STATE.load(Relaxed) != ON && control::log_filter_generation() != 0 {
         STATE.store(ON, Relaxed);
     }
-    flush();
+    flush(turn);
 }
 
 /// Captures and writes `kind` at once: for events raised outside the allocator's slow
 /// paths (the GPU pool).
-pub(crate) fn emit_now(kind: &EventKind) {
+pub(crate) fn emit_now(kind: &EventKind, turn: impl FnOnce() -> Turn) {
     capture(kind);
-    flush();
+    flush(turn);
 }
 
 #[cold]
 #[inline(never)]
-fn flush_slow() {
+fn flush_slow(turn: Turn) {
     if IN_TRACE.with(|f| f.get()) {
         return;
     }
@@ -141,11 +144,10 @@ fn flush_slow() {
     if n == 0 && dropped == 0 {
         return;
     }
-    let st = thread::raw_current();
-    if st == thread::BUSY {
-        return; // creating this thread's state: the enclosing slow path flushes
+    if turn == Turn::Later {
+        return;
     }
-    if st == thread::GONE || TLS.with(|t| t.get()) == TLS_DEAD {
+    if turn == Turn::Never || TLS.with(|t| t.get()) == TLS_DEAD {
         LEN.with(|l| l.set(0));
         DROPPED.with(|d| d.set(0));
         give_back_buffer();

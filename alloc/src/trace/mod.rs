@@ -29,6 +29,8 @@
 //! - `install`: building the subscriber and swapping its filter.
 //! - `off`: the same entry points without the `trace` feature: nothing is captured, and
 //!   a `SLABSCOPE_LOG` or a `log=` filter is reported once on stderr as not built in.
+//! - `turn`: whether the calling thread may run the subscriber, a plain value from the
+//!   caller (tracing never looks at the allocator's thread state itself).
 
 #[cfg(feature = "trace")]
 mod emit;
@@ -38,8 +40,10 @@ mod install;
 mod off;
 #[cfg(feature = "trace")]
 mod pending;
+mod turn;
 
 #[cfg(feature = "trace")]
 pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
 #[cfg(not(feature = "trace"))]
 pub(crate) use off::{after_interval, capture, emit_now, flush, in_subscriber};
+pub(crate) use turn::Turn;

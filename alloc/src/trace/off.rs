@@ -8,6 +8,7 @@ use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use slabscope_proto::EventKind;
 
+use super::Turn;
 use crate::{control, options, pal};
 
 /// Set once the "not built in" line was written (or nothing asked for tracing when the
@@ -27,7 +28,7 @@ pub(crate) fn capture(_kind: &EventKind) {}
 /// Reports an unserved `SLABSCOPE_LOG` once (slow paths call this with no allocator
 /// lock held); one relaxed load afterwards.
 #[inline]
-pub(crate) fn flush() {
+pub(crate) fn flush(_turn: impl FnOnce() -> Turn) {
     if !TOLD.load(Relaxed) {
         tell_once(options::get().log.is_some());
     }
@@ -35,14 +36,14 @@ pub(crate) fn flush() {
 
 /// The interval drain's look at the control channel: a `log=` filter sent to this
 /// build is reported like `SLABSCOPE_LOG`.
-pub(crate) fn after_interval() {
+pub(crate) fn after_interval(_turn: impl FnOnce() -> Turn) {
     if !TOLD.load(Relaxed) {
         tell_once(options::get().log.is_some() || control::log_filter_generation() != 0);
     }
 }
 
 /// Nothing to write without the feature.
-pub(crate) fn emit_now(_kind: &EventKind) {}
+pub(crate) fn emit_now(_kind: &EventKind, _turn: impl FnOnce() -> Turn) {}
 
 #[cold]
 fn tell_once(asked: bool) {
