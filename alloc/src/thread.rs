@@ -539,8 +539,10 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
 }
 
 /// Publishes the thread record of `t`: every magazine's fill and capacity, its drain
-/// and free counts.
+/// and free counts; and stamps the thread's activity for an OOM report (which names the
+/// threads that have been idle).
 pub fn publish_thread(t: &mut ThreadState) {
+    crate::oom_report::touch(t.tid, monotonic_ns());
     let mut fills = [0u64; CLASS_COUNT];
     for (f, m) in fills.iter_mut().zip(t.mags.iter()) {
         *f = m.count() as u64 | (m.cap() as u64) << 32;

@@ -310,7 +310,6 @@ fn hold_thread_claim() {
 }
 
 fn thread_record(w: &SegmentWriter, t: &mut ThreadRecord, tid: u32) -> Option<u32> {
-    crate::oom_report::touch(tid, monotonic_ns());
     let gen = generation();
     if t.gen != gen {
         if HOLD_THREAD_CLAIMS.load(Relaxed) != 0 {
