@@ -23,7 +23,8 @@
 // and report of `check`) -> front -> global_alloc, raw. `options` and `check::mode`
 // (the SLABSCOPE_CHECK switch) are leaves every layer may read. Publishing
 // (`publish`, `trace`, `oom_report`) is a sink the mechanism calls with plain values;
-// `trim` and `control` sit on top of the mechanism.
+// `trim` and `control` sit on top of the mechanism (what the control channel set is a
+// leaf, `settings`, which tracing and sampling read).
 mod check;
 mod checked;
 pub mod control;
@@ -48,6 +49,7 @@ pub mod raw;
 mod remote;
 mod sample;
 mod sampled_slots;
+mod settings;
 pub mod size_class;
 mod slot;
 mod slow_path;

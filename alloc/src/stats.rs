@@ -93,6 +93,10 @@ pub static TOTALS: Totals = Totals {
     ],
 };
 
+/// Bytes of freed large mappings kept in the large cache (part of `mapped_bytes`); the
+/// large path stores it whenever the cache changes.
+pub static LARGE_CACHED_BYTES: AtomicU64 = AtomicU64::new(0);
+
 /// Adds `delta` (two's complement) to a counter.
 #[inline]
 pub fn add(c: &AtomicU64, delta: i64) {
@@ -237,7 +241,7 @@ pub fn total_stats() -> TotalStats {
         superslabs_returned_total: t.superslabs_returned_total.load(Relaxed),
         large_bytes: t.large_bytes.load(Relaxed),
         large_count: t.large_count.load(Relaxed),
-        large_cached_bytes: crate::large::cached_bytes(),
+        large_cached_bytes: LARGE_CACHED_BYTES.load(Relaxed),
         oom_count: t.oom_count.load(Relaxed),
         foreign_frees: t.foreign_frees.load(Relaxed),
     }

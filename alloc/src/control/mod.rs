@@ -21,10 +21,9 @@
 
 pub mod parse;
 mod poll;
-mod settings;
 
-pub(crate) use poll::poll;
-pub use poll::POLL_INTERVAL_NS;
-pub use settings::{
+pub use crate::settings::{
     drain_epoch, log_filter, log_filter_generation, sample_rate, sample_rate_generation, LogFilter,
 };
+pub(crate) use poll::poll;
+pub use poll::POLL_INTERVAL_NS;

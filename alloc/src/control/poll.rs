@@ -15,7 +15,7 @@ use slabscope_proto::event::ControlReason;
 use slabscope_proto::{monotonic_ns, EventKind};
 
 use super::parse::{self, Commands, Refusal, MAX_FILE};
-use super::settings;
+use crate::settings;
 use crate::stats::TOTALS;
 use crate::{options, pal, publish};
 

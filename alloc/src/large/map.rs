@@ -2,18 +2,17 @@
 //! system calls (see the module docs).
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use slabscope_proto::EventKind;
 
 use super::cache::{Cache, Cached, ENTRIES, MAX_ENTRY};
 use super::table::{find, insert, remove_at, table, Entry};
 use crate::pal::{self, RawMutex};
-use crate::stats::{add, TOTALS};
+use crate::stats::{add, LARGE_CACHED_BYTES, TOTALS};
 use crate::{oom, publish};
 
 static LOCK: RawMutex = RawMutex::new();
-static CACHED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 struct CacheCell(UnsafeCell<Cache>);
 // SAFETY: the cache is only reached through `cache()`, whose callers hold LOCK.
@@ -131,7 +130,7 @@ fn reuse(size: usize, len: usize, align: usize, zeroed: bool) -> Option<*mut u8>
             c.put(e);
             return None;
         }
-        CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+        LARGE_CACHED_BYTES.store(c.bytes() as u64, Ordering::Relaxed);
         e
     };
     let p = e.addr as *mut u8;
@@ -187,7 +186,7 @@ fn cache_freed(p: *mut u8, len: usize) {
             dirty: true,
             freed_ns: now,
         });
-        CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+        LARGE_CACHED_BYTES.store(c.bytes() as u64, Ordering::Relaxed);
         cached
     };
     if let Some(v) = victim {
@@ -230,7 +229,7 @@ fn tidy(now: u64) {
             let _g = LOCK.guard();
             let c = cache();
             let v = c.evict(bound, now);
-            CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+            LARGE_CACHED_BYTES.store(c.bytes() as u64, Ordering::Relaxed);
             v
         };
         let Some(v) = victim else { break };
@@ -252,7 +251,7 @@ fn tidy(now: u64) {
             unmap_cached(clean);
             continue;
         }
-        CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+        LARGE_CACHED_BYTES.store(c.bytes() as u64, Ordering::Relaxed);
     }
 }
 
@@ -270,7 +269,7 @@ pub fn release_all() -> bool {
             let _g = LOCK.guard();
             let c = cache();
             let e = c.pop();
-            CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+            LARGE_CACHED_BYTES.store(c.bytes() as u64, Ordering::Relaxed);
             e
         };
         let Some(e) = e else { return any };
@@ -280,8 +279,8 @@ pub fn release_all() -> bool {
 }
 
 /// Bytes of freed large mappings kept in the cache (part of `mapped_bytes`).
-pub fn cached_bytes() -> u64 {
-    CACHED_BYTES.load(Ordering::Relaxed) as u64
+fn cached_bytes() -> u64 {
+    LARGE_CACHED_BYTES.load(Ordering::Relaxed)
 }
 
 /// Runs `f` with the length of the large allocation at `p`, if it is one of ours, while
@@ -334,7 +333,7 @@ pub fn remap(p: *mut u8, new_size: usize) -> Option<*mut u8> {
                 addr: e.addr,
                 len: e.len,
             });
-            CACHED_BYTES.store(cache().bytes(), Ordering::Relaxed);
+            LARGE_CACHED_BYTES.store(cache().bytes() as u64, Ordering::Relaxed);
             drop(g);
             let q = e.addr as *mut u8;
             // SAFETY: `p` (old_len bytes) is the caller's allocation, now out of the
@@ -393,7 +392,7 @@ fn resize_in_place(p: *mut u8, i: usize, old_len: usize, new_len: usize) -> bool
         }
     }
     table()[i].len = new_len;
-    CACHED_BYTES.store(c.bytes(), Ordering::Relaxed);
+    LARGE_CACHED_BYTES.store(c.bytes() as u64, Ordering::Relaxed);
     // The bytes only moved between the cache and the allocation: `mapped_bytes` and the
     // reservation against `SLABSCOPE_LIMIT` stay as they are.
     add(&TOTALS.large_bytes, new_len as i64 - old_len as i64);

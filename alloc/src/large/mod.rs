@@ -26,6 +26,5 @@ mod map;
 mod table;
 
 pub use map::{
-    alloc, cached_bytes, free, is_cached, lock, release_all, remap, reserve_or_release,
-    usable_size, with_live,
+    alloc, free, is_cached, lock, release_all, remap, reserve_or_release, usable_size, with_live,
 };

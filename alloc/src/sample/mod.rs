@@ -11,7 +11,7 @@
 //!   records get their pages before sampling starts (at creation, or when `sample=`
 //!   switches it on).
 //! - The interval in force: `SLABSCOPE_SAMPLE` at start, then whatever `sample=` the
-//!   control channel last set ([`crate::control::sample_rate`]). A change bumps the
+//!   control channel last set ([`crate::settings::sample_rate`]). A change bumps the
 //!   channel's sampling generation; each thread compares it with its own copy on its
 //!   slow paths (its sampled path, interval drain and magazine refill) and restarts its
 //!   countdown when they differ ([`follow`]), so the fast path keeps its single

@@ -9,7 +9,7 @@ use slabscope_proto::monotonic_ns;
 
 use super::table::{self, with_tables, Live, Site, NO_SITE};
 use crate::pal::RawMutex;
-use crate::{control, options, publish};
+use crate::{options, publish, settings};
 
 /// Countdown value of a thread that never samples: never charged ([`charge`]), so the
 /// allocation fast path only compares it.
@@ -47,7 +47,7 @@ static EVER_SAMPLED: AtomicBool = AtomicBool::new(false);
 /// channel, or `SLABSCOPE_SAMPLE` while none came.
 #[inline]
 pub fn interval() -> u64 {
-    control::sample_rate().unwrap_or_else(|| options::get().sample)
+    settings::sample_rate().unwrap_or_else(|| options::get().sample)
 }
 
 /// Whether this process samples now.
@@ -66,7 +66,7 @@ thread_local! {
 /// A fresh countdown for the calling thread, which from now on follows the interval in
 /// force (the sampled paths, once their countdown ran out).
 pub fn restart() -> u64 {
-    SEEN_GENERATION.with(|g| g.set(control::sample_rate_generation()));
+    SEEN_GENERATION.with(|g| g.set(settings::sample_rate_generation()));
     countdown()
 }
 
@@ -76,7 +76,7 @@ pub fn restart() -> u64 {
 /// load and a thread-local compare when nothing changed.
 #[inline]
 pub fn follow(left: &mut u64) {
-    let now = control::sample_rate_generation();
+    let now = settings::sample_rate_generation();
     if SEEN_GENERATION.with(|g| g.get()) == now {
         return;
     }

@@ -10,7 +10,7 @@ use slabscope_proto::EventKind;
 use super::install;
 use super::pending::{self, CAP};
 use super::Turn;
-use crate::{control, options};
+use crate::{options, settings};
 
 const UNDECIDED: u8 = 0;
 const OFF: u8 = 1;
@@ -72,7 +72,7 @@ fn give_back_buffer() {
 
 #[cold]
 fn decide() -> bool {
-    let on = options::get().log.is_some() || control::log_filter_generation() != 0;
+    let on = options::get().log.is_some() || settings::log_filter_generation() != 0;
     let _ = STATE.compare_exchange(UNDECIDED, if on { ON } else { OFF }, Relaxed, Relaxed);
     STATE.load(Relaxed) == ON
 }
@@ -120,7 +120,7 @@ pub(crate) fn flush(turn: impl FnOnce() -> Turn) {
 /// in a process started without `SLABSCOPE_LOG` (and a changed one is reloaded), then
 /// the flush.
 pub(crate) fn after_interval(turn: impl FnOnce() -> Turn) {
-    if STATE.load(Relaxed) != ON && control::log_filter_generation() != 0 {
+    if STATE.load(Relaxed) != ON && settings::log_filter_generation() != 0 {
         STATE.store(ON, Relaxed);
     }
     flush(turn);

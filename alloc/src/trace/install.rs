@@ -14,7 +14,7 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{reload, Registry};
 
-use crate::{control, options, pal};
+use crate::{options, pal, settings};
 
 /// The subscriber, once built, and the handle that swaps its filter.
 pub(super) struct Installed {
@@ -34,8 +34,8 @@ pub(super) fn get() -> Option<&'static Installed> {
 
 /// The filter text in force: the control channel's, else `SLABSCOPE_LOG`, else `off`.
 fn filter_text() -> (String, u64, &'static str) {
-    let generation = control::log_filter_generation();
-    if let Some(f) = control::log_filter() {
+    let generation = settings::log_filter_generation();
+    if let Some(f) = settings::log_filter() {
         return (
             f.as_str().to_owned(),
             f.generation,
@@ -112,7 +112,7 @@ fn build() -> Option<Installed> {
 impl Installed {
     /// Takes a new control-channel filter into use if one arrived since the last look.
     pub(super) fn refresh(&self) {
-        let now = control::log_filter_generation();
+        let now = settings::log_filter_generation();
         let Ok(mut seen) = self.generation.lock() else {
             return;
         };

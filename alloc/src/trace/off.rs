@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use slabscope_proto::EventKind;
 
 use super::Turn;
-use crate::{control, options, pal};
+use crate::{options, pal, settings};
 
 /// Set once the "not built in" line was written (or nothing asked for tracing when the
 /// first slow path looked).
@@ -38,7 +38,7 @@ pub(crate) fn flush(_turn: impl FnOnce() -> Turn) {
 /// build is reported like `SLABSCOPE_LOG`.
 pub(crate) fn after_interval(_turn: impl FnOnce() -> Turn) {
     if !TOLD.load(Relaxed) {
-        tell_once(options::get().log.is_some() || control::log_filter_generation() != 0);
+        tell_once(options::get().log.is_some() || settings::log_filter_generation() != 0);
     }
 }
 

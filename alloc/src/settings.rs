@@ -2,7 +2,9 @@
 //! for the parts of the allocator that use them: the log filter (for the tracing layer),
 //! the leak-sampling rate, and the drain epoch every thread compares with its own.
 //!
-//! The poller is the only writer (one at a time, see `poll.rs`); readers are any thread.
+//! The control channel's poller (`control/poll.rs`) is the only writer, one at a time;
+//! readers are any thread. A leaf: tracing and sampling read it without depending on
+//! the poller, which sits on top of the mechanism.
 #![forbid(unsafe_code)]
 
 use core::cell::Cell;
