@@ -11,7 +11,7 @@
 //! program that churns 64 KiB - 1 MiB buffers no longer pays an `mmap`/`munmap` pair per
 //! buffer. Cached bytes stay in `mapped_bytes` (and count against `SLABSCOPE_LIMIT`; a
 //! refused reservation empties the cache and tries again) but not in `large_bytes`,
-//! which counts live large allocations only; [`cached_bytes`] says how many.
+//! which counts live large allocations only; [`crate::stats::LARGE_CACHED_BYTES`] says how many.
 //! `LargeMap` / `LargeUnmap` events mean real `mmap` / `munmap` calls.
 //!
 //! A fresh mapping is zeroed by the kernel and is not written by `alloc_zeroed`; a cached
