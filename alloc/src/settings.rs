@@ -11,6 +11,7 @@ use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use crate::grammar::LOG_FILTER_MAX;
+use crate::options;
 
 const WORDS: usize = LOG_FILTER_MAX.div_ceil(8);
 
@@ -114,6 +115,13 @@ pub(crate) fn set_sample_rate(bytes: u64) {
 /// with every `sample=`. One relaxed load: cheap enough to check on slow paths.
 pub fn sample_rate_generation() -> u64 {
     SAMPLE_GEN.load(Ordering::Acquire)
+}
+
+/// The sampling interval in force, in bytes (0 = off): the last `sample=` of the control
+/// channel, or `SLABSCOPE_SAMPLE` while none came.
+#[inline]
+pub fn sample_interval() -> u64 {
+    sample_rate().unwrap_or_else(|| options::get().sample)
 }
 
 /// The leak-sampling rate set through the control channel, in bytes (`Some(0)`: turned

@@ -137,7 +137,7 @@ fn create_slow(mut s: u8, forced: bool) -> bool {
     // not sampling).
     let sample = SampleConfig {
         max_sites: SAMPLE_SITES,
-        interval_bytes: crate::sample::interval(),
+        interval_bytes: crate::settings::sample_interval(),
     };
     // A growing segment: its pages are allocated as its tables and ring fill, so a
     // process that allocates little costs little tmpfs and RSS (`ensure` grows it).

@@ -39,6 +39,6 @@ mod record;
 mod table;
 
 pub(crate) use record::{
-    charge, countdown, enabled, follow, interval, lock, on_free, on_free_large, record, restart,
-    site_of, NEVER,
+    charge, countdown, enabled, follow, lock, on_free, on_free_large, record, restart, site_of,
+    NEVER,
 };

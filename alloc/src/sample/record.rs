@@ -9,7 +9,7 @@ use slabscope_proto::monotonic_ns;
 
 use super::table::{self, with_tables, Live, Site, NO_SITE};
 use crate::pal::RawMutex;
-use crate::{options, publish, settings};
+use crate::{publish, settings};
 
 /// Countdown value of a thread that never samples: never charged ([`charge`]), so the
 /// allocation fast path only compares it.
@@ -43,17 +43,10 @@ pub fn lock() -> &'static RawMutex {
 /// after sampling was turned off.
 static EVER_SAMPLED: AtomicBool = AtomicBool::new(false);
 
-/// The sampling interval in force, in bytes (0 = off): the last `sample=` of the control
-/// channel, or `SLABSCOPE_SAMPLE` while none came.
-#[inline]
-pub fn interval() -> u64 {
-    settings::sample_rate().unwrap_or_else(|| options::get().sample)
-}
-
 /// Whether this process samples now.
 #[inline]
 pub fn enabled() -> bool {
-    interval() != 0
+    settings::sample_interval() != 0
 }
 
 thread_local! {
@@ -92,7 +85,7 @@ fn publish_interval() {
         w.header()
             .totals
             .sample_interval_bytes
-            .store(interval(), Ordering::Relaxed);
+            .store(settings::sample_interval(), Ordering::Relaxed);
     }
 }
 
@@ -100,7 +93,7 @@ fn publish_interval() {
 /// (mean `interval`; the jitter keeps periodic allocation patterns from aliasing), or
 /// [`NEVER`] when sampling is off.
 pub fn countdown() -> u64 {
-    let i = interval();
+    let i = settings::sample_interval();
     if i == 0 {
         return NEVER;
     }
@@ -136,7 +129,7 @@ pub fn record(p: *mut u8, size: usize) {
     let frames = &frames[..n];
     let h = hash(frames);
     EVER_SAMPLED.store(true, Ordering::Relaxed);
-    let i = interval();
+    let i = settings::sample_interval();
     let weight = (size as u64).max(i);
     let now = monotonic_ns();
     let w = publish::current();
