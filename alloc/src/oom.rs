@@ -10,12 +10,11 @@
 #![forbid(unsafe_code)]
 
 use core::cell::Cell;
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use slabscope_proto::oom::{NO_RING_SEQ, OOM_CAUSE_LIMIT, OOM_CAUSE_MMAP};
 use slabscope_proto::{monotonic_ns, EventKind};
 
-use crate::oom_report::{self, Pending};
 use crate::stats::TOTALS;
 use crate::{options, pal, publish};
 
@@ -23,6 +22,73 @@ thread_local! {
     /// Set when this thread's last reservation was refused by the limit (not the
     /// kernel): the cause the next report gives. `const`, `Drop`-free.
     static REFUSED_BY_LIMIT: Cell<bool> = const { Cell::new(false) };
+    /// This thread's failed allocation waiting for its report. `const`, `Drop`-free.
+    static PENDING: Cell<Option<Pending>> = const { Cell::new(None) };
+}
+
+/// A failed allocation waiting for its report (noted under allocator locks, written by
+/// `oom_report` at the end of the slow path).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pending {
+    /// Requested size.
+    pub(crate) request: u64,
+    /// Requested alignment.
+    pub(crate) align: u64,
+    /// Class of the request, `None` for a large one.
+    pub(crate) class: Option<u32>,
+    /// Bytes mapped when it failed (the `Oom` event's figure).
+    pub(crate) mapped_bytes: u64,
+    /// `OOM_CAUSE_*`.
+    pub(crate) cause: u32,
+    /// Ring sequence number of the OOM event (`NO_RING_SEQ` when none).
+    pub(crate) ring_seq: u64,
+    /// `CLOCK_MONOTONIC` of the failure.
+    pub(crate) time_ns: u64,
+    /// Failing thread.
+    pub(crate) tid: u32,
+}
+
+/// Threads with a pending report: the one word slow paths look at.
+static PENDING_THREADS: AtomicU32 = AtomicU32::new(0);
+
+/// Notes a failed allocation of the calling thread (safe under any allocator lock).
+fn note(p: Pending) {
+    PENDING.with(|c| {
+        if c.replace(Some(p)).is_none() {
+            PENDING_THREADS.fetch_add(1, Relaxed);
+        }
+    });
+}
+
+/// Whether the calling thread has a report pending (one relaxed load when no thread
+/// has).
+#[inline]
+pub(crate) fn pending() -> bool {
+    PENDING_THREADS.load(Relaxed) != 0
+        && PENDING.with(|c| {
+            let p = c.take();
+            let mine = p.is_some();
+            c.set(p);
+            mine
+        })
+}
+
+/// Takes the calling thread's pending report, if any (one relaxed load when no thread
+/// has one).
+#[inline]
+pub(crate) fn take_pending() -> Option<Pending> {
+    if PENDING_THREADS.load(Relaxed) == 0 {
+        return None;
+    }
+    take_pending_slow()
+}
+
+#[cold]
+#[inline(never)]
+fn take_pending_slow() -> Option<Pending> {
+    let p = PENDING.with(|c| c.take())?;
+    PENDING_THREADS.fetch_sub(1, Relaxed);
+    Some(p)
 }
 
 /// Reserves `bytes` of mapped memory against the limit; `false` when it would exceed it.
@@ -94,7 +160,7 @@ pub fn report(request: usize, align: usize, class: Option<usize>) {
     let ring_seq = publish::current().map_or(NO_RING_SEQ, |w| {
         w.header().ring.head.load(Relaxed).wrapping_sub(1)
     });
-    oom_report::note(Pending {
+    note(Pending {
         request: request as u64,
         align: align as u64,
         class: class.map(|c| c as u32),

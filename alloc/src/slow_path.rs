@@ -162,7 +162,7 @@ fn usable_state() -> Option<*mut ThreadState> {
 /// nothing to do.
 #[inline]
 pub fn after_slow_path(failed: bool) {
-    if failed && crate::oom_report::pending() {
+    if failed && crate::oom::pending() {
         // The segment keeps the report: made now if `SLABSCOPE_PUBLISH_AFTER_MS` put it
         // off, with the SuperSlabs mapped before it, so that the fold below publishes the
         // thread's record into it.

@@ -2,7 +2,7 @@
 //! goes into the segment's OOM report section and, shortened to one screen, to stderr.
 //!
 //! `oom::report` (called where the failure happens, often under the class lock and the
-//! global lock) only notes the request in a thread-local ([`note`]); the report itself is
+//! global lock) only notes the request in a thread-local (`oom::Pending`); the report itself is
 //! built by [`flush`] at the end of the same slow path, when no allocator lock is held:
 //! it takes the global lock for one walk of the SuperSlab registry (32 slot records per
 //! SuperSlab, no block lists), reads the class counters and the segment's thread records,
@@ -38,4 +38,4 @@ mod line;
 mod write;
 
 pub(crate) use activity::touch;
-pub(crate) use write::{flush, note, pending, Pending};
+pub(crate) use write::flush;

@@ -1,46 +1,19 @@
-//! The pending report of a thread, and writing a report: the segment record and the
-//! stderr text (the first OOM, then at most one every [`STDERR_EVERY_NS`]).
+//! Writing the report of a thread's failed allocation (`oom::Pending`): the segment
+//! record and the stderr text (the first OOM, then at most one every [`STDERR_EVERY_NS`]).
 #![forbid(unsafe_code)]
 
-use core::cell::Cell;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::*};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 
 use slabscope_proto::oom::{OomReportRecord, NO_RING_SEQ, OOM_CAUSE_LIMIT, OOM_NO_CLASS};
 use slabscope_proto::{monotonic_ns, EventKind, SegmentWriter};
 
 use super::collect::{collect, Report};
 use super::line::Line;
+use crate::oom::{self, Pending};
 use crate::pal;
 use crate::publish;
 use crate::size_class::{block_size, CLASS_COUNT};
 
-/// A failed allocation waiting for its report (noted under allocator locks, reported
-/// at the end of the slow path).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Pending {
-    /// Requested size.
-    pub(crate) request: u64,
-    /// Requested alignment.
-    pub(crate) align: u64,
-    /// Class of the request, `None` for a large one.
-    pub(crate) class: Option<u32>,
-    /// Bytes mapped when it failed (the `Oom` event's figure).
-    pub(crate) mapped_bytes: u64,
-    /// `OOM_CAUSE_*`.
-    pub(crate) cause: u32,
-    /// Ring sequence number of the OOM event (`NO_RING_SEQ` when none).
-    pub(crate) ring_seq: u64,
-    /// `CLOCK_MONOTONIC` of the failure.
-    pub(crate) time_ns: u64,
-    /// Failing thread.
-    pub(crate) tid: u32,
-}
-
-thread_local! {
-    static PENDING: Cell<Option<Pending>> = const { Cell::new(None) };
-}
-/// Threads with a pending report: the one word slow paths look at.
-static PENDING_THREADS: AtomicU32 = AtomicU32::new(0);
 /// One report at a time (reports are rare; a spin flag, no allocation).
 static WRITING: AtomicBool = AtomicBool::new(false);
 static REPORTS: AtomicU64 = AtomicU64::new(0);
@@ -50,49 +23,23 @@ static UNPRINTED: AtomicU64 = AtomicU64::new(0);
 /// Stderr gets the first report, then at most one per this many nanoseconds.
 const STDERR_EVERY_NS: u64 = 10_000_000_000;
 
-/// Notes a failed allocation of the calling thread (safe under any allocator lock).
-pub(crate) fn note(p: Pending) {
-    PENDING.with(|c| {
-        if c.replace(Some(p)).is_none() {
-            PENDING_THREADS.fetch_add(1, Relaxed);
-        }
-    });
-}
-
-/// Whether the calling thread has a report pending (one relaxed load when no thread
-/// has).
-#[inline]
-pub(crate) fn pending() -> bool {
-    PENDING_THREADS.load(Relaxed) != 0
-        && PENDING.with(|c| {
-            let p = c.take();
-            let mine = p.is_some();
-            c.set(p);
-            mine
-        })
-}
-
 /// Settles the calling thread's pending report, if any: written when the allocation
 /// that noted it `failed` (returned null), dropped when it was served after all (a
 /// refill that got some blocks before the limit stopped it). Called at the end of slow
 /// paths, with no allocator lock held; one relaxed load when nothing is pending.
 #[inline]
 pub(crate) fn flush(failed: bool) {
-    if PENDING_THREADS.load(Relaxed) != 0 {
-        flush_slow(failed);
+    if let Some(p) = oom::take_pending() {
+        if failed {
+            write(p);
+        }
     }
 }
 
+/// Writes the report of the failed allocation `p`.
 #[cold]
 #[inline(never)]
-fn flush_slow(failed: bool) {
-    let Some(mut p) = PENDING.with(|c| c.take()) else {
-        return;
-    };
-    PENDING_THREADS.fetch_sub(1, Relaxed);
-    if !failed {
-        return;
-    }
+fn write(mut p: Pending) {
     while WRITING
         .compare_exchange_weak(false, true, Acquire, Relaxed)
         .is_err()
