@@ -723,6 +723,21 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+impl HeapError {
+    /// The error as [`EventKind::HeapError`] carries it: `thread` and `time_ns` 0 (the
+    /// event has its own) and no `site` (the table holds it).
+    pub fn as_event(&self) -> EventKind {
+        EventKind::HeapError {
+            error: HeapError {
+                thread: 0,
+                site: None,
+                time_ns: 0,
+                ..*self
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

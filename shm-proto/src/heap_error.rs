@@ -156,21 +156,6 @@ pub const HEAP_ERROR_LARGE: u32 = u32::MAX;
 /// that holds no blocks).
 pub const HEAP_ERROR_NO_CLASS: u32 = u32::MAX - 1;
 
-impl HeapError {
-    /// The error as [`crate::EventKind::HeapError`] carries it: `thread` and `time_ns`
-    /// 0 (the event has its own) and no `site` (the table holds it).
-    pub fn as_event(&self) -> crate::EventKind {
-        crate::EventKind::HeapError {
-            error: HeapError {
-                thread: 0,
-                site: None,
-                time_ns: 0,
-                ..*self
-            },
-        }
-    }
-}
-
 /// One heap error, as plain values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

@@ -1,5 +1,5 @@
 //! The heap error table (protocol 1.4): the [`HEAP_ERROR_SLOTS`] most recent heap errors
-//! `SLABSCOPE_CHECK` found, appended to the header at [`HEAP_ERROR_TABLE_OFFSET`].
+//! `SLABSCOPE_CHECK` found, appended to the header at [`crate::layout::HEAP_ERROR_TABLE_OFFSET`].
 //!
 //! Contract:
 //! - Writers: any thread of the writer process, several at once (two threads may find
@@ -19,21 +19,16 @@
 //!   skipped; a torn record is never returned.
 //!
 //! A segment older than 1.4 has a 616-byte header and no table: readers look for it only
-//! when `header_size >= HEADER_BYTES`.
+//! when `header_size >=` [`crate::layout::HEADER_BYTES`].
 
 use crate::heap_error::{
     HeapError, HeapErrorKind, HeapErrorOp, InvalidReason, HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS,
 };
-use crate::layout::Header;
 use crate::stamp::{self, done};
 use crate::sync::{fence, AtomicU32, AtomicU64, Ordering};
 
 /// Records in the table: the most recent errors kept.
 pub const HEAP_ERROR_SLOTS: usize = 16;
-/// Offset of the [`HeapErrorTable`] in the segment: right after the 1.0 header.
-pub const HEAP_ERROR_TABLE_OFFSET: usize = core::mem::size_of::<Header>();
-/// The `header_size` a 1.4 writer writes: the 1.0 header and the heap error table.
-pub const HEADER_BYTES: usize = HEAP_ERROR_TABLE_OFFSET + core::mem::size_of::<HeapErrorTable>();
 /// [`HeapErrorRecord::requested`] and [`HeapErrorRecord::offset`] when not known.
 pub const HEAP_ERROR_UNKNOWN: u64 = u64::MAX;
 /// [`HeapErrorRecord::site`] of a block that was not sampled.
@@ -83,9 +78,6 @@ const _: () = {
     assert!(size_of::<HeapErrorRecord>() == 64);
     assert!(size_of::<HeapErrorTable>() == 8 + 64 * HEAP_ERROR_SLOTS);
     assert!(align_of::<HeapErrorTable>() == 8);
-    assert!(HEAP_ERROR_TABLE_OFFSET == 616);
-    assert!(HEADER_BYTES == 1648);
-    assert!(HEADER_BYTES.is_multiple_of(8));
 };
 
 /// Packs what went wrong into one word: `kind | op << 8 | reason << 16` (the table's

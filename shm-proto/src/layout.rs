@@ -12,10 +12,13 @@
 //!   section's `stride` grows) or to the header (`header_size` grows), and may add
 //!   section kinds and event kinds; readers skip what they do not know.
 
-pub use crate::heap_error_table::{
-    HeapErrorRecord, HeapErrorTable, HEADER_BYTES, HEAP_ERROR_SLOTS, HEAP_ERROR_TABLE_OFFSET,
-};
+pub use crate::heap_error_table::{HeapErrorRecord, HeapErrorTable, HEAP_ERROR_SLOTS};
 pub use crate::oom::{OomReportRecord, StrandedRecord};
+pub use crate::sizes::{
+    COMMAND_BYTES, EVENT_ARGS, GPU_NAME_BYTES, MAX_CLASSES, MAX_GPU_BUCKETS, MAX_SAMPLE_FRAMES,
+    MAX_SECTIONS, SECTION_ALIGN, SLOTS_PER_SUPERSLAB, SLOT_BYTES, SUPERSLAB_BYTES,
+    THREAD_NAME_BYTES,
+};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `b"SLABSCP1"` read as a little-endian `u64`; the first word of every segment.
@@ -25,30 +28,11 @@ pub const PROTOCOL_MAJOR: u16 = 1;
 /// Protocol minor version: additive changes only; a 1.x reader reads any 1.y segment.
 pub const PROTOCOL_MINOR: u16 = 4;
 
-/// Bytes in one SuperSlab (2 MiB, 2 MiB-aligned).
-pub const SUPERSLAB_BYTES: u64 = 2 << 20;
-/// Slots in one SuperSlab.
-pub const SLOTS_PER_SUPERSLAB: usize = 32;
-/// Bytes in one slot (64 KiB).
-pub const SLOT_BYTES: u64 = SUPERSLAB_BYTES / SLOTS_PER_SUPERSLAB as u64;
-/// Most size classes a segment can describe (the thread record has one magazine word each).
-pub const MAX_CLASSES: usize = 64;
-/// Most buckets in one GPU pool record (4 KiB .. 32 GiB in powers of two).
-pub const MAX_GPU_BUCKETS: usize = 24;
-/// Number of entries in the header's section table.
-pub const MAX_SECTIONS: usize = 8;
-/// Bytes of the command line kept in the header (NUL-padded, truncated).
-pub const COMMAND_BYTES: usize = 128;
-/// Bytes of a thread's name kept in its record (NUL-padded, truncated).
-pub const THREAD_NAME_BYTES: usize = 16;
-/// Bytes of a GPU pool's name kept in its record (NUL-padded, truncated).
-pub const GPU_NAME_BYTES: usize = 32;
-/// Arguments carried by one ring event.
-pub const EVENT_ARGS: usize = 5;
-/// Alignment of every section's offset.
-pub const SECTION_ALIGN: u64 = 64;
-/// Return addresses kept per sampled allocation site.
-pub const MAX_SAMPLE_FRAMES: usize = 16;
+/// Offset of the [`HeapErrorTable`] in the segment: right after the 1.0 header.
+pub const HEAP_ERROR_TABLE_OFFSET: usize = core::mem::size_of::<Header>();
+/// The `header_size` a 1.4 writer writes: the 1.0 header and the heap error table.
+pub const HEADER_BYTES: usize = HEAP_ERROR_TABLE_OFFSET + core::mem::size_of::<HeapErrorTable>();
+
 /// Marker for "no class" in event arguments.
 pub const NO_CLASS: u64 = u64::MAX;
 
@@ -587,6 +571,9 @@ const _: () = {
     assert!(offset_of!(Header, ring) == 344);
     assert!(offset_of!(Header, sections) == 360);
     assert!(size_of::<Header>() == 616);
+    assert!(HEAP_ERROR_TABLE_OFFSET == 616);
+    assert!(HEADER_BYTES == 1648);
+    assert!(HEADER_BYTES.is_multiple_of(8));
     assert!(offset_of!(Header, totals) + offset_of!(Totals, heap_errors) == 216 + 96);
     assert!(align_of::<Header>() == 8);
     assert!(size_of::<ClassRecord>() == 8 + 14 * 8);

@@ -11,8 +11,8 @@
 //!
 //! - [`writer`]: [`SegmentWriter`], used by the allocator.
 //! - [`reader`]: [`SegmentReader`], used by the inspector.
-//! - `layout`, `event`, `ring`, `seqlock`, `heap_error_table`: the wire format and its
-//!   protocols; `heap_error`: the heap error vocabulary (protocol 1.4).
+//! - `sizes`, `layout`, `event`, `ring`, `seqlock`, `heap_error_table`: the wire format
+//!   and its protocols; `heap_error`: the heap error vocabulary (protocol 1.4).
 //! - `raw`: the only module with `unsafe` code (system calls, checked record casts).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -33,9 +33,11 @@ pub mod raw;
 pub mod reader;
 pub mod ring;
 pub mod seqlock;
+pub mod sizes;
 pub mod snapshot;
 mod stamp;
 mod sync;
+mod thread;
 #[cfg(not(loom))]
 pub mod writer;
 

@@ -12,7 +12,7 @@
 //! sum over classes of (live + cached + free)`. docs/PROTOCOL.md and docs/DEBUGGING.md
 //! define every field.
 
-use crate::layout::MAX_CLASSES;
+use crate::sizes::MAX_CLASSES;
 #[cfg(not(loom))]
 use crate::sync::Ordering;
 use crate::sync::{AtomicU32, AtomicU64};
@@ -417,7 +417,7 @@ impl Copy {
             k => return Err(format!("free run kind {k} is unknown")),
         };
         let slot = s[26] as u32;
-        if slot as usize >= crate::layout::SLOTS_PER_SUPERSLAB {
+        if slot as usize >= crate::sizes::SLOTS_PER_SUPERSLAB {
             return Err(format!("free run slot {slot} is out of range"));
         }
         let stranded_threads = s[22] as u32;

@@ -1,5 +1,4 @@
-//! Atomics used by the segment layout, and the thread identity and yield of the
-//! writer's growth flag, swapped for loom's under `--cfg loom`.
+//! Atomics used by the segment layout, swapped for loom's under `--cfg loom`.
 //!
 //! Modelled with loom (`tests/loom.rs`): the ring protocol, the sequence lock and the
 //! growth of a sparse segment (`writer/backing.rs`); everything else uses the std
@@ -7,27 +6,6 @@
 
 #[cfg(loom)]
 pub use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-#[cfg(loom)]
-pub use loom::thread::yield_now;
 
 #[cfg(not(loom))]
 pub use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-#[cfg(not(loom))]
-pub use std::thread::yield_now;
-
-/// A non-zero number that tells the calling thread from every other live thread: its
-/// kernel thread id (a model thread's identity under loom, whose threads share one).
-#[cfg(not(loom))]
-pub fn thread_key() -> u64 {
-    u64::from(crate::raw::sys::gettid()).max(1)
-}
-
-/// A non-zero number that tells the calling thread from every other live thread: its
-/// kernel thread id (a model thread's identity under loom, whose threads share one).
-#[cfg(loom)]
-pub fn thread_key() -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    loom::thread::current().id().hash(&mut h);
-    h.finish().max(1)
-}

@@ -20,7 +20,7 @@ use core::ffi::{c_char, c_int};
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use super::sys;
-use crate::layout::COMMAND_BYTES;
+use crate::sizes::COMMAND_BYTES;
 
 /// Bytes of the command line kept: what the segment header holds.
 pub const CAPACITY: usize = COMMAND_BYTES;

@@ -258,7 +258,7 @@ mod tests {
         let drain = |class| EventKind::MagazineDrain {
             class,
             blocks: 1,
-            reason: crate::DrainReason::Overflow,
+            reason: crate::event::DrainReason::Overflow,
         };
         w.push_event(1, 1, &drain(2));
         w.push_event(2, 1, &drain(3));

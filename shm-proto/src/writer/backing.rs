@@ -19,7 +19,8 @@
 #![forbid(unsafe_code)]
 
 use crate::layout::SectionKind;
-use crate::sync::{thread_key, yield_now, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
+use crate::thread::{thread_key, yield_now};
 
 /// Records of each table allocated at creation (the ring: events).
 pub const INITIAL: [(Part, u64); 4] = [
