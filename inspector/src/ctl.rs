@@ -19,8 +19,8 @@ use slabscope_proto::event::{control_command as cmd, control_log_hash, ControlRe
 use slabscope_proto::{realtime_ns, segment_path, Cursor, Event, EventKind, SegmentReader};
 
 use crate::error::InspectError;
+use crate::owner;
 use crate::procfs;
-use crate::source::check_owner;
 
 /// How long `ctl` waits for the acknowledgement by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -250,7 +250,7 @@ pub fn run(
                 .into(),
         ));
     }
-    check_owner(pid, procfs::owner(pid), procfs::my_uid())?;
+    owner::check(pid)?;
     if !procfs::alive(pid) {
         return Err(InspectError::NoProcess { pid });
     }

@@ -21,6 +21,8 @@ pub mod input;
 pub mod interactive;
 pub mod json;
 pub mod keys;
+pub mod listing;
+pub mod owner;
 pub mod procfs;
 pub mod record;
 pub mod segment;

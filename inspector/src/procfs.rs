@@ -8,7 +8,14 @@ use std::path::PathBuf;
 use slabscope_proto::monotonic_ns;
 use slabscope_proto::raw::sys::{boottime_ns, clock_ticks_per_second};
 
-use crate::state::ProcessStatus;
+/// Figures about the target process from `/proc` (absent for post-mortem files).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessStatus {
+    /// Resident set size in bytes (`VmRSS`).
+    pub rss_bytes: u64,
+    /// Peak resident set size in bytes (`VmHWM`).
+    pub peak_rss_bytes: u64,
+}
 
 fn proc_dir(pid: u32) -> PathBuf {
     PathBuf::from(format!("/proc/{pid}"))

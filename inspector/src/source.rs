@@ -9,6 +9,7 @@ use slabscope_proto::{
 };
 
 use crate::error::InspectError;
+use crate::owner;
 use crate::procfs;
 use crate::state::{Action, Frame, Liveness, TargetInfo};
 use crate::synthetic::Synthetic;
@@ -48,18 +49,6 @@ fn cursor_at_oldest(snap: &Snapshot) -> Cursor {
     Cursor::from_seq(snap.ring.head.saturating_sub(snap.ring.capacity))
 }
 
-/// Refuses a process owned by another user (root may attach to any). Unknown owners
-/// pass: the segment file's own ownership check still applies.
-pub fn check_owner(pid: u32, owner: Option<u32>, me: Option<u32>) -> Result<(), InspectError> {
-    match (owner, me) {
-        (Some(owner), Some(me)) if owner != me && me != 0 => Err(InspectError::NotYours {
-            pid,
-            owner: procfs::user_name(owner),
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// A running process's segment.
 pub struct LiveSource {
     reader: SegmentReader,
@@ -78,7 +67,7 @@ impl LiveSource {
 
     /// Attaches to `pid` through the segment at `path`.
     pub fn attach_path(pid: u32, path: PathBuf, interval_ms: u64) -> Result<Self, InspectError> {
-        check_owner(pid, procfs::owner(pid), procfs::my_uid())?;
+        owner::check(pid)?;
         let running = procfs::alive(pid);
         let reader = match SegmentReader::open(&path) {
             Ok(r) => r,
@@ -273,25 +262,5 @@ impl Source for ScriptedSource {
             1 => Ok(self.frames[0].clone()),
             _ => Ok(self.frames.pop_front().expect("non-empty")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn another_users_process_is_refused_in_one_line() {
-        let e = check_owner(1, Some(0), Some(1000)).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "process 1 belongs to root; alloc-inspect only attaches to your own processes"
-        );
-        assert!(check_owner(1, Some(1000), Some(1000)).is_ok());
-        assert!(
-            check_owner(1, Some(1000), Some(0)).is_ok(),
-            "root may attach"
-        );
-        assert!(check_owner(1, None, Some(1000)).is_ok());
     }
 }

@@ -13,7 +13,8 @@ use slabscope_proto::{
     SuperSlabState, ThreadSnapshot, ThreadState, TotalsSnapshot,
 };
 
-use crate::state::{Frame, Liveness, ProcessStatus};
+use crate::procfs::ProcessStatus;
+use crate::state::{Frame, Liveness};
 
 /// Block sizes of the synthetic size classes.
 pub const CLASS_SIZES: [u32; 12] = [16, 32, 48, 64, 96, 128, 256, 512, 1024, 2048, 4096, 8192];

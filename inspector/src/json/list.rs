@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::schema::SCHEMA;
-use crate::commands::ListEntry;
+use crate::listing::ListEntry;
 
 /// The document: every segment in the segment directory.
 #[derive(Debug, Serialize)]

@@ -11,8 +11,9 @@ use slabscope_proto::{Cursor, SegmentReader};
 use super::delta;
 use super::file::{self, FrameLine, Head, Header, Kind, RecordedLiveness};
 use crate::error::InspectError;
+use crate::procfs::ProcessStatus;
 use crate::source::{Source, SourceControl, MAX_EVENTS_PER_FRAME};
-use crate::state::{Action, Frame, Liveness, ProcessStatus, TargetInfo, HISTORY_LEN};
+use crate::state::{Action, Frame, Liveness, TargetInfo, HISTORY_LEN};
 use crate::symbolize::{parse_maps, Symbolizer};
 
 /// Frames a seek key (← / →) moves.

@@ -5,11 +5,12 @@ use slabscope_proto::Snapshot;
 use super::action::{Action, ViewId};
 use super::classes::ClassTable;
 use super::events::EventLog;
-use super::frame::{Frame, ProcessStatus};
+use super::frame::Frame;
 use super::history::{History, Rate};
 use super::leaks::LeakTracker;
 use super::target::TargetStatus;
 use super::totals::ByteTotals;
+use crate::procfs::ProcessStatus;
 
 /// Rows moved by PgUp / PgDn.
 pub const PAGE_ROWS: usize = 10;

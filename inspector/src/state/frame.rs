@@ -2,6 +2,8 @@
 
 use slabscope_proto::{Event, PollStats, Snapshot};
 
+use crate::procfs::ProcessStatus;
+
 /// Whether the target process is still there, as far as the source can tell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Liveness {
@@ -11,15 +13,6 @@ pub enum Liveness {
     Gone,
     /// Not known: a post-mortem file, or a pid this machine cannot see.
     Unknown,
-}
-
-/// Figures about the target process from `/proc` (absent for post-mortem files).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProcessStatus {
-    /// Resident set size in bytes (`VmRSS`).
-    pub rss_bytes: u64,
-    /// Peak resident set size in bytes (`VmHWM`).
-    pub peak_rss_bytes: u64,
 }
 
 /// One refresh: a snapshot, the events read since the previous frame, and context.

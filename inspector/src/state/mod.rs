@@ -17,7 +17,7 @@ pub use action::{Action, ViewId};
 pub use app_state::{SlotCursor, State, TargetInfo, TotalsHistory, PAGE_ROWS};
 pub use classes::{ClassRow, ClassTable, SortColumn};
 pub use events::{EventFilter, EventLog, LOG_CAPACITY};
-pub use frame::{Frame, Liveness, ProcessStatus};
+pub use frame::{Frame, Liveness};
 pub use history::{History, Rate, HISTORY_LEN};
 pub use target::{TargetStatus, STALE_NS};
 pub use totals::{fragmentation, ByteTotals};
