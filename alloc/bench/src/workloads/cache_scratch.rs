@@ -11,7 +11,7 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use super::spec::{Config, Outcome, Span, SMALL_LIMIT};
-use crate::Block;
+use crate::block::Block;
 
 /// Times each byte of an object is written.
 pub const WRITES: usize = 50;

@@ -11,7 +11,9 @@
 use std::time::{Duration, Instant};
 
 use super::spec::{Config, Outcome, SMALL_LIMIT};
-use crate::{procfs, Block, SplitMix64};
+use crate::block::Block;
+use crate::procfs;
+use crate::rng::SplitMix64;
 
 /// One block in this many survives the free phase.
 pub const KEEP_ONE_IN: usize = 10;

@@ -9,7 +9,8 @@
 use std::time::Instant;
 
 use super::spec::{Config, Outcome, SMALL_LIMIT};
-use crate::{Block, SplitMix64};
+use crate::block::Block;
+use crate::rng::SplitMix64;
 
 const TEXT: &str = "slabscope grows strings by appending pieces of this sentence, over and over. ";
 

@@ -13,7 +13,8 @@ use std::sync::{Barrier, Mutex};
 use std::time::Instant;
 
 use super::spec::{Config, Outcome, Span, SMALL_LIMIT};
-use crate::{Block, SplitMix64};
+use crate::block::Block;
+use crate::rng::SplitMix64;
 
 /// Live blocks per thread.
 pub const WINDOW: usize = 2048;

@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use super::spec::{Config, Outcome, SMALL_LIMIT};
-use crate::{Block, SplitMix64};
+use crate::block::Block;
+use crate::rng::SplitMix64;
 
 /// Slots in the working set.
 pub const SLOTS: usize = 4096;

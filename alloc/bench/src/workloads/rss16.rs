@@ -9,7 +9,8 @@
 use std::time::Instant;
 
 use super::spec::{Config, Outcome, SMALL_LIMIT};
-use crate::{procfs, Block};
+use crate::block::Block;
+use crate::procfs;
 
 /// Runs rss16 (`cfg.threads` is ignored: one thread).
 pub fn run(cfg: &Config) -> Outcome {

@@ -10,7 +10,8 @@ use std::sync::Barrier;
 use std::time::Instant;
 
 use super::spec::{Config, Outcome, Span, SMALL_LIMIT};
-use crate::{Block, SplitMix64};
+use crate::block::Block;
+use crate::rng::SplitMix64;
 
 /// Blocks per batch sent from producer to consumer.
 pub const BATCH: usize = 256;
