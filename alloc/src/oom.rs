@@ -76,16 +76,16 @@ pub(crate) fn pending() -> bool {
 /// Takes the calling thread's pending report, if any (one relaxed load when no thread
 /// has one).
 #[inline]
-pub(crate) fn take_pending() -> Option<Pending> {
+pub(crate) fn take_report() -> Option<Pending> {
     if PENDING_THREADS.load(Relaxed) == 0 {
         return None;
     }
-    take_pending_slow()
+    take_report_slow()
 }
 
 #[cold]
 #[inline(never)]
-fn take_pending_slow() -> Option<Pending> {
+fn take_report_slow() -> Option<Pending> {
     let p = PENDING.with(|c| c.take())?;
     PENDING_THREADS.fetch_sub(1, Relaxed);
     Some(p)

@@ -446,7 +446,7 @@ pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
     t.fold_ns = t.events_ns;
     t.unfolded = 0;
     t.free_budget = options::get().drain_interval;
-    publish_thread(t);
+    publish_thread(t, t.events_ns);
     total
 }
 
@@ -534,15 +534,15 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
             t.classes &= !(1 << c);
         }
     }
-    publish_thread(t);
+    publish_thread(t, now);
     publish::heartbeat(now);
 }
 
 /// Publishes the thread record of `t`: every magazine's fill and capacity, its drain
-/// and free counts; and stamps the thread's activity for an OOM report (which names the
-/// threads that have been idle).
-pub fn publish_thread(t: &mut ThreadState) {
-    crate::oom_report::touch(t.tid, monotonic_ns());
+/// and free counts; and stamps the thread's activity at `now` (monotonic ns) for an OOM
+/// report (which names the threads that have been idle).
+pub fn publish_thread(t: &mut ThreadState, now: u64) {
+    crate::oom_report::touch(t.tid, now);
     let mut fills = [0u64; CLASS_COUNT];
     for (f, m) in fills.iter_mut().zip(t.mags.iter()) {
         *f = m.count() as u64 | (m.cap() as u64) << 32;

@@ -26,7 +26,5 @@ pub mod report;
 pub mod rng;
 pub mod workloads;
 
-pub use block::Block;
 pub use child::{child_main, AllocatorHooks};
-pub use rng::SplitMix64;
 pub use workloads::{Config, Mode, Outcome, Workload};

@@ -2,12 +2,12 @@
 //! goes into the segment's OOM report section and, shortened to one screen, to stderr.
 //!
 //! `oom::report` (called where the failure happens, often under the class lock and the
-//! global lock) only notes the request in a thread-local (`oom::Pending`); the report itself is
-//! built by [`flush`] at the end of the same slow path, when no allocator lock is held:
-//! it takes the global lock for one walk of the SuperSlab registry (32 slot records per
-//! SuperSlab, no block lists), reads the class counters and the segment's thread records,
-//! and writes. Nothing here allocates; the stderr text is built in fixed buffers and
-//! written with `write(2)`.
+//! global lock) only notes the request (an `oom::Pending`, kept per thread by `oom`);
+//! the report itself is built by [`flush`] at the end of the same slow path, when no
+//! allocator lock is held: it takes the global lock for one walk of the SuperSlab
+//! registry (32 slot records per SuperSlab, no block lists), reads the class counters
+//! and the segment's thread records, and writes. Nothing here allocates; the stderr
+//! text is built in fixed buffers and written with `write(2)`.
 //!
 //! Definitions (also in docs/DEBUGGING.md):
 //! - per class, from the class counters and the walk: `capacity` = blocks of the ACTIVE

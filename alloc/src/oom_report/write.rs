@@ -29,7 +29,7 @@ const STDERR_EVERY_NS: u64 = 10_000_000_000;
 /// paths, with no allocator lock held; one relaxed load when nothing is pending.
 #[inline]
 pub(crate) fn flush(failed: bool) {
-    if let Some(p) = oom::take_pending() {
+    if let Some(p) = oom::take_report() {
         if failed {
             write(p);
         }

@@ -110,16 +110,16 @@ pub(crate) fn capture(kind: &EventKind) {
 /// [`Turn`]; asked only when tracing is on). Called at the end of slow paths, with no
 /// allocator lock held; one relaxed load when tracing is off.
 #[inline]
-pub(crate) fn flush(turn: impl FnOnce() -> Turn) {
+pub(crate) fn flush(turn: fn() -> Turn) {
     if STATE.load(Relaxed) == ON {
-        flush_slow(turn());
+        flush_slow(turn);
     }
 }
 
 /// The interval drain's look at the control channel: a `log=` filter turns tracing on
 /// in a process started without `SLABSCOPE_LOG` (and a changed one is reloaded), then
 /// the flush.
-pub(crate) fn after_interval(turn: impl FnOnce() -> Turn) {
+pub(crate) fn after_interval(turn: fn() -> Turn) {
     if STATE.load(Relaxed) != ON && settings::log_filter_generation() != 0 {
         STATE.store(ON, Relaxed);
     }
@@ -128,14 +128,14 @@ pub(crate) fn after_interval(turn: impl FnOnce() -> Turn) {
 
 /// Captures and writes `kind` at once: for events raised outside the allocator's slow
 /// paths (the GPU pool).
-pub(crate) fn emit_now(kind: &EventKind, turn: impl FnOnce() -> Turn) {
+pub(crate) fn emit_now(kind: &EventKind, turn: fn() -> Turn) {
     capture(kind);
     flush(turn);
 }
 
 #[cold]
 #[inline(never)]
-fn flush_slow(turn: Turn) {
+fn flush_slow(turn: fn() -> Turn) {
     if IN_TRACE.with(|f| f.get()) {
         return;
     }
@@ -144,6 +144,7 @@ fn flush_slow(turn: Turn) {
     if n == 0 && dropped == 0 {
         return;
     }
+    let turn = turn();
     if turn == Turn::Later {
         return;
     }

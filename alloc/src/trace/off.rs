@@ -28,7 +28,7 @@ pub(crate) fn capture(_kind: &EventKind) {}
 /// Reports an unserved `SLABSCOPE_LOG` once (slow paths call this with no allocator
 /// lock held); one relaxed load afterwards.
 #[inline]
-pub(crate) fn flush(_turn: impl FnOnce() -> Turn) {
+pub(crate) fn flush(_turn: fn() -> Turn) {
     if !TOLD.load(Relaxed) {
         tell_once(options::get().log.is_some());
     }
@@ -36,14 +36,14 @@ pub(crate) fn flush(_turn: impl FnOnce() -> Turn) {
 
 /// The interval drain's look at the control channel: a `log=` filter sent to this
 /// build is reported like `SLABSCOPE_LOG`.
-pub(crate) fn after_interval(_turn: impl FnOnce() -> Turn) {
+pub(crate) fn after_interval(_turn: fn() -> Turn) {
     if !TOLD.load(Relaxed) {
         tell_once(options::get().log.is_some() || settings::log_filter_generation() != 0);
     }
 }
 
 /// Nothing to write without the feature.
-pub(crate) fn emit_now(_kind: &EventKind, _turn: impl FnOnce() -> Turn) {}
+pub(crate) fn emit_now(_kind: &EventKind, _turn: fn() -> Turn) {}
 
 #[cold]
 fn tell_once(asked: bool) {

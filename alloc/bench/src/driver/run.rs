@@ -9,7 +9,6 @@ use super::spawn::run_one;
 use super::stats::{summarize, Samples};
 use super::{attach, table, variants};
 use crate::procfs;
-use crate::rng::SplitMix64;
 use crate::workloads::Case;
 
 /// Runs the driver with `std::env::args`.
@@ -94,17 +93,25 @@ fn build_siblings(bin_dir: &Path, target_dir: &Path, preload: bool) -> Result<()
     Ok(())
 }
 
-/// The order in which round `round` runs `n` allocators: a shuffle drawn from the
-/// round's number (the same for every run of the driver), so that over many rounds each
-/// allocator runs in each place of a round, and right after each other one, about
-/// equally often. In a fixed order one allocator always ran right after the same other
-/// one, and any effect of the run before (caches, clock speed, the page cache) fell on
-/// it alone.
+/// The order in which round `round` runs `n` allocators: a row of a Williams design,
+/// as crossover trials order their treatments. Over `n` rounds (`2n` for an odd `n`),
+/// each allocator runs once in each place of a round, and right after each other one
+/// equally often, so that an effect of the run before (caches, clock speed, the page
+/// cache) falls on every allocator alike. In a fixed order one allocator always ran
+/// right after the same other one.
 fn round_order(n: usize, round: usize) -> Vec<usize> {
-    let mut rng = SplitMix64::new(0x5eed_0000 ^ round as u64);
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        order.swap(i, rng.below(i + 1));
+    // The first row 0, 1, n-1, 2, n-2, ...; row r adds r to each entry (mod n). For an
+    // odd n the rows n..2n are the first n reversed.
+    let first = (0..n).map(|k| match k {
+        0 => 0,
+        k if k % 2 == 1 => k.div_ceil(2),
+        k => n - k / 2,
+    });
+    let rows = if n.is_multiple_of(2) { n } else { 2 * n };
+    let row = round % rows.max(1);
+    let mut order: Vec<usize> = first.map(|v| (v + row % n) % n).collect();
+    if row >= n {
+        order.reverse();
     }
     order
 }
@@ -191,37 +198,38 @@ mod tests {
     use super::round_order;
 
     #[test]
-    fn every_round_runs_each_allocator_once_and_the_orders_mix() {
-        let n = 8;
-        let mut place = vec![vec![0u32; n]; n];
-        let mut after = vec![vec![0u32; n]; n];
-        let mut prev = None;
-        for round in 0..800 {
-            let order = round_order(n, round);
-            let mut seen = order.clone();
-            seen.sort_unstable();
-            assert_eq!(seen, (0..n).collect::<Vec<_>>(), "round {round}: {order:?}");
-            for (k, &v) in order.iter().enumerate() {
-                place[v][k] += 1;
-                if let Some(p) = prev {
-                    after[v][p] += 1;
+    fn every_place_and_every_predecessor_comes_equally_often() {
+        for n in 1usize..=9 {
+            let rows = if n.is_multiple_of(2) { n } else { 2 * n };
+            let mut place = vec![vec![0u32; n]; n];
+            let mut after = vec![vec![0u32; n]; n];
+            for round in 0..rows {
+                let order = round_order(n, round);
+                let mut seen = order.clone();
+                seen.sort_unstable();
+                assert_eq!(seen, (0..n).collect::<Vec<_>>(), "n {n} round {round}");
+                for (k, &v) in order.iter().enumerate() {
+                    place[v][k] += 1;
                 }
-                prev = Some(v);
+                for w in order.windows(2) {
+                    after[w[1]][w[0]] += 1;
+                }
+            }
+            let per_place = (rows / n) as u32;
+            assert!(
+                place.iter().flatten().all(|&c| c == per_place),
+                "n {n}: {place:?}"
+            );
+            // Within the rows, each allocator follows each other one equally often.
+            let per_pair = if n > 1 { (rows / n) as u32 } else { 0 };
+            for (v, afters) in after.iter().enumerate() {
+                for (p, &c) in afters.iter().enumerate().filter(|&(p, _)| p != v) {
+                    assert_eq!(c, per_pair, "n {n}: {v} after {p}");
+                }
             }
         }
-        // 800 rounds: 100 per place expected, 800 * 8 / 56 (about 114) per ordered pair.
-        for (v, (places, afters)) in place.iter().zip(&after).enumerate() {
-            for (k, &times) in places.iter().enumerate() {
-                assert!((50..=150).contains(&times), "{v} in place {k}: {times}");
-            }
-            for (p, &times) in afters.iter().enumerate().filter(|&(p, _)| p != v) {
-                assert!((50..=180).contains(&times), "{v} after {p}: {times}");
-            }
-        }
-        assert_eq!(
-            round_order(n, 3),
-            round_order(n, 3),
-            "the same order every run"
-        );
+        // The design repeats after its rows, and its first row is the textbook one.
+        assert_eq!(round_order(8, 0), [0, 1, 7, 2, 6, 3, 5, 4]);
+        assert_eq!(round_order(8, 9), round_order(8, 1));
     }
 }

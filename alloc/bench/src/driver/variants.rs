@@ -58,7 +58,8 @@ pub struct OverheadPair {
 /// Everything one driver run compares.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Lineup {
-    /// The variants, in run order within a round.
+    /// The variants, in lineup order (each round runs them in an order of its own,
+    /// `run::round_order`).
     pub variants: Vec<Variant>,
     /// The variant ratios are computed for (`subject / each other`).
     pub subject: Option<String>,
