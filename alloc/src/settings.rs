@@ -10,6 +10,8 @@
 use core::cell::Cell;
 use core::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+use slabscope_proto::layout::store_bytes;
+
 use crate::grammar::LOG_FILTER_MAX;
 use crate::options;
 
@@ -60,13 +62,7 @@ pub(crate) fn set_log_filter(f: &[u8]) {
     let g = LOG_GEN.load(Ordering::Relaxed);
     LOG_GEN.store(g | 1, Ordering::Relaxed);
     fence(Ordering::Release);
-    for (i, w) in LOG_WORDS.iter().enumerate() {
-        let mut chunk = [0u8; 8];
-        let start = (i * 8).min(f.len());
-        let end = (start + 8).min(f.len());
-        chunk[..end - start].copy_from_slice(&f[start..end]);
-        w.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
-    }
+    store_bytes(&LOG_WORDS, f);
     LOG_LEN.store(f.len() as u32, Ordering::Relaxed);
     LOG_GEN.store((g | 1) + 1, Ordering::Release);
 }

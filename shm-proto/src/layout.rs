@@ -36,6 +36,19 @@ pub const HEADER_BYTES: usize = HEAP_ERROR_TABLE_OFFSET + core::mem::size_of::<H
 /// Marker for "no class" in event arguments.
 pub const NO_CLASS: u64 = u64::MAX;
 
+/// Stores `bytes` (truncated, NUL-padded) into little-endian words: how every byte
+/// field of a record (the command line, thread and GPU pool names) is written. Relaxed
+/// stores; the caller orders them (a sequence lock or a claim).
+pub fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
+    for (i, w) in words.iter().enumerate() {
+        let mut chunk = [0u8; 8];
+        let start = (i * 8).min(bytes.len());
+        let end = (start + 8).min(bytes.len());
+        chunk[..end - start].copy_from_slice(&bytes[start..end]);
+        w.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
+    }
+}
+
 /// Header flag: the writer closed the segment at normal exit.
 pub const FLAG_CLOSED: u32 = 1 << 0;
 /// Header flag: at least one allocation failed for lack of memory.

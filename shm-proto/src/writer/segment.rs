@@ -15,17 +15,6 @@ use crate::ring::{self, PushOutcome};
 use crate::seqlock;
 use crate::sync::{fence, AtomicU64, Ordering};
 
-/// Stores `bytes` (truncated, NUL-padded) into little-endian words.
-fn store_bytes(words: &[AtomicU64], bytes: &[u8]) {
-    for (i, w) in words.iter().enumerate() {
-        let mut chunk = [0u8; 8];
-        let start = (i * 8).min(bytes.len());
-        let end = (start + 8).min(bytes.len());
-        chunk[..end - start].copy_from_slice(&bytes[start..end]);
-        w.store(u64::from_le_bytes(chunk), Ordering::Relaxed);
-    }
-}
-
 /// Allocates the pages a growing segment has from its creation: the header, the class
 /// table and the OOM report, and the first records of every table and of the ring
 /// ([`super::backing::INITIAL`]; the sample sites' only when `sites`, a process
