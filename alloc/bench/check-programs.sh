@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# What heap checks cost real programs (docs/BENCHMARKS.md, "Heap checks"): each program
+# runs under LD_PRELOAD of libslabscope_preload.so with SLABSCOPE_CHECK=0 and =1 in turn,
+# ROUNDS times, the order alternating; prints the median wall time of each mode and
+# their ratio. Publishing stays on (as a user would run it); the segments go to a
+# temporary tmpfs directory. A program that is not installed is left out, and said so.
+#
+#   cargo build --release -p slabscope-preload
+#   alloc/bench/check-programs.sh [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+rounds="${1:-5}"
+lib="$PWD/target/release/libslabscope_preload.so"
+[ -f "$lib" ] || { echo "check-programs.sh: build $lib first" >&2; exit 1; }
+work=$(mktemp -d)
+shm=$(mktemp -d -p /dev/shm)
+trap 'rm -rf "$work" "$shm"' EXIT
+export SLABSCOPE_SHM_DIR="$shm"
+
+# Inputs: a JSON round trip of 60,000 small records (CPython: objects over 512 bytes
+# and pymalloc's arenas come from malloc), hashes of arrays in perl, 400,000 lines to
+# sort, a table of 200,000 rows and its index in SQLite, a C file to compile, the
+# history of this repository.
+cat > "$work/work.py" <<'EOF'
+import json, random
+random.seed(1)
+data = [{"id": i, "name": "n%d" % i, "tags": ["t%d" % (i % 7)] * (i % 5), "v": random.random()}
+        for i in range(60000)]
+for _ in range(6):
+    s = json.dumps(data)
+    d = json.loads(s)
+    m = {x["name"]: x for x in d}
+    l = sorted(d, key=lambda x: x["v"])
+print(len(s), len(m), l[0]["id"])
+EOF
+cat > "$work/work.pl" <<'EOF'
+my %h;
+for my $r (1 .. 3) {
+    %h = ();
+    for (1 .. 300000) { $h{"k$_"} = [$_, "x$_" x 3, { a => $_ }] }
+    my @k = sort keys %h;
+    my $s = join(",", @k[0 .. 1000]);
+}
+print scalar(keys %h), "\n";
+EOF
+cat > "$work/work.sql" <<'EOF'
+create table t(a, b);
+with recursive c(x) as (select 1 union all select x + 1 from c where x < 200000)
+insert into t select x, hex(randomblob(40)) from c;
+create index i on t(b);
+select count(*), sum(length(b)) from t group by a % 7;
+EOF
+seq 1 400000 | awk 'BEGIN { srand(1) } { print int(rand() * 1e9) " line " $1 }' > "$work/lines.txt"
+
+programs=(
+  "python3|python3 $work/work.py"
+  "perl|perl $work/work.pl"
+  "sort|sort $work/lines.txt"
+  "sqlite3|sqlite3 :memory: -init $work/work.sql .quit"
+  "gcc|gcc -O2 -w -c alloc/preload/tests/c/misuse.c -o $work/misuse.o"
+  "git|git log --stat -n 300"
+)
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+run() { # MODE COMMAND...: wall seconds of one run
+  local mode=$1; shift
+  local s e
+  s=$(date +%s%N)
+  SLABSCOPE_CHECK=$mode LD_PRELOAD="$lib" "$@" > /dev/null 2>&1 < /dev/null
+  e=$(date +%s%N)
+  echo "scale=4; ($e - $s) / 1000000000" | bc
+}
+
+printf '%-8s %12s %12s %8s\n' program "default s" "checked s" ratio
+for entry in "${programs[@]}"; do
+  name=${entry%%|*}
+  cmd=${entry#*|}
+  if ! command -v "$name" > /dev/null; then
+    printf '%-8s not installed: left out\n' "$name"
+    continue
+  fi
+  off="" on=""
+  for ((r = 0; r < rounds; r++)); do
+    # shellcheck disable=SC2086
+    if ((r % 2 == 0)); then
+      off+="$(run 0 $cmd)"$'\n'; on+="$(run 1 $cmd)"$'\n'
+    else
+      on+="$(run 1 $cmd)"$'\n'; off+="$(run 0 $cmd)"$'\n'
+    fi
+  done
+  a=$(printf '%s' "$off" | median)
+  b=$(printf '%s' "$on" | median)
+  printf '%-8s %12.3f %12.3f %8.2f\n' "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"
+done
