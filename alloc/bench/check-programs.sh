@@ -9,6 +9,7 @@
 #   alloc/bench/check-programs.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+export LC_ALL=C
 
 rounds="${1:-5}"
 lib="$PWD/target/release/libslabscope_preload.so"
@@ -53,43 +54,51 @@ select count(*), sum(length(b)) from t group by a % 7;
 EOF
 seq 1 400000 | awk 'BEGIN { srand(1) } { print int(rand() * 1e9) " line " $1 }' > "$work/lines.txt"
 
-programs=(
-  "python3|python3 $work/work.py"
-  "perl|perl $work/work.pl"
-  "sort|sort $work/lines.txt"
-  "sqlite3|sqlite3 :memory: -init $work/work.sql .quit"
-  "gcc|gcc -O2 -w -c alloc/preload/tests/c/misuse.c -o $work/misuse.o"
-  "git|git log --stat -n 300"
-)
+# One function per program, run in this directory.
+p_python3() { python3 "$work/work.py"; }
+p_perl() { perl "$work/work.pl"; }
+p_sort() { sort "$work/lines.txt"; }
+p_sqlite3() { sqlite3 -bail :memory: ".read $work/work.sql"; }
+p_gcc() { gcc -O2 -w -c alloc/preload/tests/c/misuse.c -o "$work/misuse.o"; }
+p_git() { git log --stat -n 300; }
+programs=(python3 perl sort sqlite3 gcc git)
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-run() { # MODE COMMAND...: wall seconds of one run
-  local mode=$1; shift
-  local s e
+run() { # MODE PROGRAM: wall seconds of one run; stops the script if the run fails or
+  # checks report a heap error (mode 1 reports and goes on)
+  local mode=$1 name=$2 s e
   s=$(date +%s%N)
-  SLABSCOPE_CHECK=$mode LD_PRELOAD="$lib" "$@" > /dev/null 2>&1 < /dev/null
+  if ! SLABSCOPE_CHECK=$mode LD_PRELOAD="$lib" "p_$name" > /dev/null 2> "$work/stderr" < /dev/null; then
+    echo "check-programs.sh: $name failed with SLABSCOPE_CHECK=$mode:" >&2
+    tail -n 20 "$work/stderr" >&2
+    exit 1
+  fi
   e=$(date +%s%N)
-  echo "scale=4; ($e - $s) / 1000000000" | bc
+  if grep -q "slabscope: heap error" "$work/stderr"; then
+    echo "check-programs.sh: $name: heap errors reported:" >&2
+    grep "slabscope: heap error" "$work/stderr" | head -n 5 >&2
+    exit 1
+  fi
+  awk -v s="$s" -v e="$e" 'BEGIN { printf "%.4f\n", (e - s) / 1e9 }'
 }
 
 printf '%-8s %12s %12s %8s\n' program "default s" "checked s" ratio
-for entry in "${programs[@]}"; do
-  name=${entry%%|*}
-  cmd=${entry#*|}
+for name in "${programs[@]}"; do
   if ! command -v "$name" > /dev/null; then
     printf '%-8s not installed: left out\n' "$name"
     continue
   fi
   off="" on=""
   for ((r = 0; r < rounds; r++)); do
-    # shellcheck disable=SC2086
     if ((r % 2 == 0)); then
-      off+="$(run 0 $cmd)"$'\n'; on+="$(run 1 $cmd)"$'\n'
+      off+="$(run 0 "$name")"$'\n'
+      on+="$(run 1 "$name")"$'\n'
     else
-      on+="$(run 1 $cmd)"$'\n'; off+="$(run 0 $cmd)"$'\n'
+      on+="$(run 1 "$name")"$'\n'
+      off+="$(run 0 "$name")"$'\n'
     fi
   done
   a=$(printf '%s' "$off" | median)
   b=$(printf '%s' "$on" | median)
-  printf '%-8s %12.3f %12.3f %8.2f\n' "$name" "$a" "$b" "$(echo "$b / $a" | bc -l)"
+  awk -v n="$name" -v a="$a" -v b="$b" 'BEGIN { printf "%-8s %12.3f %12.3f %8.2f\n", n, a, b, b / a }'
 done
