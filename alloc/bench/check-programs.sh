@@ -63,7 +63,8 @@ p_gcc() { gcc -O2 -w -c alloc/preload/tests/c/misuse.c -o "$work/misuse.o"; }
 p_git() { git log --stat -n 300; }
 programs=(python3 perl sort sqlite3 gcc git)
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# shellcheck source=alloc/bench/median.sh
+source alloc/bench/median.sh
 run() { # MODE PROGRAM: wall seconds of one run; stops the script if the run fails or
   # checks report a heap error (mode 1 reports and goes on)
   local mode=$1 name=$2 s e

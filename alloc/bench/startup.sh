@@ -36,7 +36,8 @@ shm=$(mktemp -d -p /dev/shm)
 trap 'rm -rf "$shm"' EXIT
 export SLABSCOPE_SHM_DIR="$shm"
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# shellcheck source=alloc/bench/median.sh
+source alloc/bench/median.sh
 
 for prog in "sh -c true" "$out/small"; do
   declare -A samples=()
