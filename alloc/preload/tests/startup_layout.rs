@@ -1,0 +1,102 @@
+//! The start-up functions lie together (build.rs, `startup.ld`): the built library has
+//! the section `.text.slabscope_start`, and every function `startup.ld` names is in the
+//! library and inside that section. A name that matches nothing means the list is stale:
+//! regenerate it with `alloc/preload/startup-order.sh`.
+
+mod common;
+
+use object::{Object, ObjectSection, ObjectSymbol};
+
+/// `text` matches `glob` (`*`: any run of bytes, the only wildcard startup.ld uses).
+fn glob_match(glob: &[u8], text: &[u8]) -> bool {
+    match glob.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_match(rest, &text[i..])),
+        Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
+    }
+}
+
+/// The symbol globs of startup.ld's input-section rules: `*(.text.NAME)` and
+/// `*(.text.*NAME)` name the function NAME (the archive rule names none).
+fn function_globs(script: &str) -> Vec<String> {
+    script
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("*(.text.")?.strip_suffix(')'))
+        .map(|g| g.to_owned())
+        .collect()
+}
+
+#[test]
+fn startup_functions_lie_in_their_own_section() {
+    let script = include_str!("../startup.ld");
+    let globs = function_globs(script);
+    assert!(
+        globs.len() > 20,
+        "startup.ld names only {} functions",
+        globs.len()
+    );
+    assert!(globs.iter().any(|g| g == "malloc") && globs.iter().any(|g| g == "free"));
+
+    let data = std::fs::read(common::preload_lib()).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let ordered = std::env::var("SLABSCOPE_PRELOAD_NO_ORDER").as_deref() != Ok("1");
+    let section = file.section_by_name(".text.slabscope_start");
+    if !ordered {
+        assert!(
+            section.is_none(),
+            "SLABSCOPE_PRELOAD_NO_ORDER=1 still got the section"
+        );
+        return;
+    }
+    let section = section
+        .expect("the library has no .text.slabscope_start: build.rs did not pass startup.ld");
+    let range = section.address()..section.address() + section.size();
+
+    let names: Vec<(String, u64)> = file
+        .symbols()
+        .filter(|s| s.kind() == object::SymbolKind::Text)
+        .filter_map(|s| Some((s.name().ok()?.to_owned(), s.address())))
+        .collect();
+    let stale: Vec<&String> = globs
+        .iter()
+        .filter(|g| {
+            !names
+                .iter()
+                .any(|(n, _)| glob_match(g.as_bytes(), n.as_bytes()))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "startup.ld names functions the library no longer has (run alloc/preload/startup-order.sh): {stale:#?}"
+    );
+    let outside: Vec<&String> = globs
+        .iter()
+        .filter(|g| {
+            !names
+                .iter()
+                .any(|(n, a)| range.contains(a) && glob_match(g.as_bytes(), n.as_bytes()))
+        })
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "functions startup.ld names lie outside its section: {outside:#?}"
+    );
+}
+
+#[test]
+fn the_glob_matcher_matches_what_the_linker_would() {
+    assert!(glob_match(
+        b"*_ZN9slabscope5front10alloc_miss17h*",
+        b"_ZN9slabscope5front10alloc_miss17h2569560e550f909fE"
+    ));
+    assert!(glob_match(
+        b"*_ZN9slabscope5front10alloc_miss17h*",
+        b"_ZN9slabscope5front10alloc_miss17h0123456789abcdefE.llvm.42"
+    ));
+    assert!(!glob_match(
+        b"*_ZN9slabscope5front10alloc_miss17h*",
+        b"_ZN9slabscope5front9free_miss17h2569560e550f909fE"
+    ));
+    assert!(glob_match(b"malloc", b"malloc"));
+    assert!(!glob_match(b"malloc", b"malloc_usable_size"));
+}
