@@ -51,9 +51,11 @@ fn on_created() {
     if AT_EXIT.swap(1, Ordering::AcqRel) == 0 {
         pal::at_exit(close_at_exit);
     }
+    // Every class record, then one heartbeat (not one clock read per class).
     for c in 0..CLASS_COUNT {
-        update::class(c);
+        update::class_record(c);
     }
+    update::heartbeat(slabscope_proto::monotonic_ns());
     update::totals();
 }
 
