@@ -3,9 +3,10 @@
 #  - the wall time of `sh -c true` and of a small C program (alloc/bench/startup/small.c)
 #    with no preload and under LD_PRELOAD of libmimalloc, libjemalloc and
 #    libslabscope_preload.so, the last also with SLABSCOPE_PUBLISH_AFTER_MS=100 ("late":
-#    no segment for a process that ends sooner): the median over ROUNDS interleaved
-#    rounds of the mean of RUNS runs each (alloc/bench/startup/spawn.c forks and execs
-#    them one by one), and slabscope's times over mimalloc's;
+#    no segment for a process that ends sooner) and with SLABSCOPE_PUBLISH=0
+#    ("unpublished": the allocator's own start, no segment): the median over ROUNDS
+#    interleaved rounds of the mean of RUNS runs each (alloc/bench/startup/spawn.c forks
+#    and execs them one by one), and slabscope's times over mimalloc's;
 #  - the tmpfs (allocated blocks of the segment file) and RSS (RssShmem) that a short
 #    process's segment costs, read while `sleep 1` runs under the preload.
 #
@@ -24,9 +25,9 @@ cc -O2 -o "$out/small" alloc/bench/startup/small.c
 lib_of() { dpkg -L "$1" 2>/dev/null | grep -E '\.so(\.[0-9]+)*$' | head -n1; }
 slabscope="$PWD/target/release/libslabscope_preload.so"
 [ -f "$slabscope" ] || { echo "startup.sh: build $slabscope first" >&2; exit 1; }
-names=(none mimalloc jemalloc slabscope late)
-libs=("" "$(lib_of libmimalloc2.0)" "$(lib_of libjemalloc2)" "$slabscope" "$slabscope")
-envs=("" "" "" "" "SLABSCOPE_PUBLISH_AFTER_MS=100")
+names=(none mimalloc jemalloc slabscope late unpublished)
+libs=("" "$(lib_of libmimalloc2.0)" "$(lib_of libjemalloc2)" "$slabscope" "$slabscope" "$slabscope")
+envs=("" "" "" "" "SLABSCOPE_PUBLISH_AFTER_MS=100" "SLABSCOPE_PUBLISH=0")
 for i in 1 2; do
   [ -n "${libs[$i]}" ] || { echo "startup.sh: run alloc/bench/setup-preload.sh" >&2; exit 1; }
 done
@@ -55,8 +56,9 @@ for prog in "sh -c true" "$out/small"; do
     eval "med_$i=$m"
   done
   # shellcheck disable=SC2154
-  printf '  slabscope/mimalloc %.3f late/mimalloc %.3f\n' "$(echo "$med_3 / $med_1" | bc -l)" \
-    "$(echo "$med_4 / $med_1" | bc -l)"
+  printf '  slabscope/mimalloc %.3f late/mimalloc %.3f unpublished/mimalloc %.3f\n' \
+    "$(echo "$med_3 / $med_1" | bc -l)" "$(echo "$med_4 / $med_1" | bc -l)" \
+    "$(echo "$med_5 / $med_1" | bc -l)"
   unset samples
 done
 
