@@ -113,6 +113,26 @@ impl Magazine {
         self.reserve = 0;
     }
 
+    /// Moves the blocks to `cap` cells from `cells`, in the same order, the low-water mark
+    /// with them (a magazine leaving its starter cells, `thread::grow_magazine`). `cells`
+    /// are the magazine's own, unused by any other, and hold at least the blocks held.
+    pub fn move_to(&mut self, cells: *mut *mut u8, cap: usize) {
+        let count = self.count();
+        debug_assert!(count <= cap);
+        // SAFETY: `base <= low <= top`, all in one cell array.
+        let low = unsafe { self.low.offset_from(self.base) } as usize;
+        // SAFETY: the first `count` cells from `base` hold blocks; `cells` has `cap >=
+        // count` cells apart from them (the caller's contract), so the copy stays inside
+        // both and the new pointers inside the new array.
+        unsafe {
+            core::ptr::copy_nonoverlapping(self.base, cells, count);
+            self.base = cells;
+            self.top = cells.add(count);
+            self.low = cells.add(low);
+            self.end = cells.add(cap);
+        }
+    }
+
     /// Blocks held.
     #[inline]
     pub fn count(&self) -> usize {

@@ -228,6 +228,7 @@ fn alloc_slow_inner(size: usize, align: usize, publish_default: bool) -> *mut u8
     t.busy = 1;
     t.classes |= 1 << c;
     sample::follow(&mut t.hot.sample_left);
+    thread::before_refill(t, c);
     let before = t.mags[c].count();
     let p = if t.mags[c].refill(&t.owned[c], c, t.index, size) {
         t.mags[c]
@@ -270,8 +271,9 @@ fn sample_large(p: *mut u8, size: usize) {
     t.busy = 0;
 }
 
-/// The owner's free into a full magazine: its older half goes back to the thread's
-/// slots, then `p` goes in.
+/// The owner's free into a full magazine: a magazine still in its starter cells moves
+/// to its own (`thread::grow_magazine`), any other gives its older half back to the
+/// thread's slots; then `p` goes in.
 #[cold]
 #[inline(never)]
 pub extern "C" fn free_overflow(p: *mut u8, st: *mut ThreadState, c: usize) {
@@ -284,11 +286,11 @@ pub extern "C" fn free_overflow(p: *mut u8, st: *mut ThreadState, c: usize) {
     }
     t.busy = 1;
     t.classes |= 1 << c;
-    let m = &mut t.mags[c];
-    if m.drain_half(&t.owned[c]) != 0 {
+    // A magazine in its starter cells moves to its own instead of draining.
+    if !thread::grow_magazine(t, c) && t.mags[c].drain_half(&t.owned[c]) != 0 {
         t.drains += 1;
     }
-    m.push(p);
+    t.mags[c].push(p);
     // The drain's event, class record and thread record are published from the next
     // interval drain (see `magazine`): publishing every overflow flooded the ring.
     t.busy = 0;

@@ -79,6 +79,15 @@ pub struct ThreadState {
     pub unfolded: u32,
     /// Pool free-list link.
     next_free: usize,
+    /// Bit `c` set: class `c`'s magazine has its own cells ([`CELL_START`]): it outgrew
+    /// its starter cells ([`grow_magazine`]), or its capacity fits in [`STARTER`].
+    grown: u64,
+    /// Bit `c` set: class `c`'s magazine refilled since the state was taken (a second
+    /// refill grows it).
+    primed: u64,
+    /// Each class's magazine capacity in its own cells: what it grows to, and what is
+    /// published as its capacity.
+    full_cap: [u16; CLASS_COUNT],
     /// What the thread-local word points at in check mode (`SLABSCOPE_CHECK`): an idle
     /// record's values (a key no meta word matches, no bytes left before a sample, an
     /// empty view), so that every fast path misses and every call takes the checked
@@ -89,7 +98,10 @@ pub struct ThreadState {
     pub owned: [Owned; CLASS_COUNT],
     /// Check mode: the small blocks this thread freed last, not given back yet.
     pub quarantine: Quarantine,
-    /// The magazines' cells: class `c`'s from [`CELL_START`]`[c]`.
+    /// The starter cells: class `c`'s [`STARTER`] from `c * STARTER`, where its magazine
+    /// starts out when its capacity is larger.
+    starter: [*mut u8; CLASS_COUNT * STARTER],
+    /// The magazines' own cells: class `c`'s from [`CELL_START`]`[c]`.
     cells: [*mut u8; CELLS],
     /// Remote frees not pushed yet (last: the largest part of the state; its entries
     /// are written only by a thread that frees other threads' blocks, the folds and
@@ -112,6 +124,14 @@ const CELL_START: [usize; CLASS_COUNT + 1] = {
 };
 /// Cells of every magazine of a thread.
 const CELLS: usize = CELL_START[CLASS_COUNT];
+
+/// Cells a magazine of a larger capacity starts with, side by side with every other
+/// class's in [`ThreadState::starter`]; it moves to its own cells at its first overflow
+/// or its second refill ([`grow_magazine`]). A class's own cells are a page or more
+/// apart from the next class's (512 cells of 8 bytes for the small classes), so a
+/// process that uses twenty classes a little, as most programs do at start, touched
+/// twenty pages of cells a thread; their starter cells are two pages.
+pub const STARTER: usize = 16;
 const _: () = assert!(CELLS * core::mem::size_of::<*mut u8>() <= 76 << 10);
 
 const _: () = assert!(CLASS_COUNT <= 64);
@@ -316,12 +336,21 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     };
     // SAFETY: the state was just taken from the pool (or mapped): the caller owns it.
     let t = unsafe { &mut *st };
+    t.grown = 0;
+    t.primed = 0;
     for c in 0..CLASS_COUNT {
         // `opts.magazine <= MAGAZINE_MAX`, and a capacity never grows with a lower limit:
         // the class's cells hold it.
         let cap = magazine_capacity(c, opts.magazine).min(CELL_START[c + 1] - CELL_START[c]);
-        let cells = t.cells[CELL_START[c]..].as_mut_ptr();
-        t.mags[c].init(c, cells, cap);
+        t.full_cap[c] = cap as u16;
+        if cap > STARTER {
+            let cells = t.starter[c * STARTER..].as_mut_ptr();
+            t.mags[c].init(c, cells, STARTER);
+        } else {
+            let cells = t.cells[CELL_START[c]..].as_mut_ptr();
+            t.mags[c].init(c, cells, cap);
+            t.grown |= 1 << c;
+        }
     }
     t.hot.key = owned_key(t.index);
     t.checked = Hot::IDLE;
@@ -538,14 +567,38 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
     publish::heartbeat(now);
 }
 
+/// Moves class `c`'s magazine from its starter cells to its own, blocks and low-water
+/// mark with it; `false` when it has its own already. Slow paths only.
+pub fn grow_magazine(t: &mut ThreadState, c: usize) -> bool {
+    if t.grown & (1 << c) != 0 {
+        return false;
+    }
+    t.grown |= 1 << c;
+    let cells = t.cells[CELL_START[c]..].as_mut_ptr();
+    t.mags[c].move_to(cells, usize::from(t.full_cap[c]));
+    true
+}
+
+/// Before a refill of class `c`: the first since the state was taken refills the
+/// starter cells; the second grows the magazine first ([`grow_magazine`]): the class is
+/// in use, and a refill of its own cells takes up to `magazine::REFILL_MAX` blocks
+/// where the starter cells take [`STARTER`]` / 2`. Slow paths only.
+pub fn before_refill(t: &mut ThreadState, c: usize) {
+    if t.primed & (1 << c) != 0 {
+        grow_magazine(t, c);
+    }
+    t.primed |= 1 << c;
+}
+
 /// Publishes the thread record of `t`: every magazine's fill and capacity, its drain
 /// and free counts; and stamps the thread's activity at `now` (monotonic ns) for an OOM
 /// report (which names the threads that have been idle).
 pub fn publish_thread(t: &mut ThreadState, now: u64) {
     crate::oom_report::touch(t.tid, now);
     let mut fills = [0u64; CLASS_COUNT];
-    for (f, m) in fills.iter_mut().zip(t.mags.iter()) {
-        *f = m.count() as u64 | (m.cap() as u64) << 32;
+    for ((f, m), cap) in fills.iter_mut().zip(t.mags.iter()).zip(t.full_cap) {
+        // The capacity it has or grows to: the starter cells are where it starts.
+        *f = m.count() as u64 | u64::from(cap) << 32;
     }
     publish::thread(&mut t.record, t.tid, &fills, t.drains, t.frees_total);
 }
