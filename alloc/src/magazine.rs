@@ -2,8 +2,10 @@
 //! slots.
 //!
 //! Allocation pops, a free by the owner pushes (both in `front`'s fast paths: a pointer
-//! compare, a load or store, a pointer bump). A full magazine drains its older half back
-//! to the owning slots. Every `SLABSCOPE_DRAIN_INTERVAL` frees a thread sweeps the
+//! compare, a load or store, a pointer bump). A magazine starts in a few shared starter
+//! cells and moves to its own at its first overflow or second refill
+//! (`thread::grow_magazine`); a full magazine in its own cells drains its older half
+//! back to the owning slots. Every `SLABSCOPE_DRAIN_INTERVAL` frees a thread sweeps the
 //! magazines of the next few classes it used (`thread::SWEEP_CLASSES`, round robin),
 //! giving back three quarters (rounded up) of the blocks that sat unused since the
 //! class's previous sweep (below the magazine's low-water mark, as jemalloc's tcache GC
@@ -114,16 +116,20 @@ impl Magazine {
     }
 
     /// Moves the blocks to `cap` cells from `cells`, in the same order, the low-water mark
-    /// with them (a magazine leaving its starter cells, `thread::grow_magazine`). `cells`
-    /// are the magazine's own, unused by any other, and hold at least the blocks held.
-    pub fn move_to(&mut self, cells: *mut *mut u8, cap: usize) {
+    /// with them (a magazine leaving its starter cells, `thread::grow_magazine`).
+    ///
+    /// # Safety
+    ///
+    /// `cells` points at `cap` writable cells that only this magazine uses from now on,
+    /// apart from its current ones, and `cap` is at least the blocks held.
+    pub unsafe fn move_to(&mut self, cells: *mut *mut u8, cap: usize) {
         let count = self.count();
         debug_assert!(count <= cap);
         // SAFETY: `base <= low <= top`, all in one cell array.
         let low = unsafe { self.low.offset_from(self.base) } as usize;
         // SAFETY: the first `count` cells from `base` hold blocks; `cells` has `cap >=
-        // count` cells apart from them (the caller's contract), so the copy stays inside
-        // both and the new pointers inside the new array.
+        // count` cells apart from them (this function's contract), so the copy stays
+        // inside both and the new pointers inside the new array.
         unsafe {
             core::ptr::copy_nonoverlapping(self.base, cells, count);
             self.base = cells;

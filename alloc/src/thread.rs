@@ -40,8 +40,8 @@ pub const GONE: usize = 2;
 /// What the state's creation writes comes first (the hot record, the magazines' headers,
 /// the scalars, the check mode's record), so that a new state's first stores fall in
 /// its first two pages; the rest is touched as it is used: the owned-slot lists, the
-/// quarantine in check mode, the cells of the classes the thread uses, the remote
-/// batch when it frees other threads' blocks.
+/// quarantine in check mode, the starter cells, the own cells of the classes whose
+/// magazines grew, the remote batch when it frees other threads' blocks.
 #[repr(C)]
 pub struct ThreadState {
     /// The key ([`owned_key`] of this thread) and the sampling countdown, first: the
@@ -127,10 +127,10 @@ const CELLS: usize = CELL_START[CLASS_COUNT];
 
 /// Cells a magazine of a larger capacity starts with, side by side with every other
 /// class's in [`ThreadState::starter`]; it moves to its own cells at its first overflow
-/// or its second refill ([`grow_magazine`]). A class's own cells are a page or more
-/// apart from the next class's (512 cells of 8 bytes for the small classes), so a
-/// process that uses twenty classes a little, as most programs do at start, touched
-/// twenty pages of cells a thread; their starter cells are two pages.
+/// or its second refill ([`grow_magazine`]). The own cells of the classes up to 128 B
+/// are 512 cells (4 KiB) each, and those of the next ones hundreds, so a process that
+/// uses twenty classes a little, as most programs do at start, touched a page of cells
+/// for most of them in each thread; the starter cells of all classes are two pages.
 pub const STARTER: usize = 16;
 const _: () = assert!(CELLS * core::mem::size_of::<*mut u8>() <= 76 << 10);
 
@@ -575,7 +575,10 @@ pub fn grow_magazine(t: &mut ThreadState, c: usize) -> bool {
     }
     t.grown |= 1 << c;
     let cells = t.cells[CELL_START[c]..].as_mut_ptr();
-    t.mags[c].move_to(cells, usize::from(t.full_cap[c]));
+    // SAFETY: the class's own cells hold `full_cap[c]` (capped at its region by
+    // `take_from_pool`) and no magazine used them since the state was taken (its `grown`
+    // bit was clear: the magazine was in its starter cells, a separate array).
+    unsafe { t.mags[c].move_to(cells, usize::from(t.full_cap[c])) };
     true
 }
 
