@@ -428,6 +428,34 @@ mod tests {
         assert_eq!((m.count(), low(&m)), (1, 0));
     }
 
+    #[test]
+    fn a_magazine_moved_to_its_own_cells_keeps_its_blocks_order_and_mark() {
+        let mut starter = [core::ptr::null_mut::<u8>(); 4];
+        let mut own = [core::ptr::null_mut::<u8>(); 16];
+        // SAFETY: as above: zero is valid for every field, `init` sets the pointers.
+        let mut m: Magazine = unsafe { core::mem::zeroed() };
+        m.init(0, starter.as_mut_ptr(), starter.len());
+        for a in [0x1000, 0x2000, 0x3000, 0x4000] {
+            assert!(m.push(a as *mut u8));
+        }
+        assert!(!m.push(0x5000 as *mut u8), "the starter cells are full");
+        m.low = m.top;
+        assert_eq!(m.take().map(|p| p.as_ptr() as usize), Some(0x4000));
+        // SAFETY: `own` has 16 cells apart from `starter`, more than the 3 blocks held.
+        unsafe { m.move_to(own.as_mut_ptr(), own.len()) };
+        assert_eq!((m.count(), m.cap()), (3, 16));
+        assert_eq!(m.base, own.as_mut_ptr());
+        // The mark moved with the blocks: at the fill, as the take left it.
+        assert_eq!(m.low, m.top);
+        for a in [0x5000, 0x6000] {
+            assert!(m.push(a as *mut u8));
+        }
+        let popped: Vec<usize> = core::iter::from_fn(|| m.take())
+            .map(|p| p.as_ptr() as usize)
+            .collect();
+        assert_eq!(popped, [0x6000, 0x5000, 0x3000, 0x2000, 0x1000]);
+    }
+
     /// Sweeps of an idle magazine (nothing allocated or freed between them) holding
     /// `fill` blocks with `reserve` kept: how many until it is empty.
     fn sweeps_to_empty(mut fill: usize, mut reserve: usize) -> usize {
