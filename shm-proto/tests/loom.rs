@@ -1,8 +1,8 @@
 //! Loom models of the ring protocol and the sequence lock: no interleaving lets a
 //! reader return a torn event or record, and every event is accounted for. And of a
 //! sparse segment's growth (`writer/backing.rs`): no interleaving of a `prepare`, a
-//! grow and a claimer makes a record claimable before its page is allocated, or
-//! allocates a page twice.
+//! grow and a claimer makes a record claimable before its page is allocated, allocates
+//! a page twice, or refuses for good a claim that the grow's last doubling answers.
 //!
 //! Run with:
 //!
@@ -20,7 +20,7 @@ use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-use slabscope_proto::backing::{Backing, Part};
+use slabscope_proto::backing::{Backing, Part, Refusal};
 use slabscope_proto::layout::{EventRecord, RingControl};
 use slabscope_proto::ring::{push, Cursor, PollStats, PushOutcome};
 use slabscope_proto::{seqlock, Event, EventKind, Records};
@@ -312,6 +312,46 @@ fn sample_sites_prepared_while_a_refused_claim_grows_them() {
         assert_eq!(sites.backing.limit(Part::SampleSites), 8);
         if prepared {
             assert!(sites.pages[..8].iter().all(|p| p.load(Ordering::Relaxed)));
+        }
+    });
+}
+
+/// A claim that found every allocated thread record taken races with the grow that
+/// allocates the table's last records (a doubling to its capacity): it claims one of
+/// them or is put off until the next grow, never refused for good. (The refusal used to
+/// test `can_grow` after reading the limit: a grow ending between the two made it final,
+/// and a thread of a burst went without a record.)
+#[test]
+fn a_claim_refused_while_the_last_doubling_ends_is_not_lost() {
+    model(|| {
+        // Thread records: 8 in all, the first 4 allocated and all in use.
+        let b = Arc::new(Backing::initial([8, 8, 16, 64], false));
+        b.note_use(Part::Threads, 4);
+        let grower = {
+            let b = b.clone();
+            thread::spawn(move || {
+                b.grow(|p| if p == Part::Threads { 4 } else { 0 }, |_, _, _| Ok(()));
+            })
+        };
+        let claimer = {
+            let b = b.clone();
+            thread::spawn(move || {
+                // The claimer reads the limit; above the 4 records in use it would claim
+                // one of those.
+                let seen = b.limit(Part::Threads);
+                (seen == 4).then(|| b.refuse(Part::Threads, seen))
+            })
+        };
+        grower.join().unwrap();
+        let refusal = claimer.join().unwrap();
+        assert_eq!(
+            b.limit(Part::Threads),
+            8,
+            "the grow allocated the last records"
+        );
+        match refusal {
+            None | Some(Refusal::PutOff) | Some(Refusal::Retry(8)) => {}
+            Some(r) => panic!("a claim refused while records were allocated: {r:?}"),
         }
     });
 }

@@ -52,6 +52,17 @@ fn grower() -> u64 {
     thread_key()
 }
 
+/// What a claim that found no record does ([`Backing::refuse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// Records up to this limit are allocated now: claim again.
+    Retry(u64),
+    /// Put off until the next grow, which reports it (the claimer claims again then).
+    PutOff,
+    /// Nothing more can be allocated: refused (counted as overflow).
+    Final,
+}
+
 /// A part of the segment that is allocated as it fills.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -192,6 +203,23 @@ impl Backing {
     pub fn can_grow(&self, part: Part) -> bool {
         let limit = self.limit(part);
         limit != 0 && limit < self.capacity(part) && self.stuck.load(Ordering::Relaxed) == 0
+    }
+
+    /// What a claim of `part` does that found every record below `seen` (the limit it
+    /// read) taken and none reusable: claim again below the limit now, when a grow
+    /// allocated more meanwhile; be put off until the next grow ([`Backing::defer`] done)
+    /// while doublings remain; else be refused for good. The limit is read again after
+    /// [`Backing::can_grow`] failed: a grow that allocated the last records between the
+    /// claimer's read and that test made it fail, and those records are claimable.
+    pub fn refuse(&self, part: Part, seen: u64) -> Refusal {
+        if self.can_grow(part) {
+            self.defer();
+            return Refusal::PutOff;
+        }
+        match self.limit(part) {
+            now if now > seen => Refusal::Retry(now),
+            _ => Refusal::Final,
+        }
     }
 
     /// Notes a claim put off until the next [`Backing::grow`], which reports it.

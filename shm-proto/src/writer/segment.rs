@@ -1,7 +1,7 @@
 //! [`SegmentWriter`]: creating a segment and every update the allocator makes to it.
 #![forbid(unsafe_code)]
 
-use super::backing::{initial_records, Backing, Part};
+use super::backing::{initial_records, Backing, Part, Refusal};
 use super::config::{
     build_path, CreateError, Plan, SampleConfig, Section, SegmentConfig, MAX_PATH_BYTES,
 };
@@ -425,20 +425,21 @@ impl SegmentWriter {
                 }
             }
             // A grow that ended since `limit` was read allocated more records: take one
-            // of those rather than refuse (a grow to the capacity would otherwise make
-            // the refusal final below).
+            // of those rather than refuse.
             let now = limit_now();
-            if now <= limit {
-                break;
+            if now > limit {
+                limit = now;
+                continue;
             }
-            limit = now;
-        }
-        // Put off until more records are allocated: the owner claims again after the
-        // next grow. A sample site is not claimed again (its sample is lost): counted.
-        if let Some(p) = part.filter(|&p| self.backing.can_grow(p)) {
-            self.backing.defer();
-            if p != Part::SampleSites {
-                return None;
+            let Some(p) = part else { break };
+            // Put off until more records are allocated: the owner claims again after the
+            // next grow. A sample site is not claimed again (its sample is lost): counted.
+            match self.backing.refuse(p, u64::from(limit)) {
+                Refusal::Retry(now) if now.min(u64::from(cap)) > u64::from(limit) => {
+                    limit = now.min(u64::from(cap)) as u32;
+                }
+                Refusal::PutOff if p != Part::SampleSites => return None,
+                _ => break,
             }
         }
         desc.overflow.fetch_add(1, Ordering::Relaxed);
