@@ -347,7 +347,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
             let cells = t.starter[c * STARTER..].as_mut_ptr();
             t.mags[c].init(c, cells, STARTER);
         } else {
-            let cells = t.cells[CELL_START[c]..].as_mut_ptr();
+            let cells = own_cells(t, c);
             t.mags[c].init(c, cells, cap);
             t.grown |= 1 << c;
         }
@@ -567,6 +567,11 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
     publish::heartbeat(now);
 }
 
+/// Class `c`'s own magazine cells in `t` (from [`CELL_START`]`[c]`).
+fn own_cells(t: &mut ThreadState, c: usize) -> *mut *mut u8 {
+    t.cells[CELL_START[c]..].as_mut_ptr()
+}
+
 /// Moves class `c`'s magazine from its starter cells to its own, blocks and low-water
 /// mark with it; `false` when it has its own already. Slow paths only.
 pub fn grow_magazine(t: &mut ThreadState, c: usize) -> bool {
@@ -574,7 +579,7 @@ pub fn grow_magazine(t: &mut ThreadState, c: usize) -> bool {
         return false;
     }
     t.grown |= 1 << c;
-    let cells = t.cells[CELL_START[c]..].as_mut_ptr();
+    let cells = own_cells(t, c);
     // SAFETY: the class's own cells hold `full_cap[c]` (capped at its region by
     // `take_from_pool`) and no magazine used them since the state was taken (its `grown`
     // bit was clear: the magazine was in its starter cells, a separate array).
