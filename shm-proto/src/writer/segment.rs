@@ -137,7 +137,10 @@ impl SegmentWriter {
                         }
                     }
                 }
-                if backing.limit(Part::Ring) == plan.capacity(Part::Ring) {
+                // A segment created whole (or on a kernel that cannot populate) has
+                // every page allocated now; a sparse one allocates as it grows, even
+                // when a table is small enough to be whole from the start.
+                if !backing.sparse() {
                     sys::reserve(&fd, 0, total)
                         .map_err(|(op, errno)| CreateError::Io { op, errno })?;
                 }
