@@ -25,6 +25,18 @@ pub fn decimal(raw: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// The units of [`size`] as messages and docs name them (the literal, for `concat!`).
+macro_rules! unit_names {
+    () => {
+        "B, K, KB, KiB, M, MB, MiB, G, GB, GiB or T"
+    };
+}
+pub(crate) use unit_names;
+
+/// The units of [`size`] as messages and docs name them; a test checks that they are
+/// the units it takes.
+pub const UNIT_NAMES: &str = unit_names!();
+
 /// Binary unit suffixes of [`size`], matched without regard to case.
 const UNITS: [(&[u8], u32); 12] = [
     (b"", 0),
@@ -51,12 +63,18 @@ pub fn size(raw: &[u8]) -> Option<u64> {
     n.checked_mul(1u64 << shift)
 }
 
-/// A switch: `1`, `true`, `on`, `yes` or `0`, `false`, `off`, `no`.
+/// The words of [`switch`] that mean on, then those that mean off.
+pub const SWITCH_WORDS: [[&str; 4]; 2] = [["1", "true", "on", "yes"], ["0", "false", "off", "no"]];
+
+/// A switch: `1`, `true`, `on`, `yes` or `0`, `false`, `off`, `no`, any case.
 pub fn switch(raw: &[u8]) -> Option<bool> {
-    match raw {
-        b"1" | b"true" | b"on" | b"yes" => Some(true),
-        b"0" | b"false" | b"off" | b"no" => Some(false),
-        _ => None,
+    let is = |words: &[&str; 4]| words.iter().any(|w| w.as_bytes().eq_ignore_ascii_case(raw));
+    if is(&SWITCH_WORDS[0]) {
+        Some(true)
+    } else if is(&SWITCH_WORDS[1]) {
+        Some(false)
+    } else {
+        None
     }
 }
 
@@ -69,6 +87,12 @@ pub fn program_name(raw: &[u8]) -> bool {
 fn is_level(s: &[u8]) -> bool {
     const LEVELS: [&[u8]; 6] = [b"off", b"error", b"warn", b"info", b"debug", b"trace"];
     LEVELS.iter().any(|l| l.eq_ignore_ascii_case(s)) || matches!(s, [b'0'..=b'5'])
+}
+
+/// Whether the tracing filter `f` is the level `off` alone (any case, or `0`): no
+/// subscriber is needed.
+pub fn filter_off(f: &[u8]) -> bool {
+    f.eq_ignore_ascii_case(b"off") || f == b"0"
 }
 
 /// A tracing filter (tracing-subscriber's `Targets`): 1 to [`LOG_FILTER_MAX`] bytes of
@@ -142,6 +166,60 @@ mod tests {
             b"16777216T",
         ] {
             assert_eq!(size(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn unit_names_are_the_units() {
+        let named: Vec<&str> = UNIT_NAMES
+            .split(", ")
+            .flat_map(|n| n.split(" or "))
+            .collect();
+        assert_eq!(named.len(), UNITS.len() - 1, "{UNIT_NAMES}");
+        for (unit, _) in &UNITS[1..] {
+            assert!(
+                named
+                    .iter()
+                    .any(|n| n.as_bytes().eq_ignore_ascii_case(unit)),
+                "{} is not named in {UNIT_NAMES}",
+                String::from_utf8_lossy(unit)
+            );
+        }
+    }
+
+    #[test]
+    fn switches_take_their_words_in_any_case() {
+        for (raw, want) in [
+            (&b"1"[..], Some(true)),
+            (b"true", Some(true)),
+            (b"TRUE", Some(true)),
+            (b"On", Some(true)),
+            (b"yes", Some(true)),
+            (b"0", Some(false)),
+            (b"False", Some(false)),
+            (b"OFF", Some(false)),
+            (b"no", Some(false)),
+            (b"2", None),
+            (b"", None),
+            (b"yess", None),
+            (b" on", None),
+        ] {
+            assert_eq!(switch(raw), want, "{}", String::from_utf8_lossy(raw));
+        }
+    }
+
+    #[test]
+    fn only_the_level_off_alone_needs_no_subscriber() {
+        for off in [&b"off"[..], b"OFF", b"Off", b"0"] {
+            assert!(filter_off(off), "{}", String::from_utf8_lossy(off));
+        }
+        for on in [
+            &b"debug"[..],
+            b"off,slabscope=debug",
+            b"slabscope=off",
+            b"1",
+        ] {
+            assert!(!filter_off(on), "{}", String::from_utf8_lossy(on));
         }
     }
 

@@ -175,7 +175,7 @@ pub const TABLE: &[OptionDesc] = &[
         env: "SLABSCOPE_LOG",
         default: "off",
         kind: Kind::Filter,
-        doc: "Debug tracing of slow-path events (SuperSlab map/empty/return, slot acquire/empty/release, drains, large map/unmap, OOM, GPU miss/trim) through tracing-subscriber, with this filter of targets and levels (targets `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`, `slabscope::large`, `slabscope::oom`, `slabscope::gpu`). Unset or `off`: no subscriber is installed.",
+        doc: "Debug tracing of slow-path events (SuperSlab map/empty/return, slot acquire/empty/release, drains, large map/unmap, OOM, GPU miss/trim) through tracing-subscriber, with this filter of targets and levels (targets `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`, `slabscope::large`, `slabscope::oom`, `slabscope::gpu`). Unset, or `off` alone (any case, or `0`): no subscriber is installed.",
     },
     OptionDesc {
         env: "SLABSCOPE_LOG_FILE",
@@ -262,7 +262,7 @@ impl Options {
                 "SLABSCOPE_MAX_THREADS" => o.max_threads = v.num as u32,
                 "SLABSCOPE_MAX_SUPERSLABS" => o.max_superslabs = v.num as u32,
                 "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools = v.num as u32,
-                "SLABSCOPE_LOG" => o.log = (raw != b"off").then_some(raw),
+                "SLABSCOPE_LOG" => o.log = (!grammar::filter_off(raw)).then_some(raw),
                 "SLABSCOPE_LOG_FILE" => o.log_file = (raw != b"stderr").then_some(raw),
                 "SLABSCOPE_SAMPLE" => o.sample = v.num.min(SAMPLE_MAX),
                 "SLABSCOPE_CONTROL" => o.control = v.num != 0,
@@ -284,13 +284,21 @@ struct Value {
     num: u64,
 }
 
+// The message of `Kind::Path` names the length `dir_ok` takes.
+const _: () = assert!(slabscope_proto::MAX_DIR_BYTES == 200);
+
 fn expected(kind: Kind) -> &'static str {
     match kind {
-        Kind::Bool => "0 or 1",
-        Kind::Check => "0, 1 or abort",
-        Kind::Publish => "0, 1 or a program name of at most 15 bytes",
+        Kind::Bool => "0 or 1 (also false/true, off/on, no/yes)",
+        Kind::Check => "0, 1 (also false/true, off/on, no/yes) or abort",
+        Kind::Publish => {
+            "0, 1 (also false/true, off/on, no/yes) or a program name: 1 to 15 printable bytes without spaces or /"
+        }
         Kind::Count { .. } => "an integer in the documented range",
-        Kind::Size => "a byte count with an optional unit: K, KiB, M, MiB, G, GiB or T",
+        Kind::Size => concat!(
+            "a byte count with an optional unit: ",
+            grammar::unit_names!()
+        ),
         Kind::Path => "an absolute directory path of at most 200 bytes",
         Kind::Filter => {
             "a filter: comma-separated directives, each a level, a target or target=level, at most 256 bytes"
@@ -315,9 +323,7 @@ fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
             Some(grammar::decimal(raw)?).filter(|n| (min..=max).contains(n))?
         }
         Kind::Size => grammar::size(raw)?,
-        Kind::Path => {
-            (raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0)).then_some(0)?
-        }
+        Kind::Path => slabscope_proto::dir_ok(raw).then_some(0)?,
         Kind::Filter => grammar::filter_ok(raw).then_some(0)?,
         Kind::File => (raw == b"stderr"
             || raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
@@ -387,6 +393,35 @@ mod tests {
         assert_eq!(o.magazine, 512);
         assert_eq!(o.shm_dir, b"/dev/shm");
         assert_eq!(bad, 3);
+    }
+
+    #[test]
+    fn the_level_off_in_any_case_installs_no_subscriber() {
+        for off in [&b"off"[..], b"OFF", b"Off", b"0"] {
+            let pairs: &'static [(&'static str, &'static [u8])] =
+                Box::leak(Box::new([("SLABSCOPE_LOG", off)]));
+            let (o, bad) = parse_with(pairs);
+            assert_eq!((o.log, bad), (None, 0), "{}", String::from_utf8_lossy(off));
+        }
+        let (o, bad) = parse_with(&[("SLABSCOPE_LOG", b"slabscope=DEBUG")]);
+        assert_eq!((o.log, bad), (Some(&b"slabscope=DEBUG"[..]), 0));
+    }
+
+    #[test]
+    fn switch_words_are_the_switch_in_any_case_and_never_a_program_name() {
+        let (o, bad) = parse_with(&[
+            ("SLABSCOPE_PUBLISH", b"TRUE"),
+            ("SLABSCOPE_CONTROL", b"Off"),
+        ]);
+        assert_eq!(
+            (o.publish, o.publish_only, o.control, bad),
+            (Some(true), None, false, 0)
+        );
+        let (o, bad) = parse_with(&[("SLABSCOPE_PUBLISH", b"python3")]);
+        assert_eq!(
+            (o.publish, o.publish_only, bad),
+            (Some(true), Some(&b"python3"[..]), 0)
+        );
     }
 
     #[test]

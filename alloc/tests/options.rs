@@ -61,7 +61,7 @@ fn bad_values_warn_once_and_use_the_default() {
         .any(|l| l.contains("SLABSCOPE_DRAIN_INTERVAL=often") && l.contains("using the default")));
     assert!(lines
         .iter()
-        .any(|l| l.contains("SLABSCOPE_LIMIT=12Q") && l.contains("K, KiB, M, MiB, G, GiB or T")));
+        .any(|l| l.contains("SLABSCOPE_LIMIT=12Q") && l.contains(slabscope::grammar::UNIT_NAMES)));
 }
 
 #[test]
@@ -110,26 +110,32 @@ fn an_uncreatable_segment_is_reported_once_and_the_allocator_keeps_working() {
 }
 
 fn accepted(kind: Kind) -> String {
+    let switch = "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`; any case)";
     match kind {
-        Kind::Bool => "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`)".into(),
-        Kind::Publish => {
-            "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`), or a program name of at most 15 bytes"
-                .into()
-        }
+        Kind::Bool => switch.into(),
+        Kind::Publish => format!(
+            "{switch}, or a program name: 1 to 15 printable ASCII bytes without spaces or `/`"
+        ),
         Kind::Count { min, max } => format!("integer, {min} to {max}"),
         Kind::Size => {
-            "bytes, with an optional unit `K`, `KiB`, `M`, `MiB`, `G`, `GiB` or `T` (powers of 1024, any case)"
-                .into()
+            let units: Vec<String> = slabscope::grammar::UNIT_NAMES
+                .split(", ")
+                .flat_map(|n| n.split(" or "))
+                .map(|n| format!("`{n}`"))
+                .collect();
+            let (last, rest) = units.split_last().unwrap();
+            format!(
+                "bytes, with an optional unit {} or {last} (powers of 1024, any case)",
+                rest.join(", ")
+            )
         }
         Kind::Path => "absolute directory path, at most 200 bytes".into(),
         Kind::Filter => {
-            "comma-separated directives, each a level (`off`, `error`, `warn`, `info`, `debug`, `trace`), a target, or `target=level`; at most 256 bytes"
+            "comma-separated directives, each a level (`off`, `error`, `warn`, `info`, `debug`, `trace`, any case, or `0` to `5`), a target, or `target=level`; at most 256 bytes"
                 .into()
         }
         Kind::File => "`stderr`, or an absolute file path, at most 200 bytes".into(),
-        Kind::Check => {
-            "`0` or `1` (also `false`/`true`, `off`/`on`, `no`/`yes`), or `abort`".into()
-        }
+        Kind::Check => format!("{switch}, or `abort`"),
     }
 }
 

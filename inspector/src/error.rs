@@ -109,7 +109,9 @@ fn why_no_segment(env: Option<&PublishEnv>, path: &Path) -> String {
         }
     }
     if let Some(dir) = &env.shm_dir {
-        if !dir.is_empty() && path.parent() != Some(Path::new(dir)) {
+        // A value the allocator ignored (it then used /dev/shm, as this reader does)
+        // explains nothing.
+        if slabscope_proto::dir_ok(dir.as_bytes()) && path.parent() != Some(Path::new(dir)) {
             return format!(
                 ": it started with SLABSCOPE_SHM_DIR={dir}; run alloc-inspect with the same \
                  SLABSCOPE_SHM_DIR"
@@ -206,8 +208,10 @@ mod tests {
         assert!(why(Some("0"), Some("100"), None)
             .contains("SLABSCOPE_PUBLISH=0, which publishes nothing"));
         assert!(why(Some("python3"), None, None).contains("only from processes named python3"));
-        // Switches are lower case, as the allocator reads them: `OFF` is a name.
-        assert!(why(Some("OFF"), None, None).contains("only from processes named OFF"));
+        // Switch words in any case, as the allocator reads them: `OFF` is off.
+        assert!(
+            why(Some("OFF"), None, None).contains("SLABSCOPE_PUBLISH=OFF, which publishes nothing")
+        );
         assert!(why(None, None, Some("/tmp/seg")).contains("SLABSCOPE_SHM_DIR=/tmp/seg; run"));
         assert!(why(Some("1"), Some("250"), Some("/dev/shm"))
             .contains("yet: it started with SLABSCOPE_PUBLISH_AFTER_MS=250"));
@@ -216,6 +220,7 @@ mod tests {
             why(None, None, None),
             why(Some("on"), Some("0"), Some("/dev/shm")),
             why(Some("a/b"), None, None),
+            why(None, None, Some("relative/dir")),
             why(None, Some("soon"), None),
             why(None, Some("99999999999"), None),
         ] {

@@ -46,7 +46,10 @@ pub use heap_error::{HeapError, HeapErrorKind, HeapErrorOp, InvalidReason};
 pub use layout::{PROTOCOL_MAJOR, PROTOCOL_MINOR};
 pub use raw::Records;
 #[cfg(not(loom))]
-pub use reader::{list_segments, segment_dir, segment_path, CompatInfo, ReadError, SegmentReader};
+pub use reader::{
+    dir_ok, list_segments, segment_dir, segment_path, CompatInfo, ReadError, SegmentReader,
+    MAX_DIR_BYTES,
+};
 pub use ring::{Cursor, PollStats, PushOutcome};
 pub use snapshot::*;
 #[cfg(not(loom))]

@@ -208,6 +208,15 @@ fn unlink_removes_the_segment_and_the_dir_variable_is_honoured() {
     let pid_reader = SegmentReader::open_pid(25);
     std::env::set_var("SLABSCOPE_SHM_DIR", "");
     assert_eq!(segment_dir(), Path::new("/dev/shm"));
+    // A value the allocator ignores (relative, or over 200 bytes) is ignored here too,
+    // so that both look in /dev/shm.
+    std::env::set_var("SLABSCOPE_SHM_DIR", "relative/dir");
+    assert_eq!(segment_dir(), Path::new("/dev/shm"));
+    std::env::set_var("SLABSCOPE_SHM_DIR", format!("/{}", "a".repeat(200)));
+    assert_eq!(segment_dir(), Path::new("/dev/shm"));
+    let longest = format!("/{}", "a".repeat(slabscope_proto::MAX_DIR_BYTES - 1));
+    std::env::set_var("SLABSCOPE_SHM_DIR", &longest);
+    assert_eq!(segment_dir(), Path::new(&longest));
     match old {
         Some(v) => std::env::set_var("SLABSCOPE_SHM_DIR", v),
         None => std::env::remove_var("SLABSCOPE_SHM_DIR"),

@@ -19,6 +19,6 @@ mod segment;
 mod validate;
 
 pub use error::ReadError;
-pub use open::{list_segments, owner_allowed, segment_dir, segment_path};
+pub use open::{dir_ok, list_segments, owner_allowed, segment_dir, segment_path, MAX_DIR_BYTES};
 pub use segment::SegmentReader;
 pub use validate::CompatInfo;

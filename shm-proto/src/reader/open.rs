@@ -2,16 +2,29 @@
 #![forbid(unsafe_code)]
 
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::error::ReadError;
 use crate::raw::sys;
 
-/// The directory segments live in: `$SLABSCOPE_SHM_DIR`, or `/dev/shm`.
+/// Longest `SLABSCOPE_SHM_DIR` a writer or a reader takes, in bytes.
+pub const MAX_DIR_BYTES: usize = 200;
+
+/// Whether `dir` is a `SLABSCOPE_SHM_DIR` that the allocator and readers both take: an
+/// absolute path of at most [`MAX_DIR_BYTES`] bytes without NUL. Any other value is
+/// ignored on both sides, which then use `/dev/shm`, so that they never look in
+/// different places.
+pub fn dir_ok(dir: &[u8]) -> bool {
+    dir.first() == Some(&b'/') && dir.len() <= MAX_DIR_BYTES && !dir.contains(&0)
+}
+
+/// The directory segments live in: `$SLABSCOPE_SHM_DIR` where [`dir_ok`], else
+/// `/dev/shm`.
 pub fn segment_dir() -> PathBuf {
     match std::env::var_os("SLABSCOPE_SHM_DIR") {
-        Some(d) if !d.is_empty() => PathBuf::from(d),
+        Some(d) if dir_ok(d.as_bytes()) => PathBuf::from(d),
         _ => PathBuf::from("/dev/shm"),
     }
 }
