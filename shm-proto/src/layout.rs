@@ -74,8 +74,9 @@ pub enum SectionKind {
     Ring = 5,
     /// One [`OomReportRecord`]: the OOM flight recorder (1.2).
     OomReport = 6,
-    /// [`SampleSiteRecord`]s: sampled allocation sites (1.2; present only while the
-    /// writer samples, `SLABSCOPE_SAMPLE`).
+    /// [`SampleSiteRecord`]s: sampled allocation sites (1.2; the allocator's segments
+    /// always have it, so that sampling can be switched on at run time; readers must
+    /// not require it).
     SampleSites = 7,
     /// [`SlotOwnerRecord`]s: the owner thread of every slot, one record per
     /// [`SuperSlabRecord`] at the same index (1.3).
