@@ -4,16 +4,19 @@
 //! A sampled block has to be recognised when it is freed, and the free fast path must not
 //! pay for that. So a sampled block never comes from a magazine: it is taken from a slot
 //! of its class that holds only sampled blocks and is in state [`SAMPLED`] in its meta
-//! word. The free fast path's owner test (`meta >> 8 == ACTIVE | me << 24`) fails for
+//! word. The free fast path's owner test (`slot::owned_offset`: `meta ^ key` at most
+//! `0x1fff`, with `ACTIVE` in the key) fails for
 //! exactly those slots, so a free of an ordinary block costs what it always did,
 //! and only sampled blocks take the slow path, which ends the sample and gives the block
 //! back here. (jemalloc and tcmalloc do the same by serving sampled blocks from a size the
 //! free path tells apart.)
 //!
 //! Each class has a list of its sampled slots that have a free block (head in
-//! [`SAMPLED_LISTS`]; full ones are on [`FULL_LISTS`]). Everything here runs under
-//! the class lock of the block's class, which also orders it before the global lock that
-//! slot acquire and release take. A sampled slot is an ordinary ACTIVE slot of its class
+//! [`SAMPLED_LISTS`]; full ones are on [`FULL_LISTS`]). The lists and the slots on them
+//! are guarded by the class lock of the block's class. A slot is acquired before it is
+//! listed and retired after it is unlisted, outside that lock: both may make system
+//! calls (a SuperSlab mapped, decommitted or returned), which never run under a class
+//! lock. A sampled slot is an ordinary ACTIVE slot of its class
 //! for accounting: its blocks count in the class's `out`, `allocs` and `frees` like those
 //! of the global path, so the per-class sums stay exact.
 //!
@@ -44,17 +47,21 @@ const FULL: u16 = 7;
 /// no slot can be had (the slot acquire noted an OOM; the caller serves the request
 /// unsampled through the ordinary slow path, which settles that report).
 pub fn take(c: usize, request: usize) -> *mut u8 {
-    let _g = unowned::lock(c).guard();
+    let mut g = unowned::lock(c).guard();
     let list = &SAMPLED_LISTS[c];
     let head = list.load(Ordering::Relaxed);
     let s = if head != 0 {
         slot_at(head)
     } else {
+        // The acquire may map a SuperSlab: outside the class lock. The slot is this
+        // thread's alone until it is listed.
+        drop(g);
         let Some((ss, i)) = superslab::acquire_slot(c, request, NO_OWNER) else {
             return core::ptr::null_mut();
         };
         // No block of the slot is out yet, so no free can have read its word as ACTIVE.
         ss.set_slot_meta(i, meta(SAMPLED, c, NO_OWNER));
+        g = unowned::lock(c).guard();
         let s = &ss.slots[i];
         slot_list_push(list, s, list::SAMPLED);
         s
@@ -71,6 +78,7 @@ pub fn take(c: usize, request: usize) -> *mut u8 {
     add(&CLASSES[c].out, 1);
     add(&CLASSES[c].allocs, 1);
     ss.publish_slot(i);
+    drop(g);
     crate::publish::class(c);
     one[0]
 }
@@ -87,11 +95,11 @@ pub unsafe fn give_back(c: usize, p: *mut u8, sampling_on: bool) {
     };
     let i = (a - ss.base()) / superslab::SLOT_BYTES;
     let s = &ss.slots[i];
-    let _g = unowned::lock(c).guard();
+    let g = unowned::lock(c).guard();
     // SAFETY: the caller gives up `p`, a block of this slot, and the class lock makes
     // this thread the slot's holder.
     if !unsafe { s.give(a) } {
-        drop(_g);
+        drop(g);
         return crate::foreign::double_free(p);
     }
     add(&CLASSES[c].out, -1);
@@ -105,34 +113,57 @@ pub unsafe fn give_back(c: usize, p: *mut u8, sampling_on: bool) {
         && s.next.load(Ordering::Relaxed) == 0
         && FULL_LISTS[c].load(Ordering::Relaxed) == 0;
     if s.used() == 0 && !(only && sampling_on) {
-        release(c, s);
+        slot_list_remove(list, s);
+        drop(g);
+        // Off its list with no block out, the slot is held by this thread alone; the
+        // retire may decommit or return its SuperSlab, so it runs after the class lock.
+        superslab::retire_slot(ss, i);
     } else {
         ss.publish_slot(i);
+        drop(g);
     }
     crate::publish::class(c);
 }
 
-/// Releases every sampled slot with no block out (those kept while sampling was on).
+/// Sampled slots [`trim`] takes off a list per pass of the class lock.
+const RELEASE_BATCH: usize = 16;
+
+/// Releases every sampled slot with no block out (those kept while sampling was on):
+/// off its list under the class lock, SAMPLED -> EMPTY after it (the retire may
+/// decommit or return a SuperSlab, and no system call runs under a class lock).
 pub fn trim() {
     for (c, list) in SAMPLED_LISTS.iter().enumerate() {
-        let _g = unowned::lock(c).guard();
-        let mut a = list.load(Ordering::Relaxed);
-        while a != 0 {
-            let s = slot_at(a);
-            a = s.next.load(Ordering::Relaxed);
-            if s.used() == 0 {
-                release(c, s);
+        loop {
+            let mut done = [None; RELEASE_BATCH];
+            let mut n = 0;
+            let mut more = false;
+            {
+                let _g = unowned::lock(c).guard();
+                let mut a = list.load(Ordering::Relaxed);
+                while a != 0 {
+                    let s = slot_at(a);
+                    a = s.next.load(Ordering::Relaxed);
+                    if s.used() != 0 {
+                        continue;
+                    }
+                    if n == RELEASE_BATCH {
+                        more = true;
+                        break;
+                    }
+                    slot_list_remove(list, s);
+                    done[n] = Some(locate(s));
+                    n += 1;
+                }
+            }
+            // Off the list with no block out, each slot is held by this thread alone.
+            for &(ss, i) in done.iter().flatten() {
+                superslab::retire_slot(ss, i);
+            }
+            if !more {
+                break;
             }
         }
     }
-}
-
-/// A sampled slot of class `c` with no block out: off its list, SAMPLED -> EMPTY.
-/// Class lock held.
-fn release(c: usize, s: &Slot) {
-    slot_list_remove(&SAMPLED_LISTS[c], s);
-    let (ss, i) = locate(s);
-    superslab::retire_slot(ss, i);
 }
 
 fn slot_addr(s: &Slot) -> usize {

@@ -78,24 +78,44 @@ pub fn adopt(c: usize, me: u32) -> Option<(&'static SuperSlab, usize)> {
     Some((ss, i))
 }
 
-/// Retires the abandoned slots of class `c` whose blocks are all back.
+/// Slots [`reclaim`] takes off the abandoned list per pass of the class lock.
+const RETIRE_BATCH: usize = 16;
+
+/// Retires the abandoned slots of class `c` whose blocks are all back. They are taken
+/// off the list under the class lock and retired after it is released: retiring may
+/// decommit or return a SuperSlab, and no system call runs under a class lock.
 pub fn reclaim(c: usize) {
-    if !any_abandoned(c) {
-        return;
-    }
     let k = &CLASSES_UNOWNED[c];
-    let _g = k.lock.guard();
-    let mut a = k.abandoned.load(Relaxed);
-    while a != 0 {
-        let s = slot_at(a);
-        a = s.next.load(Relaxed);
-        collected(c, s.collect());
-        let (ss, i) = locate(s);
-        if s.used() == 0 {
-            slot_list_remove(&k.abandoned, s);
+    while any_abandoned(c) {
+        let mut done = [None; RETIRE_BATCH];
+        let mut n = 0;
+        let mut more = false;
+        {
+            let _g = k.lock.guard();
+            let mut a = k.abandoned.load(Relaxed);
+            while a != 0 {
+                let s = slot_at(a);
+                a = s.next.load(Relaxed);
+                collected(c, s.collect());
+                let (ss, i) = locate(s);
+                if s.used() != 0 {
+                    ss.publish_slot(i);
+                } else if n == RETIRE_BATCH {
+                    more = true;
+                    break;
+                } else {
+                    slot_list_remove(&k.abandoned, s);
+                    done[n] = Some((ss, i));
+                    n += 1;
+                }
+            }
+        }
+        // Off the list with every block back, each slot is held by this thread alone.
+        for &(ss, i) in done.iter().flatten() {
             superslab::retire_slot(ss, i);
-        } else {
-            ss.publish_slot(i);
+        }
+        if !more {
+            return;
         }
     }
 }
@@ -117,10 +137,11 @@ pub fn reclaim_all() {
 
 /// The global path's allocation: one block of class `c` from an abandoned slot, or
 /// from a slot acquired for the purpose and left abandoned. Null when no memory can be
-/// had (`request` is the size the OOM report names).
+/// had (`request` is the size the OOM report names). The acquire runs outside the class
+/// lock (it may map a SuperSlab); the slot is this thread's alone until it is listed.
 pub fn take_one(c: usize, request: usize) -> *mut u8 {
     let k = &CLASSES_UNOWNED[c];
-    let _g = k.lock.guard();
+    let mut g = k.lock.guard();
     let mut a = k.abandoned.load(Relaxed);
     let mut found: Option<&Slot> = None;
     while a != 0 {
@@ -134,9 +155,11 @@ pub fn take_one(c: usize, request: usize) -> *mut u8 {
     let s = match found {
         Some(s) => s,
         None => {
+            drop(g);
             let Some((ss, i)) = superslab::acquire_slot(c, request, NO_OWNER) else {
                 return core::ptr::null_mut();
             };
+            g = k.lock.guard();
             let s = &ss.slots[i];
             slot_list_push(&k.abandoned, s, list::ABANDONED);
             s
@@ -149,5 +172,6 @@ pub fn take_one(c: usize, request: usize) -> *mut u8 {
     ss.publish_slot(i);
     add(&CLASSES[c].out, 1);
     add(&CLASSES[c].allocs, 1);
+    drop(g);
     one[0]
 }
