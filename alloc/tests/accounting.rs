@@ -451,6 +451,59 @@ fn slots_show_their_owner_and_abandoned_slots_are_marked() {
 }
 
 #[test]
+fn more_abandoned_slots_than_one_pass_retires_all_go_once_their_blocks_are_back() {
+    if common::respawned(
+        "more_abandoned_slots_than_one_pass_retires_all_go_once_their_blocks_are_back",
+        &[],
+    ) {
+        return;
+    }
+    let r = common::open_own();
+    let c = class_of(SIZES[1]);
+    // 40 threads, all alive at once, each take a slot of the class and exit with a
+    // block still out: 40 abandoned slots, more than the 16 a pass of the class lock
+    // takes off the list.
+    let all = std::sync::Arc::new(std::sync::Barrier::new(40));
+    let threads: Vec<_> = (0..40)
+        .map(|_| {
+            let all = all.clone();
+            std::thread::spawn(move || {
+                let p = raw::alloc(SIZES[1], 16) as usize;
+                all.wait();
+                p
+            })
+        })
+        .collect();
+    let theirs: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    // (The harness's own thread may hold a slot of the class too.)
+    let abandoned = |snap: &slabscope_proto::Snapshot| {
+        snap.superslabs
+            .iter()
+            .flat_map(|ss| &ss.slots)
+            .filter(|s| {
+                s.state == SlotState::Active
+                    && s.class as usize == c
+                    && s.owner == slabscope_proto::SlotOwner::Abandoned
+            })
+            .count()
+    };
+    raw::drain_thread();
+    // The harness's thread may have adopted one of them meanwhile.
+    let before = abandoned(&r.snapshot().unwrap());
+    assert!(before > 16, "{before} abandoned slots");
+    for p in theirs {
+        // SAFETY: live blocks, given up here.
+        unsafe { raw::free(p as *mut u8) };
+    }
+    raw::drain_thread();
+    assert_eq!(
+        abandoned(&r.snapshot().unwrap()),
+        0,
+        "every abandoned slot was retired"
+    );
+}
+
+#[test]
 fn a_class_the_thread_stopped_using_gives_its_last_slot_back() {
     if common::respawned(
         "a_class_the_thread_stopped_using_gives_its_last_slot_back",
