@@ -9,7 +9,8 @@
 //! The library exports the C allocation API with C linkage (`malloc`, `free`, `calloc`,
 //! `realloc`, `reallocarray`, `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`,
 //! `pvalloc`, `malloc_usable_size`, `cfree`, `malloc_trim`, `mallopt`, `mallinfo`,
-//! `mallinfo2`) and serves every call from slabscope's raw API
+//! `mallinfo2`), C++'s global `operator new` and `operator delete`, and `_exit` and
+//! `_Exit` (which remove the segment first), and serves every call from slabscope's raw API
 //! ([`slabscope::raw`]), which publishes the process's allocator state into its segment
 //! for `alloc-inspect`.
 //!

@@ -18,7 +18,7 @@
 //! cannot choose the model. Initial-exec places the word in the static TLS block: always
 //! there for a library loaded at start-up (LD_PRELOAD, DT_NEEDED). It marks the whole
 //! module `STATIC_TLS`: a shared library with slabscope inside that is loaded late with
-//! `dlopen` needs its entire TLS block (about 3.5 KiB with tracing-subscriber) from
+//! `dlopen` needs its entire TLS block (a few hundred bytes in the preload) from
 //! glibc's static TLS surplus, and may be refused; the `dynamic-tls` feature keeps
 //! `thread_local!` for such libraries (as the mimalloc and jemalloc crates offer). The
 //! symbol is hidden: an executable with slabscope compiled in and a preloaded shim in the

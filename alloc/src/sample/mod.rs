@@ -22,9 +22,9 @@
 //!   ([`crate::pal::backtrace`]), right whether or not the program keeps frame pointers;
 //!   no allocation on any module the linker made.
 //! - The lifetime: a sampled small block is served from a *sampled slot* of its class
-//!   (`crate::sampled_slots`), a slot that holds only sampled blocks and carries the
-//!   `SAMPLED` bit in its `class_state` word. The free fast path already compares that
-//!   word with `ACTIVE`, so the free of a sampled block falls to the slow path while
+//!   (`crate::sampled_slots`), a slot that holds only sampled blocks and is in state
+//!   `SAMPLED` in its meta word. The free fast path's owner test already requires
+//!   `ACTIVE` there, so the free of a sampled block falls to the slow path while
 //!   every other free stays on the fast path, with no extra instruction there; the slow
 //!   path ends the sample ([`on_free`]: the live-sample table, under the sample lock) and
 //!   gives the block back to its sampled slot. Sampled large allocations are looked up
