@@ -464,8 +464,8 @@ impl<M: DeviceMemory> fmt::Debug for SlabPool<M> {
 
 impl<M: DeviceMemory> Drop for SlabPool<M> {
     fn drop(&mut self) {
-        // No caller is left to hear about refused frees; they are counted in
-        // `free_errors`, which the segment record (if any) keeps showing.
+        // No caller is left to hear about refused frees; they are counted in the
+        // pool's `free_errors` (its `stats()`; the segment record has no such field).
         let _ = self.trim_all();
     }
 }
