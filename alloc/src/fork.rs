@@ -3,8 +3,11 @@
 //! - prepare (in the forking thread): take every allocator lock, in lock order (class
 //!   locks, the global lock, the large registry lock, the thread pool lock, the sample
 //!   lock, then the pagemap's reservation lock and the SuperSlab placement lock, which
-//!   are never held with another), so that no
-//!   other thread is inside a slow path when the address space is copied;
+//!   are never held with another), so that no other thread is inside a critical section
+//!   when the address space is copied. A thread between two of them (a slot it acquired
+//!   and has not listed yet, or unlisted and not retired yet) does not survive in the
+//!   child, which keeps such a slot as it was and never retires it, as it keeps the
+//!   cached blocks of every thread that did not survive;
 //! - parent: release them;
 //! - child: re-initialise them (only the forking thread exists), keep the forking
 //!   thread's state, abandon the states of threads that did not survive (their magazine

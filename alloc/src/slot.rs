@@ -15,8 +15,10 @@
 //!
 //! A slot has at most one *holder*, the only thread that may touch its block lists,
 //! `used`, `carved` and list links: its owner thread while ACTIVE and owned; the holder
-//! of its class lock while abandoned or SAMPLED (`unowned`, `sampled_slots`); the holder
-//! of the global lock while EMPTY or UNUSED (`superslab`). Those fields are atomics
+//! of its class lock while abandoned or SAMPLED and on its class's list (`unowned`,
+//! `sampled_slots`), and the thread alone that acquired such a slot and has not listed it
+//! yet, or took it off the list with no block out to retire it; the holder of the global
+//! lock while EMPTY or UNUSED (`superslab`). Those fields are atomics
 //! accessed `Relaxed` (plain loads and stores in the machine code): the hand-over between
 //! holders is ordered by the lock or by the meta-word store that changes the owner.
 //! Every other thread may only push onto [`Slot::remote`] (a remote free).

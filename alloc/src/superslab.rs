@@ -395,7 +395,7 @@ pub fn publish_all() {
 /// of a mapped SuperSlab, a new SuperSlab) and returns it ACTIVE, carved afresh, with
 /// `owner` in its meta word (`NO_OWNER` for an unowned one); the caller becomes its
 /// holder. `None` when no memory can be had (`request` is the size the OOM report
-/// names). The caller may hold the class lock of `c`, not the global lock.
+/// names). The caller holds no allocator lock: the third stage maps a SuperSlab.
 pub fn acquire_slot(c: usize, request: usize, owner: u32) -> Option<(&'static SuperSlab, usize)> {
     {
         let _g = G.lock.guard();
@@ -613,8 +613,9 @@ unsafe fn unmap_placed(base: usize) {
 /// its holder: ACTIVE -> EMPTY. When that leaves its SuperSlab without a slot in use,
 /// the SuperSlab is empty: its slots are released, its blocks decommitted, it goes to
 /// the cache, and SuperSlabs beyond `SLABSCOPE_EMPTY_CACHE` are returned to the OS.
-/// The caller must not touch the slot afterwards. Takes the global lock (the caller
-/// may hold a class lock).
+/// The caller must not touch the slot afterwards. Takes the global lock; the caller
+/// holds no allocator lock (an emptied SuperSlab is decommitted, and cached ones may be
+/// returned to the OS).
 pub fn retire_slot(ss: &'static SuperSlab, i: usize) {
     let emptied = {
         let _g = G.lock.guard();

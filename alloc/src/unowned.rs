@@ -86,6 +86,7 @@ const RETIRE_BATCH: usize = 16;
 /// decommit or return a SuperSlab, and no system call runs under a class lock.
 pub fn reclaim(c: usize) {
     let k = &CLASSES_UNOWNED[c];
+    let mut first = true;
     while any_abandoned(c) {
         let mut done = [None; RETIRE_BATCH];
         let mut n = 0;
@@ -96,10 +97,15 @@ pub fn reclaim(c: usize) {
             while a != 0 {
                 let s = slot_at(a);
                 a = s.next.load(Relaxed);
-                collected(c, s.collect());
+                let got = s.collect();
+                collected(c, got);
                 let (ss, i) = locate(s);
                 if s.used() != 0 {
-                    ss.publish_slot(i);
+                    // A later pass walks the same slots again: only what changed since
+                    // the first is published again.
+                    if first || got != 0 {
+                        ss.publish_slot(i);
+                    }
                 } else if n == RETIRE_BATCH {
                     more = true;
                     break;
@@ -117,6 +123,7 @@ pub fn reclaim(c: usize) {
         if !more {
             return;
         }
+        first = false;
     }
 }
 
