@@ -14,7 +14,10 @@
 //! docs/ENV.md for the `SLABSCOPE_*` options.
 //!
 //! Modules: [`raw`] (the C-like API used by the LD_PRELOAD shim and benchmarks),
-//! [`publish`] (the segment), [`options`], [`size_class`].
+//! [`publish`] (the segment), [`options`], [`size_class`], [`gpu`] (the GPU slab pool;
+//! `CudaMemory` with the `gpu` feature), [`control`] (the control channel that
+//! `alloc-inspect ctl` writes), [`grammar`] (the syntax of values the options and the
+//! control channel share).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -52,7 +52,7 @@ pub fn alloc_zeroed(size: usize, align: usize) -> *mut u8 {
 
 /// Frees `ptr`. Null is ignored; a pointer the allocator does not own (from another
 /// allocator, or from before this one took over) is ignored and counted in
-/// `foreign_frees`, never written to.
+/// `foreign_frees`, never written to; the first one is reported once on stderr.
 ///
 /// # Safety
 /// If `ptr` is ours it must be a live allocation, not used after this call.
@@ -63,7 +63,7 @@ pub unsafe fn free(ptr: *mut u8) {
 }
 
 /// Resizes `ptr` to `new_size` bytes at `align`, in place when the new size still fits
-/// its block (and is not less than half of it). Null `ptr` allocates. Returns null when
+/// its block (and is more than half of it, or the block is 16 bytes). Null `ptr` allocates. Returns null when
 /// out of memory (the old allocation is untouched) or when `ptr` is foreign (counted in
 /// `foreign_frees`, untouched).
 ///
@@ -99,15 +99,16 @@ pub unsafe fn resize(ptr: *mut u8, new_size: usize, align: usize) -> Resized {
     unsafe { front::resize(ptr, new_size, align.max(1), true) }
 }
 
-/// Usable bytes of the allocation containing `ptr` (its block size, or its mapping
-/// length for large allocations); `None` when `ptr` is not ours. Never dereferences
-/// `ptr`.
+/// Usable bytes of the allocation that starts at `ptr` (its block size, or its mapping
+/// length for large allocations); `None` when `ptr` is not the start of a live
+/// allocation of ours. With `SLABSCOPE_CHECK`: the bytes requested (the block's trailer
+/// is read); otherwise `ptr` is never dereferenced.
 #[inline]
 pub fn usable_size(ptr: *const u8) -> Option<usize> {
     front::usable_size(ptr)
 }
 
-/// Whether `ptr` lies in a live block or large allocation of this allocator (with
+/// Whether `ptr` is the start of a live block or large allocation of this allocator (with
 /// `SLABSCOPE_CHECK`: anywhere in its memory, freed blocks included, so that a
 /// `realloc` of one is checked and reported instead of copied as foreign memory).
 #[inline]
@@ -180,8 +181,8 @@ pub fn stats() -> Stats {
     crate::stats::snapshot()
 }
 
-/// Frees of pointers the allocator does not own, ignored so far (one relaxed load; the
-/// LD_PRELOAD shim checks it after `free` to report the first one).
+/// Frees of pointers the allocator does not own, ignored so far (one relaxed load). The
+/// allocator reports the first one on stderr itself.
 #[inline]
 pub fn foreign_frees() -> u64 {
     crate::stats::TOTALS

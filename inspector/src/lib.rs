@@ -1,7 +1,7 @@
 //! `alloc-inspect`: attach to a process running slabscope and watch its allocator live.
 //!
 //! The crate is split the way the data flows: a [`source`] reads frames (a live
-//! segment, a post-mortem file, or synthetic data), [`state`] folds them into history
+//! segment, a post-mortem file, a recording made by [`record`], or synthetic data), [`state`] folds them into history
 //! and selection without knowing about terminals, [`view`] draws the state with ratatui,
 //! [`input`] turns keys into actions, and [`app`] runs the loop over any ratatui
 //! `Backend`. [`json`] is the stable `--once --json` schema. [`export`] serves

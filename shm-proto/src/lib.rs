@@ -12,7 +12,9 @@
 //! - [`writer`]: [`SegmentWriter`], used by the allocator.
 //! - [`reader`]: [`SegmentReader`], used by the inspector.
 //! - `sizes`, `layout`, `event`, `ring`, `seqlock`, `heap_error_table`: the wire format
-//!   and its protocols; `heap_error`: the heap error vocabulary (protocol 1.4).
+//!   and its protocols; `heap_error`: the heap error vocabulary (protocol 1.4); `oom`:
+//!   the OOM report record (1.2).
+//! - `snapshot`: the plain values [`SegmentReader::snapshot`] returns.
 //! - `raw`: the only module with `unsafe` code (system calls, checked record casts).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]

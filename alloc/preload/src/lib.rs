@@ -16,7 +16,9 @@
 //!
 //! Contract of every entry point (see docs/PRELOAD.md):
 //! - it never allocates through the process allocator and never unwinds (the allocator
-//!   never panics; `extern "C"` turns a panic into an abort as a last resort);
+//!   never panics; `extern "C"` turns a panic into an abort as a last resort), except
+//!   that C++'s `operator new` lets the C++ runtime's `std::bad_alloc` pass through its
+//!   frame (`extern "C-unwind"`, see `cxx.rs`);
 //! - it behaves as glibc's malloc does where the C standard leaves room (`malloc(0)`
 //!   returns a unique pointer, `realloc(p, 0)` frees and returns null, failures set
 //!   `errno` to `ENOMEM`, `posix_memalign` returns its error instead);

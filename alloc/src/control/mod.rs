@@ -16,7 +16,8 @@
 //! `sample=<bytes>` (leak sampling follows it: [`sample_rate`], each thread from its
 //! next sampled allocation, interval drain or magazine refill), `drain` (every thread
 //! drains all its magazines at its next interval drain, the polling thread at once),
-//! `trim` (cached empty SuperSlabs go back to the OS, as [`crate::raw::trim`]).
+//! `trim` (free memory goes back to the OS, as [`crate::raw::trim`]), `check=<1|abort>`
+//! (the heap checks' reaction, in a process started with them).
 //! docs/FLEET.md describes the channel and its security model.
 
 pub mod parse;
