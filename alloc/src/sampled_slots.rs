@@ -125,17 +125,12 @@ pub unsafe fn give_back(c: usize, p: *mut u8, sampling_on: bool) {
     crate::publish::class(c);
 }
 
-/// Sampled slots [`trim`] takes off a list per pass of the class lock.
-const RELEASE_BATCH: usize = 16;
-
 /// Releases every sampled slot with no block out (those kept while sampling was on):
-/// off its list under the class lock, SAMPLED -> EMPTY after it (the retire may
-/// decommit or return a SuperSlab, and no system call runs under a class lock).
+/// off its list under the class lock, SAMPLED -> EMPTY after it ([`unowned::Unlisted`]).
 pub fn trim() {
     for (c, list) in SAMPLED_LISTS.iter().enumerate() {
         loop {
-            let mut done = [None; RELEASE_BATCH];
-            let mut n = 0;
+            let mut done = unowned::Unlisted::new();
             let mut more = false;
             {
                 let _g = unowned::lock(c).guard();
@@ -146,19 +141,15 @@ pub fn trim() {
                     if s.used() != 0 {
                         continue;
                     }
-                    if n == RELEASE_BATCH {
+                    if done.full() {
                         more = true;
                         break;
                     }
                     slot_list_remove(list, s);
-                    done[n] = Some(locate(s));
-                    n += 1;
+                    done.add(s);
                 }
             }
-            // Off the list with no block out, each slot is held by this thread alone.
-            for &(ss, i) in done.iter().flatten() {
-                superslab::retire_slot(ss, i);
-            }
+            done.retire();
             if !more {
                 break;
             }

@@ -78,18 +78,57 @@ pub fn adopt(c: usize, me: u32) -> Option<(&'static SuperSlab, usize)> {
     Some((ss, i))
 }
 
-/// Slots [`reclaim`] takes off the abandoned list per pass of the class lock.
-const RETIRE_BATCH: usize = 16;
+/// Slots taken off a class's list under its lock, to be retired after the lock is
+/// released: retiring may decommit or return a SuperSlab, and no system call runs under
+/// a class lock. Off the list with no block out, each slot is held by the caller alone.
+/// At most [`Unlisted::MAX`] a pass; a pass that found more says so and the caller
+/// walks the list again.
+pub struct Unlisted {
+    slots: [Option<(&'static SuperSlab, usize)>; Self::MAX],
+    n: usize,
+}
 
-/// Retires the abandoned slots of class `c` whose blocks are all back. They are taken
-/// off the list under the class lock and retired after it is released: retiring may
-/// decommit or return a SuperSlab, and no system call runs under a class lock.
+impl Unlisted {
+    /// Slots taken off per pass of the class lock.
+    pub const MAX: usize = 16;
+
+    /// None yet.
+    pub fn new() -> Self {
+        Self {
+            slots: [None; Self::MAX],
+            n: 0,
+        }
+    }
+
+    /// Notes slot `s`, just taken off its list with no block out; the caller checked
+    /// that the pass is not [`full`](Self::full).
+    pub fn add(&mut self, s: &Slot) {
+        if let Some(free) = self.slots.get_mut(self.n) {
+            *free = Some(locate(s));
+            self.n += 1;
+        }
+    }
+
+    /// Whether the pass is full (the next slot found waits for the next pass).
+    pub fn full(&self) -> bool {
+        self.n == Self::MAX
+    }
+
+    /// Retires every noted slot; class lock released.
+    pub fn retire(self) {
+        for &(ss, i) in self.slots.iter().flatten() {
+            superslab::retire_slot(ss, i);
+        }
+    }
+}
+
+/// Retires the abandoned slots of class `c` whose blocks are all back: taken off the
+/// list under the class lock and retired after it ([`Unlisted`]).
 pub fn reclaim(c: usize) {
     let k = &CLASSES_UNOWNED[c];
     let mut first = true;
     while any_abandoned(c) {
-        let mut done = [None; RETIRE_BATCH];
-        let mut n = 0;
+        let mut done = Unlisted::new();
         let mut more = false;
         {
             let _g = k.lock.guard();
@@ -106,20 +145,16 @@ pub fn reclaim(c: usize) {
                     if first || got != 0 {
                         ss.publish_slot(i);
                     }
-                } else if n == RETIRE_BATCH {
+                } else if done.full() {
                     more = true;
                     break;
                 } else {
                     slot_list_remove(&k.abandoned, s);
-                    done[n] = Some((ss, i));
-                    n += 1;
+                    done.add(s);
                 }
             }
         }
-        // Off the list with every block back, each slot is held by this thread alone.
-        for &(ss, i) in done.iter().flatten() {
-            superslab::retire_slot(ss, i);
-        }
+        done.retire();
         if !more {
             return;
         }
