@@ -3,14 +3,19 @@
 //! over, or through `__libc_malloc`), a SuperSlab header address, an interior pointer,
 //! a block of a slot that holds none, a block that is free already. Such a free changes
 //! nothing: the pointer is never written to. It is counted in `foreign_frees` and the
-//! first one of each kind is reported on stderr, from the free slow path only.
+//! first one of each kind is reported on stderr, from the free slow path only. The kinds
+//! told apart: a pointer inside a SuperSlab that is not a live block, one outside every
+//! SuperSlab that no live large allocation starts at (another allocator's memory, or a
+//! large allocation freed already: the address alone cannot tell which), and a block of
+//! a sampled slot that is free already.
 
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use crate::pal;
 use crate::stats::TOTALS;
+use crate::{pagemap, pal};
 
-static FOREIGN_REPORTED: AtomicBool = AtomicBool::new(false);
+static OUTSIDE_REPORTED: AtomicBool = AtomicBool::new(false);
+static INSIDE_REPORTED: AtomicBool = AtomicBool::new(false);
 static DOUBLE_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// A free of a pointer that is not a live block or allocation of ours.
@@ -18,11 +23,19 @@ static DOUBLE_REPORTED: AtomicBool = AtomicBool::new(false);
 pub fn foreign_free(p: *mut u8) {
     TOTALS.foreign_frees.fetch_add(1, Relaxed);
     crate::publish::foreign_free();
-    report_once(
-        &FOREIGN_REPORTED,
-        p,
-        b") of memory slabscope did not allocate: ignored (reported once; counted in foreign_frees)",
-    );
+    if pagemap::meta_acquire(p as usize) != 0 {
+        report_once(
+            &INSIDE_REPORTED,
+            p,
+            b") inside a SuperSlab, not a live block (a header, an interior pointer or a block freed already): ignored (reported once; counted in foreign_frees)",
+        );
+    } else {
+        report_once(
+            &OUTSIDE_REPORTED,
+            p,
+            b") of memory slabscope did not allocate, or a large allocation freed already: ignored (reported once; counted in foreign_frees)",
+        );
+    }
 }
 
 /// A free of a block whose slot has no block out (it was freed already).
