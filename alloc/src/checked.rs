@@ -241,7 +241,7 @@ enum Found {
     },
     /// Inside a SuperSlab, and not a block start.
     Invalid(Invalid),
-    /// A freed large allocation still in the large cache.
+    /// A freed large allocation still in the large cache (alone or in a merged entry).
     FreedLarge,
     /// Not ours.
     Foreign,

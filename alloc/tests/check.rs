@@ -126,6 +126,60 @@ fn a_double_free_is_reported_and_not_performed() {
     assert_eq!(snap.heap_error_counts.total(), 2);
 }
 
+/// Whether the process's memory maps hold every byte of `[start, end)` in one mapping
+/// (the kernel keeps adjacent anonymous mappings of the same flags as one).
+fn mapped_as_one(start: usize, end: usize) -> bool {
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    maps.lines().any(|l| {
+        let range = l.split_whitespace().next().unwrap_or("");
+        let (a, b) = range.split_once('-').unwrap_or(("", ""));
+        let a = usize::from_str_radix(a, 16).unwrap_or(usize::MAX);
+        let b = usize::from_str_radix(b, 16).unwrap_or(0);
+        a <= start && end <= b
+    })
+}
+
+#[test]
+fn a_large_double_free_after_its_neighbours_free_is_still_a_double_free() {
+    if let Some(err) = checked_child(
+        "a_large_double_free_after_its_neighbours_free_is_still_a_double_free",
+        "1",
+    ) {
+        let r = reports(&err);
+        assert_eq!(r.len(), 1, "{err}");
+        assert!(
+            r[0].contains("double_free of 0x") && r[0].contains("(large,"),
+            "{err}"
+        );
+        return;
+    }
+    // Two large allocations side by side: freed, their mappings are one cache entry,
+    // which starts at the lower one's address.
+    let mut v: Vec<usize> = (0..8).map(|_| raw::alloc(200_000, 8) as usize).collect();
+    v.sort_unstable();
+    let i = (0..v.len() - 1)
+        .min_by_key(|&i| v[i + 1] - v[i])
+        .expect("two allocations");
+    let (low, high) = (v[i], v[i + 1]);
+    assert!(
+        high - low < 400_000 && mapped_as_one(low, high + 200_000),
+        "no two large allocations side by side ({v:x?}): the merge is not reached"
+    );
+    // SAFETY: live allocations of ours, each freed once; then `high` again (the misuse).
+    unsafe {
+        raw::free(low as *mut u8);
+        raw::free(high as *mut u8);
+        raw::free(high as *mut u8);
+    }
+    assert_eq!(
+        segment_errors(),
+        vec![("double_free".to_string(), high as u64)]
+    );
+    v.remove(i + 1);
+    v.remove(i);
+    free_all(&v);
+}
+
 #[test]
 fn a_block_freed_again_after_its_address_was_handed_out_is_still_a_double_free() {
     if let Some(err) = checked_child(

@@ -113,9 +113,12 @@ impl Cache {
         self.dirty_bytes
     }
 
-    /// Whether a cached mapping starts at `addr`.
+    /// Whether `addr` lies in a cached mapping: freed memory of a large allocation,
+    /// also once the entry it went into has been merged with a neighbour's.
     pub fn holds(&self, addr: usize) -> bool {
-        self.entries[..self.n].iter().any(|e| e.addr == addr)
+        self.entries[..self.n]
+            .iter()
+            .any(|e| addr >= e.addr && addr - e.addr < e.len)
     }
 
     /// Entries cached.
@@ -325,6 +328,19 @@ mod tests {
             dirty: true,
             freed_ns: t,
         }
+    }
+
+    #[test]
+    fn holds_the_starts_of_merged_mappings() {
+        let mut c = Cache::new();
+        assert!(c.put(e(0x100000, 256 << 10, 1)));
+        assert!(c.put(e(0x140000, 256 << 10, 2)));
+        assert_eq!(c.len(), 1, "the two mappings are one entry");
+        assert!(c.holds(0x100000));
+        assert!(c.holds(0x140000), "the second free's start");
+        assert!(c.holds(0x17f000));
+        assert!(!c.holds(0x180000), "the end is outside");
+        assert!(!c.holds(0xff000));
     }
 
     #[test]
