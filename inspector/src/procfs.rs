@@ -54,11 +54,13 @@ pub fn command(pid: u32) -> Option<String> {
     Some(parts.join(" "))
 }
 
-/// The `SLABSCOPE_*` variables that decide whether and where `pid` publishes, as its
-/// environment held them at `exec` (`/proc/<pid>/environ`, read up to 1 MiB): what the
-/// allocator read at its start, unless the program changed them before its first
-/// allocation. `None` when the environment cannot be read.
-pub fn publish_env(pid: u32) -> Option<PublishEnv> {
+/// Tries of [`publish_env`] while a process is still inside `exec`.
+const EXEC_TRIES: u32 = 50;
+/// Wait between those tries.
+const EXEC_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// `/proc/<pid>/environ`, up to 1 MiB.
+fn environ(pid: u32) -> Option<Vec<u8>> {
     use std::io::Read;
     let mut raw = Vec::new();
     fs::File::open(proc_dir(pid).join("environ"))
@@ -66,6 +68,27 @@ pub fn publish_env(pid: u32) -> Option<PublishEnv> {
         .take(1 << 20)
         .read_to_end(&mut raw)
         .ok()?;
+    Some(raw)
+}
+
+/// The `SLABSCOPE_*` variables that decide whether and where `pid` publishes, as its
+/// environment held them at `exec` (`/proc/<pid>/environ`, read up to 1 MiB): what the
+/// allocator read at its start, unless the program changed them before its first
+/// allocation. `None` when the environment cannot be read.
+///
+/// A process that has just been started may show no environment and no command line
+/// for a moment: a parent that used `vfork` (as `posix_spawn` does) resumes when the
+/// child's `exec` drops the old memory, before the kernel has copied the new arguments
+/// and environment into place. Both empty is read again, every 2 ms for up to 100 ms.
+pub fn publish_env(pid: u32) -> Option<PublishEnv> {
+    let mut raw = environ(pid)?;
+    for _ in 0..EXEC_TRIES {
+        if !raw.is_empty() || command(pid).is_some_and(|c| !c.is_empty()) {
+            break;
+        }
+        std::thread::sleep(EXEC_WAIT);
+        raw = environ(pid)?;
+    }
     let mut env = PublishEnv::default();
     for var in raw.split(|&b| b == 0) {
         let text = String::from_utf8_lossy(var);
