@@ -138,24 +138,36 @@ fn handle_request() -> u64 {
     std::hint::black_box(3)
 }
 
-#[test]
-fn leaks_with_a_growing_site_and_class() {
+/// A return address inside `f`, one of this test's functions.
+fn at(f: fn() -> u64) -> u64 {
+    f as usize as u64 + 1
+}
+
+/// A symbolizer of this process that has named the return addresses in `fns` (the names
+/// come from the symbolizer's thread: drawing before they arrive would show addresses).
+fn names_of(fns: &[fn() -> u64]) -> alloc_inspect::symbolize::Background {
     use alloc_inspect::symbolize::{Background, Namer, Symbolizer};
-    use slabscope_proto::SampleSiteSnapshot;
-    // Return addresses inside this test's functions, named from this process's maps.
-    let at = |f: fn() -> u64| f as usize as u64 + 1;
-    let syn = Synthetic::default();
-    let mut st = state_after(&syn, 0);
-    // The names come from the symbolizer's thread: wait for them before drawing.
     let mut names = Background::spawn(Symbolizer::for_pid(std::process::id())).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    for f in [session_cache_insert, request_buffers, handle_request] {
+    for &f in fns {
         while names.frames(at(f)).is_none() {
             assert!(std::time::Instant::now() < deadline, "no names in 60 s");
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
     }
-    st.leaks.symbolizer = Some(names);
+    names
+}
+
+#[test]
+fn leaks_with_a_growing_site_and_class() {
+    use slabscope_proto::SampleSiteSnapshot;
+    let syn = Synthetic::default();
+    let mut st = state_after(&syn, 0);
+    st.leaks.symbolizer = Some(names_of(&[
+        session_cache_insert,
+        request_buffers,
+        handle_request,
+    ]));
     for t in 0..30u64 {
         let mut f = syn.frame(t);
         let s = &mut f.snapshot;
@@ -189,13 +201,37 @@ fn leaks_with_a_growing_site_and_class() {
 
 #[test]
 fn heap_errors_newest_first_and_counted_in_the_status_bar() {
-    let mut st = state_after(
-        &Synthetic {
-            heap_errors: true,
-            ..Default::default()
-        },
-        30,
-    );
+    use slabscope_proto::SampleSiteSnapshot;
+    let syn = Synthetic {
+        heap_errors: true,
+        ..Default::default()
+    };
+    let mut st = state_after(&syn, 0);
+    st.leaks.symbolizer = Some(names_of(&[request_buffers, handle_request]));
+    for t in 0..30u64 {
+        let mut f = syn.frame(t);
+        let s = &mut f.snapshot;
+        // The block of one error was sampled in request_buffers; freed, it was the
+        // site's only sample, so the site has nothing live (and is not in Leaks).
+        s.sample_interval_bytes = 512 << 10;
+        s.sites = vec![SampleSiteSnapshot {
+            index: 2,
+            hash: 3,
+            frames: vec![at(request_buffers), at(handle_request)],
+            live_bytes: 0,
+            live_samples: 0,
+            live_estimated_bytes: 0,
+            total_bytes: 96,
+            total_samples: 1,
+            first_mono_ns: s.start_mono_ns,
+            last_mono_ns: s.start_mono_ns,
+        }];
+        st.fold(f);
+    }
     show(&mut st, ViewId::HeapErrors);
     snap!("heap_errors", st);
+    // The overflow, third from the top, shows where its block was allocated.
+    st.apply(Action::Down);
+    st.apply(Action::Down);
+    snap!("heap_errors_selected", st);
 }

@@ -298,6 +298,17 @@ fn the_heap_errors_view_lists_the_newest_first_in_red() {
     );
     assert!(lines[9].contains("double_free") && lines[9].contains("class 3, 64 B"));
     let look = |y: u16| (buf[(0, y)].fg, buf[(0, y)].modifier);
-    assert_eq!(look(4), (Color::Red, Modifier::BOLD), "the newest in bold");
+    assert_eq!(
+        look(4),
+        (Color::Red, Modifier::BOLD | Modifier::REVERSED),
+        "the newest in bold, and selected"
+    );
     assert_eq!(look(5), (Color::Red, Modifier::empty()));
+    // Below the table, the selected error's allocation stack, or why there is none.
+    assert!(lines[10].contains("where the selected error's block was allocated"));
+    assert!(
+        lines[11].contains("The block was not sampled"),
+        "{:?}",
+        lines[11]
+    );
 }

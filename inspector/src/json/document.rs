@@ -6,7 +6,7 @@ use super::schema::{
     Class, Counters, Document, Event, GpuPool, HeapError, HeapErrorCounts, Leak, Magazine, Oom,
     Owner, Process, Slot, StackFrame, SuperSlab, Thread, Totals, SCHEMA,
 };
-use crate::state::leaks::rank;
+use crate::state::leaks::{heap_error_sites, rank};
 use crate::state::{ByteTotals, Frame, Liveness};
 use crate::symbolize::{Namer, Symbolizer};
 
@@ -15,6 +15,9 @@ pub fn document(frame: &Frame) -> Document {
     let s = &frame.snapshot;
     let b = ByteTotals::of(s);
     let t = &s.totals;
+    let mut symbolizer = (!s.sites.is_empty() && frame.liveness == Liveness::Alive)
+        .then(|| Symbolizer::for_pid(s.pid));
+    let error_sites = heap_error_sites(s, symbolizer.as_mut().map(|n| n as &mut dyn Namer));
     Document {
         schema: SCHEMA,
         segment_protocol: s.protocol.to_string(),
@@ -117,7 +120,7 @@ pub fn document(frame: &Frame) -> Document {
                     .collect(),
             })
             .collect(),
-        leaks: leaks(frame),
+        leaks: leaks(frame, symbolizer.as_mut().map(|n| n as &mut dyn Namer)),
         events: frame.events.iter().map(Event::from).collect(),
         events_dropped: s.ring.dropped
             + frame.poll.missed
@@ -125,33 +128,25 @@ pub fn document(frame: &Frame) -> Document {
             + frame.poll.abandoned,
         gpu: s.gpu.iter().map(GpuPool::from).collect(),
         oom: s.oom.as_ref().map(Oom::from),
-        heap_errors: s.heap_errors.iter().map(HeapError::from).collect(),
+        heap_errors: s
+            .heap_errors
+            .iter()
+            .map(|e| HeapError::from(e).with_site(e.site.and_then(|i| error_sites.get(&i))))
+            .collect(),
         heap_error_counts: HeapErrorCounts(s.heap_error_counts),
     }
 }
 
-/// The ranked sites of `frame`, symbolized from the process's mappings while it runs.
-fn leaks(frame: &Frame) -> Vec<Leak> {
-    let s = &frame.snapshot;
-    let mut symbolizer = (!s.sites.is_empty() && frame.liveness == Liveness::Alive)
-        .then(|| Symbolizer::for_pid(s.pid));
-    let namer = symbolizer.as_mut().map(|s| s as &mut dyn Namer);
-    rank(s, frame.now_mono_ns, namer)
+/// The ranked sites of `frame`, symbolized by `namer` (the process's mappings while it
+/// runs).
+fn leaks(frame: &Frame, namer: Option<&mut (dyn Namer + 'static)>) -> Vec<Leak> {
+    rank(&frame.snapshot, frame.now_mono_ns, namer)
         .into_iter()
         .map(|l| Leak {
             function: l.function,
             location: l.location,
             frames: l.frames.iter().map(|f| f.function.clone()).collect(),
-            stack: l
-                .frames
-                .into_iter()
-                .map(|f| StackFrame {
-                    function: f.function,
-                    file: f.file,
-                    line: f.line,
-                    inlined: f.inlined,
-                })
-                .collect(),
+            stack: l.frames.iter().map(StackFrame::from).collect(),
             live_bytes: l.live_bytes,
             sampled_live_bytes: l.sampled_live_bytes,
             live_samples: l.live_samples,
@@ -241,6 +236,50 @@ mod tests {
         );
         for k in slabscope_proto::HeapErrorKind::ALL {
             assert_eq!(counts[k.name()], f.snapshot.heap_error_counts.get(k));
+        }
+    }
+
+    #[test]
+    fn a_heap_error_names_the_allocation_site_of_its_block() {
+        let mut f = frame();
+        f.liveness = Liveness::Gone;
+        let site = f
+            .snapshot
+            .heap_errors
+            .iter()
+            .find_map(|e| e.site)
+            .expect("a heap error of a sampled block");
+        // The block was the site's only sample: freed, the site has nothing live.
+        f.snapshot.sites.push(slabscope_proto::SampleSiteSnapshot {
+            index: site,
+            hash: 7,
+            frames: vec![0x40_11d0, 0x40_1234],
+            live_bytes: 0,
+            live_samples: 0,
+            live_estimated_bytes: 0,
+            total_bytes: 96,
+            total_samples: 1,
+            first_mono_ns: 1,
+            last_mono_ns: 1,
+        });
+        let v = serde_json::to_value(document(&f)).unwrap();
+        assert_eq!(v["leaks"].as_array().unwrap().len(), 0, "nothing live");
+        let errors = v["heap_errors"].as_array().unwrap();
+        assert!(errors.iter().any(|e| e["site"] == site));
+        for e in errors {
+            if e["site"] == site {
+                assert_eq!(e["site_function"], "0x4011d0");
+                let stack: Vec<&str> = e["site_stack"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["function"].as_str().unwrap())
+                    .collect();
+                assert_eq!(stack, ["0x4011d0", "0x401234"]);
+            } else {
+                assert_eq!(e["site_function"], serde_json::Value::Null);
+                assert_eq!(e["site_stack"].as_array().unwrap().len(), 0);
+            }
         }
     }
 

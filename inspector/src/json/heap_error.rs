@@ -8,6 +8,9 @@ use serde::{Serialize, Serializer};
 use slabscope_proto::heap_error::{HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS};
 use slabscope_proto::InvalidReason;
 
+use super::schema::StackFrame;
+use crate::state::leaks::SiteName;
+
 /// One heap error.
 #[derive(Debug, Serialize)]
 pub struct HeapError {
@@ -34,6 +37,14 @@ pub struct HeapError {
     pub tid: u32,
     /// The block's sampled allocation site (its record index; null when not sampled).
     pub site: Option<u32>,
+    /// The site's function, named as a `leaks[]` entry's `function` (null when not
+    /// sampled).
+    pub site_function: Option<String>,
+    /// That function's `file:line` (null when not known).
+    pub site_location: Option<String>,
+    /// The site's call stack, innermost first, as a `leaks[]` entry's `stack` (empty
+    /// when not sampled).
+    pub site_stack: Vec<StackFrame>,
     /// `CLOCK_MONOTONIC` when it was found.
     pub time_ns: u64,
 }
@@ -80,8 +91,23 @@ impl From<&slabscope_proto::HeapError> for HeapError {
             offset_bytes: offset,
             tid: thread,
             site,
+            site_function: None,
+            site_location: None,
+            site_stack: Vec::new(),
             time_ns,
         }
+    }
+}
+
+impl HeapError {
+    /// The entry with its allocation site named (`None`: the site is not known).
+    pub fn with_site(mut self, site: Option<&SiteName>) -> Self {
+        if let Some(n) = site {
+            self.site_function = Some(n.function.clone());
+            self.site_location = n.location.clone();
+            self.site_stack = n.frames.iter().map(StackFrame::from).collect();
+        }
+        self
     }
 }
 

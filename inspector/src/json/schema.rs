@@ -27,6 +27,17 @@ pub struct StackFrame {
     pub inlined: bool,
 }
 
+impl From<&crate::symbolize::Frame> for StackFrame {
+    fn from(f: &crate::symbolize::Frame) -> Self {
+        Self {
+            function: f.function.clone(),
+            file: f.file.clone(),
+            line: f.line,
+            inlined: f.inlined,
+        }
+    }
+}
+
 /// The `--once --json` document.
 #[derive(Debug, Serialize)]
 pub struct Document {

@@ -92,6 +92,8 @@ pub struct State {
     pub leaks: LeakTracker,
     /// Selected site row of the Leaks view.
     pub leak_sel: usize,
+    /// Selected row of the Heap errors view (0: the newest error).
+    pub heap_error_sel: usize,
     /// Set by [`Action::Quit`].
     pub quit: bool,
 }
@@ -120,6 +122,7 @@ impl State {
             bucket_sel: 0,
             leaks: LeakTracker::default(),
             leak_sel: 0,
+            heap_error_sel: 0,
             quit: false,
         }
     }
@@ -252,7 +255,8 @@ impl State {
     fn move_by(&mut self, rows: isize, cols: isize) {
         let step = |v: usize, d: isize| v.saturating_add_signed(d);
         match self.view {
-            ViewId::Overview | ViewId::Oom | ViewId::HeapErrors => {}
+            ViewId::Overview | ViewId::Oom => {}
+            ViewId::HeapErrors => self.heap_error_sel = step(self.heap_error_sel, rows),
             ViewId::Classes => self.class_sel = step(self.class_sel, rows),
             ViewId::SuperSlabs => {
                 self.slot_sel.row = step(self.slot_sel.row, rows);
@@ -289,6 +293,7 @@ impl State {
         let buckets = s.gpu.iter().map(|p| p.buckets.len()).sum::<usize>();
         self.bucket_sel = self.bucket_sel.min(last(buckets));
         self.leak_sel = self.leak_sel.min(last(self.leaks.ranked.len()));
+        self.heap_error_sel = self.heap_error_sel.min(last(s.heap_errors.len()));
         if !self.views().contains(&self.view) {
             self.view = ViewId::Overview;
         }

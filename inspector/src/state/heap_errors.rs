@@ -5,6 +5,7 @@
 use slabscope_proto::heap_error::{HEAP_ERROR_LARGE, HEAP_ERROR_NO_CLASS};
 use slabscope_proto::{HeapError, HeapErrorCounts};
 
+use super::leaks::SiteName;
 use super::State;
 
 /// Where a heap error's address lies, by its `class` field.
@@ -54,6 +55,17 @@ impl State {
                 .snapshot
                 .as_ref()
                 .is_some_and(|s| !s.heap_errors.is_empty())
+    }
+
+    /// The error selected in the Heap errors view.
+    pub fn selected_heap_error(&self) -> Option<&HeapError> {
+        self.heap_errors_newest_first().nth(self.heap_error_sel)
+    }
+
+    /// The named allocation site of `e`'s block: `None` when the block was not sampled
+    /// or its site is not in the latest frame.
+    pub fn heap_error_site(&self, e: &HeapError) -> Option<&SiteName> {
+        e.site.and_then(|i| self.leaks.error_sites.get(&i))
     }
 
     /// How long before the latest frame `e` was found, in ns.

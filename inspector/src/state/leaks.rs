@@ -79,6 +79,50 @@ fn site_frame(frames: &[Frame]) -> Option<&Frame> {
         .or(frames.first())
 }
 
+/// A sampled allocation site by its stack: what a heap error of one of its blocks
+/// names instead of the site's record index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SiteName {
+    /// As [`LeakSite::function`].
+    pub function: String,
+    /// As [`LeakSite::location`].
+    pub location: Option<String>,
+    /// As [`LeakSite::frames`].
+    pub frames: Vec<Frame>,
+}
+
+impl SiteName {
+    /// Names the return addresses `addrs` of a site (see [`frames_of`]).
+    pub fn of(namer: Option<&mut (dyn Namer + 'static)>, addrs: &[u64]) -> Self {
+        let frames = frames_of(namer, addrs);
+        let named = site_frame(&frames);
+        Self {
+            function: named.map_or_else(|| "(no frames)".to_string(), |f| f.function.clone()),
+            location: named.and_then(Frame::location),
+            frames,
+        }
+    }
+}
+
+/// The sites that the heap errors of `snap` came from, by record index: named whether
+/// or not they still have live samples (a block freed twice has often left its site
+/// with none). A site index with no record in `snap` is left out.
+pub fn heap_error_sites(
+    snap: &Snapshot,
+    mut namer: Option<&mut (dyn Namer + 'static)>,
+) -> HashMap<u32, SiteName> {
+    let mut out = HashMap::new();
+    for i in snap.heap_errors.iter().filter_map(|e| e.site) {
+        if out.contains_key(&i) {
+            continue;
+        }
+        if let Some(s) = snap.sites.iter().find(|s| s.index == i) {
+            out.insert(i, SiteName::of(namer.as_deref_mut(), &s.frames));
+        }
+    }
+    out
+}
+
 /// Growth of a site from its age alone (one read): estimate / time since first sample.
 fn growth_from_age(s: &SampleSiteSnapshot, now_mono_ns: u64) -> f64 {
     let age = now_mono_ns.saturating_sub(s.first_mono_ns);
@@ -100,12 +144,15 @@ pub fn rank(
         .iter()
         .filter(|s| s.live_samples != 0)
         .map(|s| {
-            let frames = frames_of(namer.as_deref_mut(), &s.frames);
-            let named = site_frame(&frames);
+            let SiteName {
+                function,
+                location,
+                frames,
+            } = SiteName::of(namer.as_deref_mut(), &s.frames);
             LeakSite {
                 index: s.index,
-                function: named.map_or_else(|| "(no frames)".to_string(), |f| f.function.clone()),
-                location: named.and_then(Frame::location),
+                function,
+                location,
                 frames,
                 live_bytes: s.live_estimated_bytes,
                 sampled_live_bytes: s.live_bytes,
@@ -176,6 +223,8 @@ pub struct LeakTracker {
     pub interval_bytes: u64,
     /// Sites the target could not record (its table was full).
     pub sites_overflow: u64,
+    /// The sites of the latest frame's heap errors ([`heap_error_sites`]).
+    pub error_sites: HashMap<u32, SiteName>,
 }
 
 impl LeakTracker {
@@ -183,7 +232,8 @@ impl LeakTracker {
     pub fn fold(&mut self, snap: &Snapshot, now: u64) {
         self.interval_bytes = snap.sample_interval_bytes;
         self.sites_overflow = snap.sites_overflow;
-        let namer = self.symbolizer.as_mut().map(|b| b as &mut dyn Namer);
+        let mut namer = self.symbolizer.as_mut().map(|b| b as &mut dyn Namer);
+        self.error_sites = heap_error_sites(snap, namer.as_deref_mut());
         let mut ranked = rank(snap, now, namer);
         for s in &snap.sites {
             self.sites
@@ -239,6 +289,27 @@ mod tests {
             first_mono_ns: first,
             last_mono_ns: first,
         }
+    }
+
+    #[test]
+    fn heap_errors_name_their_sites_live_or_not() {
+        let mut snap = Synthetic {
+            heap_errors: true,
+            ..Default::default()
+        }
+        .snapshot(1);
+        let i = snap.heap_errors.iter().find_map(|e| e.site).unwrap();
+        assert!(heap_error_sites(&snap, None).is_empty(), "no site record");
+        snap.heap_errors.push(snap.heap_errors[0]);
+        let n = snap.heap_errors.len();
+        snap.heap_errors[n - 1].site = Some(i);
+        // Nothing live: not ranked, still named for the errors.
+        snap.sites = vec![site(i, &[0x10, 0x20], 0, 1), site(i + 1, &[0x30], 8192, 1)];
+        let named = heap_error_sites(&snap, None);
+        assert_eq!(named.len(), 1, "each site once, only the errors' sites");
+        assert_eq!(named[&i].function, "0x10");
+        assert_eq!(named[&i].frames.len(), 2);
+        assert!(rank(&snap, 2, None).iter().all(|s| s.index != i));
     }
 
     #[test]

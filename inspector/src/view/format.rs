@@ -105,6 +105,15 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// A sampled allocation site on one line: `function (file.c:LINE)`, the location's
+/// directories left out (a call stack pane shows the whole path), or the function alone.
+pub fn site(function: &str, location: Option<&str>) -> String {
+    match location {
+        Some(loc) => format!("{function} ({})", loc.rsplit('/').next().unwrap_or(loc)),
+        None => function.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +143,7 @@ mod tests {
         assert_eq!(addr(0x7f00_0000_0000), "0x7f0000000000");
         assert_eq!(sparkline(&[0, 1, 2, 4]), "▁▃▅█");
         assert_eq!(sparkline(&[0, 0]), "▁▁");
+        assert_eq!(site("f", Some("/src/a/b.c:12")), "f (b.c:12)");
+        assert_eq!(site("f", None), "f");
     }
 }

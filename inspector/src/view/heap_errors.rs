@@ -7,10 +7,11 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget, Wrap};
 use slabscope_proto::layout::HEAP_ERROR_SLOTS;
-use slabscope_proto::{HeapError, HeapErrorCounts};
+use slabscope_proto::{HeapError, HeapErrorCounts, HeapErrorKind};
 
+use super::stack::stack_lines;
 use super::{format as fmt, palette};
 use crate::state::heap_errors::ErrorBlock;
 use crate::state::State;
@@ -69,7 +70,13 @@ fn row(st: &State, e: &HeapError) -> Row<'static> {
         if !why.is_empty() {
             why.push_str("; ");
         }
-        why.push_str(&format!("sampled at site {site}"));
+        match st.heap_error_site(e) {
+            Some(n) => why.push_str(&format!(
+                "allocated in {}",
+                fmt::site(&n.function, n.location.as_deref())
+            )),
+            None => why.push_str(&format!("sampled at site {site}")),
+        }
     }
     Row::new([
         fmt::duration_ns(st.heap_error_age_ns(e)),
@@ -89,7 +96,13 @@ impl Widget for HeapErrors<'_> {
         let st = self.0;
         let counts = st.heap_error_counts();
         let shown = st.heap_errors_newest_first().count();
-        let [top, body] = Layout::vertical([Constraint::Length(2), Constraint::Min(0)]).areas(area);
+        // The table whole (a border, the header, a line an error), the stack below it.
+        let [top, body, stack] = Layout::vertical([
+            Constraint::Length(2),
+            Constraint::Length(shown.max(1) as u16 + 2),
+            Constraint::Fill(1),
+        ])
+        .areas(area);
         let kept = if counts.total() > shown as u64 {
             format!("; the segment keeps the latest {HEAP_ERROR_SLOTS}")
         } else {
@@ -117,12 +130,14 @@ impl Widget for HeapErrors<'_> {
             .heap_errors_newest_first()
             .enumerate()
             .map(|(i, e)| {
-                let r = row(st, e);
+                let mut style = kind_style;
                 if i == 0 {
-                    r.style(kind_style.add_modifier(Modifier::BOLD))
-                } else {
-                    r.style(kind_style)
+                    style = style.add_modifier(Modifier::BOLD);
                 }
+                if i == st.heap_error_sel {
+                    style = style.patch(palette::selected());
+                }
+                row(st, e).style(style)
             })
             .collect();
         let block = Block::new()
@@ -152,7 +167,43 @@ impl Widget for HeapErrors<'_> {
         .header(header)
         .block(block)
         .render(body, buf);
+        Paragraph::new(site_lines(st))
+            .wrap(Wrap { trim: false })
+            .block(
+                Block::new()
+                    .borders(Borders::TOP)
+                    .title(" where the selected error's block was allocated (innermost first) "),
+            )
+            .render(stack, buf);
     }
+}
+
+/// The call stack of the selected error's block, or why there is none.
+fn site_lines(st: &State) -> Vec<Line<'static>> {
+    let why = match st.selected_heap_error() {
+        None => "No error selected.".to_string(),
+        Some(e) => match (e.site, st.heap_error_site(e)) {
+            (_, Some(n)) => return stack_lines(&n.frames),
+            (Some(_), None) => "The block was sampled; its site is not readable now.".into(),
+            (None, None) if e.block_bytes == 0 => "The address is in no block.".into(),
+            (None, None) if st.leaks.interval_bytes == 0 => {
+                "The block was not sampled: with SLABSCOPE_SAMPLE set (docs/ENV.md) the \
+                 allocation stacks of sampled blocks show here."
+                    .into()
+            }
+            (None, None) if e.kind == HeapErrorKind::DoubleFree => format!(
+                "No sample holds the block: a sample ends with the block's first free \
+                 (sampling takes one allocation per {} allocated, on average).",
+                fmt::bytes(st.leaks.interval_bytes)
+            ),
+            (None, None) => format!(
+                "The block was not sampled (sampling takes one allocation per {} \
+                 allocated, on average): a smaller SLABSCOPE_SAMPLE samples more.",
+                fmt::bytes(st.leaks.interval_bytes)
+            ),
+        },
+    };
+    vec![Line::styled(why, palette::dim())]
 }
 
 #[cfg(test)]

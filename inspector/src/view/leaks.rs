@@ -8,10 +8,10 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget};
 
+use super::stack::stack_lines;
 use super::{format as fmt, palette};
 use crate::state::leaks::LeakTracker;
 use crate::state::State;
-use crate::symbolize::Frame;
 
 /// The Leaks view.
 pub struct Leaks<'a>(pub &'a State);
@@ -23,12 +23,6 @@ fn growth(bytes_per_s: f64) -> String {
     }
     let sign = if bytes_per_s < 0.0 { "-" } else { "+" };
     format!("{sign}{}/s", fmt::bytes(bytes_per_s.abs().round() as u64))
-}
-
-/// `file.c:LINE` of a `/long/path/file.c:LINE` location: the sites table has one line
-/// per site; the call stack below shows the whole path.
-fn short_location(loc: &str) -> &str {
-    loc.rsplit('/').next().unwrap_or(loc)
 }
 
 fn title(l: &LeakTracker) -> String {
@@ -71,10 +65,7 @@ impl Widget for Leaks<'_> {
                 fmt::bytes(s.live_bytes),
                 fmt::count(s.live_samples),
                 growth(s.growth_bytes_per_s),
-                match &s.location {
-                    Some(loc) => format!("{} ({})", s.function, short_location(loc)),
-                    None => s.function.clone(),
-                },
+                fmt::site(&s.function, s.location.as_deref()),
             ])
             .style(style)
         });
@@ -138,70 +129,5 @@ impl Widget for Leaks<'_> {
                     .title_style(Style::new().add_modifier(Modifier::BOLD)),
             )
             .render(classes, buf);
-    }
-}
-
-/// A site's stack, innermost first: the allocator's own frames and the standard
-/// library's allocation plumbing at the top fold into one dim line, so that the frame
-/// that allocated is the first one read; allocator frames further down stay, dimmed.
-fn stack_lines(frames: &[Frame]) -> Vec<Line<'static>> {
-    let plumbing = frames
-        .iter()
-        .take_while(|f| crate::symbolize::is_allocator_frame(&f.function))
-        .count();
-    let folded = (plumbing > 1).then(|| {
-        Line::styled(
-            format!("({plumbing} frames in the allocator and allocation plumbing)"),
-            palette::dim(),
-        )
-    });
-    let rest = frames[if plumbing > 1 { plumbing } else { 0 }..]
-        .iter()
-        .map(|f| {
-            let style = if crate::symbolize::is_allocator_frame(&f.function) {
-                palette::dim()
-            } else {
-                Style::new()
-            };
-            Line::styled(f.display(), style)
-        });
-    folded.into_iter().chain(rest).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn text(lines: &[Line<'_>]) -> Vec<String> {
-        lines.iter().map(|l| l.to_string()).collect()
-    }
-
-    #[test]
-    fn the_allocators_frames_at_the_top_fold_into_one_line() {
-        let names = [
-            "slabscope::front::alloc_sampled",
-            "malloc",
-            "cache_insert",
-            "main",
-        ];
-        let frames: Vec<Frame> = names
-            .iter()
-            .map(|n| Frame::unnamed(n.to_string()))
-            .collect();
-        assert_eq!(
-            text(&stack_lines(&frames)),
-            [
-                "(2 frames in the allocator and allocation plumbing)",
-                "cache_insert",
-                "main"
-            ]
-        );
-        // One allocator frame is shown as it is; so is a stack without any.
-        assert_eq!(
-            text(&stack_lines(&frames[1..])),
-            ["malloc", "cache_insert", "main"]
-        );
-        assert_eq!(text(&stack_lines(&frames[2..])), ["cache_insert", "main"]);
-        assert!(stack_lines(&[]).is_empty());
     }
 }

@@ -17,6 +17,7 @@ mod oom;
 mod overview;
 pub mod palette;
 mod screen;
+mod stack;
 mod superslabs;
 mod tabs;
 
