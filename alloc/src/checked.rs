@@ -205,19 +205,68 @@ fn alloc_general(size: usize, align: usize, pd: bool, zeroed: bool) -> *mut u8 {
 #[cold]
 #[inline(never)]
 fn written_after_free(p: *const u8, class: u32, bytes: usize, small: bool, offset: usize) {
-    let mut e = error(
-        HeapErrorKind::WriteAfterFree,
-        HeapErrorOp::Alloc,
-        p,
+    let write = Write {
+        op: HeapErrorOp::Alloc,
         class,
         bytes,
-    );
-    e.offset = Some(offset as u64);
-    e.site = site(
-        p,
-        !small || matches!(place(p), Place::Block { sampled: true, .. }),
-    );
-    report(e, Action::HandedOut);
+        offset,
+    };
+    write.report(p, !small, Action::HandedOut);
+}
+
+/// A write into a freed block, found at `op`.
+struct Write {
+    op: HeapErrorOp,
+    class: u32,
+    bytes: usize,
+    offset: usize,
+}
+
+impl Write {
+    /// Reports it, naming the block's sample site when the block is `large` or in a
+    /// sampled slot.
+    fn report(self, p: *const u8, large: bool, action: Action) {
+        let mut e = error(
+            HeapErrorKind::WriteAfterFree,
+            self.op,
+            p,
+            self.class,
+            self.bytes,
+        );
+        e.offset = Some(self.offset as u64);
+        e.site = site(
+            p,
+            large || matches!(place(p), Place::Block { sampled: true, .. }),
+        );
+        report(e, action);
+    }
+}
+
+/// Reports that the small block at `p`, leaving the quarantine, was written `offset`
+/// bytes in (within its first [`block::LINKS`]) while it was held there.
+/// Its pattern is filled again: one write is reported once.
+#[cold]
+#[inline(never)]
+fn written_while_held(p: *mut u8, offset: usize) {
+    let (class, bytes) = match superslab::lookup(p as usize) {
+        Some((_, w)) => {
+            let c = meta_class(w);
+            (c as u32, block_size(c))
+        }
+        None => (HEAP_ERROR_NO_CLASS, 0),
+    };
+    if bytes != 0 {
+        // SAFETY: `p` just left this thread's quarantine (see `release_held`) and is a
+        // block of `bytes` bytes.
+        unsafe { block::refill_freed(p, bytes) };
+    }
+    let write = Write {
+        op: HeapErrorOp::Free,
+        class,
+        bytes,
+        offset,
+    };
+    write.report(p, false, Action::GivenBack);
 }
 
 /// Where the mechanism takes a freed block back.
@@ -453,6 +502,11 @@ fn free_live(p: *mut u8, pd: bool) -> bool {
 /// its slot, else through the mechanism's free slow path.
 #[inline(always)]
 fn release_held(st: *mut ThreadState, p: *mut u8, pd: bool) {
+    // SAFETY: `p` left this thread's quarantine just now; no list has written it since
+    // its free filled it.
+    if let Some(offset) = unsafe { block::links_changed(p) } {
+        written_while_held(p, offset);
+    }
     // SAFETY: `st` is this thread's state, and no slow path of it is running (the
     // quarantine handed out `p` only with `busy` 0).
     match unsafe { thread::free_owned(&raw const (*st).hot, p) } {

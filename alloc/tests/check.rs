@@ -338,6 +338,54 @@ fn a_write_after_free_is_found_when_the_block_is_handed_out_again() {
 }
 
 #[test]
+fn a_write_into_a_freed_blocks_first_bytes_is_found_when_it_leaves_the_quarantine() {
+    if let Some(err) = checked_child(
+        "a_write_into_a_freed_blocks_first_bytes_is_found_when_it_leaves_the_quarantine",
+        "1",
+    ) {
+        let r = reports(&err);
+        assert_eq!(r.len(), 2, "{err}");
+        for (line, offset) in r.iter().zip([0, 9]) {
+            assert!(line.contains("write_after_free of 0x"), "{err}");
+            assert!(
+                line.contains(&format!(" at offset {offset} in free (")),
+                "{err}"
+            );
+            assert!(line.ends_with("): block given back"), "{err}");
+        }
+        return;
+    }
+    // A small block and a larger one, each written in its first 16 bytes after its free
+    // (where the allocator's lists write once the block is back): mimalloc-bench's
+    // write_after_free_reuse does this with 8-byte blocks.
+    let p = raw::alloc(8, 8);
+    let big = raw::alloc(200, 8);
+    let others: Vec<usize> = (0..QUARANTINE)
+        .map(|_| raw::alloc(100, 8) as usize)
+        .collect();
+    // SAFETY: live blocks, freed, then written (the misuse under test: the blocks sit in
+    // this thread's quarantine, so the writes land in memory the allocator holds).
+    unsafe {
+        raw::free(p);
+        p.write(b'A');
+        raw::free(big);
+        big.add(9).write(b'B');
+    }
+    // As many frees again push both out of the quarantine.
+    free_all(&others);
+    assert_eq!(
+        segment_errors(),
+        vec![
+            ("write_after_free".to_string(), p as u64),
+            ("write_after_free".to_string(), big as u64)
+        ]
+    );
+    // Both went back to the allocator: their classes hand out working blocks.
+    free_all(&distinct_blocks(100, 8, &[]));
+    free_all(&distinct_blocks(100, 200, &[]));
+}
+
+#[test]
 fn writes_past_the_request_are_found_at_free() {
     if let Some(err) = checked_child("writes_past_the_request_are_found_at_free", "1") {
         let r = reports(&err);

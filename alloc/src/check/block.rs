@@ -14,8 +14,9 @@
 //! one sees it live.
 //!
 //! A freed block (small blocks only: a large mapping may be returned at once) is filled
-//! with [`FREED`] past its links, up to [`PATTERN_MAX`] bytes, and verified when it is
-//! handed out again; a live block's slack is filled with [`CANARY`], up to
+//! with [`FREED`], its links and up to [`PATTERN_MAX`] bytes past them; the links are
+//! verified when the block leaves the quarantine (before the lists write them), the rest
+//! when it is handed out again; a live block's slack is filled with [`CANARY`], up to
 //! [`CANARY_MAX`] bytes past the request, and verified at its free. A write further into
 //! the slack is found only when it reaches the trailer (the free then finds no live
 //! block). A block whose trailer is neither tag (carved fresh, or from before the
@@ -36,7 +37,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// The bytes a checked request adds: the trailer word.
 pub const TRAILER: usize = 8;
 /// The bytes at the start of a free block that the allocator's lists write (a link and a
-/// container count): never filled or verified.
+/// container count): filled at the free and verified when the block leaves the
+/// quarantine ([`links_changed`]), which is before any list writes them.
 pub const LINKS: usize = 16;
 /// The most bytes of a freed block filled with the pattern (after its links).
 pub const PATTERN_MAX: usize = 64;
@@ -339,13 +341,40 @@ pub unsafe fn on_free(p: *mut u8, bytes: usize, small: bool) -> Freed {
     });
     if small {
         let to = end.min(LINKS + PATTERN_MAX);
-        // SAFETY: as above; the pattern range lies inside the block.
-        unsafe { fill(p, LINKS, to, FREED, false) };
+        // SAFETY: as above; the pattern range and the links (`LINKS <= end`, as
+        // `padded` makes every block) lie inside the block.
+        unsafe {
+            fill(p, LINKS, to, FREED, false);
+            fill(p, 0, LINKS, FREED, false);
+        }
     }
     Freed::Now {
         requested: live.requested,
         overflow,
     }
+}
+
+/// The first of a freed small block's links (its first [`LINKS`] bytes, filled by
+/// [`on_free`]) that is no longer the pattern: a write after free, found when the block
+/// leaves the quarantine, before the allocator's lists write there.
+///
+/// # Safety
+/// `p` is a small block freed by [`on_free`] and held in the caller's quarantine since.
+pub unsafe fn links_changed(p: *const u8) -> Option<usize> {
+    // SAFETY: the caller's contract; `LINKS` bytes lie in every block.
+    unsafe { first_changed(p, 0, LINKS, FREED) }
+}
+
+/// Fills a freed small block's pattern again after [`links_changed`] reported a write
+/// into it, so that the write is not reported a second time when the block is handed
+/// out (a write made after this still is).
+///
+/// # Safety
+/// As for [`links_changed`]; `bytes` is the block's size.
+pub unsafe fn refill_freed(p: *mut u8, bytes: usize) {
+    let to = (bytes - TRAILER).min(LINKS + PATTERN_MAX);
+    // SAFETY: the caller's contract; the range lies inside the block.
+    unsafe { fill(p, LINKS, to, FREED, false) };
 }
 
 /// Resizes the live block at `p` (`bytes` long) in place to `requested` bytes (at most

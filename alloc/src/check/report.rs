@@ -19,6 +19,9 @@ pub enum Action {
     HandedOut,
     /// The block was resized in place anyway (an overflow found at its `realloc`).
     Resized,
+    /// The block left the quarantine for the allocator anyway (a write after free into
+    /// its first bytes, found when a later free pushed it out).
+    GivenBack,
 }
 
 impl Action {
@@ -28,6 +31,7 @@ impl Action {
             Action::Freed => b"block freed",
             Action::HandedOut => b"block handed out",
             Action::Resized => b"block resized",
+            Action::GivenBack => b"block given back",
         }
     }
 }
