@@ -71,6 +71,26 @@ fn environ(pid: u32) -> Option<Vec<u8>> {
     Some(raw)
 }
 
+/// The environment `read` gives once it is in place: read again, after each `wait`, up to
+/// [`EXEC_TRIES`] times while it and the command line (`has_command`) are both empty (a
+/// process inside `exec`); an empty one of a process with a command line is its own.
+/// `None` when a read fails.
+fn after_exec(
+    mut read: impl FnMut() -> Option<Vec<u8>>,
+    mut has_command: impl FnMut() -> bool,
+    mut wait: impl FnMut(),
+) -> Option<Vec<u8>> {
+    let mut raw = read()?;
+    for _ in 0..EXEC_TRIES {
+        if !raw.is_empty() || has_command() {
+            break;
+        }
+        wait();
+        raw = read()?;
+    }
+    Some(raw)
+}
+
 /// The `SLABSCOPE_*` variables that decide whether and where `pid` publishes, as its
 /// environment held them at `exec` (`/proc/<pid>/environ`, read up to 1 MiB): what the
 /// allocator read at its start, unless the program changed them before its first
@@ -81,14 +101,11 @@ fn environ(pid: u32) -> Option<Vec<u8>> {
 /// child's `exec` drops the old memory, before the kernel has copied the new arguments
 /// and environment into place. Both empty is read again, every 2 ms for up to 100 ms.
 pub fn publish_env(pid: u32) -> Option<PublishEnv> {
-    let mut raw = environ(pid)?;
-    for _ in 0..EXEC_TRIES {
-        if !raw.is_empty() || command(pid).is_some_and(|c| !c.is_empty()) {
-            break;
-        }
-        std::thread::sleep(EXEC_WAIT);
-        raw = environ(pid)?;
-    }
+    let raw = after_exec(
+        || environ(pid),
+        || command(pid).is_some_and(|c| !c.is_empty()),
+        || std::thread::sleep(EXEC_WAIT),
+    )?;
     let mut env = PublishEnv::default();
     for var in raw.split(|&b| b == 0) {
         let text = String::from_utf8_lossy(var);
@@ -203,6 +220,37 @@ pub fn user_name(uid: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_environment_is_read_again_while_exec_puts_it_in_place() {
+        // The window: the first reads of a process inside exec find neither an
+        // environment nor a command line; the third finds both.
+        let reads = std::cell::Cell::new(0);
+        let got = after_exec(
+            || {
+                reads.set(reads.get() + 1);
+                Some(if reads.get() < 3 {
+                    Vec::new()
+                } else {
+                    b"A=1".to_vec()
+                })
+            },
+            || reads.get() >= 3,
+            || {},
+        );
+        assert_eq!(got.as_deref(), Some(&b"A=1"[..]));
+        assert_eq!(reads.get(), 3);
+        // A process started with no environment has a command line: not waited for.
+        let mut waits = 0;
+        let empty = after_exec(|| Some(Vec::new()), || true, || waits += 1);
+        assert_eq!((empty, waits), (Some(Vec::new()), 0));
+        // Both empty for good (a kernel thread): given up after the tries.
+        let mut waits = 0;
+        let none = after_exec(|| Some(Vec::new()), || false, || waits += 1);
+        assert_eq!((none, waits), (Some(Vec::new()), EXEC_TRIES));
+        // A failed read ends it.
+        assert_eq!(after_exec(|| None, || false, || {}), None);
+    }
 
     #[test]
     fn reads_this_process() {
