@@ -165,11 +165,14 @@ fn a_large_double_free_after_its_neighbours_free_is_still_a_double_free() {
         high - low < 400_000 && mapped_as_one(low, high + 200_000),
         "no two large allocations side by side ({v:x?}): the merge is not reached"
     );
-    // SAFETY: live allocations of ours, each freed once; then `high` again (the misuse).
+    // SAFETY: live allocations of ours, each freed once; then `high` again (the misuse),
+    // and an address inside it that no allocation ever started at (not a double free:
+    // refused as a pointer slabscope did not hand out).
     unsafe {
         raw::free(low as *mut u8);
         raw::free(high as *mut u8);
         raw::free(high as *mut u8);
+        raw::free((high + 8) as *mut u8);
     }
     assert_eq!(
         segment_errors(),

@@ -270,7 +270,7 @@ fn the_heap_errors_view_lists_the_newest_first_in_red() {
     };
     let mut st = state_after(&syn, 3);
     show(&mut st, ViewId::HeapErrors);
-    let buf = draw(HeapErrors(&st), 140, 12);
+    let buf = draw(HeapErrors(&st), 140, 18);
     let lines: Vec<String> = (0..buf.area.height)
         .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
         .collect();
@@ -310,5 +310,27 @@ fn the_heap_errors_view_lists_the_newest_first_in_red() {
         lines[11].contains("The block was not sampled"),
         "{:?}",
         lines[11]
+    );
+
+    // On a short screen the stack pane keeps its rows and the table scrolls to the
+    // selected error: here the oldest.
+    for _ in 0..5 {
+        st.apply(Action::Down);
+    }
+    let buf = draw(HeapErrors(&st), 140, 12);
+    let lines: Vec<String> = (0..buf.area.height)
+        .map(|y| (0..buf.area.width).map(|x| buf[(x, y)].symbol()).collect())
+        .collect();
+    let oldest = (0..buf.area.height)
+        .find(|&y| buf[(0, y)].modifier.contains(Modifier::REVERSED))
+        .expect("the selected row is on screen");
+    assert!(
+        lines[oldest as usize].contains("double_free")
+            && lines[oldest as usize].contains("class 3, 64 B"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[6].contains("where the selected error's block was allocated"),
+        "{lines:?}"
     );
 }

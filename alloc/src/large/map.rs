@@ -291,8 +291,12 @@ pub fn with_live<R>(p: *const u8, f: impl FnOnce(usize) -> R) -> Option<R> {
     find(p as usize).map(|i| f(table()[i].len))
 }
 
-/// Whether `p` is the start of a freed large mapping still held in the cache.
+/// Whether `p` is the start of a page of a freed large mapping still held in the cache
+/// (large allocations start on a page; an entry may hold several merged mappings).
 pub fn is_cached(p: *const u8) -> bool {
+    if !(p as usize).is_multiple_of(pal::page_size()) {
+        return false;
+    }
     let _g = LOCK.guard();
     cache().holds(p as usize)
 }

@@ -166,6 +166,15 @@ impl State {
         if frame.process.is_some() {
             self.process = frame.process;
         }
+        // Errors found since the last frame come in above the selected one: it stays
+        // selected (the newest, row 0, stays followed).
+        let found = snap
+            .heap_error_counts
+            .total()
+            .saturating_sub(self.heap_error_counts().total());
+        if self.heap_error_sel > 0 {
+            self.heap_error_sel = self.heap_error_sel.saturating_add(found as usize);
+        }
         self.snapshot = Some(snap);
         self.frames += 1;
         // A post-mortem file of a process that ran out of memory opens on the report; one

@@ -77,8 +77,35 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::{TargetInfo, ViewId};
+    use crate::state::{Action, TargetInfo, ViewId};
     use crate::synthetic::Synthetic;
+
+    #[test]
+    fn the_selected_error_stays_selected_as_new_ones_arrive() {
+        let syn = Synthetic {
+            heap_errors: true,
+            ..Default::default()
+        };
+        let mut st = State::new(TargetInfo {
+            pid: 4242,
+            path: String::new(),
+            interval_ms: 100,
+        });
+        let mut f = syn.frame(1);
+        let newest = f.snapshot.heap_errors.pop().unwrap();
+        f.snapshot.heap_error_counts.0[newest.kind as usize - 1] -= 1;
+        st.fold(f);
+        st.view = ViewId::HeapErrors;
+        st.apply(Action::Down);
+        let picked = *st.selected_heap_error().unwrap();
+        // The next frame holds one error more, newer than every other.
+        st.fold(syn.frame(2));
+        assert_eq!(st.selected_heap_error(), Some(&picked));
+        // The newest selected follows the newest.
+        st.apply(Action::Home);
+        st.fold(syn.frame(3));
+        assert_eq!(st.heap_error_sel, 0);
+    }
 
     #[test]
     fn the_view_is_offered_once_the_process_found_a_heap_error() {

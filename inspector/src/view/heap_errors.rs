@@ -7,7 +7,9 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
-use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, Widget, Wrap};
+use ratatui::widgets::{
+    Block, Borders, Paragraph, Row, StatefulWidget, Table, TableState, Widget, Wrap,
+};
 use slabscope_proto::layout::HEAP_ERROR_SLOTS;
 use slabscope_proto::{HeapError, HeapErrorCounts, HeapErrorKind};
 
@@ -19,10 +21,15 @@ use crate::state::State;
 /// The Heap errors view.
 pub struct HeapErrors<'a>(pub &'a State);
 
+/// Rows the stack pane keeps below the table (its title and five frames) when the
+/// screen is too short for both whole.
+const STACK_ROWS: u16 = 6;
+
 /// Where the address lies: `class 4, 64 B`, `large, 1.0 MiB`, `no block`.
 pub fn block_text(class: u32, block_bytes: u64) -> String {
     match ErrorBlock::of(class) {
         ErrorBlock::Class(c) => format!("class {c}, {}", fmt::bytes(block_bytes)),
+        ErrorBlock::Large if block_bytes == 0 => "large".to_string(),
         ErrorBlock::Large => format!("large, {}", fmt::bytes(block_bytes)),
         ErrorBlock::None => "no block".to_string(),
     }
@@ -96,10 +103,13 @@ impl Widget for HeapErrors<'_> {
         let st = self.0;
         let counts = st.heap_error_counts();
         let shown = st.heap_errors_newest_first().count();
-        // The table whole (a border, the header, a line an error), the stack below it.
+        // The table (a border, the header, a line an error) whole where the stack pane
+        // below it keeps STACK_ROWS; on a shorter screen the table scrolls to the
+        // selected error.
+        let rows_at_most = area.height.saturating_sub(2 + STACK_ROWS).max(3);
         let [top, body, stack] = Layout::vertical([
             Constraint::Length(2),
-            Constraint::Length(shown.max(1) as u16 + 2),
+            Constraint::Length((shown.max(1) as u16 + 2).min(rows_at_most)),
             Constraint::Fill(1),
         ])
         .areas(area);
@@ -130,14 +140,11 @@ impl Widget for HeapErrors<'_> {
             .heap_errors_newest_first()
             .enumerate()
             .map(|(i, e)| {
-                let mut style = kind_style;
                 if i == 0 {
-                    style = style.add_modifier(Modifier::BOLD);
+                    row(st, e).style(kind_style.add_modifier(Modifier::BOLD))
+                } else {
+                    row(st, e).style(kind_style)
                 }
-                if i == st.heap_error_sel {
-                    style = style.patch(palette::selected());
-                }
-                row(st, e).style(style)
             })
             .collect();
         let block = Block::new()
@@ -150,7 +157,7 @@ impl Widget for HeapErrors<'_> {
                 .render(body, buf);
             return;
         }
-        Table::new(
+        let table = Table::new(
             rows,
             [
                 Constraint::Length(8),
@@ -166,7 +173,9 @@ impl Widget for HeapErrors<'_> {
         )
         .header(header)
         .block(block)
-        .render(body, buf);
+        .row_highlight_style(palette::selected());
+        let mut ts = TableState::default().with_selected(Some(st.heap_error_sel));
+        StatefulWidget::render(table, body, buf, &mut ts);
         Paragraph::new(site_lines(st))
             .wrap(Wrap { trim: false })
             .block(
@@ -185,7 +194,9 @@ fn site_lines(st: &State) -> Vec<Line<'static>> {
         Some(e) => match (e.site, st.heap_error_site(e)) {
             (_, Some(n)) => return stack_lines(&n.frames),
             (Some(_), None) => "The block was sampled; its site is not readable now.".into(),
-            (None, None) if e.block_bytes == 0 => "The address is in no block.".into(),
+            (None, None) if ErrorBlock::of(e.class) == ErrorBlock::None => {
+                "The address is in no block.".into()
+            }
             (None, None) if st.leaks.interval_bytes == 0 => {
                 "The block was not sampled: with SLABSCOPE_SAMPLE set (docs/ENV.md) the \
                  allocation stacks of sampled blocks show here."
