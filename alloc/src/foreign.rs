@@ -4,18 +4,19 @@
 //! a block of a slot that holds none, a block that is free already. Such a free changes
 //! nothing: the pointer is never written to. It is counted in `foreign_frees` and the
 //! first one of each kind is reported on stderr, from the free slow path only. The kinds
-//! told apart: a pointer inside a SuperSlab that is not a live block, one outside every
-//! SuperSlab that no live large allocation starts at (another allocator's memory, or a
-//! large allocation freed already: the address alone cannot tell which), and a block of
-//! a sampled slot that is free already.
+//! told apart: a pointer inside a SuperSlab that is not a live block, one inside a live
+//! large allocation that is not its start, one outside both (another allocator's
+//! memory, or a large allocation freed already: the address alone cannot tell which),
+//! and a block of a sampled slot that is free already.
 
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::stats::TOTALS;
-use crate::{pagemap, pal};
+use crate::{large, pagemap, pal};
 
 static OUTSIDE_REPORTED: AtomicBool = AtomicBool::new(false);
 static INSIDE_REPORTED: AtomicBool = AtomicBool::new(false);
+static INSIDE_LARGE_REPORTED: AtomicBool = AtomicBool::new(false);
 static DOUBLE_REPORTED: AtomicBool = AtomicBool::new(false);
 
 /// A free of a pointer that is not a live block or allocation of ours.
@@ -28,6 +29,19 @@ pub fn foreign_free(p: *mut u8) {
             &INSIDE_REPORTED,
             p,
             b") inside a SuperSlab, not a live block (a header, an interior pointer or a block freed already): ignored (reported once; counted in foreign_frees)",
+        );
+        return;
+    }
+    // Telling the last two kinds apart walks the large registry: only while a report of
+    // either is still to come.
+    if OUTSIDE_REPORTED.load(Relaxed) && INSIDE_LARGE_REPORTED.load(Relaxed) {
+        return;
+    }
+    if large::holds_inside(p) {
+        report_once(
+            &INSIDE_LARGE_REPORTED,
+            p,
+            b") inside a large allocation, not its start: ignored (reported once; counted in foreign_frees)",
         );
     } else {
         report_once(

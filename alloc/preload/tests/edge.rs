@@ -64,11 +64,17 @@ fn c_edge_cases_under_the_preload() {
     assert_checks_passed(CHECKS, &out);
     let stderr = String::from_utf8_lossy(&out.stderr);
 
-    // Frees of header addresses and interior pointers, two foreign frees and one
-    // foreign realloc: each kind reported exactly once, and named for what it is.
+    // Frees of header addresses and interior pointers (of blocks and of a large
+    // allocation), two foreign frees and one foreign realloc: each kind reported
+    // exactly once, and named for what it is.
     let reports = |what: &str| stderr.lines().filter(|l| l.contains(what)).count();
     assert_eq!(
         reports(") inside a SuperSlab, not a live block"),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        reports(") inside a large allocation, not its start"),
         1,
         "{stderr}"
     );
@@ -77,9 +83,9 @@ fn c_edge_cases_under_the_preload() {
         1,
         "{stderr}"
     );
-    assert_eq!(reports("slabscope: free(0x"), 2, "{stderr}");
+    assert_eq!(reports("slabscope: free(0x"), 3, "{stderr}");
     assert_eq!(reports("slabscope: realloc(0x"), 1, "{stderr}");
-    assert_eq!(stderr.lines().count(), 3, "unexpected messages:\n{stderr}");
+    assert_eq!(stderr.lines().count(), 4, "unexpected messages:\n{stderr}");
 
     // Every process (the 20 forked children, the exec'ed image) removed its segment.
     assert_no_segments(shm.path());

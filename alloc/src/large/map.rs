@@ -301,6 +301,16 @@ pub fn is_cached(p: *const u8) -> bool {
     cache().holds(p as usize)
 }
 
+/// Whether `p` lies inside a live large allocation without being its start (a walk of
+/// the whole registry: for reports only).
+pub fn holds_inside(p: *const u8) -> bool {
+    let a = p as usize;
+    let _g = LOCK.guard();
+    table()
+        .iter()
+        .any(|e| e.addr != 0 && a > e.addr && a - e.addr < e.len)
+}
+
 /// Usable bytes of the large allocation at `p`, if it is one of ours.
 pub fn usable_size(p: *const u8) -> Option<usize> {
     let _g = LOCK.guard();

@@ -26,5 +26,6 @@ mod map;
 mod table;
 
 pub use map::{
-    alloc, free, is_cached, lock, release_all, remap, reserve_or_release, usable_size, with_live,
+    alloc, free, holds_inside, is_cached, lock, release_all, remap, reserve_or_release,
+    usable_size, with_live,
 };

@@ -221,6 +221,14 @@ static void check_invalid_frees(void) {
     }
     for (int i = 0; i < 20000; i++) free(invalid_keep[i]);
     free(p);
+    /* A pointer inside a large allocation: refused, the allocation kept whole. */
+    unsigned char *big = malloc(300000);
+    memset(big, 0x6b, 300000);
+    free(big + 8);
+    free(big + 4096);
+    for (int i = 0; i < 300000; i += 997) bad += big[i] != 0x6b;
+    bad += malloc_usable_size(big) < 300000;
+    free(big);
     CHECK("header_and_interior_frees_change_nothing", bad == 0, "%d bad", bad);
 }
 
