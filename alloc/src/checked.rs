@@ -332,6 +332,11 @@ fn mark_freed(p: *mut u8) -> Found {
                     sampled: true,
                 },
                 None if large::is_cached(p) => Found::FreedLarge,
+                None if large::holds_inside(p) => Found::Invalid(Invalid {
+                    reason: InvalidReason::Interior,
+                    class: HEAP_ERROR_LARGE,
+                    bytes: 0,
+                }),
                 None => Found::Foreign,
             }
         }

@@ -184,6 +184,40 @@ fn a_large_double_free_after_its_neighbours_free_is_still_a_double_free() {
 }
 
 #[test]
+fn a_free_inside_a_live_large_allocation_is_an_invalid_free() {
+    if let Some(err) = checked_child(
+        "a_free_inside_a_live_large_allocation_is_an_invalid_free",
+        "1",
+    ) {
+        let r = reports(&err);
+        assert_eq!(r.len(), 2, "{err}");
+        for line in r {
+            assert!(
+                line.contains("invalid_free of 0x")
+                    && line.contains("not the start of a block (large,")
+                    && line.ends_with("): not performed"),
+                "{err}"
+            );
+        }
+        return;
+    }
+    let big = raw::alloc(300_000, 8);
+    // SAFETY: a fresh allocation of 300,000 bytes; then two addresses inside it freed
+    // (the misuse under test), then the allocation itself.
+    unsafe {
+        big.write_bytes(0x6b, 300_000);
+        raw::free(big.add(8));
+        raw::free(big.add(4096));
+        let bytes = std::slice::from_raw_parts(big, 300_000);
+        assert!(bytes.iter().all(|&b| b == 0x6b), "the allocation changed");
+        raw::free(big);
+    }
+    let errors = segment_errors();
+    assert_eq!(errors.len(), 2);
+    assert!(errors.iter().all(|(k, _)| k == "invalid_free"));
+}
+
+#[test]
 fn a_block_freed_again_after_its_address_was_handed_out_is_still_a_double_free() {
     if let Some(err) = checked_child(
         "a_block_freed_again_after_its_address_was_handed_out_is_still_a_double_free",
