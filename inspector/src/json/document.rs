@@ -143,10 +143,10 @@ fn leaks(frame: &Frame, namer: Option<&mut (dyn Namer + 'static)>) -> Vec<Leak> 
     rank(&frame.snapshot, frame.now_mono_ns, namer)
         .into_iter()
         .map(|l| Leak {
-            function: l.function,
-            location: l.location,
-            frames: l.frames.iter().map(|f| f.function.clone()).collect(),
-            stack: l.frames.iter().map(StackFrame::from).collect(),
+            frames: l.name.frames.iter().map(|f| f.function.clone()).collect(),
+            stack: l.name.frames.iter().map(StackFrame::from).collect(),
+            function: l.name.function,
+            location: l.name.location,
             live_bytes: l.live_bytes,
             sampled_live_bytes: l.sampled_live_bytes,
             live_samples: l.live_samples,

@@ -27,13 +27,8 @@ const MIN_SLOPE_NS: u64 = 1_000_000_000;
 pub struct LeakSite {
     /// The site's record index in the segment.
     pub index: u32,
-    /// The function of the first frame outside the allocator and the standard library's
-    /// allocation plumbing (the innermost frame when every frame is such).
-    pub function: String,
-    /// That frame's `file:line`, when its binary has debug info.
-    pub location: Option<String>,
-    /// Every frame, innermost first, symbolized (inlined functions expanded).
-    pub frames: Vec<Frame>,
+    /// The site by its stack.
+    pub name: SiteName,
     /// Estimated bytes of every live allocation of the site.
     pub live_bytes: u64,
     /// Requested bytes of the live sampled allocations.
@@ -79,15 +74,16 @@ fn site_frame(frames: &[Frame]) -> Option<&Frame> {
         .or(frames.first())
 }
 
-/// A sampled allocation site by its stack: what a heap error of one of its blocks
-/// names instead of the site's record index.
+/// A sampled allocation site by its stack, as the Leaks view ranks it and a heap error
+/// of one of its blocks names it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SiteName {
-    /// As [`LeakSite::function`].
+    /// The function of the first frame outside the allocator and the standard library's
+    /// allocation plumbing (the innermost frame when every frame is such).
     pub function: String,
-    /// As [`LeakSite::location`].
+    /// That frame's `file:line`, when its binary has debug info.
     pub location: Option<String>,
-    /// As [`LeakSite::frames`].
+    /// Every frame, innermost first, symbolized (inlined functions expanded).
     pub frames: Vec<Frame>,
 }
 
@@ -143,22 +139,13 @@ pub fn rank(
         .sites
         .iter()
         .filter(|s| s.live_samples != 0)
-        .map(|s| {
-            let SiteName {
-                function,
-                location,
-                frames,
-            } = SiteName::of(namer.as_deref_mut(), &s.frames);
-            LeakSite {
-                index: s.index,
-                function,
-                location,
-                frames,
-                live_bytes: s.live_estimated_bytes,
-                sampled_live_bytes: s.live_bytes,
-                live_samples: s.live_samples,
-                growth_bytes_per_s: growth_from_age(s, now_mono_ns),
-            }
+        .map(|s| LeakSite {
+            index: s.index,
+            name: SiteName::of(namer.as_deref_mut(), &s.frames),
+            live_bytes: s.live_estimated_bytes,
+            sampled_live_bytes: s.live_bytes,
+            live_samples: s.live_samples,
+            growth_bytes_per_s: growth_from_age(s, now_mono_ns),
         })
         .collect();
     sort(&mut out);
@@ -327,7 +314,7 @@ mod tests {
         }
         assert_eq!(t.ranked.len(), 2, "a site with nothing live is left out");
         assert_eq!(t.ranked[0].index, 1);
-        assert_eq!(t.ranked[0].function, "0x30");
+        assert_eq!(t.ranked[0].name.function, "0x30");
         assert!((t.ranked[0].growth_bytes_per_s - 8192.0).abs() < 1.0);
         assert_eq!(t.ranked[1].growth_bytes_per_s, 0.0);
         // One read: growth from the site's age.

@@ -65,7 +65,7 @@ impl Widget for Leaks<'_> {
                 fmt::bytes(s.live_bytes),
                 fmt::count(s.live_samples),
                 growth(s.growth_bytes_per_s),
-                fmt::site(&s.function, s.location.as_deref()),
+                fmt::site(&s.name.function, s.name.location.as_deref()),
             ])
             .style(style)
         });
@@ -84,7 +84,7 @@ impl Widget for Leaks<'_> {
         .render(sites, buf);
 
         let frames: Vec<Line> = match l.ranked.get(st.leak_sel) {
-            Some(s) => stack_lines(&s.frames),
+            Some(s) => stack_lines(&s.name.frames),
             None => vec![Line::styled(
                 "No live sampled allocation yet.",
                 palette::dim(),
