@@ -211,7 +211,8 @@ fn written_after_free(p: *const u8, class: u32, bytes: usize, small: bool, offse
         bytes,
         offset,
     };
-    write.report(p, !small, Action::HandedOut);
+    let named = !small || matches!(place(p), Place::Block { sampled: true, .. });
+    write.report(p, named, Action::HandedOut);
 }
 
 /// A write into a freed block, found at `op`.
@@ -223,9 +224,9 @@ struct Write {
 }
 
 impl Write {
-    /// Reports it, naming the block's sample site when the block is `large` or in a
-    /// sampled slot.
-    fn report(self, p: *const u8, large: bool, action: Action) {
+    /// Reports it, naming the block's sample site when `sampled` (a large allocation,
+    /// or a block of a sampled slot).
+    fn report(self, p: *const u8, sampled: bool, action: Action) {
         let mut e = error(
             HeapErrorKind::WriteAfterFree,
             self.op,
@@ -234,10 +235,7 @@ impl Write {
             self.bytes,
         );
         e.offset = Some(self.offset as u64);
-        e.site = site(
-            p,
-            large || matches!(place(p), Place::Block { sampled: true, .. }),
-        );
+        e.site = site(p, sampled);
         report(e, action);
     }
 }
@@ -248,12 +246,14 @@ impl Write {
 #[cold]
 #[inline(never)]
 fn written_while_held(p: *mut u8, offset: usize) {
-    let (class, bytes) = match superslab::lookup(p as usize) {
-        Some((_, w)) => {
-            let c = meta_class(w);
-            (c as u32, block_size(c))
-        }
-        None => (HEAP_ERROR_NO_CLASS, 0),
+    let (class, bytes, sampled) = match place(p) {
+        Place::Block {
+            class,
+            bytes,
+            sampled,
+            ..
+        } => (class, bytes, sampled),
+        _ => (HEAP_ERROR_NO_CLASS, 0, false),
     };
     if bytes != 0 {
         // SAFETY: `p` just left this thread's quarantine (see `release_held`) and is a
@@ -266,7 +266,7 @@ fn written_while_held(p: *mut u8, offset: usize) {
         bytes,
         offset,
     };
-    write.report(p, false, Action::GivenBack);
+    write.report(p, sampled, Action::GivenBack);
 }
 
 /// Where the mechanism takes a freed block back.
