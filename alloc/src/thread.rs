@@ -39,9 +39,12 @@ pub const GONE: usize = 2;
 ///
 /// What the state's creation writes comes first (the hot record, the magazines' headers,
 /// the scalars, the check mode's record), so that a new state's first stores fall in
-/// its first two pages; the rest is touched as it is used: the owned-slot lists, the
-/// quarantine in check mode, the starter cells, the own cells of the classes whose
-/// magazines grew, the remote batch when it frees other threads' blocks.
+/// its first two pages; the rest is touched as it is used, in the order a short
+/// process's main thread comes to it: the owned-slot lists and the starter cells of the
+/// smaller classes share the third page; then the remote batch (the folds and drains
+/// read its bitmap of open entries, a thread that frees other threads' blocks writes
+/// its entries), the own cells of the classes whose magazines grew, and last the
+/// quarantine, used in check mode only.
 #[repr(C)]
 pub struct ThreadState {
     /// The key ([`owned_key`] of this thread) and the sampling countdown, first: the
@@ -96,17 +99,15 @@ pub struct ThreadState {
     checked: Hot,
     /// The thread's slots, by class.
     pub owned: [Owned; CLASS_COUNT],
-    /// Check mode: the small blocks this thread freed last, not given back yet.
-    pub quarantine: Quarantine,
     /// The starter cells: class `c`'s [`STARTER`] from `c * STARTER`, where its magazine
     /// starts out when its capacity is larger.
     starter: [*mut u8; CLASS_COUNT * STARTER],
+    /// Remote frees not pushed yet.
+    pub remote: RemoteBatch,
     /// The magazines' own cells: class `c`'s from [`CELL_START`]`[c]`.
     cells: [*mut u8; CELLS],
-    /// Remote frees not pushed yet (last: the largest part of the state; its entries
-    /// are written only by a thread that frees other threads' blocks, the folds and
-    /// drains read its bitmap of open entries).
-    pub remote: RemoteBatch,
+    /// Check mode: the small blocks this thread freed last, not given back yet.
+    pub quarantine: Quarantine,
 }
 
 /// Where each class's magazine cells start among a thread's cells: the capacities at the
@@ -140,6 +141,8 @@ const _: () = assert!(core::mem::offset_of!(ThreadState, free_budget) < 64);
 // What the creation writes (everything before `owned`) lies in the state's first two
 // pages.
 const _: () = assert!(core::mem::offset_of!(ThreadState, owned) <= 2 * 4096);
+// The starter cells of the first classes lie on the third page, with the owned lists.
+const _: () = assert!(core::mem::offset_of!(ThreadState, starter) + 8 * 128 <= 3 * 4096);
 
 /// What the fast paths read first: the calling thread's state, or an idle record
 /// (`pal::tls::IDLE`) whose key matches no meta word, whose countdown is 0 and whose
