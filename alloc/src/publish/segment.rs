@@ -1,6 +1,8 @@
 //! Creating the segment, finding it, and detaching from the parent's after `fork`.
 
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use slabscope_proto::layout::{FLAG_PRELOAD, MAX_CLASSES};
 use slabscope_proto::{
@@ -24,6 +26,20 @@ pub const SAMPLE_SITES: u32 = 1024;
 static STATE: AtomicU8 = AtomicU8::new(UNDECIDED);
 static DEFAULT: AtomicU8 = AtomicU8::new(0);
 static WRITER: AtomicPtr<SegmentWriter> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Where the process's first writer lives (spares a short process a mapping of its
+/// own). Written once, by the [`create_slow`] that wins `PENDING -> CREATING` while
+/// `FIRST_TAKEN` was clear, and never again in this address space: a forked child
+/// inherits `FIRST_TAKEN` set (and a stale copy of the parent's writer here, which its
+/// old references may still read), so its own writer goes to a fresh page.
+struct FirstWriter(UnsafeCell<MaybeUninit<SegmentWriter>>);
+
+// SAFETY: the cell is written once, before WRITER publishes it (Release), and only read
+// after (through WRITER, Acquire); see `FirstWriter`.
+unsafe impl Sync for FirstWriter {}
+
+static FIRST: FirstWriter = FirstWriter(UnsafeCell::new(MaybeUninit::uninit()));
+static FIRST_TAKEN: AtomicBool = AtomicBool::new(false);
 static GEN: AtomicU32 = AtomicU32::new(1);
 static EXTRA_FLAGS: AtomicU32 = AtomicU32::new(0);
 
@@ -51,7 +67,8 @@ pub(crate) fn generation() -> u32 {
 #[inline(always)]
 pub(crate) fn current() -> Option<&'static SegmentWriter> {
     let p = WRITER.load(Ordering::Acquire);
-    // SAFETY: WRITER only ever holds a writer moved into its own never-unmapped page.
+    // SAFETY: WRITER only ever holds a writer moved into storage that lives as long as
+    // the process and is never written again (`FirstWriter`, or a never-unmapped page).
     (!p.is_null()).then(|| unsafe { &*p })
 }
 
@@ -161,22 +178,28 @@ fn create_slow(mut s: u8, forced: bool) -> bool {
         dir[..n].copy_from_slice(opts.shm_dir);
         super::sweep::sweep(&dir[..=n], opts.keep, pid);
     }
-    let bytes = core::mem::size_of::<SegmentWriter>().max(1);
-    let Some(page) = pal::map(bytes, false) else {
-        let _ = w.unlink();
-        say_cannot(
-            opts.shm_dir,
-            &CreateError::Io {
-                op: "mmap",
-                errno: libc::ENOMEM,
-            },
-        );
-        STATE.store(FAILED, Ordering::Release);
-        return false;
+    let p = if !FIRST_TAKEN.swap(true, Ordering::AcqRel) {
+        FIRST.0.get().cast::<SegmentWriter>()
+    } else {
+        let bytes = core::mem::size_of::<SegmentWriter>().max(1);
+        let Some(page) = pal::map(bytes, false) else {
+            let _ = w.unlink();
+            say_cannot(
+                opts.shm_dir,
+                &CreateError::Io {
+                    op: "mmap",
+                    errno: libc::ENOMEM,
+                },
+            );
+            STATE.store(FAILED, Ordering::Release);
+            return false;
+        };
+        page.cast::<SegmentWriter>()
     };
-    let p = page.cast::<SegmentWriter>();
-    // SAFETY: `page` is a fresh private mapping large and aligned enough (page aligned)
-    // for one writer; it is never unmapped, so references to it are 'static.
+    // SAFETY: `p` is the static cell, taken once in this address space (`FirstWriter`),
+    // or a fresh private mapping large and aligned enough (page aligned) for one writer
+    // that is never unmapped; either way nothing else refers to it yet and it lives for
+    // the rest of the process, so references to it are 'static.
     unsafe { p.write(w) };
     WRITER.store(p, Ordering::Release);
     STATE.store(READY, Ordering::Release);
@@ -293,7 +316,7 @@ pub(super) fn after_fork_child() {
     let p = WRITER.swap(core::ptr::null_mut(), Ordering::AcqRel);
     GEN.fetch_add(1, Ordering::Relaxed);
     if !p.is_null() {
-        // SAFETY: the writer page is never unmapped.
+        // SAFETY: the writer's storage is never unmapped nor written again.
         let w = unsafe { &*p };
         let h = w.header();
         let len = h.total_size.load(Ordering::Relaxed) as usize;
