@@ -199,6 +199,33 @@ fn kept_segments_are_bounded_oldest_first_and_others_are_untouched() {
     let _ = live.wait();
 }
 
+/// The bound at its edge, in a tmpfs directory (where a directory that cannot hold too
+/// many kept segments is counted, not listed): four kept segments and the new
+/// process's own stay under `SLABSCOPE_KEEP=4`; under `SLABSCOPE_KEEP=3` the oldest goes.
+#[test]
+fn the_bound_holds_at_its_edge() {
+    let build = tempfile::tempdir().unwrap();
+    let bin = compile_c("ending", build.path(), &[]);
+    let shm = tempfile::Builder::new()
+        .prefix("slabscope-preload-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let (gone, _) = stale_segments(shm.path(), 4);
+    let names = |g: &[u32]| -> Vec<String> { g.iter().map(|p| format!("slabscope.{p}")).collect() };
+    run_ok(preloaded(Command::new(&bin), shm.path()).env("SLABSCOPE_KEEP", "4"));
+    assert_eq!(
+        left(shm.path()),
+        names(&gone),
+        "four kept under a bound of four"
+    );
+    run_ok(preloaded(Command::new(&bin), shm.path()).env("SLABSCOPE_KEEP", "3"));
+    assert_eq!(
+        left(shm.path()),
+        names(&gone[1..]),
+        "the oldest of four goes under three"
+    );
+}
+
 /// With many live processes' segments in the directory, the bound holds as with few,
 /// and none of theirs is touched.
 #[test]

@@ -107,6 +107,37 @@ fn nul_terminated<'a>(name: &[u8], buf: &'a mut [u8; NAME_MAX + 1]) -> Option<&'
     Some(&buf[..=name.len()])
 }
 
+/// The number of entries of directory `path` (ending with its only NUL), when it is on
+/// a tmpfs: `None` elsewhere or when it cannot be read. A tmpfs directory's size is 20
+/// bytes (the kernel's `BOGO_DIRENT_SIZE`) for each entry, `.` and `..` included, so
+/// two `stat`s count what listing it would (`statfs` to know the file system).
+pub fn tmpfs_entries(path: &[u8]) -> Option<u64> {
+    if path.last() != Some(&0) || path[..path.len() - 1].contains(&0) {
+        return None;
+    }
+    /// `TMPFS_MAGIC` (linux/magic.h).
+    const TMPFS_MAGIC: libc::c_long = 0x0102_1994;
+    /// The size a tmpfs directory grows by with each entry.
+    const BOGO_DIRENT_SIZE: u64 = 20;
+    // SAFETY: an all-zero `statfs` is a valid value for statfs to overwrite.
+    let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated (checked above), `fs` is a valid out-pointer.
+    if unsafe { libc::statfs(path.as_ptr().cast(), &mut fs) } != 0
+        || fs.f_type as libc::c_long != TMPFS_MAGIC
+    {
+        return None;
+    }
+    // SAFETY: an all-zero `stat` is a valid value for stat to overwrite.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: `path` is NUL-terminated, `st` is a valid out-pointer.
+    if unsafe { libc::stat(path.as_ptr().cast(), &mut st) } != 0
+        || st.st_mode & libc::S_IFMT != libc::S_IFDIR
+    {
+        return None;
+    }
+    Some((st.st_size as u64 / BOGO_DIRENT_SIZE).saturating_sub(2))
+}
+
 /// Whether no process has id `pid` (`kill(pid, 0)` fails with `ESRCH`). A process of
 /// another user counts as running.
 pub fn process_gone(pid: u32) -> bool {
@@ -117,4 +148,41 @@ pub fn process_gone(pid: u32) -> bool {
     let rc = unsafe { libc::kill(pid, 0) };
     // SAFETY: __errno_location returns a valid pointer to this thread's errno.
     rc != 0 && unsafe { *libc::__errno_location() } == libc::ESRCH
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nul(p: &std::path::Path) -> Vec<u8> {
+        let mut v = p.as_os_str().as_encoded_bytes().to_vec();
+        v.push(0);
+        v
+    }
+
+    #[test]
+    fn a_tmpfs_directory_is_counted_without_listing_it() {
+        // /dev/shm is a tmpfs wherever the preload publishes by default.
+        let dir = tempfile::Builder::new()
+            .prefix("slabscope-dir")
+            .tempdir_in("/dev/shm")
+            .unwrap();
+        let path = nul(dir.path());
+        assert_eq!(tmpfs_entries(&path), Some(0), "an empty directory");
+        for i in 0..5 {
+            std::fs::write(dir.path().join(format!("slabscope.{i}")), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert_eq!(tmpfs_entries(&path), Some(6), "five files and a directory");
+        std::fs::remove_file(dir.path().join("slabscope.3")).unwrap();
+        assert_eq!(tmpfs_entries(&path), Some(5));
+        // Not a tmpfs, a file, no NUL, a NUL inside: not counted.
+        assert_eq!(tmpfs_entries(b"/proc\0"), None);
+        assert_eq!(tmpfs_entries(&nul(&dir.path().join("slabscope.0"))), None);
+        assert_eq!(
+            tmpfs_entries(dir.path().as_os_str().as_encoded_bytes()),
+            None
+        );
+        assert_eq!(tmpfs_entries(b"/dev\0shm\0"), None);
+    }
 }

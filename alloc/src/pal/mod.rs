@@ -24,7 +24,7 @@ mod system_unwind;
 pub mod tls;
 
 pub use backtrace::{backtrace, unwind_after_fork_child};
-pub use dir::{process_gone, Dir};
+pub use dir::{process_gone, tmpfs_entries, Dir};
 pub use file::{geteuid, lstat, read_small, FileStat};
 pub use linux::*;
 pub use lock::RawMutex;

@@ -59,13 +59,22 @@ impl Newest {
 /// Removes the oldest segments of ended processes in `dir` (NUL-terminated) beyond
 /// `keep` (at most [`KEEP_MAX`]); `own` is this process's pid (its segment is never a
 /// candidate). Returns how many were removed.
+///
+/// A directory on a tmpfs (`/dev/shm`, the default) that holds no more entries than
+/// `keep` besides this process's own segment cannot hold too many kept segments: it is
+/// not listed (two `stat`s instead of an open, a listing and one `kill` for each
+/// segment in it).
 pub fn sweep(dir: &[u8], keep: usize, own: u32) -> usize {
+    let bound = keep.min(KEEP_MAX);
+    if pal::tmpfs_entries(dir).is_some_and(|n| n <= bound as u64 + 1) {
+        return 0;
+    }
     let Some(d) = Dir::open(dir) else { return 0 };
     let uid = pal::geteuid();
     let mut newest = Newest {
         kept: [(0, 0); KEEP_MAX],
         len: 0,
-        bound: keep.min(KEEP_MAX),
+        bound,
     };
     let mut removed = 0;
     let mut name_of = [0u8; 32];
