@@ -32,11 +32,16 @@ const TRIES: usize = 64;
 
 /// Which positions are taken: one bit each, 1 when a SuperSlab of ours or a foreign
 /// mapping is there. Bits change only under `lock`, never across a system call.
+///
+/// The scalars first: a short process's first SuperSlab touches them and one word of
+/// `taken`, and the preload's link script (`alloc/preload/startup.ld`) puts the start of
+/// this static beside the other statics a process's start writes.
+#[repr(C)]
 struct Positions {
-    taken: [AtomicU64; MAX_POSITIONS / 64],
+    lock: RawMutex,
     /// Every word of `taken` below this one is full.
     first: AtomicUsize,
-    lock: RawMutex,
+    taken: [AtomicU64; MAX_POSITIONS / 64],
 }
 
 impl Positions {

@@ -1,6 +1,7 @@
 //! The start-up functions lie together (build.rs, `startup.ld`): the built library has
 //! the section `.text.slabscope_start`, and every function `startup.ld` names is in the
-//! library and inside that section. A name that matches nothing means the list is stale:
+//! library and inside that section; so do the statics a start touches, in
+//! `.bss.slabscope_start`. A name that matches nothing means the list is stale:
 //! regenerate it with `alloc/preload/startup-order.sh`. Where build.rs left the script
 //! out (another linker, `SLABSCOPE_PRELOAD_NO_ORDER=1`), the library must not have the
 //! section. The library checked is the one these tests build (debug): a function that
@@ -19,46 +20,42 @@ fn glob_match(glob: &[u8], text: &[u8]) -> bool {
     }
 }
 
-/// The symbol globs of startup.ld's input-section rules: `*(.text.NAME)` and
-/// `*(.text.*NAME)` name the function NAME (the archive rule names none).
-fn function_globs(script: &str) -> Vec<String> {
+/// The symbol globs of startup.ld's input-section rules for `kind` (`text` or `bss`):
+/// `*(.KIND.NAME)` and `*(.KIND.*NAME)` name the function or static NAME (the archive
+/// rule names none).
+fn globs(script: &str, kind: &str) -> Vec<String> {
+    let prefix = format!("*(.{kind}.");
     script
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("*(.text.")?.strip_suffix(')'))
+        .filter_map(|l| l.trim().strip_prefix(prefix.as_str())?.strip_suffix(')'))
         .map(|g| g.to_owned())
         .collect()
 }
 
-#[test]
-fn startup_functions_lie_in_their_own_section() {
-    let script = include_str!("../startup.ld");
-    let globs = function_globs(script);
-    assert!(
-        globs.len() > 20,
-        "startup.ld names only {} functions",
-        globs.len()
-    );
-    assert!(globs.iter().any(|g| g == "malloc") && globs.iter().any(|g| g == "free"));
-
+/// Every name of `globs` is a symbol of `kind` in the library, inside `section`; or,
+/// where build.rs left the script out, the section is not there. `what` names them in
+/// the messages.
+fn named_symbols_lie_in(globs: &[String], kind: object::SymbolKind, section: &str, what: &str) {
     let data = std::fs::read(common::preload_lib()).unwrap();
     let file = object::File::parse(&*data).unwrap();
     // Set by build.rs for this package's crates: whether it passed the script.
     let ordered = env!("SLABSCOPE_PRELOAD_ORDERED") == "1";
-    let section = file.section_by_name(".text.slabscope_start");
+    let found = file.section_by_name(section);
     if !ordered {
         assert!(
-            section.is_none(),
-            "build.rs left startup.ld out, yet the section is there"
+            found.is_none(),
+            "build.rs left startup.ld out, yet {section} is there"
         );
         return;
     }
-    let section = section
-        .expect("the library has no .text.slabscope_start: build.rs did not pass startup.ld");
-    let range = section.address()..section.address() + section.size();
+    let found = found.unwrap_or_else(|| {
+        panic!("the library has no {section}: build.rs did not pass startup.ld")
+    });
+    let range = found.address()..found.address() + found.size();
 
     let names: Vec<(String, u64)> = file
         .symbols()
-        .filter(|s| s.kind() == object::SymbolKind::Text)
+        .filter(|s| s.kind() == kind)
         .filter_map(|s| Some((s.name().ok()?.to_owned(), s.address())))
         .collect();
     let stale: Vec<&String> = globs
@@ -71,7 +68,7 @@ fn startup_functions_lie_in_their_own_section() {
         .collect();
     assert!(
         stale.is_empty(),
-        "startup.ld names functions the library no longer has (run alloc/preload/startup-order.sh): {stale:#?}"
+        "startup.ld names {what} the library no longer has (run alloc/preload/startup-order.sh): {stale:#?}"
     );
     let outside: Vec<&String> = globs
         .iter()
@@ -83,7 +80,46 @@ fn startup_functions_lie_in_their_own_section() {
         .collect();
     assert!(
         outside.is_empty(),
-        "functions startup.ld names lie outside its section: {outside:#?}"
+        "{what} startup.ld names lie outside {section}: {outside:#?}"
+    );
+}
+
+#[test]
+fn startup_functions_lie_in_their_own_section() {
+    let script = include_str!("../startup.ld");
+    let globs = globs(script, "text");
+    assert!(
+        globs.len() > 20,
+        "startup.ld names only {} functions",
+        globs.len()
+    );
+    assert!(globs.iter().any(|g| g == "malloc") && globs.iter().any(|g| g == "free"));
+    named_symbols_lie_in(
+        &globs,
+        object::SymbolKind::Text,
+        ".text.slabscope_start",
+        "functions",
+    );
+}
+
+#[test]
+fn startup_statics_lie_in_their_own_section() {
+    let script = include_str!("../startup.ld");
+    let globs = globs(script, "bss");
+    assert!(
+        globs.len() > 10,
+        "startup.ld names only {} statics",
+        globs.len()
+    );
+    assert!(
+        globs.iter().any(|g| g.contains("9slow_path4INIT")),
+        "the allocator's first static is not among them: {globs:#?}"
+    );
+    named_symbols_lie_in(
+        &globs,
+        object::SymbolKind::Data,
+        ".bss.slabscope_start",
+        "statics",
     );
 }
 
