@@ -48,7 +48,7 @@ pub fn poll() -> bool {
         let busy = POLLING.swap(true, Ordering::Acquire);
         if !busy || now >= next.saturating_add(STUCK_NS) {
             NEXT_LOOK_NS.store(now.saturating_add(POLL_INTERVAL_NS), Ordering::Relaxed);
-            look();
+            look(now);
             POLLING.store(false, Ordering::Release);
         }
     }
@@ -101,10 +101,18 @@ fn first_sight(id: [u64; 5]) -> bool {
     true
 }
 
-fn look() {
+fn look(now: u64) {
     // Without a segment there is no ring to acknowledge in and no file beside it (and
     // looking does not create one: `SLABSCOPE_PUBLISH_AFTER_MS` may be putting it off).
     let Some(w) = publish::current() else { return };
+    // A control file is written for a process whose segment was found, so the first look
+    // is due an interval after the segment's start, as every later one is an interval
+    // after the one before: a command waits no longer than it can anyway, and a
+    // process that ends sooner makes no look (one `lstat` fewer in every short process).
+    let start = w.header().start_mono_ns.load(Ordering::Relaxed);
+    if now < start.saturating_add(POLL_INTERVAL_NS) {
+        return;
+    }
     let mut path_buf = [0u8; 256];
     let Some(path) = ctl_path(&mut path_buf) else {
         return;
