@@ -108,9 +108,11 @@ fn nul_terminated<'a>(name: &[u8], buf: &'a mut [u8; NAME_MAX + 1]) -> Option<&'
 }
 
 /// The number of entries of directory `path` (ending with its only NUL), when it is on
-/// a tmpfs: `None` elsewhere or when it cannot be read. A tmpfs directory's size is 20
-/// bytes (the kernel's `BOGO_DIRENT_SIZE`) for each entry, `.` and `..` included, so
-/// two `stat`s count what listing it would (`statfs` to know the file system).
+/// a tmpfs: `None` elsewhere or when it cannot be read. A Linux tmpfs directory's size
+/// is 20 bytes (the kernel's `BOGO_DIRENT_SIZE`) for each entry, `.` and `..` included,
+/// so two `stat`s count what listing it would (`statfs` to know the file system). A
+/// size that cannot be such a count (below the 40 bytes of `.` and `..`, or not a
+/// multiple of 20: another kernel's tmpfs, as gVisor's, which leaves it 0) is `None`.
 pub fn tmpfs_entries(path: &[u8]) -> Option<u64> {
     if path.last() != Some(&0) || path[..path.len() - 1].contains(&0) {
         return None;
@@ -135,7 +137,11 @@ pub fn tmpfs_entries(path: &[u8]) -> Option<u64> {
     {
         return None;
     }
-    Some((st.st_size as u64 / BOGO_DIRENT_SIZE).saturating_sub(2))
+    let size = st.st_size as u64;
+    if size < 2 * BOGO_DIRENT_SIZE || !size.is_multiple_of(BOGO_DIRENT_SIZE) {
+        return None;
+    }
+    Some(size / BOGO_DIRENT_SIZE - 2)
 }
 
 /// Whether no process has id `pid` (`kill(pid, 0)` fails with `ESRCH`). A process of

@@ -63,10 +63,11 @@ impl Newest {
 /// A directory on a tmpfs (`/dev/shm`, the default) that holds no more entries than
 /// `keep` besides this process's own segment cannot hold too many kept segments: it is
 /// not listed (two `stat`s instead of an open, a listing and one `kill` for each
-/// segment in it).
+/// segment in it). The own segment exists when this runs, so a count of none is not
+/// believed.
 pub fn sweep(dir: &[u8], keep: usize, own: u32) -> usize {
     let bound = keep.min(KEEP_MAX);
-    if pal::tmpfs_entries(dir).is_some_and(|n| n <= bound as u64 + 1) {
+    if pal::tmpfs_entries(dir).is_some_and(|n| (1..=bound as u64 + 1).contains(&n)) {
         return 0;
     }
     let Some(d) = Dir::open(dir) else { return 0 };
