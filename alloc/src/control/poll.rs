@@ -109,8 +109,13 @@ fn look(now: u64) {
     // is due an interval after the segment's start, as every later one is an interval
     // after the one before: a command waits no longer than it can anyway, and a
     // process that ends sooner makes no look (one `lstat` fewer in every short process).
-    let start = w.header().start_mono_ns.load(Ordering::Relaxed);
-    if now < start.saturating_add(POLL_INTERVAL_NS) {
+    let due = w
+        .header()
+        .start_mono_ns
+        .load(Ordering::Relaxed)
+        .saturating_add(POLL_INTERVAL_NS);
+    if now < due {
+        NEXT_LOOK_NS.store(due, Ordering::Relaxed);
         return;
     }
     let mut path_buf = [0u8; 256];
