@@ -141,8 +141,12 @@ const _: () = assert!(core::mem::offset_of!(ThreadState, free_budget) < 64);
 // What the creation writes (everything before `owned`) lies in the state's first two
 // pages.
 const _: () = assert!(core::mem::offset_of!(ThreadState, owned) <= 2 * 4096);
-// The starter cells of the first classes lie on the third page, with the owned lists.
-const _: () = assert!(core::mem::offset_of!(ThreadState, starter) + 8 * 128 <= 3 * 4096);
+// The starter cells of the first eight classes lie on the third page, with the owned
+// lists.
+const _: () = assert!(
+    core::mem::offset_of!(ThreadState, starter) + 8 * STARTER * core::mem::size_of::<*mut u8>()
+        <= 3 * 4096
+);
 
 /// What the fast paths read first: the calling thread's state, or an idle record
 /// (`pal::tls::IDLE`) whose key matches no meta word, whose countdown is 0 and whose
