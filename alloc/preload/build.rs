@@ -24,7 +24,9 @@
 //! (written by `startup-order.sh`) puts those functions first, into their own output
 //! section, `.text.slabscope_start`: `sh -c true` takes 7 fewer page faults in all
 //! (118 -> 111) and maps 320 KiB less of the library's code (docs/BENCHMARKS.md, "Short
-//! processes"). The script only adds a section before the linker's default layout
+//! processes"). Its second part puts the zero-initialised statics those functions touch
+//! together at the start of `.bss` (`.bss.slabscope_start`, `INSERT BEFORE .bss`), where
+//! they lay one a page among the large tables. The script only adds a section before the linker's default layout
 //! (`INSERT BEFORE .text`), which GNU ld and LLD take, native or cross. It is passed
 //! only where the link is known to reach one of them: rustc's default linker, or a C
 //! compiler driver set as the target's linker, with no `-fuse-ld=` other than `bfd` or

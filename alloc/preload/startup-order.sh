@@ -11,10 +11,11 @@
 # it with callgrind, and lists every function of the library that ran. The same programs
 # but `python3` run under lackey (valgrind's memory trace) with the dynamic linker's
 # `LD_DEBUG=files` log, which gives the library's base address in each process: every
-# static of the library's `.bss` they load or store is listed, the largest first and
-# then smallest first, so that they share the few pages after `.data` (the last of
-# which the dynamic linker writes anyway) instead of one page each among the large
-# tables. A function or a static is
+# static of the library's `.bss` they load or store is listed, the largest first (its
+# first bytes share the last page of `.data`, which the dynamic linker writes anyway)
+# and then the others smallest first, so that the small ones share a few pages instead
+# of lying one a page among the large tables. (A child that forks without an exec, as
+# a shell's side of a pipe, has no dynamic linker log and is left out.) A function or a static is
 # named by its mangled name without its hash (legacy `17h<hash>`, v0 crate
 # disambiguators and back-references), so a new compiler or changed code elsewhere does
 # not make the list stale; alloc/preload/tests/startup_layout.rs fails when a name no
