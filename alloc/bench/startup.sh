@@ -5,8 +5,9 @@
 #    also with SLABSCOPE_PUBLISH_AFTER_MS=100 ("late": no segment for a process that ends
 #    sooner) and with SLABSCOPE_PUBLISH=0 ("unpublished": the allocator's own start, no
 #    segment), and with no preload: alloc/bench/startup/alternate.c runs the program once
-#    under each in turn, RUNS times, and prints each one's median run and its time over
-#    libmimalloc's (the median over blocks of 50 rounds of the mean run);
+#    under each in turn (from a different one each round), RUNS times, and prints each
+#    one's median run and its time over libmimalloc's (the median over blocks of 50
+#    rounds of the mean run);
 #  - the tmpfs (allocated blocks of the segment file) and RSS (RssShmem) that a short
 #    process's segment costs, read while `sleep 1` runs under the preload.
 #
@@ -27,14 +28,14 @@ slabscope="$PWD/target/release/libslabscope_preload.so"
 mimalloc=$(lib_of libmimalloc2.0)
 jemalloc=$(lib_of libjemalloc2)
 [ -n "$mimalloc" ] && [ -n "$jemalloc" ] || { echo "startup.sh: run alloc/bench/setup-preload.sh" >&2; exit 1; }
-# The first setting is the one the others are measured against.
+# The first setting is the one the others are measured against; "+" separates them.
 settings=(
-  "mimalloc LD_PRELOAD=$mimalloc"
-  "slabscope LD_PRELOAD=$slabscope"
-  "late LD_PRELOAD=$slabscope SLABSCOPE_PUBLISH_AFTER_MS=100"
-  "unpublished LD_PRELOAD=$slabscope SLABSCOPE_PUBLISH=0"
-  "jemalloc LD_PRELOAD=$jemalloc"
-  "none"
+  mimalloc "LD_PRELOAD=$mimalloc" +
+  slabscope "LD_PRELOAD=$slabscope" +
+  late "LD_PRELOAD=$slabscope" SLABSCOPE_PUBLISH_AFTER_MS=100 +
+  unpublished "LD_PRELOAD=$slabscope" SLABSCOPE_PUBLISH=0 +
+  jemalloc "LD_PRELOAD=$jemalloc" +
+  none
 )
 
 # The segments go where they would: a tmpfs (/dev/shm), not the disk /tmp may be on.

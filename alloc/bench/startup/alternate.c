@@ -2,15 +2,18 @@
  * each setting its median run and its time over the first setting's: the benchmark of
  * alloc/bench/startup.sh.
  *
- *   alternate RUNS BLOCK SETTING... -- PROGRAM [ARGS...]
+ *   alternate RUNS BLOCK SETTING [+ SETTING]... -- PROGRAM [ARGS...]
  *
- * A SETTING is a name, then the environment assignments it makes, separated by spaces
- * ("mimalloc LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0"; a name alone
- * changes nothing). Each of RUNS rounds forks and execs PROGRAM once under every setting,
- * in order, and times fork, exec, the run and the wait. The ratio is the median, over
- * blocks of BLOCK rounds, of a setting's mean run in the block over the first setting's:
- * runs side by side share the machine's state of the moment, so that a machine whose
- * speed drifts (a shared or virtual one) moves both sides of a ratio alike.
+ * A SETTING is a name, then the environment assignments it makes, each its own
+ * argument ("mimalloc LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0"; a name
+ * alone changes nothing); a lone "+" separates two settings. Each of RUNS rounds forks
+ * and execs PROGRAM once under every setting, starting with a different one each round
+ * (round r runs setting r mod K first, then on in order), and times fork, exec, the run
+ * and the wait. The ratio is the median, over blocks of BLOCK rounds (at most RUNS), of
+ * a setting's mean run in the block over the first setting's: runs side by side share
+ * the machine's state of the moment, so that a machine whose speed drifts (a shared or
+ * virtual one) moves both sides of a ratio alike, and the rotation gives every setting
+ * every other one as the run before it.
  *
  * Output, one line a setting: NAME MEDIAN_US RATIO. */
 #define _GNU_SOURCE
@@ -22,7 +25,6 @@
 #include <unistd.h>
 
 #define MAX_SETTINGS 16
-#define MAX_WORDS 32
 
 static double now_us(void) {
     struct timespec t;
@@ -41,7 +43,7 @@ static double median(double *v, int n) {
 }
 
 static void usage(void) {
-    fprintf(stderr, "usage: alternate RUNS BLOCK SETTING... -- PROGRAM [ARGS...]\n");
+    fprintf(stderr, "usage: alternate RUNS BLOCK SETTING [+ SETTING]... -- PROGRAM [ARGS...]\n");
     exit(2);
 }
 
@@ -49,45 +51,50 @@ int main(int argc, char **argv) {
     if (argc < 6)
         usage();
     int runs = atoi(argv[1]), block = atoi(argv[2]);
-    int k = 0, sep = 3;
-    while (sep < argc && strcmp(argv[sep], "--") != 0)
-        sep++;
-    k = sep - 3;
-    if (runs < 1 || block < 1 || block > runs || k < 1 || k > MAX_SETTINGS || sep + 1 >= argc)
+    if (runs < 1 || block < 1)
         usage();
-    char **prog = argv + sep + 1;
-    /* Each setting split into its name and its assignments. */
-    char *words[MAX_SETTINGS][MAX_WORDS + 1];
-    int nwords[MAX_SETTINGS];
-    for (int j = 0; j < k; j++) {
-        int n = 0;
-        for (char *w = strtok(strdup(argv[3 + j]), " "); w; w = strtok(NULL, " ")) {
-            if (n == MAX_WORDS || (n > 0 && !strchr(w, '='))) {
-                fprintf(stderr, "alternate: bad setting '%s'\n", argv[3 + j]);
+    if (block > runs)
+        block = runs;
+    /* Each setting: its first argument (the name) and how many follow it. */
+    int first[MAX_SETTINGS], count[MAX_SETTINGS], k = 0, a = 3;
+    while (a < argc && strcmp(argv[a], "--") != 0) {
+        if (k == MAX_SETTINGS)
+            usage();
+        first[k] = a;
+        while (a < argc && strcmp(argv[a], "--") != 0 && strcmp(argv[a], "+") != 0) {
+            if (a > first[k] && !strchr(argv[a], '=')) {
+                fprintf(stderr, "alternate: '%s' is not an assignment\n", argv[a]);
                 return 2;
             }
-            words[j][n++] = w;
+            a++;
         }
-        if (n == 0)
+        count[k] = a - first[k];
+        if (count[k] == 0)
             usage();
-        nwords[j] = n;
+        k++;
+        if (a < argc && strcmp(argv[a], "+") == 0)
+            a++;
     }
+    if (k == 0 || a + 1 >= argc)
+        usage();
+    char **prog = argv + a + 1;
     double *t = malloc(sizeof(double) * runs * k);
     if (!t)
         return 1;
     for (int r = 0; r < runs; r++) {
-        for (int j = 0; j < k; j++) {
+        for (int i = 0; i < k; i++) {
+            int j = (r + i) % k;
             double start = now_us();
             pid_t p = fork();
             if (p == 0) {
-                for (int w = 1; w < nwords[j]; w++)
-                    putenv(words[j][w]);
+                for (int w = 1; w < count[j]; w++)
+                    putenv(argv[first[j] + w]);
                 execvp(prog[0], prog);
                 _exit(127);
             }
             int st;
             if (p < 0 || waitpid(p, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-                fprintf(stderr, "alternate: %s failed under '%s'\n", prog[0], argv[3 + j]);
+                fprintf(stderr, "alternate: %s failed under '%s'\n", prog[0], argv[first[j]]);
                 return 1;
             }
             t[r * k + j] = now_us() - start;
@@ -101,14 +108,14 @@ int main(int argc, char **argv) {
         for (int r = 0; r < runs; r++)
             v[r] = t[r * k + j];
         for (int b = 0; b < blocks; b++) {
-            double mine = 0, first = 0;
+            double mine = 0, ref = 0;
             for (int r = b * block; r < (b + 1) * block; r++) {
                 mine += t[r * k + j];
-                first += t[r * k];
+                ref += t[r * k];
             }
-            ratio[b] = mine / first;
+            ratio[b] = mine / ref;
         }
-        printf("%s %.1f %.4f\n", words[j][0], median(v, runs), median(ratio, blocks));
+        printf("%s %.1f %.4f\n", argv[first[j]], median(v, runs), median(ratio, blocks));
     }
     return 0;
 }
