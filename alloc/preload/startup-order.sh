@@ -11,11 +11,11 @@
 # it with callgrind, and lists every function of the library that ran. The same programs
 # but `python3` run under lackey (valgrind's memory trace) with the dynamic linker's
 # `LD_DEBUG=files` log, which gives the library's base address in each process: every
-# static of the library's `.bss` they load or store is listed, the largest first (its
-# first bytes share the last page of `.data`, which the dynamic linker writes anyway)
-# and then the others smallest first, so that the small ones share a few pages instead
+# static of the library's `.bss` they load or store is listed: first the largest of
+# those the most processes touch (its first bytes share the last page of `.data`, which
+# the dynamic linker writes anyway), then the others smallest first, so that the small ones share a few pages instead
 # of lying one a page among the large tables. (A child that forks without an exec, as
-# a shell's side of a pipe, has no dynamic linker log and is left out.) A function or a static is
+# a shell's side of a pipe, has no dynamic linker log: its parent's base is used.) A function or a static is
 # named by its mangled name without its hash (legacy `17h<hash>`, v0 crate
 # disambiguators and back-references), so a new compiler or changed code elsewhere does
 # not make the list stale; alloc/preload/tests/startup_layout.rs fails when a name no
@@ -112,21 +112,39 @@ for line in nm.stdout.splitlines():
         if bss[0] <= int(f[0], 16) < bss[1]:
             statics.append((int(f[0], 16), int(f[1], 16), f[3]))
 starts = [s[0] for s in statics]
-touched = {}
+bases = {}
 for ld in glob.glob(os.path.join(work, "ld.*")):
     pid = ld.rsplit(".", 1)[1]
     # The last link map of the library in the log is the traced program's (valgrind's
     # own launcher loads the preload first).
-    base = None
     lines = open(ld, errors="replace").read().splitlines()
     for i, l in enumerate(lines):
         if l.endswith("generating link map") and os.path.basename(lib) in l:
             m = re.search(r"base: 0x([0-9a-f]+)", lines[i + 1] if i + 1 < len(lines) else "")
             if m:
-                base = int(m.group(1), 16)
-    trace = os.path.join(work, f"lk.{pid}")
-    if base is None or not os.path.exists(trace):
+                bases[pid] = int(m.group(1), 16)
+parents = {}
+for trace in glob.glob(os.path.join(work, "lk.*")):
+    m = re.search(r"Parent PID: (\d+)", open(trace, errors="replace").read(4096))
+    if m:
+        parents[trace.rsplit(".", 1)[1]] = m.group(1)
+
+def base_of(pid):
+    # A child forked without an exec (a shell's side of a pipe) has no dynamic linker
+    # log: it has its parent's mappings.
+    for _ in range(8):
+        if pid in bases:
+            return bases[pid]
+        pid = parents.get(pid)
+    return None
+
+touched = {}   # name -> size
+traces = {}    # name -> how many processes touched it
+for trace in glob.glob(os.path.join(work, "lk.*")):
+    base = base_of(trace.rsplit(".", 1)[1])
+    if base is None:
         continue
+    seen = set()
     for l in open(trace, errors="replace"):
         if len(l) < 4 or l[0] != " " or l[1] not in "LSM":
             continue
@@ -134,12 +152,17 @@ for ld in glob.glob(os.path.join(work, "ld.*")):
         i = bisect.bisect_right(starts, a) - 1
         if i >= 0 and a < statics[i][0] + max(statics[i][1], 1):
             touched[statics[i][2]] = statics[i][1]
-# The largest first: its first bytes (where a table keeps its lock and counts) share
-# the page that the end of .data is on, written by the dynamic linker anyway; the rest
-# smallest first after it, so that the small ones share a few pages.
-by_size = sorted(touched.items(), key=lambda kv: (kv[1], kv[0]))
+            seen.add(statics[i][2])
+    for name in seen:
+        traces[name] = traces.get(name, 0) + 1
+# First the largest of those that the most processes touch: its first bytes (where a
+# table keeps its lock and counts) share the page that the end of .data is on, written
+# by the dynamic linker anyway; the rest smallest first after it, so that the small
+# ones share a few pages.
+first = max(touched, key=lambda n: (traces.get(n, 0), touched[n], n))
+by_size = sorted((kv for kv in touched.items() if kv[0] != first), key=lambda kv: (kv[1], kv[0]))
 data = []
-for name, size in by_size[-1:] + by_size[:-1]:
+for name, size in [(first, touched[first])] + by_size:
     p = f".bss.*{unhashed(name)}"
     if p not in data:
         data.append(p)
@@ -158,7 +181,8 @@ print("  }")
 print("} INSERT BEFORE .text;")
 print()
 print("/* The zero-initialised statics that they touch at the start of the library's .bss,")
-print(" * beside the last page of .data: the largest first, then smallest first. */")
+print(" * beside the last page of .data: the largest that most processes touch first, then")
+print(" * the others smallest first. */")
 print("SECTIONS {")
 print("  .bss.slabscope_start (NOLOAD) : {")
 for p in data:
