@@ -158,13 +158,8 @@ pub fn process_gone(pid: u32) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::file::cpath;
     use super::*;
-
-    fn nul(p: &std::path::Path) -> Vec<u8> {
-        let mut v = p.as_os_str().as_encoded_bytes().to_vec();
-        v.push(0);
-        v
-    }
 
     #[test]
     fn a_tmpfs_directory_is_counted_without_listing_it() {
@@ -173,7 +168,7 @@ mod tests {
             .prefix("slabscope-dir")
             .tempdir_in("/dev/shm")
             .unwrap();
-        let path = nul(dir.path());
+        let path = cpath(dir.path());
         assert_eq!(tmpfs_entries(&path), Some(0), "an empty directory");
         for i in 0..5 {
             std::fs::write(dir.path().join(format!("slabscope.{i}")), b"x").unwrap();
@@ -184,7 +179,7 @@ mod tests {
         assert_eq!(tmpfs_entries(&path), Some(5));
         // Not a tmpfs, a file, no NUL, a NUL inside: not counted.
         assert_eq!(tmpfs_entries(b"/proc\0"), None);
-        assert_eq!(tmpfs_entries(&nul(&dir.path().join("slabscope.0"))), None);
+        assert_eq!(tmpfs_entries(&cpath(&dir.path().join("slabscope.0"))), None);
         assert_eq!(
             tmpfs_entries(dir.path().as_os_str().as_encoded_bytes()),
             None

@@ -117,15 +117,17 @@ pub fn geteuid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// `p` followed by a NUL: the path form this module's and `dir`'s functions take.
+#[cfg(test)]
+pub(super) fn cpath(p: &std::path::Path) -> Vec<u8> {
+    let mut v = p.as_os_str().as_encoded_bytes().to_vec();
+    v.push(0);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn cpath(p: &std::path::Path) -> Vec<u8> {
-        let mut v = p.as_os_str().as_encoded_bytes().to_vec();
-        v.push(0);
-        v
-    }
 
     #[test]
     fn reads_a_small_file_and_refuses_links_and_bad_paths() {
