@@ -115,16 +115,32 @@ const fn align64(v: u64) -> u64 {
     (v + SECTION_ALIGN - 1) & !(SECTION_ALIGN - 1)
 }
 
-/// Where the tables start: on a page (of 4 KiB, the smallest Linux has), so that the
-/// first records a growing segment allocates at creation take as few pages as they can
-/// (eight SuperSlab records, 2,240 bytes, straddled two pages at a 64-byte offset).
-const TABLE_ALIGN: u64 = 4096;
+/// A page (of 4 KiB, the smallest Linux has): where a table starts when its first
+/// records, allocated at creation, would otherwise straddle a page boundary or share a
+/// page with nothing allocated.
+const PAGE: u64 = 4096;
 
-const fn align_table(v: u64) -> u64 {
-    (v + TABLE_ALIGN - 1) & !(TABLE_ALIGN - 1)
+const fn align_page(v: u64) -> u64 {
+    (v + PAGE - 1) & !(PAGE - 1)
 }
 
 impl Plan {
+    /// Lays the sections out so that what a growing segment allocates at creation (the
+    /// header, the class table, the OOM report and the first records of each table,
+    /// `super::backing::INITIAL`) takes as few pages as it can, and those pages lie in
+    /// the first few hundred KiB of the file:
+    ///
+    /// - the header, the class table and the thread table's first records share the
+    ///   first three pages;
+    /// - the SuperSlab map starts on a page;
+    /// - the OOM report starts on a page and the slot owners follow it, so that the
+    ///   report and the first eight owner records fill one page;
+    /// - the GPU pool table and the sample sites (allocated as they are claimed, or when
+    ///   sampling starts) start on pages;
+    /// - the event ring, the largest table and touched as it is written, comes last.
+    ///
+    /// With the defaults that is six pages in four runs (the test
+    /// `writer::tests::a_default_segment_allocates_six_pages_at_creation`).
     pub(super) fn new(
         cfg: &SegmentConfig,
         sample: Option<&SampleConfig>,
@@ -145,13 +161,11 @@ impl Plan {
                 "ring_capacity must be a power of two",
             ));
         }
-        // Every product below fits in u64: capacities are u32, record sizes < 2^11.
+        // Every product below fits in u64: capacities are u32, record sizes < 2^12.
         let mut at = align64(HEADER_BYTES as u64);
-        // The header, the class table and the OOM report, which a segment allocates
-        // whole at creation, lie together; each table after them starts on a page.
-        let mut next = |kind: SectionKind, capacity: u32| {
-            if !matches!(kind, SectionKind::Classes | SectionKind::OomReport) {
-                at = align_table(at);
+        let mut next = |kind: SectionKind, capacity: u32, on_page: bool| {
+            if on_page {
+                at = align_page(at);
             }
             let stride = kind.record_size() as u64;
             let s = Section {
@@ -162,14 +176,14 @@ impl Plan {
             at = align64(at + stride * capacity as u64);
             s
         };
-        let classes = next(SectionKind::Classes, cfg.class_count);
-        let oom = next(SectionKind::OomReport, 1);
-        let threads = next(SectionKind::Threads, cfg.max_threads);
-        let superslabs = next(SectionKind::SuperSlabs, cfg.max_superslabs);
-        let gpu_pools = next(SectionKind::GpuPools, cfg.max_gpu_pools);
-        let ring = next(SectionKind::Ring, cfg.ring_capacity);
-        let sites = sample.map(|s| next(SectionKind::SampleSites, s.max_sites));
-        let slot_owners = next(SectionKind::SlotOwners, cfg.max_superslabs);
+        let classes = next(SectionKind::Classes, cfg.class_count, false);
+        let threads = next(SectionKind::Threads, cfg.max_threads, false);
+        let superslabs = next(SectionKind::SuperSlabs, cfg.max_superslabs, true);
+        let oom = next(SectionKind::OomReport, 1, true);
+        let slot_owners = next(SectionKind::SlotOwners, cfg.max_superslabs, false);
+        let gpu_pools = next(SectionKind::GpuPools, cfg.max_gpu_pools, true);
+        let sites = sample.map(|s| next(SectionKind::SampleSites, s.max_sites, true));
+        let ring = next(SectionKind::Ring, cfg.ring_capacity, true);
         if at > MAX_SEGMENT_BYTES {
             return Err(CreateError::BadConfig("segment would be larger than 1 GiB"));
         }

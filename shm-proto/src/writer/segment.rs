@@ -15,20 +15,22 @@ use crate::ring::{self, PushOutcome};
 use crate::seqlock;
 use crate::sync::{fence, AtomicU64, Ordering};
 
-/// Allocates the pages a growing segment has from its creation: the header, the class
-/// table and the OOM report, and the first records of every table and of the ring
-/// ([`super::backing::INITIAL`]; the sample sites' only when `sites`, a process
-/// sampling now). GPU pool records are allocated as they are claimed. Ranges on the
-/// same or adjacent pages are allocated by one call. `Err(EINVAL)` where the kernel
-/// cannot populate.
-fn allocate_initial(map: &SharedMapping, plan: &Plan, sites: bool) -> Result<(), i32> {
-    let page = sys::page_size() as usize;
-    // Page ranges [first, end) in pages, at most one per section (8), plus the fixed part.
+/// Page runs `[first, end)` (in pages of `page` bytes) that a growing segment allocates
+/// at its creation: the header and the class table, the OOM report, and the first
+/// records of every table and of the ring ([`super::backing::INITIAL`]; the sample sites'
+/// only when `sites`, a process sampling now). GPU pool records are allocated as they
+/// are claimed. Ranges on the same or adjacent pages make one run. Returns the runs, in
+/// order, and how many there are.
+pub(super) fn initial_runs(plan: &Plan, sites: bool, page: usize) -> ([(usize, usize); 9], usize) {
+    // At most one range per section (8) and the header with the class table.
     let mut ranges = [(0usize, 0usize); 9];
-    let fixed_end = (plan.classes.offset + plan.classes.capacity as usize * plan.classes.stride)
-        .max(plan.oom.offset + plan.oom.stride);
-    ranges[0] = (0, fixed_end.div_ceil(page));
-    let mut n = 1;
+    let classes_end = plan.classes.offset + plan.classes.capacity as usize * plan.classes.stride;
+    ranges[0] = (0, classes_end.div_ceil(page));
+    ranges[1] = (
+        plan.oom.offset / page,
+        (plan.oom.offset + plan.oom.stride).div_ceil(page),
+    );
+    let mut n = 2;
     for (part, k) in initial_records(sites) {
         for s in plan.sections_of(part) {
             let k = (k as usize).min(s.capacity as usize);
@@ -38,18 +40,29 @@ fn allocate_initial(map: &SharedMapping, plan: &Plan, sites: bool) -> Result<(),
             }
         }
     }
-    let ranges = &mut ranges[..n];
-    ranges.sort_unstable();
-    let mut run = ranges[0];
-    for &(first, end) in &ranges[1..] {
-        if first <= run.1 {
-            run.1 = run.1.max(end);
+    ranges[..n].sort_unstable();
+    let mut runs = [(0usize, 0usize); 9];
+    let mut m = 0;
+    for &(first, end) in &ranges[..n] {
+        if m > 0 && first <= runs[m - 1].1 {
+            runs[m - 1].1 = runs[m - 1].1.max(end);
         } else {
-            map.populate(run.0 * page, (run.1 - run.0) * page)?;
-            run = (first, end);
+            runs[m] = (first, end);
+            m += 1;
         }
     }
-    map.populate(run.0 * page, (run.1 - run.0) * page)
+    (runs, m)
+}
+
+/// Allocates the pages of [`initial_runs`], one `MADV_POPULATE_WRITE` per run.
+/// `Err(EINVAL)` where the kernel cannot populate.
+fn allocate_initial(map: &SharedMapping, plan: &Plan, sites: bool) -> Result<(), i32> {
+    let page = sys::page_size() as usize;
+    let (runs, n) = initial_runs(plan, sites, page);
+    for &(first, end) in &runs[..n] {
+        map.populate(first * page, (end - first) * page)?;
+    }
+    Ok(())
 }
 
 /// The writing side of a segment. `Send + Sync`; dropping it unmaps the segment (the

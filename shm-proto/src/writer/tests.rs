@@ -50,8 +50,8 @@ fn create_lays_out_the_header_and_sections() {
     assert_eq!(h.section_count.load(r), 7);
     assert_eq!(h.total_size.load(r), meta.len());
     assert!(h.start_mono_ns.load(r) > 0 && h.start_unix_ns.load(r) > 0);
-    // The section table lists the kinds in order; the writer lays the header, the class
-    // table and the OOM report out first and starts each table on a page.
+    // The section table lists the kinds in order; the writer starts the tables other
+    // than the thread table and the slot owners on a page (see `Plan::new`).
     let mut spans = Vec::new();
     for (i, d) in h.sections.iter().take(7).enumerate() {
         let kind = SectionKind::from_u32(d.kind.load(r)).unwrap();
@@ -59,7 +59,10 @@ fn create_lays_out_the_header_and_sections() {
         assert_eq!(kind as usize, if i < 6 { i + 1 } else { 8 });
         let off = d.offset.load(r);
         assert_eq!(off % SECTION_ALIGN, 0);
-        if !matches!(kind, SectionKind::Classes | SectionKind::OomReport) {
+        if !matches!(
+            kind,
+            SectionKind::Classes | SectionKind::Threads | SectionKind::SlotOwners
+        ) {
             assert_eq!(off % 4096, 0, "{kind:?} starts on a page");
         }
         assert_eq!(d.stride.load(r) as usize, kind.record_size());
@@ -286,4 +289,58 @@ fn create_errors_display_one_line() {
         let s = e.to_string();
         assert!(!s.is_empty() && !s.contains('\n'), "{s}");
     }
+}
+
+/// The allocator's tables, as `SegmentConfig`'s documented defaults.
+fn default_cfg() -> SegmentConfig {
+    let mut class_sizes = [0; MAX_CLASSES];
+    for (i, s) in class_sizes.iter_mut().enumerate().take(60) {
+        *s = 16 * (i as u32 + 1);
+    }
+    SegmentConfig {
+        class_count: 60,
+        max_threads: 256,
+        max_superslabs: 1024,
+        max_gpu_pools: 16,
+        ring_capacity: 65536,
+        class_sizes,
+        ..cfg()
+    }
+}
+
+#[test]
+fn a_default_segment_allocates_six_pages_at_creation() {
+    // What a short process's segment costs (docs/PROTOCOL.md, "What a segment costs"):
+    // the header, the class table and the first thread records share three pages; the
+    // OOM report and the first slot owners one; the first SuperSlab records one; the
+    // first ring events one.
+    for sites in [false, true] {
+        let sample = SampleConfig {
+            max_sites: 1024,
+            interval_bytes: u64::from(sites),
+        };
+        let plan = super::config::Plan::new(&default_cfg(), Some(&sample)).unwrap();
+        let (runs, n) = super::segment::initial_runs(&plan, sites, 4096);
+        let pages: usize = runs[..n].iter().map(|(a, b)| b - a).sum();
+        assert_eq!((pages, n), if sites { (7, 5) } else { (6, 4) }, "{runs:?}");
+        assert_eq!(runs[0], (0, 3));
+        // Everything allocated at creation lies before the ring's first page ends.
+        assert!(runs[n - 1].1 * 4096 <= plan.ring.offset + 4096);
+    }
+}
+
+#[test]
+fn a_growing_segment_allocates_the_initial_runs_and_no_more() {
+    // In a tmpfs, where a file's blocks are the pages allocated in it.
+    let dir = tempfile::Builder::new()
+        .prefix("slabscope-proto-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let c = default_cfg();
+    let w =
+        SegmentWriter::create_growing(dir.path().as_os_str().as_encoded_bytes(), 4242, &c, None)
+            .unwrap();
+    let meta = std::fs::metadata(dir.path().join("slabscope.4242")).unwrap();
+    assert_eq!(meta.blocks() * 512, 6 * 4096, "six pages of tmpfs");
+    drop(w);
 }
