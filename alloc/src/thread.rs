@@ -5,8 +5,10 @@
 //! a `const`-initialised `Cell` without `Drop` elsewhere), so touching it never registers
 //! a TLS destructor (which would go through `__cxa_thread_atexit_impl`, which calls
 //! `calloc`, which re-enters the allocator).
-//! The state itself lives in mmapped memory from a pool that reuses the states of
-//! exited threads; its pool index is the thread's owner id in slot meta words. Thread
+//! The state itself comes from a pool that reuses the states of exited threads: the
+//! first one is a static ([`FIRST_STATE`], so that a process whose only thread
+//! allocates maps none), the others are mmapped; its pool index is the thread's owner id
+//! in slot meta words. Thread
 //! exit is seen by a pthread key destructor, which drains every magazine, pushes the
 //! remote batch, abandons the slots that still have blocks out and marks the
 //! thread-local [`GONE`]: frees and allocations that come later on that thread (other
@@ -281,6 +283,19 @@ fn set_current(v: usize) {
     });
 }
 
+/// The state of pool index 0, the process's first thread (zero, a valid state, until
+/// handed out). Page-aligned like a mapped state, whose layout keeps the cells a start
+/// touches on few pages.
+#[repr(C, align(4096))]
+struct FirstState(core::cell::UnsafeCell<core::mem::MaybeUninit<ThreadState>>);
+
+// SAFETY: the state is handed out once, under POOL_LOCK, and from then on owned and
+// shared exactly as a mapped state is.
+unsafe impl Sync for FirstState {}
+
+static FIRST_STATE: FirstState =
+    FirstState(core::cell::UnsafeCell::new(core::mem::MaybeUninit::zeroed()));
+
 static POOL_LOCK: RawMutex = RawMutex::new();
 static POOL_FREE: AtomicUsize = AtomicUsize::new(0);
 static POOL_NEXT_INDEX: AtomicU32 = AtomicU32::new(0);
@@ -334,9 +349,14 @@ fn take_from_pool() -> Option<*mut ThreadState> {
                 // the global path.
                 return None;
             }
-            let st = pal::map(state_bytes(), false)?.cast::<ThreadState>();
+            let st = if POOL_NEXT_INDEX.load(Ordering::Relaxed) == 0 {
+                FIRST_STATE.0.get().cast::<ThreadState>()
+            } else {
+                pal::map(state_bytes(), false)?.cast::<ThreadState>()
+            };
             let index = POOL_NEXT_INDEX.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: fresh zeroed memory, exclusively ours; zero is a valid ThreadState.
+            // SAFETY: fresh zeroed memory (the static, handed out at index 0 only, or a
+            // new mapping), exclusively ours; zero is a valid ThreadState.
             unsafe { (*st).index = index };
             st
         }
