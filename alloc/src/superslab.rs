@@ -311,18 +311,26 @@ fn ss_remove(head: &AtomicUsize, ss: &SuperSlab) {
     ss.on_list.store(ON_NONE, Relaxed);
 }
 
-// ---- registry: an array of SuperSlab bases, reserved once (sparse) and never moved
+// ---- registry: the bases of the mapped SuperSlabs, by index (global lock). The first
+// HEAD entries are a static, so that a process with up to 1 GiB of SuperSlabs maps
+// nothing for it; the rest are an array reserved (sparse) once, and never moved.
 
 /// Most SuperSlabs mapped at once (1 TiB of them; the placement region holds fewer).
 const REGISTRY_MAX: usize = 1 << 19;
+/// Entries in the static head of the registry (1 GiB of SuperSlabs).
+const HEAD: usize = 512;
+/// Entries of the reserved tail.
+const TAIL: usize = REGISTRY_MAX - HEAD;
 
-/// Reserves the registry array (once; outside the global lock). `false` when the
-/// kernel refuses.
-fn registry_reserve() -> bool {
+static HEAD_ENTRIES: [AtomicUsize; HEAD] = [const { AtomicUsize::new(0) }; HEAD];
+
+/// Reserves the registry's tail (once; outside the global lock), when the head is full.
+/// `false` when the kernel refuses.
+fn registry_reserve_tail() -> bool {
     if G.reg.load(Acquire) != 0 {
         return true;
     }
-    let Some(p) = pal::map(REGISTRY_MAX * 8, true) else {
+    let Some(p) = pal::map(TAIL * 8, true) else {
         return false;
     };
     if G.reg
@@ -330,48 +338,62 @@ fn registry_reserve() -> bool {
         .is_err()
     {
         // SAFETY: another thread's array won; this fresh mapping was handed to nobody.
-        unsafe { pal::unmap(p, REGISTRY_MAX * 8) };
+        unsafe { pal::unmap(p, TAIL * 8) };
     }
     true
 }
 
-fn registry() -> *mut usize {
-    G.reg.load(Acquire) as *mut usize
+/// Entry `i` of the registry: `i < HEAD`, or `i < REGISTRY_MAX` with the tail reserved.
+fn entry(i: usize) -> &'static AtomicUsize {
+    if let Some(e) = HEAD_ENTRIES.get(i) {
+        return e;
+    }
+    let tail = G.reg.load(Acquire) as *const AtomicUsize;
+    // SAFETY: the tail is reserved (callers' precondition) and never unmapped; it holds
+    // TAIL entries, zeroed memory being a valid `AtomicUsize`, and `i - HEAD < TAIL`.
+    unsafe { &*tail.add(i - HEAD) }
 }
 
-/// Adds `ss` to the registry; `false` when it is full. Global lock held, and
-/// [`registry_reserve`] succeeded.
-fn registry_add(ss: &SuperSlab) -> bool {
+/// What [`registry_add`] did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Added {
+    Yes,
+    /// The head is full and the tail not reserved yet.
+    NoTail,
+    /// The registry is full.
+    Full,
+}
+
+/// Adds `ss` to the registry. Global lock held.
+fn registry_add(ss: &SuperSlab) -> Added {
     let len = G.reg_len.load(Relaxed);
     if len == REGISTRY_MAX {
-        return false;
+        return Added::Full;
     }
-    // SAFETY: the array has REGISTRY_MAX entries and `len < REGISTRY_MAX`.
-    unsafe { registry().add(len).write(ss.base()) };
+    if len >= HEAD && G.reg.load(Acquire) == 0 {
+        return Added::NoTail;
+    }
+    entry(len).store(ss.base(), Relaxed);
     ss.registry_index.store(len, Relaxed);
     G.reg_len.store(len + 1, Relaxed);
-    true
+    Added::Yes
 }
 
+/// Removes `ss` from the registry: the last entry takes its place. Global lock held.
 fn registry_remove(ss: &SuperSlab) {
-    let reg = registry();
     let last = G.reg_len.load(Relaxed) - 1;
     let i = ss.registry_index.load(Relaxed);
-    // SAFETY: `i` and `last` index initialised entries of the registry array.
-    unsafe {
-        let moved = reg.add(last).read();
-        reg.add(i).write(moved);
-        ss_at(moved).registry_index.store(i, Relaxed);
-    }
+    let moved = entry(last).load(Relaxed);
+    entry(i).store(moved, Relaxed);
+    ss_at(moved).registry_index.store(i, Relaxed);
     G.reg_len.store(last, Relaxed);
 }
 
 /// Calls `f` on every mapped SuperSlab. The caller holds the global lock.
 pub fn for_each(mut f: impl FnMut(&'static SuperSlab)) {
-    let reg = registry();
     for i in 0..G.reg_len.load(Relaxed) {
-        // SAFETY: the first `reg_len` entries are bases of mapped SuperSlabs.
-        f(ss_at(unsafe { reg.add(i).read() }));
+        // The first `reg_len` entries are bases of mapped SuperSlabs.
+        f(ss_at(entry(i).load(Relaxed)));
     }
 }
 
@@ -404,10 +426,22 @@ pub fn acquire_slot(c: usize, request: usize, owner: u32) -> Option<(&'static Su
         }
     }
     let fresh = map_superslab(request, c)?;
-    let _g = G.lock.guard();
-    if !registry_add(fresh) {
+    let mut g = G.lock.guard();
+    let mut added = registry_add(fresh);
+    if added == Added::NoTail {
+        // The first SuperSlab past the head: reserve the tail, outside the lock.
+        drop(g);
+        let reserved = registry_reserve_tail();
+        g = G.lock.guard();
+        added = if reserved {
+            registry_add(fresh)
+        } else {
+            Added::Full
+        };
+    }
+    if added != Added::Yes {
         pagemap::clear(fresh.base(), SUPERSLAB_BYTES);
-        drop(_g);
+        drop(g);
         // SAFETY: the SuperSlab was never published (not in the registry; its pagemap
         // words are cleared again, and no block of it was handed out).
         unsafe { unmap_placed(fresh.base()) };
@@ -551,10 +585,6 @@ fn release_slot(ss: &SuperSlab, i: usize) {
 
 /// Stage 3: maps a new SuperSlab (respecting `SLABSCOPE_LIMIT`), outside every lock.
 fn map_superslab(request: usize, c: usize) -> Option<&'static SuperSlab> {
-    if !registry_reserve() {
-        oom::report(request, 16, Some(c));
-        return None;
-    }
     // Cached large mappings count against the limit: given back before refusing.
     if !crate::large::reserve_or_release(SUPERSLAB_BYTES as u64) {
         oom::report(request, 16, Some(c));
