@@ -7,13 +7,16 @@
  * A SETTING is a name, then the environment assignments it makes, each its own
  * argument ("mimalloc LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2.0"; a name
  * alone changes nothing); a lone "+" separates two settings. Each of RUNS rounds forks
- * and execs PROGRAM once under every setting, starting with a different one each round
- * (round r runs setting r mod K first, then on in order), and times fork, exec, the run
- * and the wait. The ratio is the median, over blocks of BLOCK rounds (at most RUNS), of
- * a setting's mean run in the block over the first setting's: runs side by side share
- * the machine's state of the moment, so that a machine whose speed drifts (a shared or
- * virtual one) moves both sides of a ratio alike, and the rotation gives every setting
- * every other one as the run before it.
+ * and execs PROGRAM once under every setting, in the order of a row of a Williams design
+ * (round r takes row r mod K, or r mod 2K for an odd K), and times fork, exec, the run
+ * and the wait. Over a whole number of rows every setting runs right after every other
+ * one equally often: a run leaves the kernel's caches warm or cold for the next (a
+ * segment file's directory, freed pages), so a fixed order, or a rotation of one, would
+ * give each setting the same neighbour every time and move its time by a few per cent.
+ * The ratio is the median, over blocks of BLOCK rounds (at most RUNS), of a setting's
+ * mean run in the block over the first setting's: runs side by side share the
+ * machine's state of the moment, so that a machine whose speed drifts (a shared or
+ * virtual one) moves both sides of a ratio alike.
  *
  * Output, one line a setting: NAME MEDIAN_US RATIO. */
 #define _GNU_SOURCE
@@ -40,6 +43,16 @@ static int by_value(const void *a, const void *b) {
 static double median(double *v, int n) {
     qsort(v, n, sizeof *v, by_value);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Position i of row r of a Williams design for k settings: row 0 is 0, 1, k-1, 2, k-2,
+ * ...; row r adds r to each (mod k); for an odd k rows k to 2k-1 are rows 0 to k-1
+ * reversed. */
+static int williams(int r, int i, int k) {
+    int row = r % (k % 2 ? 2 * k : k);
+    int pos = row < k ? i : k - 1 - i;
+    int s = pos == 0 ? 0 : pos % 2 ? (pos + 1) / 2 : k - pos / 2;
+    return (s + row) % k;
 }
 
 static void usage(void) {
@@ -83,7 +96,7 @@ int main(int argc, char **argv) {
         return 1;
     for (int r = 0; r < runs; r++) {
         for (int i = 0; i < k; i++) {
-            int j = (r + i) % k;
+            int j = williams(r, i, k);
             double start = now_us();
             pid_t p = fork();
             if (p == 0) {
