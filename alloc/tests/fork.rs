@@ -54,10 +54,14 @@ fn in_forked_child(dir: &Path, parent: u32) -> i32 {
     // Allocate on every path: small, medium, large, and across a new thread.
     let v: Vec<Vec<u8>> = (0..2000).map(|i| vec![i as u8; 1 + i % 3000]).collect();
     let big = vec![7u8; 3 << 20];
-    let t = std::thread::spawn(|| (0..1000).map(|i| vec![0u8; i].len()).sum::<usize>());
-    if t.join().ok() != Some(499_500) {
+    let t = std::thread::spawn(|| {
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        ((0..1000).map(|i| vec![0u8; i].len()).sum::<usize>(), tid)
+    });
+    let Ok((499_500, other)) = t.join() else {
         return 2;
-    }
+    };
     if v.iter()
         .enumerate()
         .any(|(i, b)| b.iter().any(|&x| x != i as u8))
@@ -75,6 +79,12 @@ fn in_forked_child(dir: &Path, parent: u32) -> i32 {
     let Ok(snap) = own.snapshot() else { return 6 };
     if snap.totals.superslabs == 0 || snap.classes.iter().all(|c| c.live == 0) {
         return 7;
+    }
+    // Every event names one of the child's two threads: the forking thread, whose tid
+    // in the child is the child's pid (not its tid in the parent), or the new one.
+    let events = common::all_events(&own);
+    if events.is_empty() || events.iter().any(|e| e.thread != me && e.thread != other) {
+        return 9;
     }
     match SegmentReader::open(&dir.join(format!("slabscope.{parent}"))) {
         Ok(r) if r.pid() == parent => 0,

@@ -129,6 +129,9 @@ pub struct Hot {
     /// calling thread's state (the free's `thread::OwnerFree::Other` and the aligned
     /// allocation's fast path rely on it).
     pub map_len: usize,
+    /// The thread's kernel thread id, for the slow paths ([`tid`]); 0 in an idle record
+    /// (and in the check mode's), where [`tid`] asks the kernel. No fast path reads it.
+    pub tid: u32,
 }
 
 impl Hot {
@@ -138,7 +141,21 @@ impl Hot {
         sample_left: 0,
         map_words: 0,
         map_len: 0,
+        tid: 0,
     };
+}
+
+/// The calling thread's kernel thread id: its state's copy when the word points at one
+/// (no system call; a slow path publishing an event asks for it each time), `gettid`
+/// otherwise.
+pub fn tid() -> u32 {
+    // SAFETY: the word always points at a readable `Hot` (a state's or an idle record).
+    let copy = unsafe { (*(get() as *const Hot)).tid };
+    if copy != 0 {
+        copy
+    } else {
+        super::gettid()
+    }
 }
 
 /// The idle records the word points at when it holds no state: `IDLE[0]` before the

@@ -19,7 +19,7 @@ use crate::stats::{class_counters, TOTALS};
 pub fn event(kind: &EventKind) {
     crate::trace::capture(kind);
     if let Some(w) = current() {
-        w.push_event(monotonic_ns(), pal::gettid(), kind);
+        w.push_event(monotonic_ns(), pal::tls::tid(), kind);
     }
 }
 
