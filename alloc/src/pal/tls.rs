@@ -1,6 +1,7 @@
 //! The one thread-local word the allocator's fast paths read: the calling thread's state
 //! address, or the address of one of the [`IDLE`] records (no state yet, being created,
-//! gone; `thread` names them).
+//! gone; `thread` names them). Beside it, a second word the slow paths read: the thread's
+//! kernel thread id ([`tid`]), so that publishing an event makes no system call.
 //!
 //! Every thread's word starts as the address of `IDLE[0]` (a `.tdata` initial value on
 //! x86_64 Linux, a `const` initialiser elsewhere), so the word always points at
@@ -42,6 +43,12 @@ mod imp {
         ".size slabscope_thread_state_v2, 8",
         "slabscope_thread_state_v2:",
         ".quad {idle}",
+        ".globl slabscope_thread_tid",
+        ".hidden slabscope_thread_tid",
+        ".type slabscope_thread_tid, @tls_object",
+        ".size slabscope_thread_tid, 8",
+        "slabscope_thread_tid:",
+        ".quad 0",
         ".popsection",
         idle = sym super::IDLE,
     );
@@ -78,6 +85,36 @@ mod imp {
             );
         }
     }
+
+    /// The calling thread's tid word.
+    pub fn get_tid() -> usize {
+        let v: usize;
+        // SAFETY: reads the calling thread's own 8-byte, 8-aligned tid word of the static
+        // TLS block, as `get` reads the state word.
+        unsafe {
+            core::arch::asm!(
+                "mov {v}, qword ptr [rip + slabscope_thread_tid@GOTTPOFF]",
+                "mov {v}, qword ptr fs:[{v}]",
+                v = out(reg) v,
+                options(nostack, readonly, preserves_flags),
+            );
+        }
+        v
+    }
+
+    /// Sets the calling thread's tid word.
+    pub fn set_tid(v: usize) {
+        // SAFETY: writes the calling thread's own tid word (see `get_tid`).
+        unsafe {
+            core::arch::asm!(
+                "mov {t}, qword ptr [rip + slabscope_thread_tid@GOTTPOFF]",
+                "mov qword ptr fs:[{t}], {v}",
+                t = out(reg) _,
+                v = in(reg) v,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
 }
 
 #[cfg(not(all(
@@ -92,6 +129,7 @@ mod imp {
 
     thread_local! {
         static WORD: Cell<*const Hot> = const { Cell::new(&super::IDLE[0]) };
+        static TID: Cell<usize> = const { Cell::new(0) };
     }
 
     /// The calling thread's word.
@@ -105,9 +143,36 @@ mod imp {
     pub fn set(v: usize) {
         WORD.with(|w| w.set(v as *const Hot))
     }
+
+    /// The calling thread's tid word.
+    pub fn get_tid() -> usize {
+        TID.with(|w| w.get())
+    }
+
+    /// Sets the calling thread's tid word.
+    pub fn set_tid(v: usize) {
+        TID.with(|w| w.set(v))
+    }
 }
 
 pub use imp::{get, set};
+
+/// The calling thread's kernel thread id: the copy [`set_tid`] left (no system call; a
+/// slow path publishing an event asks for it each time), `gettid` where the thread never
+/// set one (it has no state). The copy is set where the thread's state is created and
+/// again in a forked child's handler; a child made without the fork handlers (`_Fork`,
+/// a raw `clone`) keeps its parent thread's id until it creates a state.
+pub fn tid() -> u32 {
+    match imp::get_tid() {
+        0 => super::gettid(),
+        t => t as u32,
+    }
+}
+
+/// Records the calling thread's kernel thread id for [`tid`].
+pub fn set_tid(tid: u32) {
+    imp::set_tid(tid as usize);
+}
 
 /// The words the fast paths read through the word before they know whether it holds a
 /// state: a thread state starts with them (`thread::ThreadState::hot`), and so does each
@@ -129,9 +194,6 @@ pub struct Hot {
     /// calling thread's state (the free's `thread::OwnerFree::Other` and the aligned
     /// allocation's fast path rely on it).
     pub map_len: usize,
-    /// The thread's kernel thread id, for the slow paths ([`tid`]); 0 in an idle record
-    /// (and in the check mode's), where [`tid`] asks the kernel. No fast path reads it.
-    pub tid: u32,
 }
 
 impl Hot {
@@ -141,21 +203,7 @@ impl Hot {
         sample_left: 0,
         map_words: 0,
         map_len: 0,
-        tid: 0,
     };
-}
-
-/// The calling thread's kernel thread id: its state's copy when the word points at one
-/// (no system call; a slow path publishing an event asks for it each time), `gettid`
-/// otherwise.
-pub fn tid() -> u32 {
-    // SAFETY: the word always points at a readable `Hot` (a state's or an idle record).
-    let copy = unsafe { (*(get() as *const Hot)).tid };
-    if copy != 0 {
-        copy
-    } else {
-        super::gettid()
-    }
 }
 
 /// The idle records the word points at when it holds no state: `IDLE[0]` before the
