@@ -343,13 +343,18 @@ fn registry_reserve_tail() -> bool {
     true
 }
 
-/// Entry `i` of the registry: `i < HEAD`, or `i < REGISTRY_MAX` with the tail reserved.
-fn entry(i: usize) -> &'static AtomicUsize {
+/// Entry `i` of the registry.
+///
+/// # Safety
+/// `i < HEAD`, or `i < REGISTRY_MAX` and the tail is reserved (an index past the head
+/// exists only once [`registry_add`] found the tail there).
+unsafe fn entry(i: usize) -> &'static AtomicUsize {
     if let Some(e) = HEAD_ENTRIES.get(i) {
         return e;
     }
     let tail = G.reg.load(Acquire) as *const AtomicUsize;
-    // SAFETY: the tail is reserved (callers' precondition) and never unmapped; it holds
+    debug_assert!(i < REGISTRY_MAX && !tail.is_null());
+    // SAFETY: the tail is reserved (the caller's contract) and never unmapped; it holds
     // TAIL entries, zeroed memory being a valid `AtomicUsize`, and `i - HEAD < TAIL`.
     unsafe { &*tail.add(i - HEAD) }
 }
@@ -373,7 +378,8 @@ fn registry_add(ss: &SuperSlab) -> Added {
     if len >= HEAD && G.reg.load(Acquire) == 0 {
         return Added::NoTail;
     }
-    entry(len).store(ss.base(), Relaxed);
+    // SAFETY: `len < REGISTRY_MAX`, and past the head the tail is reserved (tested above).
+    unsafe { entry(len) }.store(ss.base(), Relaxed);
     ss.registry_index.store(len, Relaxed);
     G.reg_len.store(len + 1, Relaxed);
     Added::Yes
@@ -383,8 +389,10 @@ fn registry_add(ss: &SuperSlab) -> Added {
 fn registry_remove(ss: &SuperSlab) {
     let last = G.reg_len.load(Relaxed) - 1;
     let i = ss.registry_index.load(Relaxed);
-    let moved = entry(last).load(Relaxed);
-    entry(i).store(moved, Relaxed);
+    // SAFETY: `i` and `last` index entries added by `registry_add`, below `reg_len`.
+    let (at_i, at_last) = unsafe { (entry(i), entry(last)) };
+    let moved = at_last.load(Relaxed);
+    at_i.store(moved, Relaxed);
     ss_at(moved).registry_index.store(i, Relaxed);
     G.reg_len.store(last, Relaxed);
 }
@@ -392,8 +400,9 @@ fn registry_remove(ss: &SuperSlab) {
 /// Calls `f` on every mapped SuperSlab. The caller holds the global lock.
 pub fn for_each(mut f: impl FnMut(&'static SuperSlab)) {
     for i in 0..G.reg_len.load(Relaxed) {
-        // The first `reg_len` entries are bases of mapped SuperSlabs.
-        f(ss_at(entry(i).load(Relaxed)));
+        // SAFETY: `i < reg_len`: an entry `registry_add` added, the base of a mapped
+        // SuperSlab.
+        f(ss_at(unsafe { entry(i) }.load(Relaxed)));
     }
 }
 
@@ -433,10 +442,13 @@ pub fn acquire_slot(c: usize, request: usize, owner: u32) -> Option<(&'static Su
         drop(g);
         let reserved = registry_reserve_tail();
         g = G.lock.guard();
-        added = if reserved {
-            registry_add(fresh)
-        } else {
-            Added::Full
+        // SuperSlabs returned meanwhile may have made room in the head again.
+        added = match registry_add(fresh) {
+            Added::NoTail => {
+                debug_assert!(!reserved);
+                Added::Full
+            }
+            other => other,
         };
     }
     if added != Added::Yes {
