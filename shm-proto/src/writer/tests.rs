@@ -341,6 +341,20 @@ fn a_growing_segment_allocates_the_initial_runs_and_no_more() {
         SegmentWriter::create_growing(dir.path().as_os_str().as_encoded_bytes(), 4242, &c, None)
             .unwrap();
     let meta = std::fs::metadata(dir.path().join("slabscope.4242")).unwrap();
-    assert_eq!(meta.blocks() * 512, 6 * 4096, "six pages of tmpfs");
+    let allocated = meta.blocks() * 512;
+    if allocated >= meta.len() {
+        // No MADV_POPULATE_WRITE (a kernel before 5.14): the file is allocated whole.
+        eprintln!("segment allocated whole: the initial runs are not exercised here");
+        return;
+    }
+    let page = sys::page_size() as usize;
+    let plan = super::config::Plan::new(&c, None).unwrap();
+    let (runs, n) = super::segment::initial_runs(&plan, false, page);
+    let pages: usize = runs[..n].iter().map(|(a, b)| b - a).sum();
+    assert_eq!(
+        allocated,
+        (pages * page) as u64,
+        "the initial runs, {runs:?}"
+    );
     drop(w);
 }
