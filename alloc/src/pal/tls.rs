@@ -53,68 +53,47 @@ mod imp {
         idle = sym super::IDLE,
     );
 
-    /// The calling thread's word.
-    #[inline(always)]
-    pub fn get() -> usize {
-        let v: usize;
-        // SAFETY: reads the calling thread's own 8-byte, 8-aligned word of the static TLS
-        // block, found at the thread pointer plus the offset the GOT entry holds.
-        unsafe {
-            core::arch::asm!(
-                "mov {v}, qword ptr [rip + slabscope_thread_state_v2@GOTTPOFF]",
-                "mov {v}, qword ptr fs:[{v}]",
-                v = out(reg) v,
-                options(nostack, readonly, preserves_flags, pure),
-            );
-        }
-        v
+    /// A reader and a writer of one of the 8-byte words declared above, found at the
+    /// thread pointer plus the offset its GOT entry holds (two instructions each).
+    macro_rules! word {
+        ($get:ident, $set:ident, $sym:literal, $what:literal) => {
+            #[doc = concat!("The calling thread's ", $what, ".")]
+            #[inline(always)]
+            pub fn $get() -> usize {
+                let v: usize;
+                // SAFETY: reads the calling thread's own 8-byte, 8-aligned word of the
+                // static TLS block.
+                unsafe {
+                    core::arch::asm!(
+                        concat!("mov {v}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                        "mov {v}, qword ptr fs:[{v}]",
+                        v = out(reg) v,
+                        options(nostack, readonly, preserves_flags, pure),
+                    );
+                }
+                v
+            }
+
+            #[doc = concat!("Sets the calling thread's ", $what, ".")]
+            #[inline(always)]
+            pub fn $set(v: usize) {
+                // SAFETY: writes the calling thread's own word (see the reader); no other
+                // thread can reach it.
+                unsafe {
+                    core::arch::asm!(
+                        concat!("mov {t}, qword ptr [rip + ", $sym, "@GOTTPOFF]"),
+                        "mov qword ptr fs:[{t}], {v}",
+                        t = out(reg) _,
+                        v = in(reg) v,
+                        options(nostack, preserves_flags),
+                    );
+                }
+            }
+        };
     }
 
-    /// Sets the calling thread's word.
-    #[inline(always)]
-    pub fn set(v: usize) {
-        // SAFETY: writes the calling thread's own word (see `get`); no other thread can
-        // reach it.
-        unsafe {
-            core::arch::asm!(
-                "mov {t}, qword ptr [rip + slabscope_thread_state_v2@GOTTPOFF]",
-                "mov qword ptr fs:[{t}], {v}",
-                t = out(reg) _,
-                v = in(reg) v,
-                options(nostack, preserves_flags),
-            );
-        }
-    }
-
-    /// The calling thread's tid word.
-    pub fn get_tid() -> usize {
-        let v: usize;
-        // SAFETY: reads the calling thread's own 8-byte, 8-aligned tid word of the static
-        // TLS block, as `get` reads the state word.
-        unsafe {
-            core::arch::asm!(
-                "mov {v}, qword ptr [rip + slabscope_thread_tid@GOTTPOFF]",
-                "mov {v}, qword ptr fs:[{v}]",
-                v = out(reg) v,
-                options(nostack, readonly, preserves_flags),
-            );
-        }
-        v
-    }
-
-    /// Sets the calling thread's tid word.
-    pub fn set_tid(v: usize) {
-        // SAFETY: writes the calling thread's own tid word (see `get_tid`).
-        unsafe {
-            core::arch::asm!(
-                "mov {t}, qword ptr [rip + slabscope_thread_tid@GOTTPOFF]",
-                "mov qword ptr fs:[{t}], {v}",
-                t = out(reg) _,
-                v = in(reg) v,
-                options(nostack, preserves_flags),
-            );
-        }
-    }
+    word!(get, set, "slabscope_thread_state_v2", "word");
+    word!(get_tid, set_tid, "slabscope_thread_tid", "tid word");
 }
 
 #[cfg(not(all(
