@@ -64,8 +64,6 @@ pub struct ThreadState {
     pub classes: u64,
     /// Index of this state in the pool: the owner id in slot meta words.
     pub index: u32,
-    /// Kernel thread id (also in the thread-local `pal::tls::tid`).
-    pub tid: u32,
     /// The thread's record in the segment (the publishing sink's state).
     pub record: ThreadRecord,
     /// Non-zero while a slow path of this thread runs (re-entrancy guard).
@@ -389,9 +387,9 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     t.unfolded = 0;
     t.free_budget = opts.drain_interval;
     t.hot.sample_left = crate::sample::countdown();
-    t.tid = pal::gettid();
-    pal::tls::set_tid(t.tid);
-    superslab::note_owner_tid(t.index, t.tid);
+    let tid = pal::gettid();
+    pal::tls::set_tid(tid);
+    superslab::note_owner_tid(t.index, tid);
     t.record = ThreadRecord::NONE;
     t.busy = 0;
     t.drains = 0;
@@ -630,13 +628,15 @@ pub fn before_refill(t: &mut ThreadState, c: usize) {
 /// and free counts; and stamps the thread's activity at `now` (monotonic ns) for an OOM
 /// report (which names the threads that have been idle).
 pub fn publish_thread(t: &mut ThreadState, now: u64) {
-    crate::oom_report::touch(t.tid, now);
+    // The state's owner is the calling thread (its slow paths and its exit).
+    let tid = pal::tls::tid();
+    crate::oom_report::touch(tid, now);
     let mut fills = [0u64; CLASS_COUNT];
     for ((f, m), cap) in fills.iter_mut().zip(t.mags.iter()).zip(t.full_cap) {
         // The capacity it has or grows to: the starter cells are where it starts.
         *f = m.count() as u64 | u64::from(cap) << 32;
     }
-    publish::thread(&mut t.record, t.tid, &fills, t.drains, t.frees_total);
+    publish::thread(&mut t.record, tid, &fills, t.drains, t.frees_total);
 }
 
 /// In a forked child: the calling thread keeps its state; states of threads that did
@@ -647,9 +647,9 @@ pub fn after_fork_child() {
     if let Some(st) = current() {
         // SAFETY: only this thread exists in the child; its state is its own.
         let t = unsafe { &mut *st };
-        t.tid = pal::gettid();
-        pal::tls::set_tid(t.tid);
-        superslab::note_owner_tid(t.index, t.tid);
+        let tid = pal::gettid();
+        pal::tls::set_tid(tid);
+        superslab::note_owner_tid(t.index, tid);
         t.record = ThreadRecord::NONE;
         t.busy = 0;
     }
