@@ -198,6 +198,28 @@ pub struct Slot {
 const _: () = assert!(core::mem::size_of::<Slot>() == 64);
 
 impl Slot {
+    /// A slot record outside any SuperSlab header, carving `capacity` blocks from
+    /// `start`: the slots of the unit tests and the loom models (a SuperSlab's records
+    /// are its header's memory, zeroed by the mapping).
+    #[cfg(any(test, loom))]
+    pub fn detached(start: usize, capacity: u32) -> Self {
+        let s = Slot {
+            remote: AtomicU64::new(0),
+            free: AtomicUsize::new(0),
+            start: AtomicUsize::new(0),
+            used: AtomicU32::new(0),
+            capacity: AtomicU32::new(0),
+            carved: AtomicU32::new(0),
+            retire: AtomicU16::new(0),
+            list: AtomicU16::new(0),
+            ctrs: AtomicUsize::new(0),
+            next: AtomicUsize::new(0),
+            prev: AtomicUsize::new(0),
+        };
+        s.reset(start, capacity);
+        s
+    }
+
     /// Resets the block lists for a fresh carve of `capacity` blocks from `start`.
     /// Holder only; no block of the slot is out.
     pub fn reset(&self, start: usize, capacity: u32) {

@@ -399,9 +399,7 @@ fn free_block_slow(s: &crate::slot::Slot, p: *mut u8, c: usize, w: u64) {
         // the checked path.
         return owner_free(st, p, c);
     }
-    // SAFETY: `p` is a live block start of `s` that the caller gives up.
-    unsafe { t.remote.add(s, p as usize, block_size(c)) };
-    charge_remote(st, c);
+    remote_free(st, s, p as usize, c);
 }
 
 /// A free the owner's fast path did not take although the calling thread has a state
@@ -434,20 +432,34 @@ pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_d
     let s = unsafe { superslab::containing(a) }.slot_of(a);
     // SAFETY: the state belongs to this thread and no slow path of it runs; `p` is a
     // live block start of `s`, which another thread owns, that the caller gives up.
-    unsafe { (*st).remote.add(s, a, block_size(c)) };
-    charge_remote(st, c);
+    if !unsafe { (*st).remote.try_add(s, a) } {
+        return remote_free(st, s, a, c);
+    }
+    charge_free(st);
 }
 
-/// Counts a remote free of a block of class `c` by the calling thread (state `st`, no
-/// slow path of it running) and charges its free budget.
-#[inline(always)]
-fn charge_remote(st: *mut ThreadState, c: usize) {
+/// A remote free of `a`, a block of class `c` of slot `s`, by the calling thread (state
+/// `st`, no slow path of it running), when the open batch of `s` did not take it as an
+/// address (`RemoteBatch::try_add`): the class is marked used, so that the folds visit
+/// it and count the remote frees the batches pushed (`thread::push_remote_batches`).
+#[cold]
+#[inline(never)]
+fn remote_free(st: *mut ThreadState, s: &crate::slot::Slot, a: usize, c: usize) {
     // SAFETY: the state belongs to this thread and no slow path of it runs.
     let t = unsafe { &mut *st };
     t.classes |= 1 << c;
-    // Counted as a free here; the block leaves the class's `out` when the slot's holder
-    // collects it.
-    t.mags[c].remote_frees += 1;
+    // SAFETY: the caller gives up `a`, a live block start of `s` (class `c`), which
+    // another thread holds.
+    unsafe { t.remote.add(s, a, c) };
+    charge_free(st);
+}
+
+/// Charges a free to the calling thread's free budget (state `st`, no slow path of it
+/// running): the interval drain is due when it runs out.
+#[inline(always)]
+fn charge_free(st: *mut ThreadState) {
+    // SAFETY: the state belongs to this thread and no slow path of it runs.
+    let t = unsafe { &mut *st };
     t.free_budget -= 1;
     if t.free_budget == 0 {
         interval_drain(st);

@@ -474,7 +474,7 @@ fn publish_pending(m: &mut Magazine, c: usize) -> bool {
 /// without the interval sweeps' hysteresis), folds its counters, publishes the pending drain events (then one event
 /// per class for this drain) and the thread record. Returns the blocks drained.
 pub fn drain_all(t: &mut ThreadState, reason: DrainReason) -> u64 {
-    t.remote.flush_all();
+    push_remote_batches(t);
     let mut total = 0;
     for c in 0..CLASS_COUNT {
         if t.classes & 1 << c == 0 && !unowned::any_abandoned(c) {
@@ -567,7 +567,7 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
     // Remote batches go to their owners at most 10 ms late (a batch that fills up, or
     // meets a block of another slot in its table entry, goes at once): pushing them at
     // every interval sent most of them with one or two blocks.
-    t.remote.flush_all();
+    push_remote_batches(t);
     let flush = now.wrapping_sub(t.events_ns) >= DRAIN_EVENTS_NS;
     if flush {
         t.events_ns = now;
@@ -591,6 +591,20 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
     }
     publish_thread(t, now);
     publish::heartbeat(now);
+}
+
+/// Pushes every remote batch of `t` and counts the blocks pushed as its remote frees of
+/// their classes (counted a batch at a time, so that a remote free changes no counter:
+/// a block leaves its class's `out` when the slot's holder collects it).
+fn push_remote_batches(t: &mut ThreadState) {
+    t.remote.flush_all();
+    for c in 0..CLASS_COUNT {
+        let n = t.remote.take_pushed(c);
+        if n != 0 {
+            t.mags[c].remote_frees += u64::from(n);
+            t.classes |= 1 << c;
+        }
+    }
 }
 
 /// Class `c`'s own magazine cells in `t` (from [`CELL_START`]`[c]`).

@@ -18,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::Relaxed;
 
-use loom::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicUsize};
+use loom::sync::atomic::AtomicU32;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 use slabscope_loom::slot::{count_word, write_link, Slot};
@@ -40,26 +40,7 @@ impl Blocks {
 }
 
 fn slot(blocks: &Blocks, capacity: u32) -> Slot {
-    slot_at(blocks.start(), capacity)
-}
-
-/// A slot record carving `capacity` blocks from `start`.
-fn slot_at(start: usize, capacity: u32) -> Slot {
-    let s = Slot {
-        remote: AtomicU64::new(0),
-        free: AtomicUsize::new(0),
-        start: AtomicUsize::new(0),
-        used: AtomicU32::new(0),
-        capacity: AtomicU32::new(0),
-        carved: AtomicU32::new(0),
-        retire: AtomicU16::new(0),
-        list: AtomicU16::new(0),
-        ctrs: AtomicUsize::new(0),
-        next: AtomicUsize::new(0),
-        prev: AtomicUsize::new(0),
-    };
-    s.reset(start, capacity);
-    s
+    Slot::detached(blocks.start(), capacity)
 }
 
 fn take(s: &Slot, n: usize) -> Vec<usize> {
@@ -261,7 +242,7 @@ fn a_container_hands_out_the_blocks_it_names() {
     loom::model(|| {
         // 32-byte blocks: a container holds its own two words and two addresses.
         let mem: Arc<Box<[[u64; 4]]>> = Arc::new(vec![[0u64; 4]; 3].into_boxed_slice());
-        let s = Arc::new(slot_at(mem.as_ptr() as usize, 3));
+        let s = Arc::new(Slot::detached(mem.as_ptr() as usize, 3));
         let mut out = [core::ptr::null_mut(); 3];
         assert_eq!(s.take(32, &mut out).0, 3);
         let b: Vec<usize> = out.iter().map(|&p| p as usize).collect();
