@@ -93,6 +93,11 @@ pub static TOTALS: Totals = Totals {
     ],
 };
 
+/// Bit `c` set: class `c` has had a slot (set when one is acquired, under the global
+/// lock), so its counters may be non-zero. Every counter of a class whose bit is clear
+/// is 0, as is its record in a new segment, which therefore copies only these.
+pub static USED_CLASSES: AtomicU64 = AtomicU64::new(0);
+
 /// Bytes of freed large mappings kept in the large cache (part of `mapped_bytes`); the
 /// large path stores it whenever the cache changes.
 pub static LARGE_CACHED_BYTES: AtomicU64 = AtomicU64::new(0);

@@ -32,7 +32,7 @@ use crate::size_class::{block_size, CLASS_COUNT};
 use crate::slot::{
     list, meta, meta_class, meta_owner, meta_state, Slot, ACTIVE, EMPTY, HEADER, NO_OWNER, UNUSED,
 };
-use crate::stats::{add, CLASSES, TOTALS};
+use crate::stats::{add, CLASSES, TOTALS, USED_CLASSES};
 use crate::{oom, options, pagemap, placement};
 
 /// Bytes in a SuperSlab (and its alignment).
@@ -521,6 +521,7 @@ fn acquire_locked(
 }
 
 fn acquired(ss: &SuperSlab, i: usize, c: usize, stage: u8) {
+    USED_CLASSES.fetch_or(1 << c, Relaxed);
     ss.publish_slot(i);
     publish::event(&EventKind::SlotAcquire {
         superslab: ss.base() as u64,

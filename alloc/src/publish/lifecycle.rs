@@ -15,7 +15,7 @@ use slabscope_proto::SegmentWriter;
 use super::segment as writer;
 use super::update;
 use crate::pal;
-use crate::size_class::CLASS_COUNT;
+use crate::stats::USED_CLASSES;
 
 /// Set once the normal end's close is registered.
 static AT_EXIT: AtomicU8 = AtomicU8::new(0);
@@ -51,9 +51,14 @@ fn on_created() {
     if AT_EXIT.swap(1, Ordering::AcqRel) == 0 {
         pal::at_exit(close_at_exit);
     }
-    // Every class record, then one heartbeat (not one clock read per class).
-    for c in 0..CLASS_COUNT {
-        update::class_record(c);
+    // The records of the classes that have had a slot (the others' counters are 0, as
+    // the new segment's records are), then one heartbeat (not one clock read per
+    // class). At a process's first allocation that is none: the per-class counters
+    // are not read, and their pages are first touched by the allocator's own writes.
+    let mut used = USED_CLASSES.load(Ordering::Relaxed);
+    while used != 0 {
+        update::class_record(used.trailing_zeros() as usize);
+        used &= used - 1;
     }
     update::heartbeat(slabscope_proto::monotonic_ns());
     update::totals();
