@@ -43,6 +43,8 @@ const _: () = assert!(FLUSH_AT <= u8::MAX as u16);
 pub const FLUSH_BYTES: usize = 16 << 10;
 
 const OPEN_WORDS: usize = CHAINS / 64;
+// A class a bit of `RemoteBatch::pushed_classes`.
+const _: () = assert!(CLASS_COUNT <= 64);
 // The hash needs a power of two, the bitmap whole words.
 const _: () = assert!(CHAINS.is_power_of_two() && CHAINS >= 64);
 
@@ -117,6 +119,9 @@ impl Batch {
 pub struct RemoteBatch {
     /// Bit `j` set: entry `j` holds an open batch.
     open: [u64; OPEN_WORDS],
+    /// Bit `c` set: `pushed[c]` may be non-zero. Beside `open`, which every fold reads:
+    /// a thread that frees no other thread's block writes nothing here.
+    pushed_classes: u64,
     /// Blocks pushed per class since the last [`take_pushed`](Self::take_pushed): the
     /// thread's remote frees, counted a batch at a time.
     pushed: [u32; CLASS_COUNT],
@@ -165,6 +170,7 @@ impl RemoteBatch {
         };
         Self {
             open: [0; OPEN_WORDS],
+            pushed_classes: 0,
             pushed: [0; CLASS_COUNT],
             batches: [UNUSED; CHAINS],
         }
@@ -208,8 +214,9 @@ impl RemoteBatch {
     }
 
     /// [`add`](Self::add) when [`try_add`](Self::try_add) did not take the block: the
-    /// first block of a batch, a container's last address or the block that fills the
-    /// batch, a new container.
+    /// first block of a batch, a block that starts a new container (the newest one is
+    /// full, or holds no address at all: blocks under 24 bytes, and under 96 bytes in
+    /// check mode), and the block that fills the batch.
     ///
     /// # Safety
     /// As [`add`](Self::add)'s; `j` is the entry of `key`, the slot's record.
@@ -271,6 +278,7 @@ impl RemoteBatch {
         b.cursor = 0;
         b.stop = 0;
         self.pushed[class] += count;
+        self.pushed_classes |= 1 << class;
         // SAFETY: the batch held `count` blocks of `s`, given up by this thread, in
         // containers linked head -> tail with their counts written.
         unsafe { s.push_remote(head, tail, count) };
@@ -285,9 +293,18 @@ impl RemoteBatch {
         }
     }
 
-    /// The blocks of class `c` pushed since the last call: the remote frees to count.
-    pub fn take_pushed(&mut self, c: usize) -> u32 {
-        core::mem::take(&mut self.pushed[c])
+    /// Calls `count(c, blocks)` for each class `c` of which `blocks` were pushed since
+    /// the last call: the remote frees to count. Writes nothing when none were.
+    pub fn take_pushed(&mut self, mut count: impl FnMut(usize, u32)) {
+        if self.pushed_classes == 0 {
+            return;
+        }
+        let mut bits = core::mem::take(&mut self.pushed_classes);
+        while bits != 0 {
+            let c = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            count(c, core::mem::take(&mut self.pushed[c]));
+        }
     }
 }
 
@@ -338,6 +355,13 @@ mod tests {
             }
             batch.flush_all();
             assert!(batch.open.iter().all(|&w| w == 0));
+            let mut counted = 0;
+            batch.take_pushed(|k, blocks| {
+                assert_eq!(k, c, "counted under another class");
+                counted += blocks as usize;
+            });
+            assert_eq!(counted, 2 * n, "class {c}: blocks counted as pushed");
+            batch.take_pushed(|k, _| panic!("class {k} counted twice"));
             for (s, mut blocks) in [(a, blocks_a), (b, blocks_b)] {
                 blocks.sort_unstable();
                 assert_eq!(take_all(s, c, n), blocks, "class {c}");

@@ -448,8 +448,8 @@ fn remote_free(st: *mut ThreadState, s: &crate::slot::Slot, a: usize, c: usize) 
     // SAFETY: the state belongs to this thread and no slow path of it runs.
     let t = unsafe { &mut *st };
     t.classes |= 1 << c;
-    // SAFETY: the caller gives up `a`, a live block start of `s` (class `c`), which
-    // another thread holds.
+    // SAFETY: the caller gives up `a`, a live block start of `s` (class `c`), a slot
+    // the calling thread does not hold.
     unsafe { t.remote.add(s, a, c) };
     charge_free(st);
 }

@@ -93,9 +93,10 @@ pub static TOTALS: Totals = Totals {
     ],
 };
 
-/// Bit `c` set: class `c` has had a slot (set when one is acquired, under the global
-/// lock), so its counters may be non-zero. Every counter of a class whose bit is clear
-/// is 0, as is its record in a new segment, which therefore copies only these.
+/// Bit `c` set: class `c` has had a slot, so its counters may be non-zero. Set under the
+/// global lock when a slot is acquired, before the class's counters move, and never
+/// cleared: every counter of a class whose bit is clear is 0, as is its record in a
+/// new segment, which therefore copies only the marked classes.
 pub static USED_CLASSES: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes of freed large mappings kept in the large cache (part of `mapped_bytes`); the

@@ -480,6 +480,9 @@ fn acquire_locked(
     owner: u32,
     fresh: Option<&'static SuperSlab>,
 ) -> Option<(&'static SuperSlab, usize)> {
+    // Marked before any of the class's counters moves: a segment created meanwhile
+    // copies the class's record, as it copied every record before the mark existed.
+    USED_CLASSES.fetch_or(1 << c, Relaxed);
     if fresh.is_none() {
         let head = G.empty[c].load(Relaxed);
         if head != 0 {
@@ -521,7 +524,6 @@ fn acquire_locked(
 }
 
 fn acquired(ss: &SuperSlab, i: usize, c: usize, stage: u8) {
-    USED_CLASSES.fetch_or(1 << c, Relaxed);
     ss.publish_slot(i);
     publish::event(&EventKind::SlotAcquire {
         superslab: ss.base() as u64,

@@ -598,13 +598,11 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
 /// a block leaves its class's `out` when the slot's holder collects it).
 fn push_remote_batches(t: &mut ThreadState) {
     t.remote.flush_all();
-    for c in 0..CLASS_COUNT {
-        let n = t.remote.take_pushed(c);
-        if n != 0 {
-            t.mags[c].remote_frees += u64::from(n);
-            t.classes |= 1 << c;
-        }
-    }
+    let (mags, classes) = (&mut t.mags, &mut t.classes);
+    t.remote.take_pushed(|c, n| {
+        mags[c].remote_frees += u64::from(n);
+        *classes |= 1 << c;
+    });
 }
 
 /// Class `c`'s own magazine cells in `t` (from [`CELL_START`]`[c]`).
