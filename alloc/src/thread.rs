@@ -76,6 +76,9 @@ pub struct ThreadState {
     pub events_ns: u64,
     /// When the counters were last folded (monotonic ns; see [`FOLD_NS`]).
     pub fold_ns: u64,
+    /// The activity word the thread last stamped for OOM reports (see
+    /// `oom_report::touch`).
+    stamped: u64,
     /// Where the next interval drain's sweep window starts (see [`SWEEP_CLASSES`]).
     pub sweep: u32,
     /// Interval drains since the last fold (see [`FOLD_INTERVALS`]).
@@ -383,6 +386,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     t.classes = 0;
     t.events_ns = 0;
     t.fold_ns = 0;
+    t.stamped = 0;
     t.sweep = 0;
     t.unfolded = 0;
     t.free_budget = opts.drain_interval;
@@ -642,7 +646,7 @@ pub fn before_refill(t: &mut ThreadState, c: usize) {
 pub fn publish_thread(t: &mut ThreadState, now: u64) {
     // The state's owner is the calling thread (its slow paths and its exit).
     let tid = pal::tls::tid();
-    crate::oom_report::touch(tid, now);
+    crate::oom_report::touch(tid, now, &mut t.stamped);
     let mut fills = [0u64; CLASS_COUNT];
     for ((f, m), cap) in fills.iter_mut().zip(t.mags.iter()).zip(t.full_cap) {
         // The capacity it has or grows to: the starter cells are where it starts.
