@@ -440,14 +440,16 @@ pub extern "C" fn free_other(p: *mut u8, st: *mut ThreadState, w: u64, publish_d
 
 /// A remote free of `a`, a block of class `c` of slot `s`, by the calling thread (state
 /// `st`, no slow path of it running), when the open batch of `s` did not take it as an
-/// address (`RemoteBatch::try_add`): the class is marked used, so that the folds visit
-/// it and count the remote frees the batches pushed (`thread::push_remote_batches`).
+/// address (`RemoteBatch::try_add`): the class is marked used and the thread's batches
+/// pending, so that the folds visit the class and push the batches and count their
+/// blocks (`thread::push_remote_batches`).
 #[cold]
 #[inline(never)]
 fn remote_free(st: *mut ThreadState, s: &crate::slot::Slot, a: usize, c: usize) {
     // SAFETY: the state belongs to this thread and no slow path of it runs.
     let t = unsafe { &mut *st };
     t.classes |= 1 << c;
+    t.remote_pending = true;
     // SAFETY: the caller gives up `a`, a live block start of `s` (class `c`), a slot
     // the calling thread does not hold.
     unsafe { t.remote.add(s, a, c) };

@@ -68,6 +68,11 @@ pub struct ThreadState {
     pub record: ThreadRecord,
     /// Non-zero while a slow path of this thread runs (re-entrancy guard).
     pub busy: u32,
+    /// A remote batch was opened since the last [`push_remote_batches`]: set by every
+    /// remote free that opens one (`slow_path::remote_free`). While it is clear the
+    /// batch table is not read, so a thread that never frees another thread's block
+    /// never touches its pages.
+    pub remote_pending: bool,
     /// Drains performed.
     pub drains: u64,
     /// Frees performed (folded on drains).
@@ -396,6 +401,7 @@ fn take_from_pool() -> Option<*mut ThreadState> {
     superslab::note_owner_tid(t.index, tid);
     t.record = ThreadRecord::NONE;
     t.busy = 0;
+    t.remote_pending = false;
     t.drains = 0;
     t.frees_total = 0;
     Some(st)
@@ -601,6 +607,10 @@ pub fn fold_all(t: &mut ThreadState, now: u64) {
 /// their classes (counted a batch at a time, so that a remote free changes no counter:
 /// a block leaves its class's `out` when the slot's holder collects it).
 fn push_remote_batches(t: &mut ThreadState) {
+    if !t.remote_pending {
+        return;
+    }
+    t.remote_pending = false;
     t.remote.flush_all();
     let (mags, classes) = (&mut t.mags, &mut t.classes);
     t.remote.take_pushed(|c, n| {
