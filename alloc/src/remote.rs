@@ -119,8 +119,8 @@ impl Batch {
 pub struct RemoteBatch {
     /// Bit `j` set: entry `j` holds an open batch.
     open: [u64; OPEN_WORDS],
-    /// Bit `c` set: `pushed[c]` may be non-zero. Beside `open`, which every fold reads:
-    /// a thread that frees no other thread's block writes nothing here.
+    /// Bit `c` set: `pushed[c]` may be non-zero, so that taking the counts writes
+    /// nothing when no batch was pushed.
     pushed_classes: u64,
     /// Blocks pushed per class since the last [`take_pushed`](Self::take_pushed): the
     /// thread's remote frees, counted a batch at a time.
