@@ -43,8 +43,6 @@ const _: () = assert!(FLUSH_AT <= u8::MAX as u16);
 pub const FLUSH_BYTES: usize = 16 << 10;
 
 const OPEN_WORDS: usize = CHAINS / 64;
-// A class a bit of `RemoteBatch::pushed_classes`.
-const _: () = assert!(CLASS_COUNT <= 64);
 // The hash needs a power of two, the bitmap whole words.
 const _: () = assert!(CHAINS.is_power_of_two() && CHAINS >= 64);
 
@@ -119,9 +117,6 @@ impl Batch {
 pub struct RemoteBatch {
     /// Bit `j` set: entry `j` holds an open batch.
     open: [u64; OPEN_WORDS],
-    /// Bit `c` set: `pushed[c]` may be non-zero, so that taking the counts writes
-    /// nothing when no batch was pushed.
-    pushed_classes: u64,
     /// Blocks pushed per class since the last [`take_pushed`](Self::take_pushed): the
     /// thread's remote frees, counted a batch at a time.
     pushed: [u32; CLASS_COUNT],
@@ -170,7 +165,6 @@ impl RemoteBatch {
         };
         Self {
             open: [0; OPEN_WORDS],
-            pushed_classes: 0,
             pushed: [0; CLASS_COUNT],
             batches: [UNUSED; CHAINS],
         }
@@ -278,7 +272,6 @@ impl RemoteBatch {
         b.cursor = 0;
         b.stop = 0;
         self.pushed[class] += count;
-        self.pushed_classes |= 1 << class;
         // SAFETY: the batch held `count` blocks of `s`, given up by this thread, in
         // containers linked head -> tail with their counts written.
         unsafe { s.push_remote(head, tail, count) };
@@ -294,16 +287,12 @@ impl RemoteBatch {
     }
 
     /// Calls `count(c, blocks)` for each class `c` of which `blocks` were pushed since
-    /// the last call: the remote frees to count. Writes nothing when none were.
+    /// the last call: the remote frees to count.
     pub fn take_pushed(&mut self, mut count: impl FnMut(usize, u32)) {
-        if self.pushed_classes == 0 {
-            return;
-        }
-        let mut bits = core::mem::take(&mut self.pushed_classes);
-        while bits != 0 {
-            let c = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            count(c, core::mem::take(&mut self.pushed[c]));
+        for (c, n) in self.pushed.iter_mut().enumerate() {
+            if *n != 0 {
+                count(c, core::mem::take(n));
+            }
         }
     }
 }
