@@ -60,7 +60,7 @@ mod stats;
 mod superslab;
 mod sync;
 mod thread;
-mod trace;
+pub mod trace;
 mod trim;
 mod unowned;
 

@@ -36,6 +36,8 @@ pub enum Kind {
     Filter,
     /// `stderr`, or an absolute file path (at most 200 bytes).
     File,
+    /// An absolute path of a shared library, at most 200 bytes.
+    Library,
 }
 
 /// One row of the option table.
@@ -84,6 +86,9 @@ pub struct Options {
     pub log: Option<&'static [u8]>,
     /// `SLABSCOPE_LOG_FILE`: the file tracing appends to; `None` for stderr.
     pub log_file: Option<&'static [u8]>,
+    /// `SLABSCOPE_TRACE_LIB`: the tracing library the preload loads; `None` to look for
+    /// it beside the preload.
+    pub trace_lib: Option<&'static [u8]>,
     /// `SLABSCOPE_SAMPLE`: mean bytes between sampled allocations (0 = no sampling).
     pub sample: u64,
     /// `SLABSCOPE_CONTROL`: whether the control file `slabscope.<pid>.ctl` is polled.
@@ -184,6 +189,12 @@ pub const TABLE: &[OptionDesc] = &[
         doc: "Where `SLABSCOPE_LOG` output goes: `stderr`, or a file the lines are appended to (created with mode 0600 if missing).",
     },
     OptionDesc {
+        env: "SLABSCOPE_TRACE_LIB",
+        default: "unset",
+        kind: Kind::Library,
+        doc: "Under the preload only: the tracing library (`libslabscope_trace.so`) loaded when a process asks for tracing. By default it is looked for in the preload's directory, then in its `deps/` subdirectory (where cargo builds it), then in the library search path.",
+    },
+    OptionDesc {
         env: "SLABSCOPE_SAMPLE",
         default: "0",
         kind: Kind::Size,
@@ -226,6 +237,7 @@ impl Options {
         ring_capacity: 65536,
         log: None,
         log_file: None,
+        trace_lib: None,
         sample: 0,
         control: true,
         keep: 8,
@@ -264,6 +276,7 @@ impl Options {
                 "SLABSCOPE_MAX_GPU_POOLS" => o.max_gpu_pools = v.num as u32,
                 "SLABSCOPE_LOG" => o.log = (!grammar::filter_off(raw)).then_some(raw),
                 "SLABSCOPE_LOG_FILE" => o.log_file = (raw != b"stderr").then_some(raw),
+                "SLABSCOPE_TRACE_LIB" => o.trace_lib = Some(raw),
                 "SLABSCOPE_SAMPLE" => o.sample = v.num.min(SAMPLE_MAX),
                 "SLABSCOPE_CONTROL" => o.control = v.num != 0,
                 "SLABSCOPE_KEEP" => o.keep = v.num as usize,
@@ -304,6 +317,7 @@ fn expected(kind: Kind) -> &'static str {
             "a filter: comma-separated directives, each a level, a target or target=level, at most 256 bytes"
         }
         Kind::File => "stderr or an absolute file path of at most 200 bytes",
+        Kind::Library => "an absolute file path of at most 200 bytes",
     }
 }
 
@@ -328,6 +342,9 @@ fn parse_value(kind: Kind, raw: &[u8]) -> Option<Value> {
         Kind::File => (raw == b"stderr"
             || raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0))
         .then_some(0)?,
+        Kind::Library => {
+            (raw.first() == Some(&b'/') && raw.len() <= 200 && !raw.contains(&0)).then_some(0)?
+        }
     };
     Some(Value { num })
 }

@@ -135,6 +135,7 @@ fn accepted(kind: Kind) -> String {
                 .into()
         }
         Kind::File => "`stderr`, or an absolute file path, at most 200 bytes".into(),
+        Kind::Library => "an absolute file path, at most 200 bytes".into(),
         Kind::Check => format!("{switch}, or `abort`"),
     }
 }

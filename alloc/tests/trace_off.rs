@@ -2,7 +2,7 @@
 //! `SLABSCOPE_LOG` is reported once on stderr as not built in, and the process runs on.
 //! With the feature (the default) this binary holds no test; `tests/trace.rs` covers
 //! tracing itself.
-#![cfg(not(feature = "trace"))]
+#![cfg(not(feature = "trace-hook"))]
 
 mod common;
 

@@ -31,15 +31,19 @@
 //! (the aligned family), [`cxx`] (C++'s `operator new` and `operator delete`), [`info`] (usable size, trim, mallopt, mallinfo), [`foreign`]
 //! (foreign pointers), [`exit`] (`_exit` and `_Exit`, which remove the segment as a
 //! normal exit does), [`sys`] (errno and stderr without allocating), [`init`] (the
-//! load-time constructor).
+//! load-time constructor), `trace_lib` (the tracing sink, `libslabscope_trace.so`,
+//! loaded in a process that asks for tracing) and `dl` (the dynamic loader calls it
+//! makes).
 #![deny(unsafe_op_in_unsafe_fn, missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod aligned;
 pub mod cxx;
+mod dl;
 pub mod entry;
 pub mod exit;
 pub mod foreign;
 pub mod info;
 pub mod init;
 pub mod sys;
+mod trace_lib;

@@ -7,8 +7,8 @@ use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use slabscope_proto::EventKind;
 
-use super::install;
 use super::pending::{self, CAP};
+use super::sink::{self, Readiness};
 use super::Turn;
 use crate::{options, settings};
 
@@ -133,6 +133,19 @@ pub(crate) fn emit_now(kind: &EventKind, turn: fn() -> Turn) {
     flush(turn);
 }
 
+/// Makes `sink` the one flushes write to (the first registration stands). The caller
+/// holds no allocator lock; when `SLABSCOPE_LOG` asks for tracing, the sink is made
+/// ready at once (the preload loads its library here, from its load-time constructor,
+/// where loading one is safe), with this thread's tracing paused as in a flush.
+pub fn set_sink(s: &'static sink::Sink) {
+    sink::register(s);
+    if options::get().log.is_some() {
+        let was = IN_TRACE.with(|t| t.replace(true));
+        let _ = sink::ready();
+        IN_TRACE.with(|t| t.set(was));
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn flush_slow(turn: fn() -> Turn) {
@@ -155,127 +168,42 @@ fn flush_slow(turn: fn() -> Turn) {
         return; // thread-local storage torn down: the subscriber cannot run here
     }
     IN_TRACE.with(|f| f.set(true));
+    match sink::ready() {
+        Readiness::Now => {}
+        Readiness::NotYet => {
+            // The events stay buffered for a later flush.
+            IN_TRACE.with(|f| f.set(false));
+            return;
+        }
+        Readiness::Never => {
+            STATE.store(OFF, Relaxed);
+            LEN.with(|l| l.set(0));
+            DROPPED.with(|d| d.set(0));
+            give_back_buffer();
+            IN_TRACE.with(|f| f.set(false));
+            return;
+        }
+    }
     let b = BUFFER.with(|b| b.get()).wrapping_sub(1);
-    let events: [Option<EventKind>; CAP] =
-        core::array::from_fn(|i| if i < n { pending::get(b, i) } else { None });
+    let mut events = [EventKind::ThreadExit { blocks: 0 }; CAP];
+    let mut m = 0;
+    for i in 0..n {
+        if let Some(kind) = pending::get(b, i) {
+            events[m] = kind;
+            m += 1;
+        }
+    }
     LEN.with(|l| l.set(0));
     DROPPED.with(|d| d.set(0));
     // Copied out: the buffer goes back to the pool, which then only has to cover the
     // threads between a capture and their flush, not every thread that traces.
     give_back_buffer();
-    match install::get() {
-        Some(inst) => {
-            inst.refresh();
-            tracing::dispatcher::with_default(&inst.dispatch, || {
-                for kind in events[..n].iter().flatten() {
-                    event(kind);
-                }
-                if dropped != 0 {
-                    tracing::warn!(target: "slabscope", dropped, "events not traced: no room in an event buffer");
-                }
-            });
-        }
-        None => STATE.store(OFF, Relaxed),
+    if !sink::write(&events[..m], dropped) {
+        STATE.store(OFF, Relaxed);
     }
     if TLS.with(|t| t.get()) == TLS_UNKNOWN {
         SENTINEL.with(|_| ());
         TLS.with(|t| t.set(TLS_ALIVE));
     }
     IN_TRACE.with(|f| f.set(false));
-}
-
-/// An address, shown in hex.
-struct Hex(u64);
-
-impl core::fmt::Display for Hex {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{:#x}", self.0)
-    }
-}
-
-/// One tracing event for `kind` (levels: OOMs `warn`, drains `trace`, the rest `debug`).
-fn event(kind: &EventKind) {
-    use tracing::{debug, trace, warn};
-    match *kind {
-        EventKind::SuperSlabMap {
-            superslab,
-            mapped_bytes,
-        } => {
-            debug!(target: "slabscope::superslab", superslab = %Hex(superslab), mapped_bytes, "map")
-        }
-        EventKind::SuperSlabEmpty { superslab } => {
-            debug!(target: "slabscope::superslab", superslab = %Hex(superslab), "empty")
-        }
-        EventKind::SuperSlabReturn {
-            superslab,
-            mapped_bytes,
-        } => {
-            debug!(target: "slabscope::superslab", superslab = %Hex(superslab), mapped_bytes, "return")
-        }
-        EventKind::SlotAcquire {
-            superslab,
-            slot,
-            class,
-            stage,
-        } => {
-            debug!(target: "slabscope::slot", class, stage, superslab = %Hex(superslab), slot, "acquire")
-        }
-        EventKind::SlotEmpty {
-            superslab,
-            slot,
-            class,
-        } => debug!(target: "slabscope::slot", class, superslab = %Hex(superslab), slot, "empty"),
-        EventKind::SlotRelease {
-            superslab,
-            slot,
-            class,
-        } => debug!(target: "slabscope::slot", class, superslab = %Hex(superslab), slot, "release"),
-        EventKind::MagazineDrain {
-            class,
-            blocks,
-            reason,
-        } => trace!(target: "slabscope::drain", class, blocks, reason = ?reason, "drain"),
-        EventKind::ThreadExit { blocks } => {
-            debug!(target: "slabscope::drain", blocks, "thread exit")
-        }
-        EventKind::LargeMap { addr, bytes, align } => {
-            debug!(target: "slabscope::large", addr = %Hex(addr), bytes, align, "map")
-        }
-        EventKind::LargeUnmap { addr, bytes } => {
-            debug!(target: "slabscope::large", addr = %Hex(addr), bytes, "unmap")
-        }
-        EventKind::Oom {
-            request,
-            align,
-            class,
-            mapped_bytes,
-            limit_bytes,
-        } => {
-            warn!(target: "slabscope::oom", request, align, class = ?class, mapped_bytes, limit_bytes, "out of memory")
-        }
-        EventKind::GpuMiss {
-            pool,
-            bucket_bytes,
-            request,
-        } => debug!(target: "slabscope::gpu", pool, bucket_bytes, request, "miss"),
-        EventKind::GpuOversize { pool, request } => {
-            debug!(target: "slabscope::gpu", pool, request, "oversize")
-        }
-        EventKind::GpuTrim {
-            pool,
-            bytes,
-            buffers,
-        } => debug!(target: "slabscope::gpu", pool, bytes, buffers, "trim"),
-        EventKind::GpuOom {
-            pool,
-            request,
-            live_bytes,
-            cached_bytes,
-            device_free_bytes,
-        } => {
-            warn!(target: "slabscope::gpu", pool, request, live_bytes, cached_bytes, device_free_bytes, "out of device memory")
-        }
-        // Heap errors have their own line on stderr (`check::report`).
-        EventKind::HeapError { .. } | EventKind::ControlAck { .. } | EventKind::Unknown { .. } => {}
-    }
 }

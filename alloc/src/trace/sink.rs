@@ -1,0 +1,97 @@
+//! Where a flush hands its events: a [`Sink`] of plain values
+//! (`slabscope-trace-sink`). The preload registers its own ([`set_sink`]: it loads
+//! `libslabscope_trace.so` in a process that asks for tracing); otherwise the `trace`
+//! feature's linked-in one writes. This module also keeps track of the filter in force
+//! (`SLABSCOPE_LOG`, or the control channel's `log=`), which a batch carries when the
+//! sink has not seen it yet.
+#![forbid(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::OnceLock;
+
+use slabscope_proto::EventKind;
+pub use slabscope_trace_sink::{Batch, Filter, Readiness, Sink};
+
+use crate::{options, settings};
+
+static REGISTERED: OnceLock<&'static Sink> = OnceLock::new();
+
+/// The control-channel filter generation the last batch carried (`u64::MAX`: none yet).
+static SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Set once a batch was written: until then every batch carries the filter (the sink
+/// starts from the first batch it takes, whichever thread's it is).
+static WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// Makes `sink` the one flushes write to (the first registration stands).
+pub(super) fn register(sink: &'static Sink) {
+    let _ = REGISTERED.set(sink);
+}
+
+/// The sink flushes write to: the registered one, else the linked-in one.
+fn current() -> Option<&'static Sink> {
+    if let Some(s) = REGISTERED.get() {
+        return Some(s);
+    }
+    #[cfg(feature = "trace")]
+    return Some(&slabscope_trace_sink::LINKED);
+    #[cfg(not(feature = "trace"))]
+    None
+}
+
+/// Whether the sink can take a batch now; `NotYet` while none is registered (the
+/// preload registers its own from its constructor, after the first allocations).
+pub(super) fn ready() -> Readiness {
+    current().map_or(Readiness::NotYet, |s| (s.ready)())
+}
+
+/// Writes `events` and the `dropped` count through the sink, with the filter in force
+/// when the sink has not seen it. `false`: tracing goes off.
+pub(super) fn write(events: &[EventKind], dropped: u64) -> bool {
+    let Some(sink) = current() else {
+        return false;
+    };
+    let generation = settings::log_filter_generation();
+    let changed = SEEN.swap(generation, Relaxed) != generation;
+    let carry = changed || !WRITTEN.load(Relaxed);
+    let control = if carry { settings::log_filter() } else { None };
+    let filter = carry.then(|| match &control {
+        Some(f) => Filter {
+            text: f.as_bytes(),
+            source: "the control channel's log=",
+        },
+        None => Filter {
+            text: options::get().log.unwrap_or(b"off"),
+            source: "SLABSCOPE_LOG=",
+        },
+    });
+    let written = (sink.write)(&Batch {
+        events,
+        dropped,
+        filter,
+        log_file: options::get().log_file,
+    });
+    if written {
+        WRITTEN.store(true, Relaxed);
+    }
+    written
+}
+
+#[cfg(all(test, feature = "trace"))]
+mod tests {
+    #[test]
+    fn filters_the_grammar_accepts_parse_as_targets() {
+        for f in [
+            "slabscope=debug",
+            "debug",
+            "slabscope",
+            "off",
+            "a=0",
+            "info,slabscope::drain=trace",
+            "slabscope::drain=TRACE",
+            "slabscope::large=5",
+        ] {
+            assert!(crate::grammar::filter_ok(f.as_bytes()), "{f}");
+            assert!(slabscope_trace_sink::filter_parses(f.as_bytes()), "{f}");
+        }
+    }
+}
