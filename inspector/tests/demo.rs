@@ -141,6 +141,9 @@ fn sigterm_ends_the_demo_and_the_leaky_workload_normally_leaving_no_segment() {
         let pid = child.id();
         let seg = dir.path().join(format!("slabscope.{pid}"));
         support::wait_for_segment(&seg);
+        // The segment comes with the first allocation, before the workload handles
+        // SIGTERM: wait for the handler, as a user's script would find it running.
+        wait_for_sigterm_handler(pid);
         let kill = Command::new("kill").arg(pid.to_string()).status().unwrap();
         assert!(kill.success());
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -156,5 +159,24 @@ fn sigterm_ends_the_demo_and_the_leaky_workload_normally_leaving_no_segment() {
         };
         assert!(status.success(), "{workload}: {status:?}");
         assert!(!seg.exists(), "{workload} left {}", seg.display());
+    }
+}
+
+/// Waits (up to 20 s) until process `pid` catches SIGTERM (`SigCgt` in its status).
+fn wait_for_sigterm_handler(pid: u32) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .unwrap_or(0);
+        // SIGTERM is signal 15 on Linux: bit 14 of the mask.
+        if caught & 1 << 14 != 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{pid} never caught SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
