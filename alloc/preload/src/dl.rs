@@ -1,40 +1,12 @@
 //! The dynamic loader, for loading `libslabscope_trace.so`: the file this library was
-//! loaded from, whether no `dlopen` is half done, `dlopen` and `dlsym`, and calls into
-//! the loaded library. Used only in a process that asks for tracing, outside any
-//! allocator lock (the loader allocates).
+//! loaded from, `dlopen` and `dlsym`, and calls into the loaded library. Used only in a
+//! process that asks for tracing, from the load-time constructor or a thread of its own,
+//! never from inside a `malloc` (the loader allocates, and may be half way through a
+//! `dlopen` of its own on the calling thread).
 
-use core::ffi::{c_char, c_int, c_void};
-use core::sync::atomic::{AtomicI32, Ordering};
+use core::ffi::{c_char, c_void};
 
 use slabscope_trace_sink::abi::{FingerprintFn, RawBatch, WriteFn};
-
-/// glibc's `struct r_debug` (`<link.h>`), up to the field read here.
-#[repr(C)]
-struct RDebug {
-    version: c_int,
-    map: *mut c_void,
-    brk: usize,
-    state: c_int,
-}
-
-/// `r_state` while the loader's list of objects is consistent.
-const RT_CONSISTENT: c_int = 0;
-
-extern "C" {
-    /// The dynamic loader's debugger interface (exported by `ld.so`).
-    static _r_debug: RDebug;
-}
-
-/// Whether no `dlopen` or `dlclose` is half done (`_r_debug.r_state` is
-/// `RT_CONSISTENT`). A `dlopen` from inside one, which a `malloc` made by the loader
-/// would be, fails glibc's assertion on that state and aborts the process; one that
-/// starts while another thread's is under way waits for it, harmlessly.
-pub fn loader_idle() -> bool {
-    // SAFETY: `_r_debug` is a static of ld.so, alive for the whole process; its
-    // `r_state` is an aligned int that ld.so stores whole, and it is only read here.
-    let state = unsafe { AtomicI32::from_ptr(core::ptr::addr_of!(_r_debug.state).cast_mut()) };
-    state.load(Ordering::Acquire) == RT_CONSISTENT
-}
 
 /// Copies the path this library was loaded from (as the loader was given it) into
 /// `buf`; returns its length, or `None` if the loader cannot tell or it does not fit.
@@ -66,8 +38,8 @@ pub fn open(path: &[u8], why: &mut [u8]) -> Result<Library, usize> {
     if path.last() != Some(&0) {
         return Err(0);
     }
-    // SAFETY: `path` is NUL-terminated; no loader lock is held by this thread's callers
-    // and no dlopen is half done on it (the caller checked `loader_idle`).
+    // SAFETY: `path` is NUL-terminated; the caller is the load-time constructor or a
+    // thread of its own, so no dlopen is half done on this thread.
     let handle = unsafe { libc::dlopen(path.as_ptr().cast(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     if !handle.is_null() {
         return Ok(Library(handle));

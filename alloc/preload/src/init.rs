@@ -8,6 +8,7 @@
 extern "C" fn on_load() {
     slabscope::publish::mark_preload();
     slabscope::trace::set_sink(&crate::trace_lib::SINK);
+    crate::trace_lib::load_if_asked();
 }
 
 /// Run by the dynamic loader when the library is loaded.

@@ -1,5 +1,6 @@
 //! What the shim asks of the C library besides memory: `errno` and one-line messages on
-//! stderr, both without allocating (safe inside `malloc`).
+//! stderr, both without allocating (safe inside `malloc`); whether the process runs in
+//! secure mode; a detached thread (for loading the tracing library).
 
 /// Sets the calling thread's `errno`.
 #[inline]
@@ -29,3 +30,29 @@ pub use slabscope::raw::fmt_hex as hex;
 
 /// The page size (cached by the allocator; 4096 when `sysconf` cannot tell).
 pub use slabscope::raw::page_size;
+
+/// Whether the process runs in secure mode (`AT_SECURE`: set-user-ID or set-group-ID,
+/// or gained capabilities), where the loader ignores the environment's library paths.
+pub fn secure() -> bool {
+    // SAFETY: getauxval has no preconditions; it reads the auxiliary vector the kernel
+    // passed and returns 0 for an absent entry.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Starts `run` on a new detached thread; `false` when no thread could be made.
+pub fn spawn_detached(
+    run: extern "C" fn(*mut core::ffi::c_void) -> *mut core::ffi::c_void,
+) -> bool {
+    // SAFETY: an all-zero pthread_t is a valid value for pthread_create to overwrite.
+    let mut thread: libc::pthread_t = unsafe { core::mem::zeroed() };
+    // SAFETY: `thread` is a valid out-pointer, null attributes are the defaults, and
+    // `run` is an `extern "C"` function that takes and ignores its argument.
+    let made =
+        unsafe { libc::pthread_create(&mut thread, core::ptr::null(), run, core::ptr::null_mut()) };
+    if made != 0 {
+        return false;
+    }
+    // SAFETY: `thread` was just created and not yet joined or detached.
+    unsafe { libc::pthread_detach(thread) };
+    true
+}

@@ -9,14 +9,19 @@
 //! of slabscope) is passed over. When none loads, one line on stderr says so and
 //! tracing goes off; the program runs on.
 //!
-//! `SLABSCOPE_LOG` set: loaded from the load-time constructor ([`slabscope::trace::set_sink`]).
-//! A `log=` filter through the control channel: loaded by the next flush, unless a
-//! `dlopen` is half done ([`dl::loader_idle`]; the events wait for a later flush).
+//! `SLABSCOPE_LOG` set: loaded from the load-time constructor ([`load_if_asked`]), where
+//! glibc lets a library call `dlopen`. A `log=` filter through the control channel: the
+//! next flush starts a thread that loads it, and the events wait in their buffers until
+//! it is loaded. Never from inside a `malloc` itself: that call may come from the
+//! loader, half way through a `dlopen` on the same thread, and a nested one fails
+//! glibc's assertions or deadlocks. Not at all in secure mode (a set-user-ID program):
+//! a library path from the environment is not for such a program to load.
 #![forbid(unsafe_code)]
 
 use std::sync::OnceLock;
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use slabscope::trace::{Batch, Readiness, Sink};
 use slabscope_trace_sink::abi::{RawBatch, RawEvent, FINGERPRINT, LIBRARY};
@@ -34,34 +39,78 @@ const MISSING: u8 = 3;
 
 static STATE: AtomicU8 = AtomicU8::new(UNTRIED);
 static ENTRY: OnceLock<Entry> = OnceLock::new();
+/// The process that started the load (a child forked while it ran starts its own).
+static LOADER: AtomicU32 = AtomicU32::new(0);
 
 /// Events one call passes (a flush's buffer holds as many).
 const ROOM: usize = 64;
+
+/// From the load-time constructor: loads the library now when `SLABSCOPE_LOG` asks for
+/// tracing (the first flushes then find it ready).
+pub fn load_if_asked() {
+    if slabscope::options::get().log.is_some() && claim() {
+        let saved = sys::errno();
+        finish(load());
+        sys::set_errno(saved);
+    }
+}
+
+/// Takes the load on (`UNTRIED` -> `LOADING`); `false` when another caller has it.
+fn claim() -> bool {
+    // Stored first: every thread of the process stores the same pid, and a thread that
+    // sees `LOADING` must not take it for a load left behind by a fork.
+    LOADER.store(std::process::id(), Ordering::Relaxed);
+    STATE
+        .compare_exchange(UNTRIED, LOADING, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+}
+
+fn finish(entry: Option<Entry>) -> Readiness {
+    match entry {
+        Some(e) => {
+            let _ = ENTRY.set(e);
+            STATE.store(LOADED, Ordering::Release);
+            Readiness::Now
+        }
+        None => {
+            STATE.store(MISSING, Ordering::Release);
+            Readiness::Never
+        }
+    }
+}
+
+extern "C" fn loader(_: *mut c_void) -> *mut c_void {
+    finish(load());
+    core::ptr::null_mut()
+}
+
+/// Starts the thread that loads the library (inside a `malloc`: `errno` kept).
+fn spawn_loader() -> bool {
+    let saved = sys::errno();
+    let started = sys::spawn_detached(loader);
+    sys::set_errno(saved);
+    started
+}
 
 fn ready() -> Readiness {
     match STATE.load(Ordering::Acquire) {
         LOADED => Readiness::Now,
         MISSING => Readiness::Never,
-        LOADING => Readiness::NotYet,
-        _ if !dl::loader_idle() => Readiness::NotYet,
+        LOADING => {
+            // Forked while another thread loaded: that thread is not in this process.
+            if LOADER.load(Ordering::Relaxed) != std::process::id() {
+                let _ =
+                    STATE.compare_exchange(LOADING, UNTRIED, Ordering::Relaxed, Ordering::Relaxed);
+            }
+            Readiness::NotYet
+        }
+        _ if !claim() => Readiness::NotYet,
+        _ if spawn_loader() => Readiness::NotYet,
         _ => {
-            if STATE
-                .compare_exchange(UNTRIED, LOADING, Ordering::Acquire, Ordering::Relaxed)
-                .is_err()
-            {
-                return Readiness::NotYet;
-            }
-            match load() {
-                Some(entry) => {
-                    let _ = ENTRY.set(entry);
-                    STATE.store(LOADED, Ordering::Release);
-                    Readiness::Now
-                }
-                None => {
-                    STATE.store(MISSING, Ordering::Release);
-                    Readiness::Never
-                }
-            }
+            sys::say(&[
+                b"slabscope: cannot start a thread to load libslabscope_trace.so: nothing is traced",
+            ]);
+            finish(None)
         }
     }
 }
@@ -135,6 +184,12 @@ fn try_path(path: &mut PathBuf, why: &mut Option<Why>) -> Option<Entry> {
 }
 
 fn load() -> Option<Entry> {
+    if sys::secure() {
+        sys::say(&[
+            b"slabscope: debug tracing is not loaded in a set-user-ID or set-group-ID program",
+        ]);
+        return None;
+    }
     let mut why = None;
     if let Some(path) = slabscope::options::get().trace_lib {
         let mut p = PathBuf::new();

@@ -124,6 +124,8 @@ fn a_log_filter_through_the_control_channel_loads_the_library_later() {
         !maps().contains("libslabscope_trace"),
         "loaded before it was asked for"
     );
+    // Drains (trace level) happen all the time; slot and large-block events mostly
+    // while the workload warms up, which may be over when the filter arrives.
     let out = run_ok(
         Command::new(inspect)
             .args([
@@ -131,7 +133,7 @@ fn a_log_filter_through_the_control_channel_loads_the_library_later() {
                 "--timeout",
                 "20000",
                 &pid.to_string(),
-                "log=slabscope=debug",
+                "log=slabscope=trace",
             ])
             .env("SLABSCOPE_SHM_DIR", shm.path()),
     );
@@ -139,7 +141,7 @@ fn a_log_filter_through_the_control_channel_loads_the_library_later() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let traced = loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("DEBUG slabscope::") || Instant::now() >= deadline {
+        if text.contains(" slabscope::") || Instant::now() >= deadline {
             break text;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -155,7 +157,7 @@ fn a_log_filter_through_the_control_channel_loads_the_library_later() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(
-        traced.contains("DEBUG slabscope::"),
+        traced.contains(" slabscope::"),
         "nothing traced within 30 s:\n{traced}\n{stderr}"
     );
     assert!(mapped, "the tracing library is not mapped");

@@ -133,17 +133,11 @@ pub(crate) fn emit_now(kind: &EventKind, turn: fn() -> Turn) {
     flush(turn);
 }
 
-/// Makes `sink` the one flushes write to (the first registration stands). The caller
-/// holds no allocator lock; when `SLABSCOPE_LOG` asks for tracing, the sink is made
-/// ready at once (the preload loads its library here, from its load-time constructor,
-/// where loading one is safe), with this thread's tracing paused as in a flush.
+/// Makes `sink` the one flushes write to (the first registration stands). Until its
+/// `ready` says `Now`, the events wait in their buffers (a thread's buffer holds 64; the
+/// ones past it are counted and reported as dropped).
 pub fn set_sink(s: &'static sink::Sink) {
     sink::register(s);
-    if options::get().log.is_some() {
-        let was = IN_TRACE.with(|t| t.replace(true));
-        let _ = sink::ready();
-        IN_TRACE.with(|t| t.set(was));
-    }
 }
 
 #[cold]
@@ -168,14 +162,15 @@ fn flush_slow(turn: fn() -> Turn) {
         return; // thread-local storage torn down: the subscriber cannot run here
     }
     IN_TRACE.with(|f| f.set(true));
-    match sink::ready() {
-        Readiness::Now => {}
-        Readiness::NotYet => {
+    let ready = sink::pick().map(|s| (s, (s.ready)()));
+    let sink = match ready {
+        Some((s, Readiness::Now)) => s,
+        None | Some((_, Readiness::NotYet)) => {
             // The events stay buffered for a later flush.
             IN_TRACE.with(|f| f.set(false));
             return;
         }
-        Readiness::Never => {
+        Some((_, Readiness::Never)) => {
             STATE.store(OFF, Relaxed);
             LEN.with(|l| l.set(0));
             DROPPED.with(|d| d.set(0));
@@ -183,7 +178,7 @@ fn flush_slow(turn: fn() -> Turn) {
             IN_TRACE.with(|f| f.set(false));
             return;
         }
-    }
+    };
     let b = BUFFER.with(|b| b.get()).wrapping_sub(1);
     let mut events = [EventKind::ThreadExit { blocks: 0 }; CAP];
     let mut m = 0;
@@ -198,7 +193,7 @@ fn flush_slow(turn: fn() -> Turn) {
     // Copied out: the buffer goes back to the pool, which then only has to cover the
     // threads between a capture and their flush, not every thread that traces.
     give_back_buffer();
-    if !sink::write(&events[..m], dropped) {
+    if !sink::write(sink, &events[..m], dropped) {
         STATE.store(OFF, Relaxed);
     }
     if TLS.with(|t| t.get()) == TLS_UNKNOWN {

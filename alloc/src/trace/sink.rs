@@ -1,12 +1,13 @@
 //! Where a flush hands its events: a [`Sink`] of plain values
-//! (`slabscope-trace-sink`). The preload registers its own ([`set_sink`]: it loads
+//! (`slabscope-trace-sink`). The preload registers its own (`set_sink`: it loads
 //! `libslabscope_trace.so` in a process that asks for tracing); otherwise the `trace`
 //! feature's linked-in one writes. This module also keeps track of the filter in force
 //! (`SLABSCOPE_LOG`, or the control channel's `log=`), which a batch carries when the
-//! sink has not seen it yet.
+//! sink it goes to has not seen it.
 #![forbid(unsafe_code)]
 
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use slabscope_proto::EventKind;
@@ -18,17 +19,20 @@ static REGISTERED: OnceLock<&'static Sink> = OnceLock::new();
 
 /// The control-channel filter generation the last batch carried (`u64::MAX`: none yet).
 static SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
-/// Set once a batch was written: until then every batch carries the filter (the sink
-/// starts from the first batch it takes, whichever thread's it is).
-static WRITTEN: AtomicBool = AtomicBool::new(false);
+/// The sink that took the last filter (null: none yet). A sink that has not (the first,
+/// or the preload's after the linked-in one wrote the events of the process's first
+/// allocations in a build that has both) gets the filter with its first batch.
+static FILTERED: AtomicPtr<Sink> = AtomicPtr::new(ptr::null_mut());
 
 /// Makes `sink` the one flushes write to (the first registration stands).
 pub(super) fn register(sink: &'static Sink) {
     let _ = REGISTERED.set(sink);
 }
 
-/// The sink flushes write to: the registered one, else the linked-in one.
-fn current() -> Option<&'static Sink> {
+/// The sink a flush writes to: the registered one, else the linked-in one; `None`
+/// while neither is there (the preload registers its own from its constructor, after
+/// the first allocations): the events wait.
+pub(super) fn pick() -> Option<&'static Sink> {
     if let Some(s) = REGISTERED.get() {
         return Some(s);
     }
@@ -38,21 +42,13 @@ fn current() -> Option<&'static Sink> {
     None
 }
 
-/// Whether the sink can take a batch now; `NotYet` while none is registered (the
-/// preload registers its own from its constructor, after the first allocations).
-pub(super) fn ready() -> Readiness {
-    current().map_or(Readiness::NotYet, |s| (s.ready)())
-}
-
-/// Writes `events` and the `dropped` count through the sink, with the filter in force
-/// when the sink has not seen it. `false`: tracing goes off.
-pub(super) fn write(events: &[EventKind], dropped: u64) -> bool {
-    let Some(sink) = current() else {
-        return false;
-    };
+/// Writes `events` and the `dropped` count through `sink` (made ready by the caller),
+/// with the filter in force when `sink` has not seen it. `false`: tracing goes off.
+pub(super) fn write(sink: &'static Sink, events: &[EventKind], dropped: u64) -> bool {
     let generation = settings::log_filter_generation();
     let changed = SEEN.swap(generation, Relaxed) != generation;
-    let carry = changed || !WRITTEN.load(Relaxed);
+    let this = ptr::from_ref(sink).cast_mut();
+    let carry = changed || FILTERED.load(Relaxed) != this;
     let control = if carry { settings::log_filter() } else { None };
     let filter = carry.then(|| match &control {
         Some(f) => Filter {
@@ -70,8 +66,8 @@ pub(super) fn write(events: &[EventKind], dropped: u64) -> bool {
         filter,
         log_file: options::get().log_file,
     });
-    if written {
-        WRITTEN.store(true, Relaxed);
+    if written && carry {
+        FILTERED.store(this, Relaxed);
     }
     written
 }

@@ -118,12 +118,28 @@ pub const WRITE_SYMBOL: &[u8] = b"slabscope_trace_write\0";
 /// library search path).
 pub const LIBRARY: &[u8] = b"libslabscope_trace.so";
 
-/// The ABI's revision (bumped when a function's meaning changes) and the layout of its
-/// records: a library whose fingerprint differs is not used.
-pub const FINGERPRINT: u64 = 1 << 48
-    | (EVENT_ARGS as u64) << 40
-    | (core::mem::size_of::<RawBatch>() as u64) << 20
-    | core::mem::size_of::<RawEvent>() as u64;
+/// The ABI's revision (bumped when a function's meaning changes), the layout of its
+/// records, the segment protocol's version (which fixes the event codes) and this
+/// crate's version: a library whose fingerprint differs is not used.
+pub const FINGERPRINT: u64 = (1 << 56
+    | (slabscope_proto::PROTOCOL_MAJOR as u64) << 48
+    | (slabscope_proto::PROTOCOL_MINOR as u64) << 40
+    | (EVENT_ARGS as u64) << 32
+    | (core::mem::size_of::<RawBatch>() as u64) << 16
+    | core::mem::size_of::<RawEvent>() as u64)
+    ^ fnv1a(env!("CARGO_PKG_VERSION").as_bytes()) << 8;
+
+/// FNV-1a of `bytes`, folded to 8 bits.
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        h ^= bytes[i] as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    (h ^ h >> 8 ^ h >> 16 ^ h >> 24 ^ h >> 32 ^ h >> 40 ^ h >> 48 ^ h >> 56) & 0xff
+}
 
 #[cfg(test)]
 mod tests {
