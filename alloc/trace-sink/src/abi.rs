@@ -127,18 +127,11 @@ pub const FINGERPRINT: u64 = (1 << 56
     | (EVENT_ARGS as u64) << 32
     | (core::mem::size_of::<RawBatch>() as u64) << 16
     | core::mem::size_of::<RawEvent>() as u64)
-    ^ fnv1a(env!("CARGO_PKG_VERSION").as_bytes()) << 8;
+    ^ (version_hash() & 0xff) << 8;
 
-/// FNV-1a of `bytes`, folded to 8 bits.
-const fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut i = 0;
-    while i < bytes.len() {
-        h ^= bytes[i] as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-        i += 1;
-    }
-    (h ^ h >> 8 ^ h >> 16 ^ h >> 24 ^ h >> 32 ^ h >> 40 ^ h >> 48 ^ h >> 56) & 0xff
+/// This crate's version, hashed (FNV-1a, as the control channel hashes a filter).
+const fn version_hash() -> u64 {
+    slabscope_proto::event::control_log_hash(env!("CARGO_PKG_VERSION").as_bytes())
 }
 
 #[cfg(test)]
