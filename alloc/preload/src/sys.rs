@@ -39,16 +39,24 @@ pub fn secure() -> bool {
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
-/// Starts `run` on a new detached thread; `false` when no thread could be made.
+/// Starts `run` on a new detached thread with every signal blocked (a signal meant for
+/// the program never lands on it); `false` when no thread could be made.
 pub fn spawn_detached(
     run: extern "C" fn(*mut core::ffi::c_void) -> *mut core::ffi::c_void,
 ) -> bool {
-    // SAFETY: an all-zero pthread_t is a valid value for pthread_create to overwrite.
-    let mut thread: libc::pthread_t = unsafe { core::mem::zeroed() };
-    // SAFETY: `thread` is a valid out-pointer, null attributes are the defaults, and
-    // `run` is an `extern "C"` function that takes and ignores its argument.
-    let made =
-        unsafe { libc::pthread_create(&mut thread, core::ptr::null(), run, core::ptr::null_mut()) };
+    // SAFETY: all-zero sigset_t and pthread_t are valid values for the calls below to
+    // overwrite.
+    let (mut all, mut old, mut thread): (libc::sigset_t, libc::sigset_t, libc::pthread_t) =
+        unsafe { core::mem::zeroed() };
+    // SAFETY: `all` and `old` are valid sigset_t out-pointers; the new thread inherits
+    // the calling thread's mask, which is restored right after the create.
+    let made = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let made = libc::pthread_create(&mut thread, core::ptr::null(), run, core::ptr::null_mut());
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, core::ptr::null_mut());
+        made
+    };
     if made != 0 {
         return false;
     }

@@ -21,7 +21,7 @@
 use std::sync::OnceLock;
 
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use slabscope::trace::{Batch, Readiness, Sink};
 use slabscope_trace_sink::abi::{RawBatch, RawEvent, FINGERPRINT, LIBRARY};
@@ -32,55 +32,66 @@ use crate::sys;
 /// The sink the preload registers.
 pub static SINK: Sink = Sink { ready, write };
 
-const UNTRIED: u8 = 0;
-const LOADING: u8 = 1;
-const LOADED: u8 = 2;
-const MISSING: u8 = 3;
+const UNTRIED: u64 = 0;
+const LOADING: u64 = 1;
+const LOADED: u64 = 2;
+const MISSING: u64 = 3;
 
-static STATE: AtomicU8 = AtomicU8::new(UNTRIED);
+/// The load's state in the low byte, and above it the pid of the process whose thread
+/// moved it there last: a `LOADING` from another pid was left by a fork while the
+/// parent loaded. One word, so that every move is one compare-exchange.
+static STATE: AtomicU64 = AtomicU64::new(UNTRIED);
 static ENTRY: OnceLock<Entry> = OnceLock::new();
-/// The process that started the load (a child forked while it ran starts its own).
-static LOADER: AtomicU32 = AtomicU32::new(0);
 
 /// Events one call passes (a flush's buffer holds as many).
 const ROOM: usize = 64;
 
+fn word(state: u64) -> u64 {
+    u64::from(std::process::id()) << 8 | state
+}
+
 /// From the load-time constructor: loads the library now when `SLABSCOPE_LOG` asks for
 /// tracing (the first flushes then find it ready).
 pub fn load_if_asked() {
-    if slabscope::options::get().log.is_some() && claim() {
+    if slabscope::options::get().log.is_none() {
+        return;
+    }
+    let seen = STATE.load(Ordering::Acquire);
+    if seen & 0xff == UNTRIED && claim(seen) {
         let saved = sys::errno();
-        finish(load());
+        finish(slabscope::trace::paused(load));
         sys::set_errno(saved);
     }
 }
 
-/// Takes the load on (`UNTRIED` -> `LOADING`); `false` when another caller has it.
-fn claim() -> bool {
-    // Stored first: every thread of the process stores the same pid, and a thread that
-    // sees `LOADING` must not take it for a load left behind by a fork.
-    LOADER.store(std::process::id(), Ordering::Relaxed);
+/// Takes the load on (`seen`, an `UNTRIED` word, -> `LOADING`); `false` when another
+/// caller took it first.
+fn claim(seen: u64) -> bool {
     STATE
-        .compare_exchange(UNTRIED, LOADING, Ordering::Acquire, Ordering::Relaxed)
+        .compare_exchange(seen, word(LOADING), Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
 }
 
+/// Ends the load this process's caller claimed.
 fn finish(entry: Option<Entry>) -> Readiness {
-    match entry {
+    let (state, readiness) = match entry {
         Some(e) => {
             let _ = ENTRY.set(e);
-            STATE.store(LOADED, Ordering::Release);
-            Readiness::Now
+            (LOADED, Readiness::Now)
         }
-        None => {
-            STATE.store(MISSING, Ordering::Release);
-            Readiness::Never
-        }
-    }
+        None => (MISSING, Readiness::Never),
+    };
+    let _ = STATE.compare_exchange(
+        word(LOADING),
+        word(state),
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    readiness
 }
 
 extern "C" fn loader(_: *mut c_void) -> *mut c_void {
-    finish(load());
+    finish(slabscope::trace::paused(load));
     core::ptr::null_mut()
 }
 
@@ -93,18 +104,27 @@ fn spawn_loader() -> bool {
 }
 
 fn ready() -> Readiness {
-    match STATE.load(Ordering::Acquire) {
+    let seen = STATE.load(Ordering::Acquire);
+    match seen & 0xff {
         LOADED => Readiness::Now,
         MISSING => Readiness::Never,
+        LOADING if seen == word(LOADING) => Readiness::NotYet,
         LOADING => {
-            // Forked while another thread loaded: that thread is not in this process.
-            if LOADER.load(Ordering::Relaxed) != std::process::id() {
-                let _ =
-                    STATE.compare_exchange(LOADING, UNTRIED, Ordering::Relaxed, Ordering::Relaxed);
+            // Forked while the parent's thread loaded: the loader's own state may be half
+            // changed in this copy, so no `dlopen` here.
+            if STATE
+                .compare_exchange(seen, word(MISSING), Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                sys::say(&[
+                    b"slabscope: forked while libslabscope_trace.so was being loaded: nothing is traced in this process",
+                ]);
             }
-            Readiness::NotYet
+            Readiness::Never
         }
-        _ if !claim() => Readiness::NotYet,
+        _ if !claim(seen) => Readiness::NotYet,
+        // No thread for a program that may not load it: `load` says so and returns.
+        _ if sys::secure() => finish(load()),
         _ if spawn_loader() => Readiness::NotYet,
         _ => {
             sys::say(&[

@@ -133,6 +133,15 @@ pub(crate) fn emit_now(kind: &EventKind, turn: fn() -> Turn) {
     flush(turn);
 }
 
+/// Runs `f` with this thread's tracing paused, as a flush runs its sink: its slow paths
+/// capture nothing (for work that allocates on a sink's behalf, such as loading it).
+pub fn paused<R>(f: fn() -> R) -> R {
+    let was = IN_TRACE.with(|t| t.replace(true));
+    let r = f();
+    IN_TRACE.with(|t| t.set(was));
+    r
+}
+
 /// Makes `sink` the one flushes write to (the first registration stands). Until its
 /// `ready` says `Now`, the events wait in their buffers (a thread's buffer holds 64; the
 /// ones past it are counted and reported as dropped).

@@ -46,9 +46,9 @@ mod sink;
 mod turn;
 
 #[cfg(feature = "trace-hook")]
-pub use emit::set_sink;
-#[cfg(feature = "trace-hook")]
 pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
+#[cfg(feature = "trace-hook")]
+pub use emit::{paused, set_sink};
 #[cfg(not(feature = "trace-hook"))]
 pub(crate) use off::{after_interval, capture, emit_now, flush, in_subscriber};
 #[cfg(feature = "trace-hook")]

@@ -54,10 +54,12 @@ pub(super) fn write(sink: &'static Sink, events: &[EventKind], dropped: u64) -> 
         Some(f) => Filter {
             text: f.as_bytes(),
             source: "the control channel's log=",
+            generation: f.generation,
         },
         None => Filter {
             text: options::get().log.unwrap_or(b"off"),
             source: "SLABSCOPE_LOG=",
+            generation: 0,
         },
     });
     let written = (sink.write)(&Batch {

@@ -75,6 +75,8 @@ pub struct RawBatch {
     pub filter: RawBytes,
     /// Where it was set (`SLABSCOPE_LOG=`...).
     pub source: RawBytes,
+    /// [`crate::Filter::generation`].
+    pub generation: u64,
     /// `SLABSCOPE_LOG_FILE`; empty for stderr.
     pub log_file: RawBytes,
 }
@@ -88,9 +90,13 @@ impl RawBatch {
         for (r, k) in room.iter_mut().zip(batch.events) {
             *r = RawEvent::of(k);
         }
-        let (filter, source) = match batch.filter {
-            Some(f) => (RawBytes::of(f.text), RawBytes::of(f.source.as_bytes())),
-            None => (RawBytes::EMPTY, RawBytes::EMPTY),
+        let (filter, source, generation) = match batch.filter {
+            Some(f) => (
+                RawBytes::of(f.text),
+                RawBytes::of(f.source.as_bytes()),
+                f.generation,
+            ),
+            None => (RawBytes::EMPTY, RawBytes::EMPTY, 0),
         };
         Self {
             events: room.as_ptr(),
@@ -99,6 +105,7 @@ impl RawBatch {
             has_filter: u8::from(batch.filter.is_some()),
             filter,
             source,
+            generation,
             log_file: batch.log_file.map_or(RawBytes::EMPTY, RawBytes::of),
         }
     }

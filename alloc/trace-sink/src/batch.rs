@@ -13,6 +13,10 @@ pub struct Filter<'a> {
     pub text: &'a [u8],
     /// Where it was set, as a message names it: `SLABSCOPE_LOG=`, say.
     pub source: &'a str,
+    /// Which setting it is: 0 for `SLABSCOPE_LOG`, then increasing with each filter the
+    /// control channel sets. A sink ignores a filter older than the one it has (two
+    /// threads may hand it theirs in either order).
+    pub generation: u64,
 }
 
 /// One flush's events.

@@ -25,6 +25,8 @@ pub static LINKED: Sink = Sink {
 struct Installed {
     dispatch: Dispatch,
     reload: reload::Handle<Targets, Registry>,
+    /// The generation of the filter in use (`Filter::generation`).
+    generation: Mutex<u64>,
 }
 
 static INSTALLED: OnceLock<Option<Installed>> = OnceLock::new();
@@ -97,7 +99,25 @@ fn build(filter: Option<&Filter<'_>>, log_file: Option<&[u8]>) -> Option<Install
     Some(Installed {
         dispatch: Dispatch::new(subscriber),
         reload,
+        generation: Mutex::new(filter?.generation),
     })
+}
+
+impl Installed {
+    /// Takes `f` into use if it is newer than the filter in use and parses.
+    fn refilter(&self, f: &Filter<'_>) {
+        let Ok(mut in_use) = self.generation.lock() else {
+            return;
+        };
+        if f.generation <= *in_use {
+            return;
+        }
+        *in_use = f.generation;
+        if let Some(t) = parse(f) {
+            // Fails only if the subscriber is gone, which it never is (static).
+            let _ = self.reload.reload(t);
+        }
+    }
 }
 
 /// Writes `batch` through the subscriber, with a line counting its dropped events.
@@ -118,13 +138,12 @@ pub fn write(batch: &Batch<'_>) -> bool {
     let Some(inst) = installed else {
         return false;
     };
-    if let (false, Some(f)) = (built_now, batch.filter.as_ref()) {
-        if let Some(t) = parse(f) {
-            // Fails only if the subscriber is gone, which it never is (static).
-            let _ = inst.reload.reload(t);
-        }
-    }
     tracing::dispatcher::with_default(&inst.dispatch, || {
+        // Inside the dispatch: a reload recomputes every callsite's interest from the
+        // thread's dispatcher, which outside it is none (every event would stay off).
+        if let (false, Some(f)) = (built_now, batch.filter.as_ref()) {
+            inst.refilter(f);
+        }
         for kind in batch.events {
             crate::event::event(kind);
         }
@@ -148,8 +167,52 @@ mod tests {
         let bad = Filter {
             text: b"slabscope=loud",
             source: "test ",
+            generation: 0,
         };
         assert!(!filter_parses(bad.text));
         assert!(parse(&bad).is_none());
+    }
+
+    /// A filter handed over later than a newer one (two threads' batches in either
+    /// order) does not replace it.
+    #[test]
+    fn the_newest_filter_stays_whatever_order_the_batches_come_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("trace.log");
+        let path = log.to_str().unwrap().as_bytes();
+        let event = [slabscope_proto::EventKind::LargeMap {
+            addr: 0x7f00_0000_0000,
+            bytes: 1 << 20,
+            align: 4096,
+        }];
+        let lines = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .count()
+        };
+        let filter = |text: &'static [u8], generation| Filter {
+            text,
+            source: "test ",
+            generation,
+        };
+        let mut expect = 0;
+        for (f, traced) in [
+            (Some(filter(b"slabscope=debug", 0)), true),
+            (Some(filter(b"off", 4)), false),
+            (Some(filter(b"slabscope=debug", 2)), false),
+            (None, false),
+            (Some(filter(b"slabscope::large=debug", 6)), true),
+        ] {
+            let batch = Batch {
+                events: &event,
+                dropped: 0,
+                filter: f,
+                log_file: Some(path),
+            };
+            assert!(write(&batch));
+            expect += usize::from(traced);
+            assert_eq!(lines(), expect, "after the filter {f:?}");
+        }
     }
 }

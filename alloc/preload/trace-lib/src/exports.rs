@@ -38,6 +38,7 @@ pub unsafe extern "C" fn slabscope_trace_write(batch: *const RawBatch) -> u8 {
             filter: (b.has_filter != 0).then(|| Filter {
                 text,
                 source: std::str::from_utf8(source).unwrap_or("a filter "),
+                generation: b.generation,
             }),
             log_file: (!log_file.is_empty()).then_some(log_file),
         })
