@@ -43,9 +43,6 @@ const MISSING: u64 = 3;
 static STATE: AtomicU64 = AtomicU64::new(UNTRIED);
 static ENTRY: OnceLock<Entry> = OnceLock::new();
 
-/// Events one call passes (a flush's buffer holds as many).
-const ROOM: usize = 64;
-
 fn word(state: u64) -> u64 {
     u64::from(std::process::id()) << 8 | state
 }
@@ -139,7 +136,7 @@ fn write(batch: &Batch<'_>) -> bool {
     let Some(entry) = ENTRY.get() else {
         return false;
     };
-    let mut room = [RawEvent::default(); ROOM];
+    let mut room = [RawEvent::default(); slabscope::trace::BATCH_MAX];
     entry.write(&RawBatch::of(batch, &mut room))
 }
 

@@ -142,13 +142,6 @@ pub fn paused<R>(f: fn() -> R) -> R {
     r
 }
 
-/// Makes `sink` the one flushes write to (the first registration stands). Until its
-/// `ready` says `Now`, the events wait in their buffers (a thread's buffer holds 64; the
-/// ones past it are counted and reported as dropped).
-pub fn set_sink(s: &'static sink::Sink) {
-    sink::register(s);
-}
-
 #[cold]
 #[inline(never)]
 fn flush_slow(turn: fn() -> Turn) {

@@ -26,10 +26,10 @@
 //! Targets: `slabscope::superslab`, `slabscope::slot`, `slabscope::drain`,
 //! `slabscope::large`, `slabscope::oom`, `slabscope::gpu`.
 //!
-//! - `emit`: capturing into the thread's buffer, the flush, and registering a sink.
+//! - `emit`: capturing into the thread's buffer and the flush.
 //! - `pending`: the buffers, a static pool (not thread-locals: they would enlarge every
 //!   thread's static TLS block).
-//! - `sink`: the sink a flush writes to, and the filter in force.
+//! - `sink`: the sink a flush writes to ([`set_sink`]), and the filter in force.
 //! - `off`: the same entry points without tracing built in: nothing is captured, and a
 //!   `SLABSCOPE_LOG` or a `log=` filter is reported once on stderr as not built in.
 //! - `turn`: whether the calling thread may run the subscriber, a plain value from the
@@ -46,11 +46,14 @@ mod sink;
 mod turn;
 
 #[cfg(feature = "trace-hook")]
-pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
+pub use emit::paused;
 #[cfg(feature = "trace-hook")]
-pub use emit::{paused, set_sink};
+pub(crate) use emit::{after_interval, capture, emit_now, flush, in_subscriber};
 #[cfg(not(feature = "trace-hook"))]
 pub(crate) use off::{after_interval, capture, emit_now, flush, in_subscriber};
+/// Most events one batch carries (a thread's buffer).
 #[cfg(feature = "trace-hook")]
-pub use sink::{Batch, Filter, Readiness, Sink};
+pub use pending::CAP as BATCH_MAX;
+#[cfg(feature = "trace-hook")]
+pub use sink::{set_sink, Batch, Filter, Readiness, Sink};
 pub(crate) use turn::Turn;

@@ -24,8 +24,10 @@ static SEEN: AtomicU64 = AtomicU64::new(u64::MAX);
 /// allocations in a build that has both) gets the filter with its first batch.
 static FILTERED: AtomicPtr<Sink> = AtomicPtr::new(ptr::null_mut());
 
-/// Makes `sink` the one flushes write to (the first registration stands).
-pub(super) fn register(sink: &'static Sink) {
+/// Makes `sink` the one flushes write to (the first registration stands). Until its
+/// `ready` says `Now`, the events wait in their buffers (a thread's buffer holds
+/// [`super::BATCH_MAX`]; the ones past it are counted and reported as dropped).
+pub fn set_sink(sink: &'static Sink) {
     let _ = REGISTERED.set(sink);
 }
 
