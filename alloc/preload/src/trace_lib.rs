@@ -1,6 +1,6 @@
 //! The tracing sink under the preload: `libslabscope_trace.so`, loaded the first time the
 //! process asks for debug tracing, so that a process that does not ask (almost every
-//! one) never maps or relocates tracing-subscriber (about 2 % of a short process's
+//! one) never maps or relocates tracing-subscriber (1-3 % of a short process's
 //! time, docs/BENCHMARKS.md).
 //!
 //! Looked for at `SLABSCOPE_TRACE_LIB` if set; else beside this library, then in its
