@@ -482,7 +482,10 @@ fn acquire_locked(
 ) -> Option<(&'static SuperSlab, usize)> {
     // Marked before any of the class's counters moves: a segment created meanwhile
     // copies the class's record, as it copied every record before the mark existed.
-    USED_CLASSES.fetch_or(1 << c, Relaxed);
+    // Once per class: later acquisitions only load the word.
+    if USED_CLASSES.load(Relaxed) & 1 << c == 0 {
+        USED_CLASSES.fetch_or(1 << c, Relaxed);
+    }
     if fresh.is_none() {
         let head = G.empty[c].load(Relaxed);
         if head != 0 {
